@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+import Foundation
+import PackageDescription
+
+/// Kernels are vectorised with `SIMD16<Float>`; the CPU target decides whether that is one AVX-512
+/// register or two AVX2 ones. Default: haswell (AVX2 + FMA, any x86 CPU since 2013). Set
+/// `RECUR_TARGET_CPU=native` to build for the machine at hand (AVX-512 where present).
+let targetCPU = ProcessInfo.processInfo.environment["RECUR_TARGET_CPU"] ?? "haswell"
+
+#if arch(x86_64)
+let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
+#else
+let cpuFlags: [SwiftSetting] = []
+#endif
+
+/// The engine is optimised in debug builds too, so its tests run real shapes in seconds.
+let engineSettings: [SwiftSetting] = cpuFlags + [
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Recur",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "recur", targets: ["recur"]),
+        .library(name: "RecurEngine", targets: ["RecurEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - Engine
+        .systemLibrary(
+            name: "CBLAS",
+            path: "Sources/CBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "CRecurSupport", path: "Sources/CRecurSupport"),
+        .target(
+            name: "RecurEngine",
+            dependencies: [
+                .target(name: "CBLAS", condition: .when(platforms: [.linux])),
+                "CRecurSupport",
+            ],
+            swiftSettings: engineSettings,
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
+        ),
+
+        // MARK: - Command line
+        .target(
+            name: "RecurCLI",
+            dependencies: [
+                "RecurEngine",
+                "CRecurSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: cpuFlags
+        ),
+        .executableTarget(name: "recur", dependencies: ["RecurCLI"]),
+
+        // MARK: - Tests
+        .testTarget(
+            name: "RecurEngineTests",
+            dependencies: ["RecurEngine"],
+            exclude: ["Fixtures"],
+            swiftSettings: cpuFlags
+        ),
+        .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,230 @@
+/// Per-timestep cell kernels, forward and backward side by side (Keras 3 formulas; see
+/// engine-semantics §1.1–1.3 and §1.9). Each forward step adds the recurrent GEMM into the
+/// projected gate slab, then makes one fused pass over it; each backward step writes the gate
+/// gradients `Δ_t` and `∂L/∂h_{t−1}`. Derivatives use stored activations only.
+extension RecurrentDirection {
+    // MARK: SimpleRNN: h_t = tanh(x_t K + b + h_{t−1} U)
+
+    func simpleRNNForward(_ t: Int) {
+        let n = batch * hiddenSize
+        let zt = z.pointer + t * n
+        addRecurrentProduct(state(previousSlot(t)), gates: 0..<1, into: zt, ldo: hiddenSize)
+        let out = state(outputSlot(t))
+        var i = 0
+        while i < n {
+            let w = min(vectorWidth, n - i)
+            vstore(vtanh(vload(zt + i, w)), out + i, w)
+            i += vectorWidth
+        }
+    }
+
+    func simpleRNNBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
+        let n = batch * hiddenSize
+        let out = state(outputSlot(t))
+        let d = delta.pointer + t * n
+        var i = 0
+        while i < n {
+            let w = min(vectorWidth, n - i)
+            let hv = vload(out + i, w)
+            vstore(vload(dh + i, w) * (1 - hv * hv), d + i, w)
+            i += vectorWidth
+        }
+        backpropagateRecurrent(d, gates: 0..<1, into: dhPrev, accumulate: false)
+    }
+
+    // MARK: LSTM: gates i f c o; c_t = f⊙c_{t−1} + i⊙g; h_t = o⊙tanh(c_t)
+
+    func lstmForward(_ t: Int) {
+        let h = hiddenSize, gh = gateWidth, b = batch
+        let zt = z.pointer + t * b * gh
+        addRecurrentProduct(state(previousSlot(t)), gates: 0..<4, into: zt, ldo: gh)
+        let cPrev = cells.pointer + previousSlot(t) * b * h
+        let cOut = cells.pointer + outputSlot(t) * b * h
+        let tau = cellTanh.pointer + t * b * h
+        let hOut = state(outputSlot(t))
+        for r in 0..<b {
+            let row = zt + r * gh, o = r * h
+            var j = 0
+            while j < h {
+                let w = min(vectorWidth, h - j)
+                let ig = vsigmoid(vload(row + j, w))
+                let fg = vsigmoid(vload(row + h + j, w))
+                let gg = vtanh(vload(row + 2 * h + j, w))
+                let og = vsigmoid(vload(row + 3 * h + j, w))
+                let c = (ig * gg).addingProduct(fg, vload(cPrev + o + j, w))
+                let tc = vtanh(c)
+                vstore(ig, row + j, w)
+                vstore(fg, row + h + j, w)
+                vstore(gg, row + 2 * h + j, w)
+                vstore(og, row + 3 * h + j, w)
+                vstore(c, cOut + o + j, w)
+                vstore(tc, tau + o + j, w)
+                vstore(og * tc, hOut + o + j, w)
+                j += vectorWidth
+            }
+        }
+    }
+
+    func lstmBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
+        let h = hiddenSize, gh = gateWidth, b = batch
+        let zt = z.pointer + t * b * gh
+        let dt = delta.pointer + t * b * gh
+        let cPrev = cells.pointer + previousSlot(t) * b * h
+        let tau = cellTanh.pointer + t * b * h
+        let dc = cellGradient.pointer
+        for r in 0..<b {
+            let row = zt + r * gh, drow = dt + r * gh, o = r * h
+            var j = 0
+            while j < h {
+                let w = min(vectorWidth, h - j)
+                let ig = vload(row + j, w), fg = vload(row + h + j, w)
+                let gg = vload(row + 2 * h + j, w), og = vload(row + 3 * h + j, w)
+                let tc = vload(tau + o + j, w), dhv = vload(dh + o + j, w)
+                let dcv = vload(dc + o + j, w).addingProduct(dhv * og, 1 - tc * tc)
+                vstore(dcv * gg * ig * (1 - ig), drow + j, w)
+                vstore(dcv * vload(cPrev + o + j, w) * fg * (1 - fg), drow + h + j, w)
+                vstore(dcv * ig * (1 - gg * gg), drow + 2 * h + j, w)
+                vstore(dhv * tc * og * (1 - og), drow + 3 * h + j, w)
+                vstore(dcv * fg, dc + o + j, w)
+                j += vectorWidth
+            }
+        }
+        backpropagateRecurrent(dt, gates: 0..<4, into: dhPrev, accumulate: false)
+    }
+
+    // MARK: GRU, reset_after: ĥ = tanh(x K_h + b^x_h + r ⊙ (h U_h + b^h_h)); h_t = z⊙h_{t−1} + (1−z)⊙ĥ
+
+    func gruForward(_ t: Int) {
+        let h = hiddenSize, gh = gateWidth, b = batch
+        let zt = z.pointer + t * b * gh
+        let slab = recurrentSlab.pointer
+        for r in 0..<b { (slab + r * gh).update(from: bias + gh, count: gh) }
+        let hPrev = state(previousSlot(t))
+        addRecurrentProduct(hPrev, gates: 0..<3, into: slab, ldo: gh)
+        let q = aux.pointer + t * b * h
+        let hOut = state(outputSlot(t))
+        for r in 0..<b {
+            let row = zt + r * gh, rec = slab + r * gh, o = r * h
+            var j = 0
+            while j < h {
+                let w = min(vectorWidth, h - j)
+                let zg = vsigmoid(vload(row + j, w) + vload(rec + j, w))
+                let rg = vsigmoid(vload(row + h + j, w) + vload(rec + h + j, w))
+                let qv = vload(rec + 2 * h + j, w)
+                let hh = vtanh(vload(row + 2 * h + j, w).addingProduct(rg, qv))
+                vstore(zg, row + j, w)
+                vstore(rg, row + h + j, w)
+                vstore(hh, row + 2 * h + j, w)
+                vstore(qv, q + o + j, w)
+                vstore(hh.addingProduct(zg, vload(hPrev + o + j, w) - hh), hOut + o + j, w)
+                j += vectorWidth
+            }
+        }
+    }
+
+    func gruBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
+        let h = hiddenSize, gh = gateWidth, b = batch
+        let zt = z.pointer + t * b * gh
+        let dt = delta.pointer + t * b * gh
+        let drt = deltaRecurrent.pointer + t * b * gh
+        let q = aux.pointer + t * b * h
+        let hPrev = state(previousSlot(t))
+        for r in 0..<b {
+            let row = zt + r * gh, drow = dt + r * gh, rrow = drt + r * gh, o = r * h
+            var j = 0
+            while j < h {
+                let w = min(vectorWidth, h - j)
+                let zg = vload(row + j, w), rg = vload(row + h + j, w), hh = vload(row + 2 * h + j, w)
+                let dhv = vload(dh + o + j, w)
+                let dhh = dhv * (1 - zg) * (1 - hh * hh)
+                let dz = dhv * (vload(hPrev + o + j, w) - hh) * zg * (1 - zg)
+                let dr = dhh * vload(q + o + j, w) * rg * (1 - rg)
+                vstore(dz, drow + j, w)
+                vstore(dr, drow + h + j, w)
+                vstore(dhh, drow + 2 * h + j, w)
+                vstore(dz, rrow + j, w)
+                vstore(dr, rrow + h + j, w)
+                vstore(dhh * rg, rrow + 2 * h + j, w)
+                vstore(dhv * zg, dhPrev + o + j, w)
+                j += vectorWidth
+            }
+        }
+        backpropagateRecurrent(drt, gates: 0..<3, into: dhPrev, accumulate: true)
+    }
+
+    // MARK: GRU, reset_before: ĥ = tanh(x K_h + b_h + (r ⊙ h_{t−1}) U_h)
+
+    func gruResetBeforeForward(_ t: Int) {
+        let h = hiddenSize, gh = gateWidth, b = batch
+        let zt = z.pointer + t * b * gh
+        let hPrev = state(previousSlot(t))
+        addRecurrentProduct(hPrev, gates: 0..<2, into: zt, ldo: gh)
+        let rh = aux.pointer + t * b * h
+        let mask: UnsafePointer<Float>? = recurrentMaskCount > 0 ? recurrentMask(gate: 2) : nil
+        for r in 0..<b {
+            let row = zt + r * gh, o = r * h
+            var j = 0
+            while j < h {
+                let w = min(vectorWidth, h - j)
+                let zg = vsigmoid(vload(row + j, w))
+                let rg = vsigmoid(vload(row + h + j, w))
+                var hp = vload(hPrev + o + j, w)
+                if let mask { hp *= vload(mask + o + j, w) }
+                vstore(zg, row + j, w)
+                vstore(rg, row + h + j, w)
+                vstore(rg * hp, rh + o + j, w)
+                j += vectorWidth
+            }
+        }
+        gemm(m: b, n: h, k: h, a: rh, lda: h, b: recurrentKernel + 2 * h, ldb: gh, beta: 1, c: zt + 2 * h, ldc: gh)
+        let hOut = state(outputSlot(t))
+        for r in 0..<b {
+            let row = zt + r * gh, o = r * h
+            var j = 0
+            while j < h {
+                let w = min(vectorWidth, h - j)
+                let hh = vtanh(vload(row + 2 * h + j, w))
+                vstore(hh, row + 2 * h + j, w)
+                vstore(hh.addingProduct(vload(row + j, w), vload(hPrev + o + j, w) - hh), hOut + o + j, w)
+                j += vectorWidth
+            }
+        }
+    }
+
+    func gruResetBeforeBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
+        let h = hiddenSize, gh = gateWidth, b = batch
+        let zt = z.pointer + t * b * gh
+        let dt = delta.pointer + t * b * gh
+        let hPrev = state(previousSlot(t))
+        for r in 0..<b {
+            let row = zt + r * gh, drow = dt + r * gh, o = r * h
+            var j = 0
+            while j < h {
+                let w = min(vectorWidth, h - j)
+                let zg = vload(row + j, w), hh = vload(row + 2 * h + j, w)
+                let dhv = vload(dh + o + j, w)
+                vstore(dhv * (vload(hPrev + o + j, w) - hh) * zg * (1 - zg), drow + j, w)
+                vstore(dhv * (1 - zg) * (1 - hh * hh), drow + 2 * h + j, w)
+                vstore(dhv * zg, dhPrev + o + j, w)
+                j += vectorWidth
+            }
+        }
+        // s = δĥ·U_hᵀ is the gradient of r ⊙ h̃ (h̃ = h_{t−1} ⊙ m_h).
+        let s = scratch.pointer + b * h
+        gemm(transB: true, m: b, n: h, k: h, a: dt + 2 * h, lda: gh, b: recurrentKernel + 2 * h, ldb: gh, beta: 0, c: s, ldc: h)
+        let mask: UnsafePointer<Float>? = recurrentMaskCount > 0 ? recurrentMask(gate: 2) : nil
+        for r in 0..<b {
+            let row = zt + r * gh, drow = dt + r * gh, o = r * h
+            var j = 0
+            while j < h {
+                let w = min(vectorWidth, h - j)
+                let rg = vload(row + h + j, w), sv = vload(s + o + j, w)
+                let m = mask.map { vload($0 + o + j, w) } ?? Vec(repeating: 1)
+                vstore(sv * vload(hPrev + o + j, w) * m * rg * (1 - rg), drow + h + j, w)
+                vstore(vload(dhPrev + o + j, w).addingProduct(sv * rg, m), dhPrev + o + j, w)
+                j += vectorWidth
+            }
+        }
+        backpropagateRecurrent(dt, gates: 0..<2, into: dhPrev, accumulate: true)
+    }
+}

@@ -1,0 +1,347 @@
+/// One direction of a recurrent layer run over a whole sequence, with the tape its backward
+/// pass needs.
+///
+/// Shapes: `B` batch, `T` timesteps, `F` input features, `H` hidden units, `G` fused gates.
+/// All sequence buffers are time-major and indexed by **chronological** time `t`, whichever
+/// way the direction runs, so the input projection, the weight gradients and the input gradient
+/// are each one GEMM over `T·B` rows:
+/// - `z`      `[T, B, G·H]`  input projection + bias, then the activated gates (the tape);
+/// - `states` `[T+1, B, H]`  hidden states; forward: slot `t+1` is the state after `x_t`,
+///   slot 0 the initial zeros; reverse: slot `t` is the state after `x_t`, slot `T` the zeros;
+/// - `delta`  `[T, B, G·H]`  gate pre-activation gradients from the backward loop.
+final class RecurrentDirection {
+    let cell: CellKind
+    let inputSize: Int
+    let hiddenSize: Int
+    let reverse: Bool
+    let dropout: Float
+    let recurrentDropout: Float
+    let resetAfter: Bool
+    let gates: Int
+
+    /// `[F, G·H]`, `[H, G·H]`, `[G·H]` (or `[2, 3H]` for GRU with reset_after) and their gradients.
+    let kernel: UnsafeMutablePointer<Float>
+    let recurrentKernel: UnsafeMutablePointer<Float>
+    let bias: UnsafeMutablePointer<Float>
+    let dKernel: UnsafeMutablePointer<Float>
+    let dRecurrentKernel: UnsafeMutablePointer<Float>
+    let dBias: UnsafeMutablePointer<Float>
+
+    let z = FloatBuffer()
+    let states = FloatBuffer()
+    /// LSTM: cell states `[T+1, B, H]` (slots as `states`) and `tanh(c_t)` `[T, B, H]`.
+    let cells = FloatBuffer()
+    let cellTanh = FloatBuffer()
+    /// GRU: `q = h·U_h + b^h_h` (reset_after) or `r ⊙ h̃` (reset_before), `[T, B, H]`.
+    let aux = FloatBuffer()
+    /// GRU reset_after: the per-step recurrent product `[B, 3H]`.
+    let recurrentSlab = FloatBuffer()
+    let delta = FloatBuffer()
+    /// GRU reset_after: recurrent-side gate gradients `[δz δr δq]`, `[T, B, 3H]`.
+    let deltaRecurrent = FloatBuffer()
+    /// Dropout masks `[count, B, F]` / `[count, B, H]`, and the masked inputs `[count, T, B, F]`.
+    let inputMasks = FloatBuffer()
+    let recurrentMasks = FloatBuffer()
+    let maskedInput = FloatBuffer()
+    /// Scratch: masked states `[G, B, H]` per step and `[T, B, H]` for weight gradients.
+    let maskedState = FloatBuffer()
+    let stateGradient = FloatBuffer()
+    let stateGradientNext = FloatBuffer()
+    let cellGradient = FloatBuffer()
+    let scratch = FloatBuffer()
+    let scratchInput = FloatBuffer()
+    /// `∂L/∂x`, `[T, B, F]`.
+    let inputGradient = FloatBuffer()
+    let ones = FloatBuffer()
+
+    private(set) var batch = 0
+    private(set) var steps = 0
+    private(set) var inputMaskCount = 0
+    private(set) var recurrentMaskCount = 0
+    private var input: UnsafePointer<Float>?
+
+    init(
+        spec: RecurrentSpec, inputSize: Int, reverse: Bool, parameters: ParameterSet, prefix: String
+    ) {
+        cell = spec.cell
+        self.inputSize = inputSize
+        hiddenSize = spec.units
+        self.reverse = reverse
+        dropout = Float(spec.dropout)
+        recurrentDropout = Float(spec.recurrentDropout)
+        resetAfter = spec.cell == .gru && spec.resetAfter
+        gates = spec.cell.gateCount
+        func offset(_ name: String) -> Int {
+            guard let slot = parameters.slot(named: prefix + name) else { preconditionFailure("undeclared parameter \(prefix)\(name)") }
+            return slot.offset
+        }
+        let k = offset("kernel"), u = offset("recurrent_kernel"), b = offset("bias")
+        kernel = parameters.value(at: k)
+        recurrentKernel = parameters.value(at: u)
+        bias = parameters.value(at: b)
+        dKernel = parameters.gradient(at: k)
+        dRecurrentKernel = parameters.gradient(at: u)
+        dBias = parameters.gradient(at: b)
+    }
+
+    /// Declares `kernel [F, G·H]`, `recurrent_kernel [H, G·H]` and `bias` under `prefix`.
+    static func declareParameters(spec: RecurrentSpec, inputSize: Int, prefix: String, in parameters: ParameterSet) {
+        let gh = spec.cell.gateCount * spec.units
+        _ = parameters.declare("\(prefix)kernel", shape: [inputSize, gh])
+        _ = parameters.declare("\(prefix)recurrent_kernel", shape: [spec.units, gh])
+        _ = parameters.declare("\(prefix)bias", shape: spec.cell == .gru && spec.resetAfter ? [2, gh] : [gh])
+    }
+
+    /// Keras defaults: glorot_uniform kernel, orthogonal recurrent kernel, zero bias (LSTM: +1 on f).
+    func initialize(rng: inout SeededGenerator) {
+        let gh = gates * hiddenSize
+        Initializer.glorotUniform(kernel, fanIn: inputSize, fanOut: gh, rng: &rng)
+        Initializer.orthogonal(recurrentKernel, rows: hiddenSize, cols: gh, rng: &rng)
+        bias.update(repeating: 0, count: resetAfter ? 2 * gh : gh)
+        if cell == .lstm { (bias + hiddenSize).update(repeating: 1, count: hiddenSize) }
+    }
+
+    var gateWidth: Int { gates * hiddenSize }
+    /// Slot of the state before time `t` and of the output at time `t`.
+    @inline(__always) func previousSlot(_ t: Int) -> Int { reverse ? t + 1 : t }
+    @inline(__always) func outputSlot(_ t: Int) -> Int { reverse ? t : t + 1 }
+    @inline(__always) func state(_ slot: Int) -> UnsafeMutablePointer<Float> { states.pointer + slot * batch * hiddenSize }
+
+    /// Outputs in chronological order, `[T, B, H]`.
+    var outputSequence: UnsafeMutablePointer<Float> { state(reverse ? 0 : 1) }
+    /// The output of the last processed step, `[B, H]` (after `x_{T−1}`, or after `x_0` in reverse).
+    var lastOutput: UnsafeMutablePointer<Float> { state(reverse ? 0 : steps) }
+    /// LSTM: the cell state after the last processed step, `[B, H]`.
+    var lastCellState: UnsafeMutablePointer<Float> { cells.pointer + (reverse ? 0 : steps) * batch * hiddenSize }
+
+    // MARK: - Forward
+
+    /// Runs the direction over `x` `[T, B, F]` (time-major) and keeps the tape.
+    func forward(_ x: UnsafePointer<Float>, steps: Int, batch: Int, training: Bool, rng: inout SeededGenerator) {
+        self.steps = steps
+        self.batch = batch
+        input = x
+        let h = hiddenSize, gh = gateWidth, rows = steps * batch
+        sampleMasks(training: training, rng: &rng)
+
+        let zp = z.reserve(rows * gh)
+        for r in 0..<rows { (zp + r * gh).update(from: bias, count: gh) }
+        projectInput(x, into: zp)
+
+        states.reserve((steps + 1) * batch * h)
+        state(previousSlot(reverse ? steps - 1 : 0)).update(repeating: 0, count: batch * h)
+        if cell == .lstm {
+            cells.reserve((steps + 1) * batch * h)
+            (cells.pointer + previousSlot(reverse ? steps - 1 : 0) * batch * h).update(repeating: 0, count: batch * h)
+            cellTanh.reserve(rows * h)
+        }
+        if cell == .gru {
+            aux.reserve(rows * h)
+            if resetAfter { recurrentSlab.reserve(batch * gh) }
+        }
+        if recurrentMaskCount > 0 { maskedState.reserve(gates * batch * h) }
+
+        for s in 0..<steps {
+            let t = reverse ? steps - 1 - s : s
+            switch cell {
+            case .simpleRNN: simpleRNNForward(t)
+            case .lstm: lstmForward(t)
+            case .gru: resetAfter ? gruForward(t) : gruResetBeforeForward(t)
+            }
+        }
+    }
+
+    private func sampleMasks(training: Bool, rng: inout SeededGenerator) {
+        inputMaskCount = training && dropout > 0 ? (cell != .simpleRNN && recurrentDropout > 0 ? gates : 1) : 0
+        recurrentMaskCount = training && recurrentDropout > 0 ? (cell == .simpleRNN ? 1 : gates) : 0
+        fillDropoutMask(inputMasks.reserve(inputMaskCount * batch * inputSize), count: inputMaskCount * batch * inputSize, rate: dropout, rng: &rng)
+        fillDropoutMask(recurrentMasks.reserve(recurrentMaskCount * batch * hiddenSize), count: recurrentMaskCount * batch * hiddenSize, rate: recurrentDropout, rng: &rng)
+    }
+
+    /// The input each gate sees: `x`, or `x ⊙ d_k` when input dropout is on.
+    private func effectiveInput(_ x: UnsafePointer<Float>, gate k: Int) -> UnsafePointer<Float> {
+        if inputMaskCount == 0 { return x }
+        return UnsafePointer(maskedInput.pointer + (inputMaskCount == 1 ? 0 : k) * steps * batch * inputSize)
+    }
+
+    /// `z += x·K` for all timesteps at once (per gate block when each gate has its own input mask).
+    private func projectInput(_ x: UnsafePointer<Float>, into zp: UnsafeMutablePointer<Float>) {
+        let rows = steps * batch, f = inputSize, h = hiddenSize, gh = gateWidth
+        if inputMaskCount > 0 {
+            let masked = maskedInput.reserve(inputMaskCount * rows * f)
+            for m in 0..<inputMaskCount {
+                applyBatchMask(x, mask: inputMasks.pointer + m * batch * f, into: masked + m * rows * f, steps: steps, batch: batch, width: f)
+            }
+        }
+        if inputMaskCount <= 1 {
+            gemm(m: rows, n: gh, k: f, a: effectiveInput(x, gate: 0), lda: f, b: kernel, ldb: gh, beta: 1, c: zp, ldc: gh)
+        } else {
+            for k in 0..<gates {
+                gemm(m: rows, n: h, k: f, a: effectiveInput(x, gate: k), lda: f, b: kernel + k * h, ldb: gh, beta: 1, c: zp + k * h, ldc: gh)
+            }
+        }
+    }
+
+    /// `out[:, gates] += (h ⊙ m_k)·U_k` for the gate blocks in `gateRange`; `out` rows have stride `ldo`.
+    func addRecurrentProduct(_ hPrev: UnsafePointer<Float>, gates gateRange: Range<Int>, into out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let h = hiddenSize, gh = gateWidth, b = batch
+        if recurrentMaskCount == 0 {
+            let c0 = gateRange.lowerBound * h
+            gemm(m: b, n: gateRange.count * h, k: h, a: hPrev, lda: h, b: recurrentKernel + c0, ldb: gh, beta: 1, c: out + c0, ldc: ldo)
+            return
+        }
+        for k in gateRange {
+            let hm = maskedStateForGate(hPrev, gate: k)
+            gemm(m: b, n: h, k: h, a: hm, lda: h, b: recurrentKernel + k * h, ldb: gh, beta: 1, c: out + k * h, ldc: ldo)
+        }
+    }
+
+    /// `h ⊙ m_k` for one step, in scratch.
+    func maskedStateForGate(_ hPrev: UnsafePointer<Float>, gate k: Int) -> UnsafePointer<Float> {
+        let count = batch * hiddenSize
+        let out = maskedState.pointer + k * count
+        let mask = recurrentMask(gate: k)
+        for i in 0..<count { out[i] = hPrev[i] * mask[i] }
+        return UnsafePointer(out)
+    }
+
+    @inline(__always) func recurrentMask(gate k: Int) -> UnsafePointer<Float> {
+        UnsafePointer(recurrentMasks.pointer + (recurrentMaskCount == 1 ? 0 : k) * batch * hiddenSize)
+    }
+
+    // MARK: - Backward
+
+    /// Backpropagates through time. `dSequence` `[T, B, H]` (chronological) and/or `dLast` `[B, H]`
+    /// are gradients of the outputs; weight gradients are accumulated; returns `∂L/∂x` `[T, B, F]`
+    /// when `needInputGradient`.
+    @discardableResult
+    func backward(
+        dSequence: UnsafePointer<Float>?, dLast: UnsafePointer<Float>?, needInputGradient: Bool
+    ) -> UnsafeMutablePointer<Float>? {
+        let h = hiddenSize, gh = gateWidth, b = batch, rows = steps * batch
+        var dh = stateGradient.reserve(b * h)
+        var dhPrev = stateGradientNext.reserve(b * h)
+        if let dLast { dh.update(from: dLast, count: b * h) } else { dh.update(repeating: 0, count: b * h) }
+        if cell == .lstm { cellGradient.zeroed(b * h) }
+        delta.reserve(rows * gh)
+        if resetAfter { deltaRecurrent.reserve(rows * gh) }
+        scratch.reserve(2 * b * h)
+
+        for s in stride(from: steps - 1, through: 0, by: -1) {
+            let t = reverse ? steps - 1 - s : s
+            if let dSequence {
+                let ds = dSequence + t * b * h
+                for i in 0..<(b * h) { dh[i] += ds[i] }
+            }
+            switch cell {
+            case .simpleRNN: simpleRNNBackward(t, dh: dh, dhPrev: dhPrev)
+            case .lstm: lstmBackward(t, dh: dh, dhPrev: dhPrev)
+            case .gru: resetAfter ? gruBackward(t, dh: dh, dhPrev: dhPrev) : gruResetBeforeBackward(t, dh: dh, dhPrev: dhPrev)
+            }
+            swap(&dh, &dhPrev)
+        }
+        accumulateWeightGradients()
+        return needInputGradient ? computeInputGradient() : nil
+    }
+
+    /// `dhPrev (+)= Σ_k (Δ_k·U_kᵀ) ⊙ m_k` over `gateRange`; `deltaRow` rows have stride `G·H`.
+    func backpropagateRecurrent(_ deltaRow: UnsafePointer<Float>, gates gateRange: Range<Int>, into dhPrev: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let h = hiddenSize, gh = gateWidth, b = batch
+        if recurrentMaskCount == 0 {
+            let c0 = gateRange.lowerBound * h
+            gemm(transB: true, m: b, n: h, k: gateRange.count * h, a: deltaRow + c0, lda: gh, b: recurrentKernel + c0, ldb: gh,
+                 beta: accumulate ? 1 : 0, c: dhPrev, ldc: h)
+            return
+        }
+        if !accumulate { dhPrev.update(repeating: 0, count: b * h) }
+        let tmp = scratch.pointer
+        for k in gateRange {
+            gemm(transB: true, m: b, n: h, k: h, a: deltaRow + k * h, lda: gh, b: recurrentKernel + k * h, ldb: gh, beta: 0, c: tmp, ldc: h)
+            let mask = recurrentMask(gate: k)
+            for i in 0..<(b * h) { dhPrev[i] += tmp[i] * mask[i] }
+        }
+    }
+
+    private func accumulateWeightGradients() {
+        let h = hiddenSize, gh = gateWidth, rows = steps * batch, f = inputSize
+        let hPrev = UnsafePointer(state(reverse ? 1 : 0))
+        let recurrentDelta = UnsafePointer(resetAfter ? deltaRecurrent.pointer : delta.pointer)
+        let inputDelta = UnsafePointer(delta.pointer)
+        // dU += Σ_t (h_{t−1} ⊙ m_k)ᵀ Δ_t; GRU reset_before uses r ⊙ h for the candidate block.
+        let stateGates = cell == .gru && !resetAfter ? 0..<2 : 0..<gates
+        if recurrentMaskCount == 0 {
+            gemm(transA: true, m: h, n: stateGates.count * h, k: rows, a: hPrev, lda: h, b: recurrentDelta, ldb: gh,
+                 beta: 1, c: dRecurrentKernel, ldc: gh)
+        } else {
+            let masked = scratchInput.reserve(rows * h)
+            for k in stateGates {
+                applyBatchMask(hPrev, mask: recurrentMask(gate: k), into: masked, steps: steps, batch: batch, width: h)
+                gemm(transA: true, m: h, n: h, k: rows, a: masked, lda: h, b: recurrentDelta + k * h, ldb: gh,
+                     beta: 1, c: dRecurrentKernel + k * h, ldc: gh)
+            }
+        }
+        if cell == .gru && !resetAfter {
+            gemm(transA: true, m: h, n: h, k: rows, a: aux.pointer, lda: h, b: inputDelta + 2 * h, ldb: gh,
+                 beta: 1, c: dRecurrentKernel + 2 * h, ldc: gh)
+        }
+        // dK += Σ_t (x_t ⊙ d_k)ᵀ Δ_t
+        let x = input!
+        if inputMaskCount <= 1 {
+            gemm(transA: true, m: f, n: gh, k: rows, a: effectiveInput(x, gate: 0), lda: f, b: inputDelta, ldb: gh, beta: 1, c: dKernel, ldc: gh)
+        } else {
+            for k in 0..<gates {
+                gemm(transA: true, m: f, n: h, k: rows, a: effectiveInput(x, gate: k), lda: f, b: inputDelta + k * h, ldb: gh,
+                     beta: 1, c: dKernel + k * h, ldc: gh)
+            }
+        }
+        // db += Σ Δ (GRU reset_after: input row from Δ, recurrent row from the recurrent-side Δ).
+        let one = ones.reserve(rows)
+        one.update(repeating: 1, count: rows)
+        addColumnSums(inputDelta, rows: rows, columns: gh, lda: gh, into: dBias, ones: one)
+        if resetAfter { addColumnSums(recurrentDelta, rows: rows, columns: gh, lda: gh, into: dBias + gh, ones: one) }
+    }
+
+    private func computeInputGradient() -> UnsafeMutablePointer<Float> {
+        let h = hiddenSize, gh = gateWidth, rows = steps * batch, f = inputSize
+        let dx = inputGradient.reserve(rows * f)
+        if inputMaskCount == 0 {
+            gemm(transB: true, m: rows, n: f, k: gh, a: delta.pointer, lda: gh, b: kernel, ldb: gh, beta: 0, c: dx, ldc: f)
+        } else if inputMaskCount == 1 {
+            gemm(transB: true, m: rows, n: f, k: gh, a: delta.pointer, lda: gh, b: kernel, ldb: gh, beta: 0, c: dx, ldc: f)
+            applyBatchMask(dx, mask: inputMasks.pointer, into: dx, steps: steps, batch: batch, width: f)
+        } else {
+            dx.update(repeating: 0, count: rows * f)
+            let tmp = scratchInput.reserve(rows * f)
+            for k in 0..<gates {
+                gemm(transB: true, m: rows, n: f, k: h, a: delta.pointer + k * h, lda: gh, b: kernel + k * h, ldb: gh, beta: 0, c: tmp, ldc: f)
+                let mask = inputMasks.pointer + k * batch * f
+                for t in 0..<steps {
+                    for bi in 0..<batch {
+                        let row = (t * batch + bi) * f
+                        for j in 0..<f { dx[row + j] += tmp[row + j] * mask[bi * f + j] }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+}
+
+// MARK: - Mask helpers
+
+/// Inverted-dropout mask: 0 with probability `rate`, else `1 / (1 − rate)`.
+func fillDropoutMask(_ p: UnsafeMutablePointer<Float>, count: Int, rate: Float, rng: inout SeededGenerator) {
+    let keep = 1 / (1 - rate)
+    for i in 0..<count { p[i] = rng.nextUnitFloat() >= rate ? keep : 0 }
+}
+
+/// `out[t, b, :] = x[t, b, :] ⊙ mask[b, :]` for a per-sample mask fixed across time.
+func applyBatchMask(_ x: UnsafePointer<Float>, mask: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, steps: Int, batch: Int, width: Int) {
+    for t in 0..<steps {
+        for b in 0..<batch {
+            let row = (t * batch + b) * width
+            let m = mask + b * width
+            for j in 0..<width { out[row + j] = x[row + j] * m[j] }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import RecurCLI
+
+await RecurCommand.main()

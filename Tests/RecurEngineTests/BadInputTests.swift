@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+
+@testable import RecurEngine
+
+/// Bad specs, arrays and checkpoints give one-line errors that name the problem.
+@Suite struct BadInputTests {
+    static let badSpecs: [(json: String, expected: String)] = [
+        (#"{"input_features": 2, "layers": [{"type": "transformer", "units": 4}]}"#, "layers[0].type: unknown layer type 'transformer'"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 0}]}"#, "layers[0].units: expected a positive integer, got 0"),
+        (#"{"input_features": 2, "layers": [{"type": "gru", "units": -3}]}"#, "layers[0].units: expected a positive integer, got -3"),
+        (#"{"input_features": 2, "layers": [{"type": "gru", "units": 4, "dropout": 1.0}]}"#, "layers[0].dropout: expected a rate in [0, 1), got 1.0"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "recurrent_dropout": 1.5}]}"#, "layers[0].recurrent_dropout"),
+        (#"{"input_features": 2, "layers": [{"type": "dropout", "rate": 1}]}"#, "layers[0].rate: expected a rate in [0, 1)"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4}, {"type": "gru", "units": 4}]}"#, "layers[1]: a recurrent layer needs a sequence input"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "colour": "red"}]}"#, "layers[0].colour: unknown key"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "reset_after": false}]}"#, "layers[0].reset_after: unknown key"),
+        (#"{"input_features": 0, "layers": [{"type": "dense", "units": 1}]}"#, "input_features: expected a positive integer, got 0"),
+        (#"{"input_features": 2, "layers": []}"#, "layers: a model needs at least one layer"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "merge_mode": "max"}]}"#, "layers[0].merge_mode"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "bidirectional": true, "go_backwards": true}]}"#, "go_backwards cannot be combined"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm"}]}"#, "layers[0].units: missing"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4}"#, "not valid JSON"),
+    ]
+
+    @Test(arguments: badSpecs)
+    func badSpecsAreRejectedWithTheirPath(_ bad: (json: String, expected: String)) {
+        do {
+            _ = try ModelSpec.parse(json: Data(bad.json.utf8))
+            Issue.record("accepted \(bad.json)")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains(bad.expected), "got: \(message)")
+            #expect(!message.contains("\n"))
+        }
+    }
+
+    @Test func npyWithWrongDtypeIsRejected() throws {
+        var bytes = [UInt8](NumPyArray(shape: [2], values: [1, 2]).encoded())
+        let f4 = Array("<f4".utf8)
+        let at = try #require((0..<(bytes.count - 3)).first { Array(bytes[$0..<($0 + 3)]) == f4 })
+        bytes.replaceSubrange(at..<(at + 3), with: Array("<i4".utf8))
+        #expect(throws: EngineError.invalidArray("dtype <i4 is not supported; save the array as float32 or float64 (little-endian)")) {
+            try NumPyArray.decode(Data(bytes))
+        }
+    }
+
+    @Test func truncatedNpyIsRejected() {
+        let data = NumPyArray(shape: [4, 2], values: Array(repeating: 1, count: 8)).encoded()
+        #expect(throws: EngineError.self) { try NumPyArray.decode(data.prefix(data.count - 3)) }
+        #expect(throws: EngineError.self) { try NumPyArray.decode(Data("not numpy".utf8)) }
+    }
+
+    @Test func truncatedOrCorruptCheckpointsAreRejected() throws {
+        let model = try SequentialModel(spec: ModelSpec(inputFeatures: 2, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 3)), .dense(units: 1)]), seed: 1)
+        let good = Checkpoint.encode(model)
+        let cases: [(Data, String)] = [
+            (good.prefix(good.count - 5), "truncated"),
+            (good.prefix(4), "8-byte header length"),
+            (Data([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0]) + good.dropFirst(8), "header length"),
+            (Data(good.prefix(8)) + Data(repeating: 0x41, count: good.count - 8), "not a JSON object"),
+            (SafeTensors(metadata: ["format": "other"], tensors: []).encoded(), "format is 'other'"),
+            (SafeTensors(metadata: ["format": "recur.model.v1", "spec": "{\"input_features\": 2, \"layers\": [{\"type\": \"gru\", \"units\": 3}]}"], tensors: []).encoded(),
+             "missing tensor 'layers.0.kernel'"),
+        ]
+        for (data, expected) in cases {
+            do {
+                _ = try Checkpoint.decode(data)
+                Issue.record("accepted a bad checkpoint (\(expected))")
+            } catch {
+                #expect("\(error)".contains(expected), "got: \(error)")
+            }
+        }
+    }
+
+    @Test func wrongInputShapeIsRejected() throws {
+        let model = try SequentialModel(spec: ModelSpec(inputFeatures: 3, layers: [.recurrent(RecurrentSpec(cell: .lstm, units: 2))]), seed: 1)
+        #expect(throws: EngineError.self) { try model.predict([1, 2, 3, 4], count: 1, steps: 2) }
+    }
+}
