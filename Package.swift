@@ -57,7 +57,7 @@ let package = Package(
             ],
             swiftSettings: cpuFlags
         ),
-        .executableTarget(name: "recur", dependencies: ["RecurCLI"]),
+        .executableTarget(name: "recur", dependencies: ["RecurCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // MARK: - Tests
         .testTarget(
@@ -66,7 +66,7 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: cpuFlags
         ),
-        .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine"]),
+        .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]
 )

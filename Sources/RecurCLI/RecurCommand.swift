@@ -1,11 +1,32 @@
 import ArgumentParser
 
-/// `recur`: distributed hyperparameter sweeps for recurrent forecasting models.
+/// `recur`: hyperparameter sweeps for recurrent forecasting models.
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
 public struct RecurCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "recur",
         abstract: "Hyperparameter sweeps for recurrent forecasting models, on a Keras-exact CPU engine.",
-        subcommands: [])
+        subcommands: [Engine.self, Bench.self])
 
     public init() {}
+}
+
+/// `recur engine …`: the training engine on its own.
+struct Engine: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create models and run inference with the RNN engine.",
+        subcommands: [Init.self, Forward.self])
+}
+
+/// `recur bench …`: release-build speed measurements (benchmarks, not tests).
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure speed (build with -c release).",
+        subcommands: [EngineBench.self])
+}
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print diagnostics (BLAS kernel choice, timings) to standard error.")
+    var verbose = false
 }

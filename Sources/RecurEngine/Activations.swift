@@ -25,10 +25,11 @@ func vstore(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
     for i in 0..<n { p[i] = v[i] }
 }
 
+/// `tanh(x) = p / q`: Eigen's rational minimax form on `x` clamped to ±7.905.
 @inline(__always)
-func vtanh(_ x: Vec) -> Vec {
+func vtanhFraction(_ x: Vec) -> (p: Vec, q: Vec) {
     let clamp: Float = 7.90531110763549805
-    let xc = x.clamped(lowerBound: Vec(repeating: -clamp), upperBound: Vec(repeating: clamp))
+    let xc = pointwiseMin(pointwiseMax(x, Vec(repeating: -clamp)), Vec(repeating: clamp))
     let x2 = xc * xc
     var p = Vec(repeating: -2.76076847742355e-16)
     p = Vec(repeating: 2.00018790482477e-13).addingProduct(p, x2)
@@ -37,13 +38,46 @@ func vtanh(_ x: Vec) -> Vec {
     p = Vec(repeating: 1.48572235717979e-05).addingProduct(p, x2)
     p = Vec(repeating: 6.37261928875436e-04).addingProduct(p, x2)
     p = Vec(repeating: 4.89352455891786e-03).addingProduct(p, x2)
-    p = p * xc
     var q = Vec(repeating: 1.19825839466702e-06)
     q = Vec(repeating: 1.18534705686654e-04).addingProduct(q, x2)
     q = Vec(repeating: 2.26843463243900e-03).addingProduct(q, x2)
     q = Vec(repeating: 4.89352518554385e-03).addingProduct(q, x2)
-    let tiny: Float = 0.0004
-    return (p / q).replacing(with: x, where: (x .< tiny) .& (x .> -tiny))
+    return (p * xc, q)
+}
+
+@inline(__always)
+func vtanh(_ x: Vec) -> Vec {
+    let (p, q) = vtanhFraction(x)
+    return p / q
+}
+
+/// `σ(x) = ½ + ½·p/q` with `p/q = tanh(x/2)`.
+@inline(__always)
+func vsigmoidFraction(_ x: Vec) -> (p: Vec, q: Vec) {
+    vtanhFraction(x * 0.5)
+}
+
+@inline(__always)
+func sigmoid(fromTanhFraction p: Vec, reciprocal: Vec) -> Vec {
+    let half = Vec(repeating: 0.5)
+    return half.addingProduct(half * p, reciprocal)
+}
+
+/// `(1/a, 1/b, 1/c, 1/d)` with one division (batched inversion). The denominators of the tanh
+/// fraction lie in [4.9e-3, 1], so the product cannot under- or overflow.
+@inline(__always)
+func reciprocals(_ a: Vec, _ b: Vec, _ c: Vec, _ d: Vec) -> (Vec, Vec, Vec, Vec) {
+    let ab = a * b, cd = c * d
+    let inverse = 1 / (ab * cd)
+    let invAB = inverse * cd, invCD = inverse * ab
+    return (invAB * b, invAB * a, invCD * d, invCD * c)
+}
+
+/// `(1/a, 1/b)` with one division.
+@inline(__always)
+func reciprocals(_ a: Vec, _ b: Vec) -> (Vec, Vec) {
+    let inverse = 1 / (a * b)
+    return (inverse * b, inverse * a)
 }
 
 @inline(__always)

@@ -10,11 +10,15 @@ extension RecurrentDirection {
         let zt = z.pointer + t * n
         addRecurrentProduct(state(previousSlot(t)), gates: 0..<1, into: zt, ldo: hiddenSize)
         let out = state(outputSlot(t))
-        var i = 0
-        while i < n {
-            let w = min(vectorWidth, n - i)
-            vstore(vtanh(vload(zt + i, w)), out + i, w)
-            i += vectorWidth
+        let h = hiddenSize
+        for r in 0..<batch {
+            let row = zt + r * h, o = out + r * h
+            var j = 0
+            while j < h {
+                let w = min(vectorWidth, h - j)
+                vstore(vtanh(vload(row + j, w) + vload(bias + j, w)), o + j, w)
+                j += vectorWidth
+            }
         }
     }
 
@@ -47,10 +51,15 @@ extension RecurrentDirection {
             var j = 0
             while j < h {
                 let w = min(vectorWidth, h - j)
-                let ig = vsigmoid(vload(row + j, w))
-                let fg = vsigmoid(vload(row + h + j, w))
-                let gg = vtanh(vload(row + 2 * h + j, w))
-                let og = vsigmoid(vload(row + 3 * h + j, w))
+                let (pi, qi) = vsigmoidFraction(vload(row + j, w) + vload(bias + j, w))
+                let (pf, qf) = vsigmoidFraction(vload(row + h + j, w) + vload(bias + h + j, w))
+                let (pg, qg) = vtanhFraction(vload(row + 2 * h + j, w) + vload(bias + 2 * h + j, w))
+                let (po, qo) = vsigmoidFraction(vload(row + 3 * h + j, w) + vload(bias + 3 * h + j, w))
+                let (ri, rf, rg, ro) = reciprocals(qi, qf, qg, qo)
+                let ig = sigmoid(fromTanhFraction: pi, reciprocal: ri)
+                let fg = sigmoid(fromTanhFraction: pf, reciprocal: rf)
+                let gg = pg * rg
+                let og = sigmoid(fromTanhFraction: po, reciprocal: ro)
                 let c = (ig * gg).addingProduct(fg, vload(cPrev + o + j, w))
                 let tc = vtanh(c)
                 vstore(ig, row + j, w)
@@ -98,9 +107,9 @@ extension RecurrentDirection {
         let h = hiddenSize, gh = gateWidth, b = batch
         let zt = z.pointer + t * b * gh
         let slab = recurrentSlab.pointer
-        for r in 0..<b { (slab + r * gh).update(from: bias + gh, count: gh) }
         let hPrev = state(previousSlot(t))
-        addRecurrentProduct(hPrev, gates: 0..<3, into: slab, ldo: gh)
+        addRecurrentProduct(hPrev, gates: 0..<3, into: slab, ldo: gh, beta: 0)
+        let folded = foldedBias.pointer, recurrentBias = bias + gh
         let q = aux.pointer + t * b * h
         let hOut = state(outputSlot(t))
         for r in 0..<b {
@@ -108,10 +117,13 @@ extension RecurrentDirection {
             var j = 0
             while j < h {
                 let w = min(vectorWidth, h - j)
-                let zg = vsigmoid(vload(row + j, w) + vload(rec + j, w))
-                let rg = vsigmoid(vload(row + h + j, w) + vload(rec + h + j, w))
-                let qv = vload(rec + 2 * h + j, w)
-                let hh = vtanh(vload(row + 2 * h + j, w).addingProduct(rg, qv))
+                let (pz, qz) = vsigmoidFraction(vload(row + j, w) + vload(rec + j, w) + vload(folded + j, w))
+                let (pr, qr) = vsigmoidFraction(vload(row + h + j, w) + vload(rec + h + j, w) + vload(folded + h + j, w))
+                let (rz, rr) = reciprocals(qz, qr)
+                let zg = sigmoid(fromTanhFraction: pz, reciprocal: rz)
+                let rg = sigmoid(fromTanhFraction: pr, reciprocal: rr)
+                let qv = vload(rec + 2 * h + j, w) + vload(recurrentBias + 2 * h + j, w)
+                let hh = vtanh((vload(row + 2 * h + j, w) + vload(folded + 2 * h + j, w)).addingProduct(rg, qv))
                 vstore(zg, row + j, w)
                 vstore(rg, row + h + j, w)
                 vstore(hh, row + 2 * h + j, w)
@@ -166,8 +178,11 @@ extension RecurrentDirection {
             var j = 0
             while j < h {
                 let w = min(vectorWidth, h - j)
-                let zg = vsigmoid(vload(row + j, w))
-                let rg = vsigmoid(vload(row + h + j, w))
+                let (pz, qz) = vsigmoidFraction(vload(row + j, w) + vload(bias + j, w))
+                let (pr, qr) = vsigmoidFraction(vload(row + h + j, w) + vload(bias + h + j, w))
+                let (rz, rr) = reciprocals(qz, qr)
+                let zg = sigmoid(fromTanhFraction: pz, reciprocal: rz)
+                let rg = sigmoid(fromTanhFraction: pr, reciprocal: rr)
                 var hp = vload(hPrev + o + j, w)
                 if let mask { hp *= vload(mask + o + j, w) }
                 vstore(zg, row + j, w)
@@ -183,7 +198,7 @@ extension RecurrentDirection {
             var j = 0
             while j < h {
                 let w = min(vectorWidth, h - j)
-                let hh = vtanh(vload(row + 2 * h + j, w))
+                let hh = vtanh(vload(row + 2 * h + j, w) + vload(bias + 2 * h + j, w))
                 vstore(hh, row + 2 * h + j, w)
                 vstore(hh.addingProduct(vload(row + j, w), vload(hPrev + o + j, w) - hh), hOut + o + j, w)
                 j += vectorWidth

@@ -34,8 +34,10 @@ final class RecurrentDirection {
     let cellTanh = FloatBuffer()
     /// GRU: `q = h·U_h + b^h_h` (reset_after) or `r ⊙ h̃` (reset_before), `[T, B, H]`.
     let aux = FloatBuffer()
-    /// GRU reset_after: the per-step recurrent product `[B, 3H]`.
+    /// GRU reset_after: the per-step recurrent product `[B, 3H]`, and the input bias with the
+    /// recurrent z and r biases folded in `[3H]`.
     let recurrentSlab = FloatBuffer()
+    let foldedBias = FloatBuffer()
     let delta = FloatBuffer()
     /// GRU reset_after: recurrent-side gate gradients `[δz δr δq]`, `[T, B, 3H]`.
     let deltaRecurrent = FloatBuffer()
@@ -124,9 +126,11 @@ final class RecurrentDirection {
         let h = hiddenSize, gh = gateWidth, rows = steps * batch
         sampleMasks(training: training, rng: &rng)
 
-        let zp = z.reserve(rows * gh)
-        for r in 0..<rows { (zp + r * gh).update(from: bias, count: gh) }
-        projectInput(x, into: zp)
+        projectInput(x, into: z.reserve(rows * gh))
+        if resetAfter {
+            let folded = foldedBias.reserve(gh)
+            for j in 0..<gh { folded[j] = bias[j] + (j < 2 * hiddenSize ? bias[gh + j] : 0) }
+        }
 
         states.reserve((steps + 1) * batch * h)
         state(previousSlot(reverse ? steps - 1 : 0)).update(repeating: 0, count: batch * h)
@@ -164,7 +168,7 @@ final class RecurrentDirection {
         return UnsafePointer(maskedInput.pointer + (inputMaskCount == 1 ? 0 : k) * steps * batch * inputSize)
     }
 
-    /// `z += x·K` for all timesteps at once (per gate block when each gate has its own input mask).
+    /// `z = x·K` for all timesteps at once (per gate block when each gate has its own input mask).
     private func projectInput(_ x: UnsafePointer<Float>, into zp: UnsafeMutablePointer<Float>) {
         let rows = steps * batch, f = inputSize, h = hiddenSize, gh = gateWidth
         if inputMaskCount > 0 {
@@ -174,25 +178,25 @@ final class RecurrentDirection {
             }
         }
         if inputMaskCount <= 1 {
-            gemm(m: rows, n: gh, k: f, a: effectiveInput(x, gate: 0), lda: f, b: kernel, ldb: gh, beta: 1, c: zp, ldc: gh)
+            gemm(m: rows, n: gh, k: f, a: effectiveInput(x, gate: 0), lda: f, b: kernel, ldb: gh, beta: 0, c: zp, ldc: gh)
         } else {
             for k in 0..<gates {
-                gemm(m: rows, n: h, k: f, a: effectiveInput(x, gate: k), lda: f, b: kernel + k * h, ldb: gh, beta: 1, c: zp + k * h, ldc: gh)
+                gemm(m: rows, n: h, k: f, a: effectiveInput(x, gate: k), lda: f, b: kernel + k * h, ldb: gh, beta: 0, c: zp + k * h, ldc: gh)
             }
         }
     }
 
-    /// `out[:, gates] += (h ⊙ m_k)·U_k` for the gate blocks in `gateRange`; `out` rows have stride `ldo`.
-    func addRecurrentProduct(_ hPrev: UnsafePointer<Float>, gates gateRange: Range<Int>, into out: UnsafeMutablePointer<Float>, ldo: Int) {
+    /// `out[:, gates] = β·out + (h ⊙ m_k)·U_k` for the gate blocks in `gateRange`; `out` rows have stride `ldo`.
+    func addRecurrentProduct(_ hPrev: UnsafePointer<Float>, gates gateRange: Range<Int>, into out: UnsafeMutablePointer<Float>, ldo: Int, beta: Float = 1) {
         let h = hiddenSize, gh = gateWidth, b = batch
         if recurrentMaskCount == 0 {
             let c0 = gateRange.lowerBound * h
-            gemm(m: b, n: gateRange.count * h, k: h, a: hPrev, lda: h, b: recurrentKernel + c0, ldb: gh, beta: 1, c: out + c0, ldc: ldo)
+            gemm(m: b, n: gateRange.count * h, k: h, a: hPrev, lda: h, b: recurrentKernel + c0, ldb: gh, beta: beta, c: out + c0, ldc: ldo)
             return
         }
         for k in gateRange {
             let hm = maskedStateForGate(hPrev, gate: k)
-            gemm(m: b, n: h, k: h, a: hm, lda: h, b: recurrentKernel + k * h, ldb: gh, beta: 1, c: out + k * h, ldc: ldo)
+            gemm(m: b, n: h, k: h, a: hm, lda: h, b: recurrentKernel + k * h, ldb: gh, beta: beta, c: out + k * h, ldc: ldo)
         }
     }
 
