@@ -3,9 +3,9 @@ import Foundation
 import PackageDescription
 
 /// Kernels are vectorised with `SIMD16<Float>`; the CPU target decides whether that is one AVX-512
-/// register or two AVX2 ones. Default: haswell (AVX2 + FMA, any x86 CPU since 2013). Set
-/// `RECUR_TARGET_CPU=native` to build for the machine at hand (AVX-512 where present).
-let targetCPU = ProcessInfo.processInfo.environment["RECUR_TARGET_CPU"] ?? "haswell"
+/// register or two AVX2 ones. Default: `native`, the machine that builds (Recur is built where it
+/// runs). For a binary to copy to other machines set e.g. `RECUR_TARGET_CPU=haswell` (AVX2 + FMA).
+let targetCPU = ProcessInfo.processInfo.environment["RECUR_TARGET_CPU"] ?? "native"
 
 #if arch(x86_64)
 let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
@@ -28,6 +28,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // MARK: - Engine
@@ -47,11 +49,19 @@ let package = Package(
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
         ),
 
+        // MARK: - Forecasting
+        .target(
+            name: "RecurForecast",
+            dependencies: ["RecurEngine", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams")],
+            swiftSettings: cpuFlags
+        ),
+
         // MARK: - Command line
         .target(
             name: "RecurCLI",
             dependencies: [
                 "RecurEngine",
+                "RecurForecast",
                 "CRecurSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -66,6 +76,7 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: cpuFlags
         ),
+        .testTarget(name: "RecurForecastTests", dependencies: ["RecurForecast", "RecurEngine"]),
         .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]

@@ -6,7 +6,7 @@ public struct RecurCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "recur",
         abstract: "Hyperparameter sweeps for recurrent forecasting models, on a Keras-exact CPU engine.",
-        subcommands: [Engine.self, Bench.self])
+        subcommands: [Train.self, Predict.self, DataCommand.self, Engine.self, Bench.self])
 
     public init() {}
 }

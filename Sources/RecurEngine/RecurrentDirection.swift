@@ -242,9 +242,10 @@ final class RecurrentDirection {
             case .lstm: lstmBackward(t, dh: dh, dhPrev: dhPrev)
             case .gru: resetAfter ? gruBackward(t, dh: dh, dhPrev: dhPrev) : gruResetBeforeBackward(t, dh: dh, dhPrev: dhPrev)
             }
+            accumulateStepWeightGradients(t)
             swap(&dh, &dhPrev)
         }
-        accumulateWeightGradients()
+        accumulateBiasGradients()
         return needInputGradient ? computeInputGradient() : nil
     }
 
@@ -266,43 +267,46 @@ final class RecurrentDirection {
         }
     }
 
-    private func accumulateWeightGradients() {
-        let h = hiddenSize, gh = gateWidth, rows = steps * batch, f = inputSize
-        let hPrev = UnsafePointer(state(reverse ? 1 : 0))
-        let recurrentDelta = UnsafePointer(resetAfter ? deltaRecurrent.pointer : delta.pointer)
-        let inputDelta = UnsafePointer(delta.pointer)
-        // dU += Σ_t (h_{t−1} ⊙ m_k)ᵀ Δ_t; GRU reset_before uses r ⊙ h for the candidate block.
+    /// `dU += (h_{t−1} ⊙ m_k)ᵀ Δ_t` and `dK += (x_t ⊙ d_k)ᵀ Δ_t` for one step: small GEMMs on data
+    /// still in cache (one GEMM over all `T·B` rows would pack the whole `Δ` first). GRU
+    /// reset_before uses `r ⊙ h̃` for the candidate block.
+    private func accumulateStepWeightGradients(_ t: Int) {
+        let h = hiddenSize, gh = gateWidth, b = batch, f = inputSize
+        let hPrev = UnsafePointer(state(previousSlot(t)))
+        let inputDelta = UnsafePointer(delta.pointer + t * b * gh)
+        let recurrentDelta = resetAfter ? UnsafePointer(deltaRecurrent.pointer + t * b * gh) : inputDelta
         let stateGates = cell == .gru && !resetAfter ? 0..<2 : 0..<gates
         if recurrentMaskCount == 0 {
-            gemm(transA: true, m: h, n: stateGates.count * h, k: rows, a: hPrev, lda: h, b: recurrentDelta, ldb: gh,
-                 beta: 1, c: dRecurrentKernel, ldc: gh)
+            gemm(transA: true, m: h, n: stateGates.count * h, k: b, a: hPrev, lda: h, b: recurrentDelta, ldb: gh, beta: 1, c: dRecurrentKernel, ldc: gh)
         } else {
-            let masked = scratchInput.reserve(rows * h)
             for k in stateGates {
-                applyBatchMask(hPrev, mask: recurrentMask(gate: k), into: masked, steps: steps, batch: batch, width: h)
-                gemm(transA: true, m: h, n: h, k: rows, a: masked, lda: h, b: recurrentDelta + k * h, ldb: gh,
+                gemm(transA: true, m: h, n: h, k: b, a: maskedStateForGate(hPrev, gate: k), lda: h, b: recurrentDelta + k * h, ldb: gh,
                      beta: 1, c: dRecurrentKernel + k * h, ldc: gh)
             }
         }
         if cell == .gru && !resetAfter {
-            gemm(transA: true, m: h, n: h, k: rows, a: aux.pointer, lda: h, b: inputDelta + 2 * h, ldb: gh,
+            gemm(transA: true, m: h, n: h, k: b, a: aux.pointer + t * b * h, lda: h, b: inputDelta + 2 * h, ldb: gh,
                  beta: 1, c: dRecurrentKernel + 2 * h, ldc: gh)
         }
-        // dK += Σ_t (x_t ⊙ d_k)ᵀ Δ_t
-        let x = input!
+        let x = input! + t * b * f
         if inputMaskCount <= 1 {
-            gemm(transA: true, m: f, n: gh, k: rows, a: effectiveInput(x, gate: 0), lda: f, b: inputDelta, ldb: gh, beta: 1, c: dKernel, ldc: gh)
+            let xs = inputMaskCount == 0 ? x : UnsafePointer(maskedInput.pointer + t * b * f)
+            gemm(transA: true, m: f, n: gh, k: b, a: xs, lda: f, b: inputDelta, ldb: gh, beta: 1, c: dKernel, ldc: gh)
         } else {
             for k in 0..<gates {
-                gemm(transA: true, m: f, n: h, k: rows, a: effectiveInput(x, gate: k), lda: f, b: inputDelta + k * h, ldb: gh,
-                     beta: 1, c: dKernel + k * h, ldc: gh)
+                let xs = UnsafePointer(maskedInput.pointer + (k * steps + t) * b * f)
+                gemm(transA: true, m: f, n: h, k: b, a: xs, lda: f, b: inputDelta + k * h, ldb: gh, beta: 1, c: dKernel + k * h, ldc: gh)
             }
         }
-        // db += Σ Δ (GRU reset_after: input row from Δ, recurrent row from the recurrent-side Δ).
+    }
+
+    /// `db += Σ Δ` over all rows (GRU reset_after: the recurrent row from the recurrent-side Δ).
+    private func accumulateBiasGradients() {
+        let gh = gateWidth, rows = steps * batch
         let one = ones.reserve(rows)
         one.update(repeating: 1, count: rows)
-        addColumnSums(inputDelta, rows: rows, columns: gh, lda: gh, into: dBias, ones: one)
-        if resetAfter { addColumnSums(recurrentDelta, rows: rows, columns: gh, lda: gh, into: dBias + gh, ones: one) }
+        addColumnSums(delta.pointer, rows: rows, columns: gh, lda: gh, into: dBias, ones: one)
+        if resetAfter { addColumnSums(deltaRecurrent.pointer, rows: rows, columns: gh, lda: gh, into: dBias + gh, ones: one) }
     }
 
     private func computeInputGradient() -> UnsafeMutablePointer<Float> {

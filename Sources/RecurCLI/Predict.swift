@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import RecurEngine
+import RecurForecast
+
+/// `recur predict`: forecasts from a trained checkpoint, in original units.
+struct Predict: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Forecast with a trained checkpoint for every complete input window of a CSV file.",
+        discussion: """
+            Writes CSV rows `origin,target_time,forecast_<target>,actual_<target>`: the last input row's
+            time, the forecast's time, the forecast in original units, and the observed value when the
+            file reaches that far. The last row is the forecast beyond the end of the data.
+
+            Example:
+              recur predict --checkpoint best.safetensors --data datasets/greensboro-tmy3.csv --out forecasts.csv
+            """)
+
+    @Option(help: "Checkpoint written by `recur train`, a sweep or `recur export`.") var checkpoint: String
+    @Option(help: "CSV with the columns the model was trained on.") var data: String
+    @Option(help: "Where to write the forecasts (default: standard output).") var out: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        TrainingThread.prepare()
+        let (model, metadata) = try Checkpoint.load(from: URL(fileURLWithPath: checkpoint))
+        let info = try ForecastCheckpoint(metadata: metadata)
+        let columns = info.normalization.features + (info.normalization.features.contains(info.normalization.target) ? [] : [info.normalization.target])
+        let header = try TimeSeries.parse(
+            csv: (try? Data(contentsOf: URL(fileURLWithPath: data)).prefix(while: { $0 != 10 })).map { $0 + Data("\n".utf8) } ?? Data(),
+            source: data, timestampColumn: info.task.timestampColumn, headerOnly: true)
+        let wanted = columns.filter { header.columns.contains($0) || $0 != info.normalization.target }
+        let series = try TimeSeries.load(path: data, timestampColumn: info.task.timestampColumn, columns: wanted, gaps: info.task.gaps)
+        let forecast = try Forecast.make(model: model, checkpoint: info, series: series)
+        let text = forecast.csv(targetName: info.normalization.target)
+        if let out {
+            do { try Data(text.utf8).write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
+                throw CLIError("cannot write \(out): \(error.localizedDescription)")
+            }
+            print("wrote \(forecast.rows.count) forecasts to \(out)")
+        } else {
+            print(text, terminator: "")
+        }
+    }
+}

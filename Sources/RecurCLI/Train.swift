@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import RecurEngine
+import RecurForecast
+
+/// `recur train`: one forecasting model, trained and evaluated like a single trial.
+struct Train: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train one forecasting model on a task and report validation and test MAE.",
+        discussion: """
+            The task file is the `task:` block of a sweep (YAML or JSON). The model is either a spec
+            JSON (--model) or built from --cell/--units/--depth/… (all but the last layer return
+            sequences; a Dense(1) head forecasts the target).
+
+            Examples:
+              recur train --task task.yaml --cell gru --units 32 --epochs 10 --seed 1 --out best.safetensors
+              recur train --task task.yaml --model stacked.json --epochs 20 --json
+            """)
+
+    @Option(help: "Task file (YAML or JSON): dataset, target, features, sequence_length, horizon, split…") var task: String
+    @Option(help: "Model spec JSON file (instead of --cell …).") var model: String?
+    @Option(help: "Cell: simple_rnn, lstm or gru.") var cell: String?
+    @Option(help: "Units per recurrent layer (one value, or one per layer: 32,16).") var units = "32"
+    @Option(help: "Recurrent layers.") var depth = 1
+    @Option(help: "Input dropout of each recurrent layer.") var dropout = 0.0
+    @Option(name: .customLong("recurrent-dropout"), help: "Recurrent dropout of each recurrent layer.") var recurrentDropout = 0.0
+    @Option(name: .customLong("head-dropout"), help: "Dropout before the Dense head.") var headDropout = 0.0
+    @Flag(help: "Bidirectional recurrent layers.") var bidirectional = false
+    @Option(help: "Maximum epochs.") var epochs = 10
+    @Option(name: .customLong("batch-size"), help: "Windows per batch.") var batchSize = 256
+    @Option(help: "Seed for weights, shuffling and dropout.") var seed: UInt64 = 1
+    @Option(help: "Optimizer: rmsprop, adam or sgd.") var optimizer = "rmsprop"
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Learning rate.") var learningRate: Float = 1e-3
+    @Option(help: "Clip each gradient tensor to this norm.") var clipnorm: Float?
+    @Option(help: "Loss: mse, mae or huber.") var loss = "mse"
+    @Option(help: "Early-stopping patience in epochs.") var patience = 3
+    @Option(help: "Early-stopping metric: val_mae or val_loss.") var monitor = "val_mae"
+    @Flag(name: .customLong("no-early-stopping"), help: "Train every epoch and keep the last weights.") var noEarlyStopping = false
+    @Option(help: "Where to write the best checkpoint (.safetensors).") var out: String?
+    @Flag(help: "Print one JSON object with the results at the end (progress goes to standard error).") var json = false
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if model == nil && cell == nil { throw ValidationError("give --model FILE or --cell simple_rnn|lstm|gru") }
+        if model != nil && cell != nil { throw ValidationError("--model and --cell are exclusive") }
+        if let cell, CellKind(rawValue: cell) == nil { throw ValidationError("--cell: '\(cell)' is not one of simple_rnn, lstm, gru") }
+        if OptimizerConfig.Kind(rawValue: optimizer) == nil { throw ValidationError("--optimizer: '\(optimizer)' is not one of rmsprop, adam, sgd") }
+        if EarlyStopping.Monitor(rawValue: monitor) == nil { throw ValidationError("--monitor: '\(monitor)' is not one of val_mae, val_loss") }
+        guard epochs >= 1 else { throw ValidationError("--epochs: \(epochs) must be ≥ 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size: \(batchSize) must be ≥ 1") }
+        guard learningRate > 0 else { throw ValidationError("--lr: \(learningRate) must be > 0") }
+        guard Loss(name: loss) != nil else { throw ValidationError("--loss: '\(loss)' is not one of mse, mae, huber") }
+        guard parsedUnits() != nil else { throw ValidationError("--units: expected positive integers like 32 or 32,16, got '\(units)'") }
+    }
+
+    func parsedUnits() -> [Int]? {
+        let list = units.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty, list.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        return list.map { $0! }
+    }
+
+    func settings() -> TrainingSettings {
+        var s = TrainingSettings()
+        s.epochs = epochs
+        s.batchSize = batchSize
+        s.seed = seed
+        s.optimizer = OptimizerConfig(kind: OptimizerConfig.Kind(rawValue: optimizer)!, learningRate: learningRate)
+        s.optimizer.clipnorm = clipnorm
+        s.loss = loss
+        s.earlyStopping = noEarlyStopping ? nil : EarlyStopping(monitor: EarlyStopping.Monitor(rawValue: monitor)!, patience: patience)
+        return s
+    }
+
+    func run() throws {
+        let taskSpec = try TaskSpec.load(path: task)
+        let prepared = try PreparedTask.load(taskSpec)
+        let progress = Progress(toStandardError: json)
+        if prepared.interpolatedRows > 0 {
+            progress.note("warning: \(prepared.interpolatedRows) missing row(s) in \(taskSpec.dataset) were filled by linear interpolation (set gaps: error to refuse)")
+        }
+        let spec: ModelSpec
+        if let model {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: model)) } catch { throw CLIError("cannot read model file \(model): \(error.localizedDescription)") }
+            spec = try ModelSpec.parse(json: data)
+        } else {
+            spec = try Architecture(
+                cell: CellKind(rawValue: cell!)!, units: parsedUnits()!, depth: depth, dropout: dropout, recurrentDropout: recurrentDropout,
+                bidirectional: bidirectional, headDropout: headDropout
+            ).modelSpec(features: prepared.featureCount)
+        }
+        let trainer = try Trainer(task: prepared, spec: spec, settings: settings())
+        let windows = prepared.windowStarts(.train).count
+        progress.note("training on \(windows) windows (\(prepared.windowStarts(.validation).count) validation, \(prepared.windowStarts(.test).count) test), \(prepared.featureCount) features, \(trainer.model.parameters.count) parameters")
+        let result = try trainer.run(
+            onBatch: { done, total, seconds in progress.batch(done: done, total: total, seconds: seconds, epochs: epochs) },
+            onEpoch: { report in progress.epoch(report, of: epochs); return .proceed })
+        if let out {
+            let meta = ForecastCheckpoint(task: taskSpec, normalization: prepared.normalization).metadata()
+                .merging(["seed": String(seed), "best_epoch": String(result.bestEpoch), "val_mae": String(result.valMAE), "test_mae": String(result.testMAE)]) { $1 }
+            do { try Checkpoint.save(trainer.model, to: URL(fileURLWithPath: out), metadata: meta) } catch {
+                throw CLIError("cannot write \(out): \(error.localizedDescription)")
+            }
+        }
+        if json {
+            var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)) as! [String: Any]
+            if let out { object["checkpoint"] = out }
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            let b = result.baselines
+            print("")
+            print("best epoch \(result.bestEpoch) of \(result.epochsRun) (\(result.stopReason.replacingOccurrences(of: "_", with: " "))), \(String(format: "%.1f", result.seconds)) s")
+            print("                      val MAE    test MAE   (\(taskSpec.target))")
+            print(String(format: "model               %8.3f    %8.3f", result.valMAE, result.testMAE))
+            print(String(format: "persistence         %8.3f    %8.3f", b.persistence.valMAE, b.persistence.testMAE))
+            print(String(format: "train mean          %8.3f    %8.3f", b.trainMean.valMAE, b.trainMean.testMAE))
+            if let out { print("checkpoint: \(out)") }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import Crypto
+import Foundation
+
+/// Per-feature standardization statistics, from the training rows only.
+public struct Normalization: Codable, Sendable, Equatable {
+    public var features: [String]
+    public var mean: [Double]
+    public var std: [Double]
+    public var target: String
+    public var targetMean: Double
+    public var targetStd: Double
+}
+
+/// MAE of the naive predictors, in the target's original units.
+public struct Baselines: Codable, Sendable, Equatable {
+    public struct Scores: Codable, Sendable, Equatable {
+        public var valMAE: Double
+        public var testMAE: Double
+        enum CodingKeys: String, CodingKey { case valMAE = "val_mae", testMAE = "test_mae" }
+    }
+    /// The last observed target value.
+    public var persistence: Scores
+    /// The mean target of the training rows.
+    public var trainMean: Scores
+    enum CodingKeys: String, CodingKey { case persistence, trainMean = "train_mean" }
+}
+
+/// A task ready to train on: the standardized series, and the window starts of each split.
+///
+/// Window `i` reads rows `i + k·r` (k < L) and predicts the target at row `i + (L−1)·r + horizon`,
+/// as Keras `timeseries_dataset_from_array` with `targets = series[delay:]`. Every window —
+/// inputs and target — lies inside one split. Windows are cut on the fly, never materialized.
+public struct PreparedTask: Sendable {
+    public enum Split: Int, CaseIterable, Sendable { case train, validation, test }
+
+    public let spec: TaskSpec
+    public let timestamps: [Int64]
+    public let step: Int64
+    /// Standardized features, `[rows, F]`.
+    public let features: [Float]
+    /// Standardized target, `[rows]`.
+    public let target: [Float]
+    /// Raw target values, `[rows]`.
+    public let rawTarget: [Double]
+    public let normalization: Normalization
+    /// Row ranges of train, validation and test.
+    public let rowRanges: [Range<Int>]
+    /// Rows added by gap interpolation.
+    public let interpolatedRows: Int
+
+    public var featureCount: Int { normalization.features.count }
+    public var rowCount: Int { timestamps.count }
+
+    /// Loads the CSV the spec names and prepares it. Relative paths resolve against `directory`.
+    public static func load(_ spec: TaskSpec, directory: URL? = nil) throws -> PreparedTask {
+        try spec.validate()
+        let url = URL(fileURLWithPath: spec.dataset, relativeTo: directory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw ForecastError("task.dataset: cannot read \(spec.dataset) (\(url.path)): \(error.localizedDescription)")
+        }
+        if let expected = spec.datasetSHA256 {
+            let actual = sha256Hex(data)
+            guard actual == expected.lowercased() else {
+                throw ForecastError("task.dataset: \(spec.dataset) has SHA-256 \(actual), but the task expects \(expected); use the same file as the coordinator")
+            }
+        }
+        let header = try TimeSeries.parse(csv: Data(data.prefix(while: { $0 != 10 })) + Data("\n".utf8), source: spec.dataset, timestampColumn: spec.timestampColumn, columns: nil, gaps: .error, headerOnly: true)
+        var names: [String]
+        switch spec.features {
+        case .all: names = header.columns
+        case .columns(let list): names = list
+        }
+        let wanted = names.contains(spec.target) ? names : names + [spec.target]
+        for name in wanted where !header.columns.contains(name) {
+            let field = name == spec.target ? "task.target" : "task.features"
+            throw ForecastError("\(field): no column '\(name)' in \(spec.dataset); columns: \(header.columns.joined(separator: ", "))")
+        }
+        let series = try TimeSeries.parse(csv: data, source: spec.dataset, timestampColumn: spec.timestampColumn, columns: wanted, gaps: spec.gaps)
+        return try PreparedTask(spec: spec, series: series, featureNames: names)
+    }
+
+    public init(spec: TaskSpec, series: TimeSeries, featureNames: [String]) throws {
+        try spec.validate()
+        self.spec = spec
+        let n = series.rowCount
+        let trainEnd = Int(spec.split[0] * Double(n))
+        let valEnd = trainEnd + Int(spec.split[1] * Double(n))
+        rowRanges = [0..<trainEnd, trainEnd..<valEnd, valEnd..<n]
+        for (split, range) in zip(["train", "validation", "test"], rowRanges) where range.count < spec.windowSpan {
+            throw ForecastError(
+                "task: the \(split) split has \(range.count) rows but one window spans \(spec.windowSpan) (sequence_length \(spec.sequenceLength), sampling_rate \(spec.samplingRate), horizon \(spec.horizon)); shorten the window or use more data")
+        }
+        let width = series.columns.count
+        let columnIndex = featureNames.map { series.column($0)! }
+        let targetIndex = series.column(spec.target)!
+        var mean = [Double](repeating: 0, count: featureNames.count), std = mean
+        for (k, c) in columnIndex.enumerated() {
+            var sum = 0.0
+            for r in 0..<trainEnd { sum += series.values[r * width + c] }
+            let m = sum / Double(trainEnd)
+            var ss = 0.0
+            for r in 0..<trainEnd { let d = series.values[r * width + c] - m; ss += d * d }
+            let s = (ss / Double(trainEnd)).squareRoot()
+            mean[k] = m
+            std[k] = s > 0 ? s : 1
+        }
+        var tSum = 0.0
+        for r in 0..<trainEnd { tSum += series.values[r * width + targetIndex] }
+        let tMean = tSum / Double(trainEnd)
+        var tSS = 0.0
+        for r in 0..<trainEnd { let d = series.values[r * width + targetIndex] - tMean; tSS += d * d }
+        let tStd = (tSS / Double(trainEnd)).squareRoot()
+        normalization = Normalization(features: featureNames, mean: mean, std: std, target: spec.target, targetMean: tMean, targetStd: tStd > 0 ? tStd : 1)
+        var f = [Float](repeating: 0, count: n * featureNames.count)
+        for r in 0..<n {
+            for (k, c) in columnIndex.enumerated() { f[r * featureNames.count + k] = Float((series.values[r * width + c] - mean[k]) / std[k]) }
+        }
+        features = f
+        rawTarget = (0..<n).map { series.values[$0 * width + targetIndex] }
+        target = rawTarget.map { Float(($0 - tMean) / (tStd > 0 ? tStd : 1)) }
+        timestamps = series.timestamps
+        step = series.step
+        interpolatedRows = series.interpolatedRows
+    }
+
+    /// First input rows of every window in `split`.
+    public func windowStarts(_ split: Split) -> Range<Int> {
+        let rows = rowRanges[split.rawValue]
+        return rows.lowerBound..<(rows.upperBound - spec.windowSpan + 1)
+    }
+
+    /// The last input row and the target row of the window starting at `start`.
+    public func lastInputRow(_ start: Int) -> Int { start + (spec.sequenceLength - 1) * spec.samplingRate }
+    public func targetRow(_ start: Int) -> Int { lastInputRow(start) + spec.horizon }
+
+    /// Writes windows `[B, T, F]` and standardized targets `[B]` for the given starts.
+    public func gather<C: Collection<Int>>(_ starts: C, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let f = featureCount, t = spec.sequenceLength, r = spec.samplingRate
+        features.withUnsafeBufferPointer { src in
+            for (b, start) in starts.enumerated() {
+                let out = x + b * t * f
+                for k in 0..<t { (out + k * f).update(from: src.baseAddress! + (start + k * r) * f, count: f) }
+                y[b] = target[targetRow(start)]
+            }
+        }
+    }
+
+    /// Persistence and train-mean MAE on validation and test, in original units.
+    public func baselines() -> Baselines {
+        func scores(_ predict: (Int) -> Double) -> Baselines.Scores {
+            func mae(_ split: Split) -> Double {
+                let starts = windowStarts(split)
+                var sum = 0.0
+                for s in starts { sum += abs(predict(s) - rawTarget[targetRow(s)]) }
+                return sum / Double(starts.count)
+            }
+            return Baselines.Scores(valMAE: mae(.validation), testMAE: mae(.test))
+        }
+        let trainMean = rawTarget[rowRanges[0]].reduce(0, +) / Double(rowRanges[0].count)
+        return Baselines(persistence: scores { rawTarget[lastInputRow($0)] }, trainMean: scores { _ in trainMean })
+    }
+}
+
+/// Lower-case hex SHA-256 of `data`.
+public func sha256Hex(_ data: Data) -> String {
+    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Side-by-side engine throughput: `recur bench engine` vs Keras 3 (TF-CPU) and PyTorch, one thread each.
+
+Runs the three tools in interleaved rounds on the same machine (the figures are noisy: ±10-30 %
+between runs), takes the per-case median over rounds, and prints a markdown table of samples/s
+and the ratios Recur/Keras and Recur/PyTorch (PyTorch = the faster of its default and
+flush-denormal runs). Writes the raw numbers as JSON.
+
+    ~/.venv-anchors/bin/python Tools/bench/compare_engine.py --rounds 3 --steps 20 \
+        --out docs/bench/engine.json
+
+Needs ../shared/anchors (scripts) and a release build: `swift build -c release`.
+"""
+import argparse, json, os, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ANCHORS = os.path.join(os.path.dirname(ROOT), "shared", "anchors")
+
+
+def last_json(cmd, env=None):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr[-3000:])
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    return p.stdout
+
+
+def anchor(script, steps, extra=()):
+    out = last_json([sys.executable, os.path.join(ANCHORS, script), "--threads", "1", "--steps", str(steps), "--warmup", "3", *extra])
+    data = json.loads([ln for ln in out.splitlines() if ln.strip()][-1])
+    return {(r["model"], r["features"]): r["samples_per_s"] for r in data["results"]}, data.get("contention", {})
+
+
+def recur(binary, steps):
+    out = last_json([binary, "bench", "engine", "--json", "--steps", str(steps), "--warmup", "3"])
+    rows = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+    info = rows[0]
+    return {(r["model"], r["features"]): r["samples_per_sec"] for r in rows[1:]}, info
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "recur"))
+    ap.add_argument("--skip-torch", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    runs = {"keras": [], "torch": [], "torch_ftz": [], "recur": []}
+    meta = {}
+    t0 = time.time()
+    for r in range(args.rounds):
+        res, meta["recur_blas"] = recur(args.binary, args.steps); runs["recur"].append(res)
+        res, c = anchor("keras_rnn_speed.py", args.steps); runs["keras"].append(res); meta[f"keras_contention_{r}"] = c
+        if not args.skip_torch:
+            res, c = anchor("torch_rnn_speed.py", args.steps, ["--no-probe-kernels"]); runs["torch"].append(res)
+            res, c = anchor("torch_rnn_speed.py", args.steps, ["--no-probe-kernels", "--flush-denormal"]); runs["torch_ftz"].append(res)
+        print(f"round {r + 1}/{args.rounds} done ({time.time() - t0:.0f} s)", file=sys.stderr)
+    med = {k: {case: statistics.median(run[case] for run in v) for case in v[0]} for k, v in runs.items() if v}
+    rows = []
+    print("| model | F | Recur | Keras | PyTorch (best of default, FTZ) | Recur/Keras | Recur/PyTorch |")
+    print("|---|---|---|---|---|---|---|")
+    for case in med["recur"]:
+        rc, k = med["recur"][case], med["keras"].get(case)
+        t = max(med["torch"].get(case, 0), med["torch_ftz"].get(case, 0)) if "torch" in med else None
+        rows.append({"model": case[0], "features": case[1], "recur": rc, "keras": k, "torch": t,
+                     "ratio_keras": rc / k if k else None, "ratio_torch": rc / t if t else None})
+        print(f"| {case[0]} | {case[1]} | {rc:,.0f} | {k:,.0f} | {t:,.0f} | {rc / k:.2f}× | {rc / t:.2f}× |" if t
+              else f"| {case[0]} | {case[1]} | {rc:,.0f} | {k:,.0f} | – | {rc / k:.2f}× | – |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"rounds": args.rounds, "steps": args.steps, "medians": rows, "runs": {k: [{f"{m}/F{f}": v for (m, f), v in run.items()} for run in vs] for k, vs in runs.items()},
+                       "meta": meta, "date": time.strftime("%Y-%m-%d %H:%M")}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
