@@ -77,7 +77,7 @@ let package = Package(
             swiftSettings: cpuFlags
         ),
         .testTarget(name: "RecurForecastTests", dependencies: ["RecurForecast", "RecurEngine"]),
-        .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", "RecurForecast", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -25,12 +25,16 @@ struct Predict: AsyncParsableCommand {
         TrainingThread.prepare()
         let (model, metadata) = try Checkpoint.load(from: URL(fileURLWithPath: checkpoint))
         let info = try ForecastCheckpoint(metadata: metadata)
-        let columns = info.normalization.features + (info.normalization.features.contains(info.normalization.target) ? [] : [info.normalization.target])
+        let bytes: Data
+        do { bytes = try Data(contentsOf: URL(fileURLWithPath: data)) } catch {
+            throw CLIError("cannot read data file \(data): \(error.localizedDescription)")
+        }
         let header = try TimeSeries.parse(
-            csv: (try? Data(contentsOf: URL(fileURLWithPath: data)).prefix(while: { $0 != 10 })).map { $0 + Data("\n".utf8) } ?? Data(),
-            source: data, timestampColumn: info.task.timestampColumn, headerOnly: true)
-        let wanted = columns.filter { header.columns.contains($0) || $0 != info.normalization.target }
-        let series = try TimeSeries.load(path: data, timestampColumn: info.task.timestampColumn, columns: wanted, gaps: info.task.gaps)
+            csv: Data(bytes.prefix(while: { $0 != 10 })) + Data("\n".utf8), source: data, timestampColumn: info.task.timestampColumn, headerOnly: true)
+        // The target column is optional: without it the forecasts have no `actual` values.
+        let target = info.normalization.target
+        let wanted = info.normalization.features + (!info.normalization.features.contains(target) && header.columns.contains(target) ? [target] : [])
+        let series = try TimeSeries.parse(csv: bytes, source: data, timestampColumn: info.task.timestampColumn, columns: wanted, gaps: info.task.gaps)
         let forecast = try Forecast.make(model: model, checkpoint: info, series: series)
         let text = forecast.csv(targetName: info.normalization.target)
         if let out {

@@ -15,7 +15,7 @@ final class Progress {
 
     func note(_ line: String) { write(line + "\n") }
 
-    func batch(done: Int, total: Int, seconds: Double, epochs: Int) {
+    func batch(done: Int, total: Int, seconds: Double, loss: Double, epochs: Int) {
         guard live else { return }
         let now = ContinuousClock.now
         guard done == total || now - lastDraw > .milliseconds(100) else { return }
@@ -23,7 +23,7 @@ final class Progress {
         let width = 30, filled = total > 0 ? width * done / total : width
         let rate = seconds > 0 ? Double(done) / seconds : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        write("\r\u{1B}[2Kepoch \(epochNumber)/\(epochs) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) windows  \(Int(rate)) samples/s  ETA \(Int(eta.rounded())) s")
+        write("\r\u{1B}[2Kepoch \(epochNumber)/\(epochs) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) windows  \(Int(rate)) samples/s  ETA \(Int(eta.rounded())) s  loss \(String(format: "%.4f", loss))")
     }
 
     func epoch(_ report: EpochReport, of epochs: Int) {

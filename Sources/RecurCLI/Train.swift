@@ -93,7 +93,7 @@ struct Train: AsyncParsableCommand {
         let windows = prepared.windowStarts(.train).count
         progress.note("training on \(windows) windows (\(prepared.windowStarts(.validation).count) validation, \(prepared.windowStarts(.test).count) test), \(prepared.featureCount) features, \(trainer.model.parameters.count) parameters")
         let result = try trainer.run(
-            onBatch: { done, total, seconds in progress.batch(done: done, total: total, seconds: seconds, epochs: epochs) },
+            onBatch: { done, total, seconds, loss in progress.batch(done: done, total: total, seconds: seconds, loss: loss, epochs: epochs) },
             onEpoch: { report in progress.epoch(report, of: epochs); return .proceed })
         if let out {
             let meta = ForecastCheckpoint(task: taskSpec, normalization: prepared.normalization).metadata()

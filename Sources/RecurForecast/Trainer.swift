@@ -113,10 +113,11 @@ public final class Trainer {
     /// the end, for the restored best weights.
     ///
     /// - Parameters:
-    ///   - onBatch: progress within an epoch: windows done, windows in the epoch, seconds so far.
+    ///   - onBatch: progress within an epoch: windows done, windows in the epoch, seconds so far,
+    ///     mean training loss so far.
     ///   - onEpoch: after each epoch; `.stop` ends training (the best weights are still restored).
     public func run(
-        onBatch: (Int, Int, Double) -> Void = { _, _, _ in }, onEpoch: (EpochReport) -> EpochDecision = { _ in .proceed }
+        onBatch: (Int, Int, Double, Double) -> Void = { _, _, _, _ in }, onEpoch: (EpochReport) -> EpochDecision = { _ in .proceed }
     ) throws -> TrainingResult {
         TrainingThread.prepare()
         let clock = ContinuousClock()
@@ -150,7 +151,7 @@ public final class Trainer {
                 }
                 optimizer.step(model.parameters)
                 lossSum += result.loss * Double(b)
-                onBatch(b0 + b, order.count, (clock.now - epochStart).seconds)
+                onBatch(b0 + b, order.count, (clock.now - epochStart).seconds, lossSum / Double(b0 + b))
             }
             let trainSeconds = (clock.now - epochStart).seconds
             let val = evaluate(.validation)

@@ -1,0 +1,102 @@
+import Foundation
+import RecurEngine
+import RecurForecast
+import Testing
+
+/// `recur train`, `recur predict` and `recur data synth` through the built binary.
+@Suite struct TrainCommandTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A small synthetic series (48 rows per day) so training takes a fraction of a second.
+    static func writeSmallTask(in dir: URL, rows: Int = 700, horizon: Int = 6) throws {
+        var csv = "timestamp,load,temp\n"
+        for i in 0..<rows {
+            let t = 978_307_200 + Int64(i) * 1800
+            csv += "\(Timestamp.format(t)),\(String(format: "%.3f", 50 + 10 * sin(Double(i) * 2 * .pi / 48))),\(String(format: "%.3f", 10 + 5 * cos(Double(i) * 2 * .pi / 48)))\n"
+        }
+        try Data(csv.utf8).write(to: dir.appendingPathComponent("small.csv"))
+        try Data("dataset: small.csv\ntarget: load\nsequence_length: 24\nhorizon: \(horizon)\n".utf8).write(to: dir.appendingPathComponent("task.yaml"))
+    }
+
+    @Test func trainWritesJSONAndACheckpointThatPredicts() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.writeSmallTask(in: dir)
+        let train = try RecurBinary.run(
+            ["train", "--task", "task.yaml", "--cell", "lstm", "--units", "8", "--depth", "2", "--epochs", "3", "--seed", "2",
+             "--batch-size", "64", "--lr", "0.01", "--out", "best.safetensors", "--json"], directory: dir)
+        #expect(train.status == 0, "\(train.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as? [String: Any])
+        for key in ["val_mae", "test_mae", "best_epoch", "epochs_run", "history", "baselines"] { #expect(object[key] != nil, "missing \(key)") }
+        #expect((object["history"] as? [Any])?.count == object["epochs_run"] as? Int)
+        let (_, metadata) = try Checkpoint.load(from: dir.appendingPathComponent("best.safetensors"))
+        let info = try ForecastCheckpoint(metadata: metadata)
+        #expect(info.task.target == "load" && info.normalization.features == ["load", "temp"])
+
+        let predict = try RecurBinary.run(["predict", "--checkpoint", "best.safetensors", "--data", "small.csv", "--out", "f.csv"], directory: dir)
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let lines = try String(contentsOf: dir.appendingPathComponent("f.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "origin,target_time,forecast_load,actual_load")
+        #expect(lines.count == 1 + 700 - 24 + 1)
+        // The last window forecasts beyond the data: no actual value; its time is 6 steps after the last row.
+        #expect(lines.last!.hasSuffix(","))
+        #expect(lines.last!.hasPrefix("2001-01-15T13:30,2001-01-15T16:30,"))
+    }
+
+    @Test func trainPrintsASummaryWithBaselines() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.writeSmallTask(in: dir)
+        let result = try RecurBinary.run(["train", "--task", "task.yaml", "--cell", "gru", "--units", "4", "--epochs", "2"], directory: dir)
+        #expect(result.status == 0, "\(result.stderr)")
+        for text in ["epoch 1/2", "val MAE", "persistence", "train mean", "best epoch"] { #expect(result.stdout.contains(text), "\(result.stdout)") }
+    }
+
+    static let badRuns: [(arguments: [String], message: String, status: Int32)] = [
+        (["train", "--task", "missing.yaml", "--cell", "gru"], "task file missing.yaml: cannot read it", 1),
+        (["train", "--task", "task.yaml"], "give --model FILE or --cell", 64),
+        (["train", "--task", "task.yaml", "--cell", "transformer"], "--cell: 'transformer' is not one of", 64),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--epochs", "0"], "--epochs: 0 must be ≥ 1", 64),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--units", "32,x"], "--units: expected positive integers", 64),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--lr", "0"], "--lr: 0.0 must be > 0", 64),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--dropout", "1.5"], "dropout: expected a rate in [0, 1), got 1.5", 1),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--bogus"], "Unknown option '--bogus'", 64),
+        (["train", "--task", "long.yaml", "--cell", "gru"], "the train split has 350 rows but one window spans 1030", 1),
+        (["train", "--task", "nocolumn.yaml", "--cell", "gru"], "task.target: no column 'price' in small.csv", 1),
+        (["train", "--task", "nofile.yaml", "--cell", "gru"], "task.dataset: cannot read nothere.csv", 1),
+        (["predict", "--checkpoint", "plain.safetensors", "--data", "small.csv"], "no task or normalization metadata", 1),
+        (["data", "synth", "--rows", "0", "--out", "x.csv"], "--rows: 0 must be between 1 and", 64),
+    ]
+
+    @Test(arguments: badRuns.indices)
+    func badInputIsAOneLineErrorAndNonZeroExit(_ i: Int) throws {
+        let bad = Self.badRuns[i]
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.writeSmallTask(in: dir)
+        try Data("dataset: small.csv\ntarget: load\nsequence_length: 1000\nhorizon: 30\n".utf8).write(to: dir.appendingPathComponent("long.yaml"))
+        try Data("dataset: small.csv\ntarget: price\n".utf8).write(to: dir.appendingPathComponent("nocolumn.yaml"))
+        try Data("dataset: nothere.csv\ntarget: load\n".utf8).write(to: dir.appendingPathComponent("nofile.yaml"))
+        let plain = try SequentialModel(spec: ModelSpec(inputFeatures: 2, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 2)), .dense(units: 1)]), seed: 1)
+        try Checkpoint.save(plain, to: dir.appendingPathComponent("plain.safetensors"))
+        let result = try RecurBinary.run(bad.arguments, directory: dir)
+        #expect(result.status == bad.status, "\(bad.arguments): \(result.stderr)")
+        #expect(result.stderr.contains(bad.message), "\(bad.arguments): \(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    @Test func synthWritesAJenaLikeSeriesThatLoads() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try RecurBinary.run(["data", "synth", "--rows", "3000", "--seed", "5", "--out", "jena.csv"], directory: dir)
+        #expect(result.status == 0, "\(result.stderr)")
+        let series = try TimeSeries.load(path: dir.appendingPathComponent("jena.csv").path)
+        #expect(series.columns.count == 14 && series.rowCount == 3000 && series.step == 600)
+        let t = series.column("T_degC")!
+        let temps = (0..<3000).map { series.values[$0 * 14 + t] }
+        #expect(temps.min()! > -40 && temps.max()! < 45)
+        // Same seed, same file.
+        _ = try RecurBinary.run(["data", "synth", "--rows", "3000", "--seed", "5", "--out", "again.csv"], directory: dir)
+        #expect(try Data(contentsOf: dir.appendingPathComponent("jena.csv")) == Data(contentsOf: dir.appendingPathComponent("again.csv")))
+    }
+}
