@@ -3,6 +3,8 @@
 /// `tanh` is the odd rational minimax approximation that Eigen (and so TensorFlow's CPU kernels)
 /// use, clamped at ±7.905 where it reaches ±1 in float; its error is a few ulp. The logistic is
 /// `σ(x) = ½ + ½·tanh(x/2)`, which never forms `exp(+large)`.
+import CRecurSupport
+
 typealias Vec = SIMD16<Float>
 
 /// Lanes per vector in the pointwise kernels.
@@ -48,7 +50,7 @@ func vtanhFraction(_ x: Vec) -> (p: Vec, q: Vec) {
 @inline(__always)
 func vtanh(_ x: Vec) -> Vec {
     let (p, q) = vtanhFraction(x)
-    return p / q
+    return p * recur_reciprocal16(q)
 }
 
 /// `σ(x) = ½ + ½·p/q` with `p/q = tanh(x/2)`.
@@ -68,7 +70,7 @@ func sigmoid(fromTanhFraction p: Vec, reciprocal: Vec) -> Vec {
 @inline(__always)
 func reciprocals(_ a: Vec, _ b: Vec, _ c: Vec, _ d: Vec) -> (Vec, Vec, Vec, Vec) {
     let ab = a * b, cd = c * d
-    let inverse = 1 / (ab * cd)
+    let inverse = recur_reciprocal16(ab * cd)
     let invAB = inverse * cd, invCD = inverse * ab
     return (invAB * b, invAB * a, invCD * d, invCD * c)
 }
@@ -76,7 +78,7 @@ func reciprocals(_ a: Vec, _ b: Vec, _ c: Vec, _ d: Vec) -> (Vec, Vec, Vec, Vec)
 /// `(1/a, 1/b)` with one division.
 @inline(__always)
 func reciprocals(_ a: Vec, _ b: Vec) -> (Vec, Vec) {
-    let inverse = 1 / (a * b)
+    let inverse = recur_reciprocal16(a * b)
     return (inverse * b, inverse * a)
 }
 

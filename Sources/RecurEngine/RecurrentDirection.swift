@@ -126,7 +126,8 @@ final class RecurrentDirection {
         let h = hiddenSize, gh = gateWidth, rows = steps * batch
         sampleMasks(training: training, rng: &rng)
 
-        projectInput(x, into: z.reserve(rows * gh))
+        z.reserve(rows * gh)
+        prepareMaskedInput(x)
         if resetAfter {
             let folded = foldedBias.reserve(gh)
             for j in 0..<gh { folded[j] = bias[j] + (j < 2 * hiddenSize ? bias[gh + j] : 0) }
@@ -147,6 +148,7 @@ final class RecurrentDirection {
 
         for s in 0..<steps {
             let t = reverse ? steps - 1 - s : s
+            projectInput(step: t)
             switch cell {
             case .simpleRNN: simpleRNNForward(t)
             case .lstm: lstmForward(t)
@@ -162,26 +164,33 @@ final class RecurrentDirection {
         fillDropoutMask(recurrentMasks.reserve(recurrentMaskCount * batch * hiddenSize), count: recurrentMaskCount * batch * hiddenSize, rate: recurrentDropout, rng: &rng)
     }
 
-    /// The input each gate sees: `x`, or `x ⊙ d_k` when input dropout is on.
-    private func effectiveInput(_ x: UnsafePointer<Float>, gate k: Int) -> UnsafePointer<Float> {
-        if inputMaskCount == 0 { return x }
-        return UnsafePointer(maskedInput.pointer + (inputMaskCount == 1 ? 0 : k) * steps * batch * inputSize)
+    /// The step-`t` input each gate sees, `[B, F]`: `x_t`, or `x_t ⊙ d_k` when input dropout is on.
+    private func stepInput(_ t: Int, gate k: Int) -> UnsafePointer<Float> {
+        let offset = t * batch * inputSize
+        if inputMaskCount == 0 { return input! + offset }
+        return UnsafePointer(maskedInput.pointer + (inputMaskCount == 1 ? 0 : k) * steps * batch * inputSize + offset)
     }
 
-    /// `z = x·K` for all timesteps at once (per gate block when each gate has its own input mask).
-    private func projectInput(_ x: UnsafePointer<Float>, into zp: UnsafeMutablePointer<Float>) {
-        let rows = steps * batch, f = inputSize, h = hiddenSize, gh = gateWidth
-        if inputMaskCount > 0 {
-            let masked = maskedInput.reserve(inputMaskCount * rows * f)
-            for m in 0..<inputMaskCount {
-                applyBatchMask(x, mask: inputMasks.pointer + m * batch * f, into: masked + m * rows * f, steps: steps, batch: batch, width: f)
-            }
+    /// `x ⊙ d_k` for every step, `[count, T, B, F]`, when input dropout is on.
+    private func prepareMaskedInput(_ x: UnsafePointer<Float>) {
+        guard inputMaskCount > 0 else { return }
+        let rows = steps * batch, f = inputSize
+        let masked = maskedInput.reserve(inputMaskCount * rows * f)
+        for m in 0..<inputMaskCount {
+            applyBatchMask(x, mask: inputMasks.pointer + m * batch * f, into: masked + m * rows * f, steps: steps, batch: batch, width: f)
         }
+    }
+
+    /// `z_t = x_t·K` (per gate block when each gate has its own input mask). One small GEMM per step
+    /// runs unpacked on cache-hot data; a single `[T·B, F]` GEMM measured slower here.
+    private func projectInput(step t: Int) {
+        let f = inputSize, h = hiddenSize, gh = gateWidth, b = batch
+        let zt = z.pointer + t * b * gh
         if inputMaskCount <= 1 {
-            gemm(m: rows, n: gh, k: f, a: effectiveInput(x, gate: 0), lda: f, b: kernel, ldb: gh, beta: 0, c: zp, ldc: gh)
+            gemm(m: b, n: gh, k: f, a: stepInput(t, gate: 0), lda: f, b: kernel, ldb: gh, beta: 0, c: zt, ldc: gh)
         } else {
             for k in 0..<gates {
-                gemm(m: rows, n: h, k: f, a: effectiveInput(x, gate: k), lda: f, b: kernel + k * h, ldb: gh, beta: 0, c: zp + k * h, ldc: gh)
+                gemm(m: b, n: h, k: f, a: stepInput(t, gate: k), lda: f, b: kernel + k * h, ldb: gh, beta: 0, c: zt + k * h, ldc: gh)
             }
         }
     }
@@ -230,6 +239,10 @@ final class RecurrentDirection {
         delta.reserve(rows * gh)
         if resetAfter { deltaRecurrent.reserve(rows * gh) }
         scratch.reserve(2 * b * h)
+        if needInputGradient {
+            inputGradient.reserve(rows * inputSize)
+            if inputMaskCount > 1 { scratchInput.reserve(b * inputSize) }
+        }
 
         for s in stride(from: steps - 1, through: 0, by: -1) {
             let t = reverse ? steps - 1 - s : s
@@ -243,10 +256,11 @@ final class RecurrentDirection {
             case .gru: resetAfter ? gruBackward(t, dh: dh, dhPrev: dhPrev) : gruResetBeforeBackward(t, dh: dh, dhPrev: dhPrev)
             }
             accumulateStepWeightGradients(t)
+            if needInputGradient { inputGradient(step: t) }
             swap(&dh, &dhPrev)
         }
         accumulateBiasGradients()
-        return needInputGradient ? computeInputGradient() : nil
+        return needInputGradient ? inputGradient.pointer : nil
     }
 
     /// `dhPrev (+)= Σ_k (Δ_k·U_kᵀ) ⊙ m_k` over `gateRange`; `deltaRow` rows have stride `G·H`.
@@ -288,14 +302,11 @@ final class RecurrentDirection {
             gemm(transA: true, m: h, n: h, k: b, a: aux.pointer + t * b * h, lda: h, b: inputDelta + 2 * h, ldb: gh,
                  beta: 1, c: dRecurrentKernel + 2 * h, ldc: gh)
         }
-        let x = input! + t * b * f
         if inputMaskCount <= 1 {
-            let xs = inputMaskCount == 0 ? x : UnsafePointer(maskedInput.pointer + t * b * f)
-            gemm(transA: true, m: f, n: gh, k: b, a: xs, lda: f, b: inputDelta, ldb: gh, beta: 1, c: dKernel, ldc: gh)
+            gemm(transA: true, m: f, n: gh, k: b, a: stepInput(t, gate: 0), lda: f, b: inputDelta, ldb: gh, beta: 1, c: dKernel, ldc: gh)
         } else {
             for k in 0..<gates {
-                let xs = UnsafePointer(maskedInput.pointer + (k * steps + t) * b * f)
-                gemm(transA: true, m: f, n: h, k: b, a: xs, lda: f, b: inputDelta + k * h, ldb: gh, beta: 1, c: dKernel + k * h, ldc: gh)
+                gemm(transA: true, m: f, n: h, k: b, a: stepInput(t, gate: k), lda: f, b: inputDelta + k * h, ldb: gh, beta: 1, c: dKernel + k * h, ldc: gh)
             }
         }
     }
@@ -309,29 +320,26 @@ final class RecurrentDirection {
         if resetAfter { addColumnSums(deltaRecurrent.pointer, rows: rows, columns: gh, lda: gh, into: dBias + gh, ones: one) }
     }
 
-    private func computeInputGradient() -> UnsafeMutablePointer<Float> {
-        let h = hiddenSize, gh = gateWidth, rows = steps * batch, f = inputSize
-        let dx = inputGradient.reserve(rows * f)
-        if inputMaskCount == 0 {
-            gemm(transB: true, m: rows, n: f, k: gh, a: delta.pointer, lda: gh, b: kernel, ldb: gh, beta: 0, c: dx, ldc: f)
-        } else if inputMaskCount == 1 {
-            gemm(transB: true, m: rows, n: f, k: gh, a: delta.pointer, lda: gh, b: kernel, ldb: gh, beta: 0, c: dx, ldc: f)
-            applyBatchMask(dx, mask: inputMasks.pointer, into: dx, steps: steps, batch: batch, width: f)
-        } else {
-            dx.update(repeating: 0, count: rows * f)
-            let tmp = scratchInput.reserve(rows * f)
-            for k in 0..<gates {
-                gemm(transB: true, m: rows, n: f, k: h, a: delta.pointer + k * h, lda: gh, b: kernel + k * h, ldb: gh, beta: 0, c: tmp, ldc: f)
-                let mask = inputMasks.pointer + k * batch * f
-                for t in 0..<steps {
-                    for bi in 0..<batch {
-                        let row = (t * batch + bi) * f
-                        for j in 0..<f { dx[row + j] += tmp[row + j] * mask[bi * f + j] }
-                    }
-                }
+    /// `∂L/∂x_t = Σ_k (Δ_k·K_kᵀ) ⊙ d_k` for one step.
+    private func inputGradient(step t: Int) {
+        let h = hiddenSize, gh = gateWidth, b = batch, f = inputSize
+        let dt = delta.pointer + t * b * gh
+        let dx = inputGradient.pointer + t * b * f
+        if inputMaskCount <= 1 {
+            gemm(transB: true, m: b, n: f, k: gh, a: dt, lda: gh, b: kernel, ldb: gh, beta: 0, c: dx, ldc: f)
+            if inputMaskCount == 1 {
+                let mask = inputMasks.pointer
+                for i in 0..<(b * f) { dx[i] *= mask[i] }
             }
+            return
         }
-        return dx
+        dx.update(repeating: 0, count: b * f)
+        let tmp = scratchInput.pointer
+        for k in 0..<gates {
+            gemm(transB: true, m: b, n: f, k: h, a: dt + k * h, lda: gh, b: kernel + k * h, ldb: gh, beta: 0, c: tmp, ldc: f)
+            let mask = inputMasks.pointer + k * b * f
+            for i in 0..<(b * f) { dx[i] += tmp[i] * mask[i] }
+        }
     }
 }
 

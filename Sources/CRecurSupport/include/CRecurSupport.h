@@ -13,3 +13,22 @@ int recur_cpu_has_avx512f(void);
 int recur_cpu_has_avx2(void);
 
 #endif
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+typedef float recur_float16 __attribute__((ext_vector_type(16)));
+
+/// 1/x for 16 lanes, to about 1 ulp: AVX-512 `rcp14` plus one Newton step (no divider, which
+/// serialises the gate kernels); a plain division elsewhere.
+static inline __attribute__((always_inline)) recur_float16 recur_reciprocal16(recur_float16 x) {
+#if defined(__x86_64__) && defined(__AVX512F__)
+    __m512 v = (__m512)x;
+    __m512 r = _mm512_rcp14_ps(v);
+    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(v, r, _mm512_set1_ps(2.0f)));
+    return (recur_float16)r;
+#else
+    return 1.0f / x;
+#endif
+}
