@@ -56,12 +56,19 @@ let package = Package(
             swiftSettings: cpuFlags
         ),
 
+        // MARK: - Sweeps (pure: spec, space, samplers, pruners)
+        .target(
+            name: "RecurSweep",
+            dependencies: ["RecurForecast", "RecurEngine", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams")]
+        ),
+
         // MARK: - Command line
         .target(
             name: "RecurCLI",
             dependencies: [
                 "RecurEngine",
                 "RecurForecast",
+                "RecurSweep",
                 "CRecurSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -77,6 +84,7 @@ let package = Package(
             swiftSettings: cpuFlags
         ),
         .testTarget(name: "RecurForecastTests", dependencies: ["RecurForecast", "RecurEngine"]),
+        .testTarget(name: "RecurSweepTests", dependencies: ["RecurSweep", "RecurForecast"]),
         .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", "RecurForecast", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,152 @@
+import Foundation
+
+/// A pruning decision and the numbers behind it (recorded in the sweep's event log).
+public struct PruneDecision: Sendable, Equatable, Codable {
+    public var prune: Bool
+    /// `median`, `asha`, or `none`.
+    public var rule: String
+    public var reason: String
+    public var numbers: [String: Double]
+}
+
+/// Decides after each reported epoch whether a trial goes on. Values are objectives in the
+/// sweep's direction; the pruner keeps its own incremental record of what every trial reported.
+public protocol Pruner: AnyObject {
+    /// Records trial `trial`'s value at `epoch` (1-based) and decides whether it stops.
+    func report(trial: Int, epoch: Int, value: Double) -> PruneDecision
+}
+
+extension SweepSpec {
+    public func makePruner() -> Pruner {
+        switch pruning.method {
+        case .none: return NoPruner()
+        case .median: return MedianPruner(warmup: pruning.warmup, minTrials: pruning.minTrials, minimize: objective.minimize)
+        case .asha: return ASHAPruner(minEpochs: pruning.minEpochs, reductionFactor: pruning.reductionFactor, maxEpochs: training.epochs, minimize: objective.minimize)
+        }
+    }
+}
+
+public final class NoPruner: Pruner {
+    public init() {}
+    public func report(trial: Int, epoch: Int, value: Double) -> PruneDecision {
+        PruneDecision(prune: false, rule: "none", reason: "pruning is off", numbers: [:])
+    }
+}
+
+/// Keeps each trial's best value so far (in minimisation terms).
+struct CurveBook {
+    let minimize: Bool
+    private(set) var best: [Int: Double] = [:]
+
+    init(minimize: Bool) { self.minimize = minimize }
+
+    /// The trial's best so far after this report, as a "smaller is better" number.
+    mutating func record(trial: Int, value: Double) -> Double {
+        let signed = minimize ? value : -value
+        let b = min(best[trial] ?? .infinity, signed.isFinite ? signed : .infinity)
+        best[trial] = b
+        return b
+    }
+
+    func display(_ signed: Double) -> Double { minimize ? signed : -signed }
+}
+
+/// Stops a trial at epoch `e > warmup` when its best value so far is worse than the median of
+/// the values other trials reported at epoch `e`, once at least `minTrials` others have.
+public final class MedianPruner: Pruner {
+    private var book: CurveBook
+    var minimize: Bool { book.minimize }
+    let warmup: Int
+    let minTrials: Int
+    /// Per epoch: the signed values reported at that epoch, sorted, with their trials.
+    private var atEpoch: [Int: [(value: Double, trial: Int)]] = [:]
+
+    public init(warmup: Int, minTrials: Int, minimize: Bool) {
+        self.warmup = warmup
+        self.minTrials = minTrials
+        book = CurveBook(minimize: minimize)
+    }
+
+    public func report(trial: Int, epoch: Int, value: Double) -> PruneDecision {
+        let best = book.record(trial: trial, value: value)
+        let signed = minimize ? value : -value
+        var list = atEpoch[epoch] ?? []
+        let others = list.filter { $0.trial != trial }.map(\.value)
+        list.removeAll { $0.trial == trial }
+        let at = list.firstIndex { $0.value > signed } ?? list.count
+        list.insert((signed.isFinite ? signed : .infinity, trial), at: at)
+        atEpoch[epoch] = list
+        guard epoch > warmup else {
+            return PruneDecision(prune: false, rule: "median", reason: "epoch \(epoch) is within the warm-up of \(warmup)", numbers: ["epoch": Double(epoch)])
+        }
+        guard others.count >= minTrials else {
+            return PruneDecision(prune: false, rule: "median", reason: "\(others.count) other trials reported epoch \(epoch); \(minTrials) needed",
+                                 numbers: ["epoch": Double(epoch), "others": Double(others.count)])
+        }
+        let n = others.count
+        let median = n % 2 == 1 ? others[n / 2] : (others[n / 2 - 1] + others[n / 2]) / 2
+        let prune = best > median
+        return PruneDecision(
+            prune: prune, rule: "median",
+            reason: prune ? "best \(fmt(book.display(best))) is worse than the median \(fmt(book.display(median))) of \(n) trials at epoch \(epoch)"
+                : "best \(fmt(book.display(best))) is no worse than the median \(fmt(book.display(median))) of \(n) trials at epoch \(epoch)",
+            numbers: ["epoch": Double(epoch), "best": book.display(best), "median": book.display(median), "others": Double(n)])
+    }
+}
+
+/// Asynchronous successive halving [1]: rungs at `minEpochs·η^k` epochs; at a rung a trial goes on
+/// only if its best value so far is in the top `1/η` of the values recorded at that rung so far
+/// (itself included; with fewer than η values, only the best goes on — Optuna's rule, since a
+/// trial cannot wait).
+///
+/// [1] Li et al., A System for Massively Parallel Hyperparameter Tuning, MLSys 2020.
+public final class ASHAPruner: Pruner {
+    private var book: CurveBook
+    var minimize: Bool { book.minimize }
+    let minEpochs: Int
+    let reductionFactor: Int
+    let maxEpochs: Int
+    private var rungs: [Int: [Double]] = [:]
+    private var recorded: Set<[Int]> = []
+
+    public init(minEpochs: Int, reductionFactor: Int, maxEpochs: Int, minimize: Bool) {
+        self.minEpochs = minEpochs
+        self.reductionFactor = reductionFactor
+        self.maxEpochs = maxEpochs
+        book = CurveBook(minimize: minimize)
+    }
+
+    /// The rung index whose epoch is `epoch`, if any.
+    func rung(at epoch: Int) -> Int? {
+        var r = minEpochs, k = 0
+        while r < maxEpochs {
+            if r == epoch { return k }
+            r *= reductionFactor
+            k += 1
+        }
+        return nil
+    }
+
+    public func report(trial: Int, epoch: Int, value: Double) -> PruneDecision {
+        let best = book.record(trial: trial, value: value)
+        guard let k = rung(at: epoch) else {
+            return PruneDecision(prune: false, rule: "asha", reason: "epoch \(epoch) is not a rung", numbers: ["epoch": Double(epoch)])
+        }
+        var values = rungs[k] ?? []
+        if !recorded.contains([trial, k]) {
+            recorded.insert([trial, k])
+            values.insert(best, at: values.firstIndex { $0 > best } ?? values.count)
+            rungs[k] = values
+        }
+        let promotable = max(0, values.count / reductionFactor - 1)
+        let threshold = values[promotable]
+        let prune = best > threshold
+        return PruneDecision(
+            prune: prune, rule: "asha",
+            reason: prune ? "best \(fmt(book.display(best))) is outside the top 1/\(reductionFactor) of \(values.count) trials at rung \(k) (epoch \(epoch)); threshold \(fmt(book.display(threshold)))"
+                : "best \(fmt(book.display(best))) is within the top 1/\(reductionFactor) of \(values.count) trials at rung \(k) (epoch \(epoch))",
+            numbers: ["epoch": Double(epoch), "rung": Double(k), "best": book.display(best), "threshold": book.display(threshold), "trials": Double(values.count)])
+    }
+}
+
+private func fmt(_ x: Double) -> String { String(format: "%.4g", x) }

@@ -1,0 +1,158 @@
+import Foundation
+import RecurEngine
+
+/// A finished trial as samplers see it.
+public struct Observation: Sendable, Equatable {
+    public var config: TrialConfig
+    /// The objective, in the sweep's direction (smaller is better after ``SweepSpec/Objective``).
+    public var value: Double
+    /// Pruned trials count as worse than every completed one.
+    public var pruned: Bool
+
+    public init(config: TrialConfig, value: Double, pruned: Bool) {
+        self.config = config
+        self.value = value
+        self.pruned = pruned
+    }
+}
+
+/// Suggests configurations from an in-memory model of the sweep's history, updated one
+/// observation at a time (never by rescanning all trials).
+public protocol Sampler: AnyObject {
+    /// The config for trial `number` (0-based); `isTaken` says whether a config hash already
+    /// exists in the sweep. nil when the space is exhausted.
+    func suggest(number: Int, isTaken: (String) -> Bool) -> TrialConfig?
+    /// Adds a completed or pruned trial to the model.
+    func observe(_ observation: Observation)
+}
+
+extension SweepSpec {
+    /// The sampler this sweep's `search.method` names.
+    public func makeSampler() -> Sampler {
+        switch search.method {
+        case .grid: return GridSampler(spec: self)
+        case .random: return RandomSampler(spec: self)
+        case .tpe: return TPESampler(spec: self)
+        }
+    }
+
+    /// Trims per-layer lists to the config's depth, so equal models hash equally.
+    func finalize(_ values: [String: ParameterValue]) -> TrialConfig {
+        var v = values
+        let depth = v["depth"]?.intValue ?? 1
+        for p in space {
+            if case .perLayer = p.domain, case .list(let list)? = v[p.name] { v[p.name] = .list(Array(list.prefix(depth))) }
+        }
+        return TrialConfig(v)
+    }
+
+    /// A generator for trial `number` that depends only on the seed and the number.
+    func generator(number: Int, attempt: Int = 0) -> SeededGenerator {
+        var mix = SeededGenerator(seed: search.seed ^ 0x9E37_79B9_7F4A_7C15)
+        let a = mix.next(), b = mix.next()
+        return SeededGenerator(seed: a &+ UInt64(number) &* b &+ UInt64(attempt) &* 0xD1B5_4A32_D192_ED03)
+    }
+}
+
+/// Draws one value from a domain.
+func sample(_ domain: Domain, depth: Int, rng: inout SeededGenerator) -> ParameterValue {
+    switch domain {
+    case .fixed(let v): return v
+    case .choice(let list): return list[Int(rng.next() % UInt64(list.count))]
+    case .int(let low, let high, let logScale):
+        if logScale {
+            let x = exp(log(Double(low)) + rng.nextUnitDouble() * (log(Double(high) + 1) - log(Double(low))))
+            return .int(min(high, max(low, Int(x))))
+        }
+        return .int(low + Int(rng.next() % UInt64(high - low + 1)))
+    case .float(let low, let high, let logScale, _):
+        if logScale { return .double(exp(log(low) + rng.nextUnitDouble() * (log(high) - log(low)))) }
+        return .double(low + rng.nextUnitDouble() * (high - low))
+    case .perLayer(let inner): return .list((0..<depth).map { _ in sample(inner, depth: 1, rng: &rng) })
+    }
+}
+
+
+/// Random search: each trial's config depends only on the seed and the trial number; a config
+/// already in the sweep is redrawn (at most 100 times).
+public final class RandomSampler: Sampler {
+    let spec: SweepSpec
+
+    public init(spec: SweepSpec) { self.spec = spec }
+
+    public func suggest(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
+        for attempt in 0..<100 {
+            var rng = spec.generator(number: number, attempt: attempt)
+            let config = spec.randomConfig(rng: &rng)
+            if !isTaken(config.hash) { return config }
+        }
+        return nil
+    }
+
+    public func observe(_ observation: Observation) {}
+}
+
+extension SweepSpec {
+    func randomConfig(rng: inout SeededGenerator) -> TrialConfig {
+        var values: [String: ParameterValue] = [:]
+        let depthLimit = maximumDepth
+        for p in space { values[p.name] = sample(p.domain, depth: depthLimit, rng: &rng) }
+        return finalize(values)
+    }
+}
+
+/// Grid search: the Cartesian product of every parameter's discrete values, enumerated in file
+/// order (the last parameter varies fastest); each point is claimed once.
+public final class GridSampler: Sampler {
+    let spec: SweepSpec
+    let dimensions: [(name: String, values: [ParameterValue], layer: Int?)]
+    private var cursor = 0
+
+    public init(spec: SweepSpec) {
+        self.spec = spec
+        dimensions = GridSampler.dimensions(of: spec)
+    }
+
+    static func dimensions(of spec: SweepSpec) -> [(name: String, values: [ParameterValue], layer: Int?)] {
+        var dims: [(String, [ParameterValue], Int?)] = []
+        for p in spec.space {
+            if case .perLayer(let inner) = p.domain {
+                for layer in 0..<spec.maximumDepth { dims.append((p.name, inner.gridValues ?? [], layer)) }
+            } else {
+                dims.append((p.name, p.domain.gridValues ?? [], nil))
+            }
+        }
+        return dims
+    }
+
+    /// Points in the product (before per-layer values beyond a point's depth are merged).
+    public static func size(of spec: SweepSpec) -> Int {
+        dimensions(of: spec).reduce(1) { total, d in min(total.multipliedReportingOverflow(by: max(1, d.values.count)).partialValue, Int.max / 2) }
+    }
+
+    public func suggest(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
+        let total = GridSampler.size(of: spec)
+        while cursor < total {
+            let config = point(cursor)
+            cursor += 1
+            if !isTaken(config.hash) { return config }
+        }
+        return nil
+    }
+
+    /// The grid point at `index`.
+    func point(_ index: Int) -> TrialConfig {
+        var rest = index
+        var values: [String: ParameterValue] = [:]
+        var layers: [String: [ParameterValue]] = [:]
+        for d in dimensions.reversed() {
+            let v = d.values[rest % d.values.count]
+            rest /= d.values.count
+            if d.layer != nil { layers[d.name, default: []].insert(v, at: 0) } else { values[d.name] = v }
+        }
+        for (name, list) in layers { values[name] = .list(list) }
+        return spec.finalize(values)
+    }
+
+    public func observe(_ observation: Observation) {}
+}

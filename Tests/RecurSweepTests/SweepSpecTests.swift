@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+@testable import RecurSweep
+
+@Suite struct SweepSpecTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Every shipped sweep file parses.
+    @Test func everyFileInSweepsParses() throws {
+        let dir = Self.root.appendingPathComponent("sweeps")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files.count >= 3)
+        for file in files {
+            do {
+                let (spec, _) = try SweepSpec.load(path: dir.appendingPathComponent(file).path)
+                #expect(spec.name + ".yaml" == file, "name \(spec.name) vs file \(file)")
+                #expect(!spec.space.isEmpty)
+            } catch {
+                Issue.record("\(file): \(error)")
+            }
+        }
+    }
+
+    @Test func theIssueExampleParsesWithItsValues() throws {
+        let (spec, _) = try SweepSpec.load(path: Self.root.appendingPathComponent("sweeps/lecture.yaml").path)
+        #expect(spec.search.method == .tpe && spec.search.maxTrials == 60 && spec.search.maxParallel == 4 && spec.search.seed == 7)
+        #expect(spec.space.map(\.name) == ["cell", "depth", "units", "dropout", "recurrent_dropout", "bidirectional", "learning_rate", "batch_size"])
+        #expect(spec.parameter("learning_rate")?.domain == .float(low: 1e-4, high: 1e-2, log: true, grid: nil))
+        #expect(spec.parameter("units")?.domain == .perLayer(.choice([.int(16), .int(32), .int(64)])))
+        #expect(spec.pruning.method == .asha && spec.pruning.minEpochs == 2 && spec.pruning.reductionFactor == 3)
+        #expect(spec.training.epochs == 20 && spec.training.earlyStopping?.patience == 3 && spec.maxAttempts == 3)
+        #expect(spec.maximumDepth == 3)
+        #expect(spec.jsonString().contains("\"per_layer\""))
+    }
+
+    static let valid = """
+        name: t
+        task: {dataset: d.csv, target: y}
+        space:
+          cell: gru
+          units: 32
+        """
+
+    @Test func fixedValuesAreAllowedWhereRangesAre() throws {
+        let spec = try SweepSpec.parse(yaml: Self.valid)
+        #expect(spec.parameter("units")?.domain == .fixed(.int(32)))
+        #expect(spec.parameter("cell")?.domain == .fixed(.string("gru")))
+    }
+
+    /// All problems are reported at once, each with its YAML path.
+    @Test func validationReportsEveryProblemWithItsPath() {
+        let yaml = """
+            name: bad sweep
+            task: {dataset: d.csv, target: y, horizon: 0}
+            objective: {metric: test_mae}
+            search: {method: bayes, max_trials: 0}
+            space:
+              dropout: {float: [0.0, 1.5]}
+              cell: {choice: [lstm, transformer]}
+              units: {int: [0, 64]}
+              depht: {int: [1, 3]}
+              learning_rate: {float: [0, 0.1], log: true}
+              bidirectional: [true, false]
+            training: {epochs: 0, optimizer: adagrad}
+            pruning: {method: hyperband}
+            colour: blue
+            """
+        do {
+            _ = try SweepSpec.parse(yaml: yaml, source: "bad.yaml")
+            Issue.record("accepted a bad sweep")
+        } catch let error as SweepSpecError {
+            let expected = [
+                "name: 'bad sweep' must be letters",
+                "task.horizon: 0 must be ≥ 1",
+                "objective.metric: 'test_mae' must be val_mae or val_loss",
+                "search.method: 'bayes' must be grid, random or tpe",
+                "search.max_trials: 0 must be ≥ 1",
+                "space.dropout.float[1]: 1.5 must be < 1",
+                "space.cell.choice[1]: 'transformer' must be one of simple_rnn, lstm, gru",
+                "space.units.int[0]: 0 must be ≥ 1",
+                "space.depht: unknown parameter",
+                "space.learning_rate.float[0]: 0.0 must be > 0",
+                "space.bidirectional: a bare list is ambiguous",
+                "training.epochs: 0 must be ≥ 1",
+                "training.optimizer: 'adagrad' must be rmsprop, adam or sgd",
+                "pruning.method: 'hyperband' must be none, median or asha",
+                "colour: unknown key",
+            ]
+            for line in expected { #expect(error.problems.contains { $0.hasPrefix(line) }, "missing: \(line)\nall: \(error.problems)") }
+            #expect(error.description.split(separator: "\n").allSatisfy { $0.hasPrefix("bad.yaml: ") })
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func malformedYAMLIsOneProblem() {
+        #expect(throws: SweepSpecError.self) { try SweepSpec.parse(yaml: "name: [unclosed\n", source: "x.yaml") }
+        #expect(throws: SweepSpecError.self) { try SweepSpec.parse(yaml: "", source: "x.yaml") }
+    }
+
+    @Test func gridNeedsDiscreteValues() {
+        let yaml = """
+            name: g
+            task: {dataset: d.csv, target: y}
+            search: {method: grid}
+            space:
+              dropout: {float: [0.0, 0.5]}
+            """
+        #expect(throws: SweepSpecError.self) { try SweepSpec.parse(yaml: yaml) }
+    }
+
+    @Test func trialConfigsBecomeModelsAndSettings() throws {
+        let (spec, _) = try SweepSpec.load(path: Self.root.appendingPathComponent("sweeps/lecture.yaml").path)
+        let config = TrialConfig([
+            "cell": .string("lstm"), "depth": .int(2), "units": .list([.int(32), .int(16)]), "dropout": .double(0.1),
+            "recurrent_dropout": .double(0.2), "bidirectional": .bool(true), "learning_rate": .double(0.003), "batch_size": .int(128),
+        ])
+        let plan = try spec.trainingPlan(for: config, features: 13, seed: 5)
+        #expect(plan.model.layers.count == 3)
+        #expect(plan.model.jsonString().contains("\"units\":32") && plan.model.jsonString().contains("\"bidirectional\":true"))
+        #expect(plan.settings.batchSize == 128 && abs(plan.settings.optimizer.learningRate - 0.003) < 1e-9 && plan.settings.seed == 5)
+    }
+}
