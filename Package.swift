@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // MARK: - Engine
@@ -62,6 +63,20 @@ let package = Package(
             dependencies: ["RecurForecast", "RecurEngine", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams")]
         ),
 
+        // MARK: - Store
+        .target(
+            name: "Migrations",
+            path: "migrations",
+            resources: [
+                .embedInCode("0001_initial_schema.sql"),
+                .embedInCode("0002_leaderboard_and_attempt_indexes.sql"),
+            ]
+        ),
+        .target(
+            name: "RecurStore",
+            dependencies: ["RecurSweep", "Migrations", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+
         // MARK: - Command line
         .target(
             name: "RecurCLI",
@@ -69,6 +84,7 @@ let package = Package(
                 "RecurEngine",
                 "RecurForecast",
                 "RecurSweep",
+                "RecurStore",
                 "CRecurSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -85,6 +101,7 @@ let package = Package(
         ),
         .testTarget(name: "RecurForecastTests", dependencies: ["RecurForecast", "RecurEngine"]),
         .testTarget(name: "RecurSweepTests", dependencies: ["RecurSweep", "RecurForecast"]),
+        .testTarget(name: "RecurStoreTests", dependencies: ["RecurStore", "RecurSweep", "Migrations", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", "RecurForecast", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,113 @@
+import Foundation
+import GRDB
+
+public enum SweepState: String, Codable, Sendable, CaseIterable { case running, paused, cancelled, done }
+public enum TrialState: String, Codable, Sendable, CaseIterable { case pending, running, completed, pruned, failed }
+public enum AttemptState: String, Codable, Sendable, CaseIterable { case running, succeeded, failed, lost, pruned, released }
+
+/// Records use snake_case columns, as the migrations define them.
+public protocol SnakeCaseRecord: Codable, FetchableRecord, MutablePersistableRecord {}
+
+extension SnakeCaseRecord {
+    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+    public static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
+}
+
+public struct SweepRecord: SnakeCaseRecord, Sendable, Equatable {
+    public static let databaseTableName = "sweeps"
+    public var id: Int64?
+    public var name: String
+    public var definitionYaml: String
+    public var definitionJson: String
+    public var state: SweepState
+    public var createdAt: Double
+    public var updatedAt: Double
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct TrialRecord: SnakeCaseRecord, Sendable, Equatable {
+    public static let databaseTableName = "trials"
+    public var id: Int64?
+    public var sweepId: Int64
+    public var number: Int
+    public var configJson: String
+    public var configHash: String
+    public var state: TrialState
+    public var bestValMetric: Double?
+    public var bestEpoch: Int?
+    public var testMetric: Double?
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct AttemptRecord: SnakeCaseRecord, Sendable, Equatable {
+    public static let databaseTableName = "attempts"
+    public var id: Int64?
+    public var trialId: Int64
+    public var number: Int
+    public var workerId: String?
+    public var leaseToken: String
+    public var leaseDeadline: Double
+    public var state: AttemptState
+    public var error: String?
+    public var startedAt: Double
+    public var finishedAt: Double?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct EpochMetricRecord: SnakeCaseRecord, Sendable, Equatable {
+    public static let databaseTableName = "epoch_metrics"
+    public var trialId: Int64
+    public var attemptId: Int64
+    public var epoch: Int
+    public var trainLoss: Double
+    public var valLoss: Double
+    public var valMae: Double
+    public var seconds: Double
+    public var recordedAt: Double
+}
+
+public struct WorkerRecord: SnakeCaseRecord, Sendable, Equatable {
+    public static let databaseTableName = "workers"
+    public var id: String
+    public var host: String
+    public var slots: Int
+    public var version: String
+    public var registeredAt: Double
+    public var lastSeen: Double
+}
+
+public struct EventRecord: SnakeCaseRecord, Sendable, Equatable {
+    public static let databaseTableName = "events"
+    public var id: Int64?
+    public var sweepId: Int64?
+    public var trialId: Int64?
+    public var attemptId: Int64?
+    public var kind: String
+    public var detailJson: String
+    public var at: Double
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// Per-epoch numbers a worker reports.
+public struct EpochMetrics: Codable, Sendable, Equatable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var valLoss: Double
+    public var valMAE: Double
+    public var seconds: Double
+
+    public init(epoch: Int, trainLoss: Double, valLoss: Double, valMAE: Double, seconds: Double) {
+        self.epoch = epoch
+        self.trainLoss = trainLoss
+        self.valLoss = valLoss
+        self.valMAE = valMAE
+        self.seconds = seconds
+    }
+}

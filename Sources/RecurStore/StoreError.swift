@@ -1,0 +1,21 @@
+/// Why a store operation was refused. Each maps to an HTTP status in the coordinator.
+public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// 404: no such sweep, trial or attempt.
+    case notFound(String)
+    /// 409: the lease token is not (or no longer) the running attempt's.
+    case staleLease(String)
+    /// 409: the entity is not in a state that allows this change.
+    case conflict(String)
+    /// 409: a sweep name or a config already exists.
+    case duplicate(String)
+    /// The database was written by a newer Recur.
+    case newerDatabase([String])
+
+    public var description: String {
+        switch self {
+        case .notFound(let m), .staleLease(let m), .conflict(let m), .duplicate(let m): return m
+        case .newerDatabase(let ids):
+            return "the database was written by a newer Recur (unknown migrations: \(ids.joined(separator: ", "))); upgrade recur to open it"
+        }
+    }
+}

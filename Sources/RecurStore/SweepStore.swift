@@ -1,0 +1,197 @@
+import Foundation
+import GRDB
+import Migrations
+import RecurSweep
+
+/// The coordinator's memory: sweeps, trials, leases, metrics and events in one SQLite file (WAL).
+///
+/// Every state change is one transaction whose UPDATE names the expected state (and lease token)
+/// in its WHERE clause, so a concurrent or stale caller changes nothing and gets
+/// ``StoreError/staleLease(_:)`` or ``StoreError/conflict(_:)``. A trial has at most one running
+/// attempt (a partial unique index enforces it), and metric rows are only accepted from the
+/// running attempt's lease.
+public final class SweepStore: Sendable {
+    public let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database at `path` in WAL mode and migrates it.
+    public convenience init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        let pool = try DatabasePool(path: path, configuration: config)
+        try self.init(writer: pool)
+    }
+
+    /// An in-memory database (tests).
+    public convenience init() throws {
+        try self.init(writer: DatabaseQueue())
+    }
+
+    public init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try writer.write { db in
+            let known = Set(Migrations.all.map(\.id))
+            if try db.tableExists("grdb_migrations") {
+                let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+                let unknown = applied.filter { !known.contains($0) }
+                if !unknown.isEmpty { throw StoreError.newerDatabase(unknown.sorted()) }
+            }
+        }
+        try SweepStore.migrator().migrate(writer)
+    }
+
+    /// Registers every migration of `migrations/`, in order, each in its own transaction.
+    public static func migrator(upTo last: String? = nil) -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for m in Migrations.all {
+            migrator.registerMigration(m.id) { db in try db.execute(sql: m.sql) }
+            if m.id == last { break }
+        }
+        return migrator
+    }
+
+    // MARK: - Events
+
+    static func event(_ db: Database, _ kind: String, sweep: Int64?, trial: Int64? = nil, attempt: Int64? = nil, detail: [String: Any] = [:], now: Double) throws {
+        let json = (try? JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        var e = EventRecord(id: nil, sweepId: sweep, trialId: trial, attemptId: attempt, kind: kind, detailJson: json, at: now)
+        try e.insert(db)
+    }
+
+    /// Records an event in its own transaction (e.g. a prune decision's numbers).
+    public func recordEvent(_ kind: String, sweep: Int64?, trial: Int64? = nil, attempt: Int64? = nil, detail: [String: Any], now: Double) throws {
+        nonisolated(unsafe) let detail = detail
+        try writer.write { db in try SweepStore.event(db, kind, sweep: sweep, trial: trial, attempt: attempt, detail: detail, now: now) }
+    }
+
+    // MARK: - Sweeps
+
+    public func createSweep(_ spec: SweepSpec, yaml: String, now: Double) throws -> SweepRecord {
+        try writer.write { db in
+            if try SweepRecord.filter(Column("name") == spec.name).fetchOne(db) != nil {
+                throw StoreError.duplicate("sweep '\(spec.name)' already exists")
+            }
+            var sweep = SweepRecord(id: nil, name: spec.name, definitionYaml: yaml, definitionJson: spec.jsonString(), state: .running, createdAt: now, updatedAt: now)
+            try sweep.insert(db)
+            try SweepStore.event(db, "sweep_created", sweep: sweep.id, detail: ["name": spec.name], now: now)
+            return sweep
+        }
+    }
+
+    public func sweep(named name: String) throws -> SweepRecord {
+        try writer.read { db in
+            guard let s = try SweepRecord.filter(Column("name") == name).fetchOne(db) else {
+                throw StoreError.notFound("no sweep named '\(name)'")
+            }
+            return s
+        }
+    }
+
+    public func sweep(id: Int64) throws -> SweepRecord {
+        try writer.read { db in
+            guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no sweep with id \(id)") }
+            return s
+        }
+    }
+
+    public func sweeps() throws -> [SweepRecord] {
+        try writer.read { db in try SweepRecord.order(Column("id")).fetchAll(db) }
+    }
+
+    /// Moves a sweep to `state` if it is in one of `from`.
+    @discardableResult
+    public func setSweepState(_ id: Int64, to state: SweepState, from: [SweepState], now: Double) throws -> SweepRecord {
+        try writer.write { db in
+            let placeholders = from.map { _ in "?" }.joined(separator: ",")
+            var arguments: StatementArguments = [state.rawValue, now, id]
+            arguments += StatementArguments(from.map(\.rawValue))
+            try db.execute(sql: "UPDATE sweeps SET state = ?, updated_at = ? WHERE id = ? AND state IN (\(placeholders))", arguments: arguments)
+            guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no sweep with id \(id)") }
+            guard db.changesCount == 1 || s.state == state else {
+                throw StoreError.conflict("sweep '\(s.name)' is \(s.state.rawValue); it cannot become \(state.rawValue)")
+            }
+            if db.changesCount == 1 { try SweepStore.event(db, "sweep_\(state.rawValue)", sweep: id, now: now) }
+            return s
+        }
+    }
+
+    // MARK: - Trials
+
+    /// Adds a sampled trial (pending). A config already in the sweep is refused.
+    public func addTrial(sweep: Int64, number: Int, config: TrialConfig, now: Double) throws -> TrialRecord {
+        try writer.write { db in
+            var trial = TrialRecord(
+                id: nil, sweepId: sweep, number: number, configJson: config.canonicalJSON, configHash: config.hash, state: .pending,
+                bestValMetric: nil, bestEpoch: nil, testMetric: nil, createdAt: now, startedAt: nil, finishedAt: nil)
+            do { try trial.insert(db) } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                throw StoreError.duplicate("sweep \(sweep) already has trial \(number) or config \(config.canonicalJSON)")
+            }
+            try SweepStore.event(db, "trial_sampled", sweep: sweep, trial: trial.id, detail: ["number": number, "config": config.canonicalJSON], now: now)
+            return trial
+        }
+    }
+
+    public func trial(id: Int64) throws -> TrialRecord {
+        try writer.read { db in
+            guard let t = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no trial with id \(id)") }
+            return t
+        }
+    }
+
+    public func trials(sweep: Int64) throws -> [TrialRecord] {
+        try writer.read { db in try TrialRecord.filter(Column("sweep_id") == sweep).order(Column("number")).fetchAll(db) }
+    }
+
+    public func attempts(trial: Int64) throws -> [AttemptRecord] {
+        try writer.read { db in try AttemptRecord.filter(Column("trial_id") == trial).order(Column("number")).fetchAll(db) }
+    }
+
+    public func metrics(trial: Int64) throws -> [EpochMetricRecord] {
+        try writer.read { db in try EpochMetricRecord.filter(Column("trial_id") == trial).order(Column("attempt_id"), Column("epoch")).fetchAll(db) }
+    }
+
+    public func events(sweep: Int64) throws -> [EventRecord] {
+        try writer.read { db in try EventRecord.filter(Column("sweep_id") == sweep).order(Column("id")).fetchAll(db) }
+    }
+
+    public func checkpoint(trial: Int64) throws -> Data {
+        try writer.read { db in
+            guard let data = try Data.fetchOne(db, sql: "SELECT data FROM checkpoints WHERE trial_id = ?", arguments: [trial]) else {
+                throw StoreError.notFound("trial \(trial) has no checkpoint (it has not completed)")
+            }
+            return data
+        }
+    }
+
+    /// Trials per state in a sweep.
+    public func counts(sweep: Int64) throws -> [TrialState: Int] {
+        try writer.read { db in
+            var out: [TrialState: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM trials WHERE sweep_id = ? GROUP BY state", arguments: [sweep]) {
+                if let s = TrialState(rawValue: row["state"]) { out[s] = row["n"] }
+            }
+            return out
+        }
+    }
+
+    // MARK: - Workers
+
+    public func registerWorker(host: String, slots: Int, version: String, now: Double) throws -> WorkerRecord {
+        try writer.write { db in
+            var w = WorkerRecord(id: UUID().uuidString.lowercased(), host: host, slots: slots, version: version, registeredAt: now, lastSeen: now)
+            try w.insert(db)
+            try SweepStore.event(db, "worker_registered", sweep: nil, detail: ["worker": w.id, "host": host, "slots": slots], now: now)
+            return w
+        }
+    }
+
+    public func touchWorker(_ id: String, now: Double) throws {
+        try writer.write { db in
+            try db.execute(sql: "UPDATE workers SET last_seen = ? WHERE id = ?", arguments: [now, id])
+            if db.changesCount == 0 { throw StoreError.notFound("unknown worker \(id); register again") }
+        }
+    }
+
+    public func workers() throws -> [WorkerRecord] {
+        try writer.read { db in try WorkerRecord.order(Column("registered_at")).fetchAll(db) }
+    }
+}
