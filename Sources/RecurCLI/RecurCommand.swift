@@ -6,7 +6,7 @@ public struct RecurCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "recur",
         abstract: "Hyperparameter sweeps for recurrent forecasting models, on a Keras-exact CPU engine.",
-        subcommands: [Train.self, Predict.self, DataCommand.self, Engine.self, Bench.self])
+        subcommands: [Sweep.self, Train.self, Predict.self, DataCommand.self, Engine.self, Bench.self])
 
     public init() {}
 }
@@ -22,7 +22,7 @@ struct Engine: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed (build with -c release).",
-        subcommands: [EngineBench.self])
+        subcommands: [EngineBench.self, SamplerBench.self])
 }
 
 /// Options every command shares.

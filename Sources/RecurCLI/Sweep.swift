@@ -1,0 +1,8 @@
+import ArgumentParser
+
+/// `recur sweep …`: sweep definitions.
+struct Sweep: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate and manage sweeps.",
+        subcommands: [Validate.self])
+}

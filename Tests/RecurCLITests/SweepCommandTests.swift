@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+
+@Suite struct SweepCommandTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func validateAcceptsTheShippedSweeps() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("sweeps").path)
+            .filter { $0.hasSuffix(".yaml") }.map { "sweeps/\($0)" }
+        let result = try RecurBinary.run(["sweep", "validate"] + files, directory: Self.root)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.split(separator: "\n").count == files.count)
+    }
+
+    @Test func validateReportsEveryProblemAndFails() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("""
+            name: bad
+            task: {dataset: d.csv, target: y}
+            space:
+              dropout: {float: [0.0, 1.5]}
+              cell: {choice: [gru, rnn9]}
+            """.utf8).write(to: dir.appendingPathComponent("bad.yaml"))
+        try Data("name: [oops\n".utf8).write(to: dir.appendingPathComponent("broken.yaml"))
+        let result = try RecurBinary.run(["sweep", "validate", "bad.yaml", "broken.yaml"], directory: dir)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("bad.yaml: space.dropout.float[1]: 1.5 must be < 1"), "\(result.stderr)")
+        #expect(result.stderr.contains("bad.yaml: space.cell.choice[1]: 'rnn9' must be one of simple_rnn, lstm, gru"))
+        #expect(result.stderr.contains("broken.yaml: not valid YAML"))
+        #expect(result.stderr.contains("2 of 2 file(s) have problems"))
+    }
+
+    @Test func validateNeedsAFileAndNamesMissingOnes() throws {
+        #expect(try RecurBinary.run(["sweep", "validate"]).status == 64)
+        let missing = try RecurBinary.run(["sweep", "validate", "/nonexistent/x.yaml"])
+        #expect(missing.status == 1 && missing.stderr.contains("/nonexistent/x.yaml: cannot read the file"))
+    }
+
+    @Test func samplerBenchRuns() throws {
+        let result = try RecurBinary.run(["bench", "sampler", "--history", "50", "--suggestions", "5", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("\"method\":\"tpe\"") && result.stdout.contains("\"p99_ms\""))
+    }
+}
