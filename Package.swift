@@ -31,6 +31,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // MARK: - Engine
@@ -77,6 +81,25 @@ let package = Package(
             dependencies: ["RecurSweep", "Migrations", .product(name: "GRDB", package: "GRDB.swift")]
         ),
 
+        // MARK: - Coordinator and workers
+        .target(
+            name: "RecurCoordinator",
+            dependencies: [
+                "RecurStore", "RecurSweep", "RecurForecast",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "RecurWorker",
+            dependencies: [
+                "RecurSweep", "RecurForecast", "RecurEngine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // MARK: - Command line
         .target(
             name: "RecurCLI",
@@ -85,7 +108,11 @@ let package = Package(
                 "RecurForecast",
                 "RecurSweep",
                 "RecurStore",
+                "RecurCoordinator",
+                "RecurWorker",
                 "CRecurSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpuFlags
@@ -102,6 +129,10 @@ let package = Package(
         .testTarget(name: "RecurForecastTests", dependencies: ["RecurForecast", "RecurEngine"]),
         .testTarget(name: "RecurSweepTests", dependencies: ["RecurSweep", "RecurForecast"]),
         .testTarget(name: "RecurStoreTests", dependencies: ["RecurStore", "RecurSweep", "Migrations", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "RecurCoordinatorTests",
+            dependencies: ["RecurCoordinator", "RecurStore", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
         .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", "RecurForecast", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]

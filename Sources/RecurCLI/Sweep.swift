@@ -4,5 +4,5 @@ import ArgumentParser
 struct Sweep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate and manage sweeps.",
-        subcommands: [Validate.self])
+        subcommands: [Create.self, Validate.self])
 }

@@ -38,6 +38,10 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case epochs, batchSize = "batch_size", seed, optimizer, loss, earlyStopping = "early_stopping"
+    }
+
     public func problems(prefix: String = "training") -> [String] {
         var out: [String] = []
         if epochs < 1 { out.append("\(prefix).epochs: \(epochs) must be ≥ 1") }

@@ -9,6 +9,11 @@ public struct SweepSpecError: Error, CustomStringConvertible, Equatable, Sendabl
     public var source: String
     public var problems: [String]
 
+    public init(source: String, problems: [String]) {
+        self.source = source
+        self.problems = problems
+    }
+
     /// One line per problem, each prefixed with the file.
     public var description: String { problems.map { "\(source): \($0)" }.joined(separator: "\n") }
 }

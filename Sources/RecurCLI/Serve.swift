@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RecurCoordinator
+import RecurStore
+import ServiceLifecycle
+
+/// `recur serve`: the coordinator.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the coordinator: SQLite store, samplers, pruners and the /v1 HTTP API for workers and the CLI.",
+        discussion: """
+            TCP listeners require a bearer token: it is read from --token-file, or generated at first
+            start into <db>.token (mode 0600). Unix sockets rely on file permissions (0600).
+
+            Examples:
+              recur serve --db sweeps.db
+              recur serve --db sweeps.db --listen tcp://0.0.0.0:7878 --listen unix:/tmp/recur.sock
+            """)
+
+    @Option(help: "SQLite database (created if missing).") var db: String
+    @Option(name: .customLong("listen"), help: "tcp://HOST:PORT or unix:PATH (repeatable). Default: tcp://127.0.0.1:7878.") var listen: [String] = []
+    @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: <db>.token, created if missing).") var tokenFile: String?
+    @Option(name: .customLong("lease-seconds"), help: "Lease length; heartbeats and reports renew it.") var leaseSeconds = 30.0
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        for l in listen where Listener(l) == nil { throw ValidationError("--listen: '\(l)' is not tcp://HOST:PORT or unix:PATH") }
+        guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds: \(leaseSeconds) must be ≥ 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "recur.serve")
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        let listeners = listen.isEmpty ? [Listener.tcp(host: "127.0.0.1", port: 7878)] : listen.compactMap(Listener.init)
+        let token = try TokenFile.loadOrCreate(path: tokenFile ?? db + ".token")
+        let store: SweepStore
+        do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
+        let coordinator = try Coordinator(store: store, leaseSeconds: leaseSeconds, logger: logger)
+        let services = makeCoordinatorServices(coordinator: coordinator, listeners: listeners, token: token, logger: logger) { listener in
+            FileHandle.standardOutput.write(Data("listening on \(listener)\n".utf8))
+        }
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// The bearer token file: 32 random bytes as hex, mode 0600.
+enum TokenFile {
+    static func loadOrCreate(path: String) throws -> String {
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
+            let token = existing.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw CLIError("token file \(path) is empty; delete it to generate a new token") }
+            return token
+        }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        let token = bytes.map { String(format: "%02x", $0) }.joined()
+        guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError("cannot create token file \(path)")
+        }
+        return token
+    }
+
+    static func read(path: String) throws -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CLIError("cannot read token file \(path); pass the coordinator's token with --token-file (it lives beside its database as <db>.token)")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

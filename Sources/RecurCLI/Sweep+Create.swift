@@ -1,0 +1,26 @@
+import ArgumentParser
+import Foundation
+import RecurSweep
+import RecurWorker
+
+extension Sweep {
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send a sweep file to the coordinator; workers start on it at once.",
+            discussion: """
+                Example:
+                  recur sweep create sweeps/lecture.yaml --coordinator tcp://127.0.0.1:7878 --token-file sweeps.db.token
+                """)
+
+        @Argument(help: "Sweep file (YAML).") var file: String
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            let (spec, yaml) = try SweepSpec.load(path: file)
+            let summary = try await connection.with { client in
+                try await client.call(.POST, "/v1/sweeps", body: API.CreateSweepRequest(yaml: yaml), as: API.SweepSummary.self)
+            }
+            print("created sweep \(summary.name): \(spec.search.method.rawValue) search, up to \(summary.maxTrials) trials")
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import RecurWorker
+
+/// `recur worker`: trains leased trials.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Pull trials from a coordinator, train them, report every epoch and upload the best checkpoint.",
+        discussion: """
+            Dataset paths in the task resolve against this directory; the file must match the
+            coordinator's SHA-256. SIGINT/SIGTERM finish the current epoch, release the lease and exit 0.
+
+            Examples:
+              recur worker --coordinator tcp://10.0.0.5:7878 --token-file recur.token --slots 2
+              recur worker --coordinator unix:/tmp/recur.sock
+            """)
+
+    @Option(help: "tcp://HOST:PORT or unix:PATH (or RECUR_COORDINATOR).") var coordinator: String?
+    @Option(name: .customLong("token-file"), help: "The coordinator's token file (or RECUR_TOKEN_FILE); not needed on a Unix socket.") var tokenFile: String?
+    @Option(help: "Trials trained at once (one thread each).") var slots = 1
+    @Option(help: "Only take trials of this sweep.") var sweep: String?
+    @Flag(name: .customLong("exit-when-done"), help: "Exit when no sweep has work left.") var exitWhenDone = false
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        guard slots >= 1 else { throw ValidationError("--slots: \(slots) must be ≥ 1") }
+        let target = coordinator ?? ProcessInfo.processInfo.environment["RECUR_COORDINATOR"] ?? "tcp://127.0.0.1:7878"
+        guard CoordinatorAddress(target) != nil else { throw ValidationError("--coordinator: '\(target)' is not tcp://HOST:PORT or unix:PATH") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "recur.worker")
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        let address = CoordinatorAddress(coordinator ?? ProcessInfo.processInfo.environment["RECUR_COORDINATOR"] ?? "tcp://127.0.0.1:7878")!
+        let tokenPath = tokenFile ?? ProcessInfo.processInfo.environment["RECUR_TOKEN_FILE"]
+        let token: String? = try tokenPath.map { try TokenFile.read(path: $0) }
+        if token == nil && !address.isUnixSocket { throw CLIError("a TCP coordinator needs its token: pass --token-file FILE (or set RECUR_TOKEN_FILE)") }
+        let client = CoordinatorClient(address: address, token: token, logger: logger)
+        var options = Worker.Options()
+        options.slots = slots
+        options.sweep = sweep
+        options.exitWhenDone = exitWhenDone
+        let worker = Worker(client: client, options: options, logger: logger)
+        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler {
+                logger.notice("signal \(sig): finishing the current epoch, then releasing the lease")
+                worker.requestShutdown()
+            }
+            source.resume()
+            return source
+        }
+        try await worker.run()
+        _ = sources
+        await client.shutdown()
+    }
+}

@@ -1,0 +1,312 @@
+import Foundation
+import Logging
+import RecurForecast
+import RecurStore
+import RecurSweep
+
+/// The coordinator's shared state: the store plus, per active sweep, the in-memory sampler,
+/// pruner and the set of configs already sampled. All durable state is in SQLite; this actor can
+/// be rebuilt from it at any time (``init(store:leaseSeconds:datasetDirectory:logger:clock:)``
+/// replays the history).
+public actor Coordinator {
+    /// Per-sweep runtime.
+    final class Runtime {
+        var record: SweepRecord
+        let spec: SweepSpec
+        let sampler: Sampler
+        let pruner: Pruner
+        var taken: Set<String>
+        var nextNumber: Int
+        var exhausted = false
+        let task: TaskSpec
+        let features: Int
+
+        init(record: SweepRecord, spec: SweepSpec, task: TaskSpec, features: Int) {
+            self.record = record
+            self.spec = spec
+            self.task = task
+            self.features = features
+            sampler = spec.makeSampler()
+            pruner = spec.makePruner()
+            taken = []
+            nextNumber = 0
+        }
+    }
+
+    nonisolated public let store: SweepStore
+    nonisolated public let leaseSeconds: Double
+    let datasetDirectory: URL
+    let logger: Logger
+    let clock: @Sendable () -> Double
+    var runtimes: [Int64: Runtime] = [:]
+    public private(set) var counters = Counters()
+
+    /// Operation counts for `/metrics`.
+    public struct Counters: Sendable {
+        public var leases = 0, reports = 0, duplicateReports = 0, completions = 0, prunes = 0, failures = 0, releases = 0, expirations = 0, staleCalls = 0
+    }
+
+    public init(
+        store: SweepStore, leaseSeconds: Double = 30, datasetDirectory: URL? = nil, logger: Logger = Logger(label: "recur.coordinator"),
+        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) throws {
+        self.store = store
+        self.leaseSeconds = leaseSeconds
+        self.datasetDirectory = datasetDirectory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        self.logger = logger
+        self.clock = clock
+        for record in try store.sweeps() where record.state == .running || record.state == .paused {
+            let runtime = try Coordinator.restore(record, store: store)
+            runtimes[record.id!] = runtime
+        }
+    }
+
+    /// Rebuilds a sweep's sampler, pruner and taken set from the store.
+    static func restore(_ record: SweepRecord, store: SweepStore) throws -> Runtime {
+        let spec = try SweepSpec.parse(yaml: record.definitionYaml, source: record.name)
+        let resolved = try JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8)) as? [String: Any] ?? [:]
+        var task = spec.task
+        task.datasetSHA256 = resolved["dataset_sha256"] as? String
+        let runtime = Runtime(record: record, spec: spec, task: task, features: resolved["features"] as? Int ?? 1)
+        let trials = try store.trials(sweep: record.id!)
+        for trial in trials {
+            runtime.taken.insert(trial.configHash)
+            runtime.nextNumber = max(runtime.nextNumber, trial.number + 1)
+            let metrics = try store.metrics(trial: trial.id!)
+            for m in metrics { _ = runtime.pruner.report(trial: trial.number, epoch: m.epoch, value: spec.objective.metric == "val_loss" ? m.valLoss : m.valMae) }
+            if trial.state == .completed || trial.state == .pruned, let config = try? TrialConfig.decode(json: trial.configJson) {
+                runtime.sampler.observe(Observation(config: config, value: trial.bestValMetric ?? .infinity, pruned: trial.state == .pruned))
+            }
+        }
+        runtime.exhausted = runtime.nextNumber >= spec.search.maxTrials
+        return runtime
+    }
+
+    // MARK: - Sweeps
+
+    /// Validates and stores a sweep; the dataset must be readable by the coordinator (its hash and
+    /// feature count go to every worker).
+    public func createSweep(yaml: String, source: String = "sweep") throws -> SweepRecord {
+        let spec = try SweepSpec.parse(yaml: yaml, source: source)
+        let url = URL(fileURLWithPath: spec.task.dataset, relativeTo: datasetDirectory)
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw SweepSpecError(source: source, problems: ["task.dataset: the coordinator cannot read \(spec.task.dataset) (\(url.path))"])
+        }
+        var task = spec.task
+        task.datasetSHA256 = sha256Hex(data)
+        let prepared: PreparedTask
+        do { prepared = try PreparedTask.load(task, directory: datasetDirectory) } catch let error as ForecastError {
+            throw SweepSpecError(source: source, problems: [error.description])
+        }
+        var record = try store.createSweep(spec, yaml: yaml, now: clock())
+        // Keep what workers need to check their copy of the data, beside the parsed definition.
+        var json = try JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8)) as? [String: Any] ?? [:]
+        json["dataset_sha256"] = task.datasetSHA256
+        json["features"] = prepared.featureCount
+        record.definitionJson = String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
+        try store.writer.write { db in try db.execute(sql: "UPDATE sweeps SET definition_json = ? WHERE id = ?", arguments: [record.definitionJson, record.id]) }
+        runtimes[record.id!] = Runtime(record: record, spec: spec, task: task, features: prepared.featureCount)
+        logger.info("sweep created", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
+        return record
+    }
+
+    public func setState(sweep name: String, to state: SweepState) throws -> SweepRecord {
+        let record = try store.sweep(named: name)
+        let from: [SweepState]
+        switch state {
+        case .paused: from = [.running]
+        case .running: from = [.paused]
+        case .cancelled: from = [.running, .paused]
+        case .done: from = [.running]
+        }
+        let updated = try store.setSweepState(record.id!, to: state, from: from, now: clock())
+        if state == .running, runtimes[record.id!] == nil { runtimes[record.id!] = try Coordinator.restore(updated, store: store) }
+        runtimes[record.id!]?.record = updated
+        if state == .cancelled { runtimes[record.id!] = nil }
+        return updated
+    }
+
+    // MARK: - Leases
+
+    /// Leases a trial of a running sweep (a requeued trial first, else a newly sampled one), or
+    /// says there is no work now (`no_work`) or no work will come (`done`).
+    public func lease(worker: String, sweep name: String?) throws -> API.LeaseResponse {
+        let now = clock()
+        try store.touchWorker(worker, now: now)
+        var anyActive = false
+        for id in runtimes.keys.sorted() {
+            guard let runtime = runtimes[id] else { continue }
+            if let name, runtime.record.name != name { continue }
+            if runtime.record.state == .paused { anyActive = true; continue }
+            guard runtime.record.state == .running else { continue }
+            let counts = try store.counts(sweep: id)
+            let running = counts[.running] ?? 0, pending = counts[.pending] ?? 0
+            if running == 0 && pending == 0 && runtime.exhausted {
+                runtime.record = try store.setSweepState(id, to: .done, from: [.running], now: now)
+                runtimes[id] = nil
+                logger.info("sweep done", metadata: ["sweep.name": "\(runtime.record.name)"])
+                continue
+            }
+            anyActive = true
+            guard running < runtime.spec.search.maxParallel else { continue }
+            var trial: TrialRecord?
+            if pending > 0 {
+                trial = try store.writer.read { db in
+                    try TrialRecord.filter(sql: "sweep_id = ? AND state = 'pending'", arguments: [id]).order(sql: "number").fetchOne(db)
+                }
+            } else if !runtime.exhausted {
+                trial = try sampleTrial(runtime, now: now)
+            }
+            guard let trial else { continue }
+            let token = UUID().uuidString.lowercased() + "-" + UUID().uuidString.lowercased()
+            let (leased, attempt) = try store.lease(trial: trial.id!, worker: worker, token: token, deadline: now + leaseSeconds, now: now)
+            let config = try TrialConfig.decode(json: leased.configJson)
+            let seed = runtime.spec.search.seed &+ UInt64(leased.number) &* 7919
+            let plan = try runtime.spec.trainingPlan(for: config, features: runtime.features, seed: seed)
+            counters.leases += 1
+            logger.info("leased", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(leased.number)", "attempt": "\(attempt.number)", "worker.id": "\(worker)"])
+            return API.LeaseResponse(status: "leased", lease: API.Lease(
+                token: token, deadline: attempt.leaseDeadline, leaseSeconds: leaseSeconds, sweep: runtime.record.name, trialId: leased.id!,
+                trialNumber: leased.number, attempt: attempt.number, config: config, task: runtime.task, model: plan.model, training: plan.settings,
+                objective: runtime.spec.objective.metric))
+        }
+        return API.LeaseResponse(status: anyActive ? "no_work" : "done", lease: nil)
+    }
+
+    private func sampleTrial(_ runtime: Runtime, now: Double) throws -> TrialRecord? {
+        while runtime.nextNumber < runtime.spec.search.maxTrials {
+            let number = runtime.nextNumber
+            guard let config = runtime.sampler.suggest(number: number, isTaken: { runtime.taken.contains($0) }) else { break }
+            runtime.nextNumber += 1
+            runtime.taken.insert(config.hash)
+            do { return try store.addTrial(sweep: runtime.record.id!, number: number, config: config, now: now) } catch StoreError.duplicate(_) {
+                continue
+            }
+        }
+        runtime.exhausted = true
+        return nil
+    }
+
+    func runtime(forTrial trialId: Int64) throws -> (Runtime, TrialRecord) {
+        let trial = try store.trial(id: trialId)
+        guard let runtime = runtimes[trial.sweepId] else { throw StoreError.conflict("the sweep of trial \(trial.number) is not active") }
+        return (runtime, trial)
+    }
+
+    public func heartbeat(token: String) throws -> API.DeadlineResponse {
+        do {
+            let attempt = try store.renew(token: token, deadline: clock() + leaseSeconds, now: clock())
+            if let w = attempt.workerId { try? store.touchWorker(w, now: clock()) }
+            return API.DeadlineResponse(deadline: attempt.leaseDeadline)
+        } catch let error as StoreError {
+            if case .staleLease = error { counters.staleCalls += 1 }
+            throw error
+        }
+    }
+
+    /// Stores an epoch's metrics and answers continue, prune or stop.
+    public func report(token: String, _ report: API.EpochReport) throws -> API.ReportResponse {
+        let now = clock()
+        let result: (inserted: Bool, trial: TrialRecord, attempt: AttemptRecord)
+        let runtimeAndTrial: (Runtime, TrialRecord)
+        do {
+            let attempt = try store.writer.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
+            guard let attempt else { throw StoreError.staleLease("unknown lease token") }
+            runtimeAndTrial = try runtime(forTrial: attempt.trialId)
+            let objective = runtimeAndTrial.0.spec.objective.metric == "val_loss" ? report.valLoss : report.valMae
+            result = try store.report(
+                token: token, metrics: EpochMetrics(epoch: report.epoch, trainLoss: report.trainLoss, valLoss: report.valLoss, valMAE: report.valMae, seconds: report.seconds),
+                objective: objective, minimize: runtimeAndTrial.0.spec.objective.minimize, deadline: now + leaseSeconds, now: now)
+        } catch let error as StoreError {
+            if case .staleLease = error { counters.staleCalls += 1 }
+            throw error
+        }
+        let runtime = runtimeAndTrial.0
+        counters.reports += 1
+        guard result.inserted else {
+            counters.duplicateReports += 1
+            return API.ReportResponse(action: "continue", deadline: result.attempt.leaseDeadline, reason: "epoch \(report.epoch) was already recorded")
+        }
+        let current = try store.sweep(id: runtime.record.id!)
+        if current.state != .running {
+            _ = try store.release(token: token, now: now)
+            return API.ReportResponse(action: "stop", deadline: now, reason: "sweep \(current.name) is \(current.state.rawValue)")
+        }
+        let objective = runtime.spec.objective.metric == "val_loss" ? report.valLoss : report.valMae
+        let decision = runtime.pruner.report(trial: result.trial.number, epoch: report.epoch, value: objective)
+        if decision.prune {
+            var detail: [String: Any] = ["rule": decision.rule, "reason": decision.reason]
+            for (k, v) in decision.numbers { detail[k] = v }
+            _ = try store.prune(token: token, detail: detail, now: now)
+            if let config = try? TrialConfig.decode(json: result.trial.configJson) {
+                runtime.sampler.observe(Observation(config: config, value: result.trial.bestValMetric ?? objective, pruned: true))
+            }
+            counters.prunes += 1
+            logger.info("pruned", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(result.trial.number)", "reason": "\(decision.reason)"])
+            return API.ReportResponse(action: "prune", deadline: now, reason: decision.reason)
+        }
+        return API.ReportResponse(action: "continue", deadline: result.attempt.leaseDeadline, reason: nil)
+    }
+
+    public func complete(token: String, _ request: API.CompleteRequest) throws -> API.TrialStateResponse {
+        let checkpoint = try request.checkpoint.map { text -> Data in
+            guard let data = Data(base64Encoded: text) else { throw APIError.badRequest("checkpoint: not valid base64") }
+            return data
+        }
+        let attempt = try store.writer.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
+        guard let attempt else { counters.staleCalls += 1; throw StoreError.staleLease("unknown lease token") }
+        let (runtime, _) = try runtime(forTrial: attempt.trialId)
+        let value = runtime.spec.objective.metric == "val_loss" ? request.valLoss : request.valMae
+        let trial: TrialRecord
+        do {
+            trial = try store.complete(token: token, valMetric: value, bestEpoch: request.bestEpoch, testMetric: request.testMae, checkpoint: checkpoint, now: clock())
+        } catch let error as StoreError {
+            if case .staleLease = error { counters.staleCalls += 1 }
+            throw error
+        }
+        if let config = try? TrialConfig.decode(json: trial.configJson) { runtime.sampler.observe(Observation(config: config, value: value, pruned: false)) }
+        counters.completions += 1
+        logger.info("completed", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(trial.number)", "metric.val": "\(value)", "metric.test": "\(request.testMae)"])
+        return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
+    }
+
+    public func fail(token: String, _ request: API.FailRequest) throws -> API.TrialStateResponse {
+        let attempt = try store.writer.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
+        guard let attempt else { counters.staleCalls += 1; throw StoreError.staleLease("unknown lease token") }
+        let maxAttempts = (try? runtime(forTrial: attempt.trialId).0.spec.maxAttempts) ?? 3
+        let trial = try store.fail(token: token, error: String(request.error.prefix(4000)), retryable: request.retryable, maxAttempts: maxAttempts, now: clock())
+        counters.failures += 1
+        logger.warning("attempt failed", metadata: ["trial.id": "\(trial.id!)", "error": "\(request.error.prefix(200))", "trial.state": "\(trial.state.rawValue)"])
+        return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
+    }
+
+    public func release(token: String) throws -> API.TrialStateResponse {
+        let trial = try store.release(token: token, now: clock())
+        counters.releases += 1
+        return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
+    }
+
+    /// Marks expired leases lost and requeues their trials. Called by the reaper.
+    @discardableResult
+    public func reap() throws -> Int {
+        let expired = try store.expireLeases(now: clock()) { [runtimes] sweep in runtimes[sweep]?.spec.maxAttempts ?? 3 }
+        counters.expirations += expired.count
+        for t in expired { logger.warning("lease expired", metadata: ["trial.id": "\(t.id!)", "trial.state": "\(t.state.rawValue)"]) }
+        return expired.count
+    }
+
+    public func register(_ request: API.RegisterRequest) throws -> API.RegisterResponse {
+        let w = try store.registerWorker(host: request.host, slots: request.slots, version: request.version, now: clock())
+        logger.info("worker registered", metadata: ["worker.id": "\(w.id)", "worker.host": "\(w.host)", "worker.slots": "\(w.slots)"])
+        return API.RegisterResponse(workerId: w.id, leaseSeconds: leaseSeconds)
+    }
+}
+
+/// Request-level errors of the API (400).
+public enum APIError: Error, CustomStringConvertible {
+    case badRequest(String)
+    public var description: String {
+        switch self { case .badRequest(let m): return m }
+    }
+}

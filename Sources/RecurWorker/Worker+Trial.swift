@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+import RecurEngine
+import RecurForecast
+import RecurSweep
+import Synchronization
+
+/// Why a trial stopped early.
+final class TrialControl: Sendable {
+    enum Reason: Int { case none = 0, pruned, stopped, leaseGone, shutdown }
+    private let state = Atomic<Int>(0)
+
+    var reason: Reason { Reason(rawValue: state.load(ordering: .acquiring)) ?? .none }
+    /// Keeps the first reason given.
+    func stop(_ reason: Reason) { _ = state.compareExchange(expected: 0, desired: reason.rawValue, ordering: .acquiringAndReleasing) }
+}
+
+extension Worker {
+    func runTrial(_ lease: API.Lease, slot: Int) async {
+        let meta: Logger.Metadata = ["sweep.name": "\(lease.sweep)", "trial.number": "\(lease.trialNumber)", "attempt": "\(lease.attempt)", "slot": "\(slot)"]
+        logger.info("trial leased", metadata: meta)
+        let control = TrialControl()
+        let (reports, continuation) = AsyncStream<API.EpochReport>.makeStream()
+        let tokenPath = "/v1/leases/\(lease.token)"
+
+        // Sends reports in order; retries while the coordinator is unreachable.
+        let sender = Task {
+            for await report in reports {
+                if control.reason == .leaseGone { continue }
+                do {
+                    let answer = try await client.retrying(.POST, "\(tokenPath)/epochs", body: report, as: API.ReportResponse.self)
+                    if answer.action == "prune" { control.stop(.pruned); logger.info("pruned", metadata: meta.merging(["reason": "\(answer.reason ?? "")"]) { $1 }) }
+                    if answer.action == "stop" { control.stop(.stopped) }
+                } catch let error as CoordinatorCallError where error.isLeaseGone {
+                    control.stop(.leaseGone)
+                    logger.warning("lease gone; giving the trial up", metadata: meta.merging(["error": "\(error)"]) { $1 })
+                } catch {
+                    logger.error("report not delivered", metadata: meta.merging(["error": "\(error)"]) { $1 })
+                }
+            }
+        }
+        // Heartbeats renew the lease between reports.
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(max(0.2, lease.leaseSeconds / 3)))
+                if Task.isCancelled { break }
+                do { _ = try await client.call(.POST, "\(tokenPath)/heartbeat", body: Empty?.none, as: API.DeadlineResponse.self, timeout: .seconds(10)) } catch let error as CoordinatorCallError where error.isLeaseGone {
+                    control.stop(.leaseGone)
+                } catch {}
+            }
+        }
+
+        let outcome: Result<(TrainingResult, Data), Error>
+        do {
+            let task = try await datasets.task(lease.task)
+            let worker = self
+            outcome = .success(try await onThread {
+                let trainer = try Trainer(task: task, spec: lease.model, settings: lease.training)
+                let result = try trainer.run(onEpoch: { report in
+                    continuation.yield(API.EpochReport(epoch: report.epoch, trainLoss: report.trainLoss, valLoss: report.valLoss, valMae: report.valMAE, seconds: report.seconds))
+                    if worker.isShuttingDown { control.stop(.shutdown) }
+                    return control.reason == .none ? .proceed : .stop
+                })
+                var metadata = ForecastCheckpoint(task: lease.task, normalization: task.normalization).metadata()
+                metadata["sweep"] = lease.sweep
+                metadata["trial"] = String(lease.trialNumber)
+                metadata["config"] = lease.config.canonicalJSON
+                metadata["val_mae"] = String(result.valMAE)
+                metadata["test_mae"] = String(result.testMAE)
+                return (result, Checkpoint.encode(trainer.model, metadata: metadata))
+            })
+        } catch {
+            outcome = .failure(error)
+        }
+        continuation.finish()
+        await sender.value
+        heartbeat.cancel()
+
+        switch (outcome, control.reason) {
+        case (_, .pruned), (_, .stopped), (_, .leaseGone):
+            return
+        case (_, .shutdown):
+            _ = try? await client.retrying(.POST, "\(tokenPath)/release", body: Empty?.none, as: API.TrialStateResponse.self, giveUp: { true })
+            logger.info("lease released on shutdown", metadata: meta)
+        case (.success(let (result, checkpoint)), .none):
+            let request = API.CompleteRequest(
+                valMae: result.valMAE, valLoss: result.history[result.bestEpoch - 1].valLoss, testMae: result.testMAE, bestEpoch: result.bestEpoch,
+                epochsRun: result.epochsRun, checkpoint: checkpoint.base64EncodedString())
+            do {
+                _ = try await client.retrying(.POST, "\(tokenPath)/complete", body: request, as: API.TrialStateResponse.self)
+                logger.info("trial completed", metadata: meta.merging(["metric.val_mae": "\(result.valMAE)", "metric.test_mae": "\(result.testMAE)"]) { $1 })
+            } catch {
+                logger.warning("completion refused", metadata: meta.merging(["error": "\(error)"]) { $1 })
+            }
+        case (.failure(let error), .none):
+            let retryable = !"\(error)".contains("training diverged")
+            logger.error("trial failed", metadata: meta.merging(["error": "\(error)", "retryable": "\(retryable)"]) { $1 })
+            _ = try? await client.retrying(.POST, "\(tokenPath)/fail", body: API.FailRequest(error: "\(error)", retryable: retryable), as: API.TrialStateResponse.self)
+        }
+    }
+}
+
+/// Runs CPU-bound work on a dedicated thread (not the cooperative pool), with an 8 MiB stack.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+}

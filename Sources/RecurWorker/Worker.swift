@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import RecurEngine
+import RecurForecast
+import RecurSweep
+import Synchronization
+
+/// A worker process's trial loop: `slots` concurrent trials, each on its own thread.
+///
+/// Per trial: lease (long-poll) → load the task's dataset (its SHA-256 must match) → train,
+/// reporting every epoch → complete with the restored-best checkpoint. Reports are queued in
+/// order and retried while the coordinator is unreachable; training goes on meanwhile. A trial is
+/// given up only when the coordinator says the lease is gone (409), prunes it, or stops the sweep.
+/// On shutdown the current epoch finishes and the lease is released (no retry is used up).
+public final class Worker: Sendable {
+    public struct Options: Sendable {
+        public var slots = 1
+        public var sweep: String?
+        public var exitWhenDone = false
+        public var host = ProcessInfo.processInfo.hostName
+        public var version = "recur-0.1"
+        public init() {}
+    }
+
+    let client: CoordinatorClient
+    let options: Options
+    let logger: Logger
+    let shuttingDown = Atomic<Bool>(false)
+    let datasets = DatasetCache()
+
+    public init(client: CoordinatorClient, options: Options, logger: Logger) {
+        self.client = client
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Asks every slot to finish its current epoch, release its lease and stop.
+    public func requestShutdown() { shuttingDown.store(true, ordering: .relaxed) }
+    var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+
+    /// Registers, then runs the slots until shutdown (or, with `exitWhenDone`, until no sweep has work).
+    public func run() async throws {
+        let registration = try await client.retrying(
+            .POST, "/v1/workers", body: API.RegisterRequest(host: options.host, slots: options.slots, version: options.version),
+            as: API.RegisterResponse.self, giveUp: { [self] in isShuttingDown })
+        logger.info("registered", metadata: ["worker.id": "\(registration.workerId)", "coordinator": "\(client.address)", "slots": "\(options.slots)"])
+        await withTaskGroup(of: Void.self) { group in
+            for slot in 0..<options.slots {
+                group.addTask { await self.slotLoop(slot: slot, workerId: registration.workerId) }
+            }
+        }
+    }
+
+    func slotLoop(slot: Int, workerId: String) async {
+        while !isShuttingDown {
+            let response: API.LeaseResponse
+            do {
+                response = try await client.retrying(
+                    .POST, "/v1/lease", body: API.LeaseRequest(workerId: workerId, sweep: options.sweep, waitSeconds: 5), as: API.LeaseResponse.self,
+                    timeout: .seconds(40), giveUp: { [self] in isShuttingDown })
+            } catch {
+                if isShuttingDown { return }
+                logger.error("lease failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            switch response.status {
+            case "leased":
+                guard let lease = response.lease else { continue }
+                await runTrial(lease, slot: slot)
+            case "done":
+                if options.exitWhenDone { logger.info("no sweep has work left; slot \(slot) exits"); return }
+                try? await Task.sleep(for: .seconds(1))
+            default:
+                continue
+            }
+        }
+    }
+}
+
+/// Prepared tasks keyed by their spec, so consecutive trials of a sweep load the CSV once.
+actor DatasetCache {
+    private var cache: [String: PreparedTask] = [:]
+
+    func task(_ spec: TaskSpec) throws -> PreparedTask {
+        let key = String(decoding: (try? API.encoder().encode(spec)) ?? Data(), as: UTF8.self)
+        if let t = cache[key] { return t }
+        let t = try PreparedTask.load(spec)
+        if cache.count > 4 { cache.removeAll() }
+        cache[key] = t
+        return t
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import RecurStore
+import RecurSweep
+import Testing
+
+@testable import RecurCoordinator
+
+/// The router, in process: auth, bad bodies, the lease lifecycle and the spec.
+@Suite struct RouterTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func app(token: String? = "secret") throws -> (some ApplicationProtocol, Coordinator) {
+        let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: root)
+        let router = buildRouter(coordinator: coordinator, metrics: HTTPMetrics(), token: token)
+        return (Application(router: router), coordinator)
+    }
+
+    static let auth: HTTPFields = [.authorization: "Bearer secret", .contentType: "application/json"]
+
+    static func body<T: Encodable>(_ value: T) -> ByteBuffer { ByteBuffer(bytes: try! API.encoder().encode(value)) }
+
+    static let sweepYAML = """
+        name: tiny
+        task: {dataset: datasets/greensboro-tmy3.csv, target: temp_c, features: [temp_c, rh_pct], sequence_length: 24, horizon: 6}
+        search: {method: random, seed: 1, max_trials: 2, max_parallel: 2}
+        space:
+          cell: {choice: [gru, lstm]}
+          units: 4
+        training: {epochs: 2}
+        """
+
+    @Test func everyRouteIsInTheOpenAPISpec() throws {
+        let spec = try String(contentsOf: Self.root.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
+        let lines = spec.split(separator: "\n").map(String.init)
+        for route in apiRoutes {
+            guard let at = lines.firstIndex(of: "  \(route.path):") else { Issue.record("\(route.path) is not in docs/openapi.yaml"); continue }
+            let block = lines[(at + 1)...].prefix { $0.hasPrefix("   ") }
+            #expect(block.contains("    \(route.method.lowercased()):"), "\(route.method) \(route.path) is not in docs/openapi.yaml")
+        }
+    }
+
+    @Test func missingOrWrongTokenIs401() async throws {
+        let (app, _) = try Self.app()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/sweeps", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/v1/sweeps", method: .get, headers: [.authorization: "Bearer wrong"]) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/v1/sweeps", method: .get, headers: Self.auth) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test func badBodiesAre400AndOversizeIs413() async throws {
+        let (app, _) = try Self.app()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/workers", method: .post, headers: Self.auth, body: ByteBuffer(string: "{not json")) { r in
+                #expect(r.status == .badRequest)
+                #expect(String(buffer: r.body).contains("not valid JSON"))
+            }
+            try await client.execute(uri: "/v1/workers", method: .post, headers: Self.auth, body: ByteBuffer(string: #"{"host": "h"}"#)) { r in
+                #expect(r.status == .badRequest)
+                #expect(String(buffer: r.body).contains("missing field"))
+            }
+            let big = ByteBuffer(repeating: UInt8(ascii: "x"), count: maximumBodyBytes + 10)
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: big) { #expect($0.status == .contentTooLarge) }
+            try await client.execute(uri: "/v1/sweeps/nope", method: .get, headers: Self.auth) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/v1/leases/bogus/heartbeat", method: .post, headers: Self.auth) { #expect($0.status == .conflict) }
+        }
+    }
+
+    @Test func invalidSweepsAre422WithTheirProblems() async throws {
+        let (app, _) = try Self.app()
+        try await app.test(.router) { client in
+            let yaml = "name: x\ntask: {dataset: d.csv, target: y}\nspace:\n  dropout: {float: [0, 1.5]}\n"
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.CreateSweepRequest(yaml: yaml))) { r in
+                #expect(r.status == .unprocessableContent)
+                #expect(String(buffer: r.body).contains("space.dropout.float[1]: 1.5 must be < 1"))
+            }
+        }
+    }
+
+    /// register → lease → report ×2 → complete; a stale report afterwards is 409 and changes nothing.
+    @Test func aLeaseLifecycleOverHTTP() async throws {
+        let (app, coordinator) = try Self.app()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.CreateSweepRequest(yaml: Self.sweepYAML))) {
+                #expect($0.status == .created)
+            }
+            let register = try await client.execute(uri: "/v1/workers", method: .post, headers: Self.auth, body: Self.body(API.RegisterRequest(host: "h", slots: 1, version: "t")))
+            let worker = try API.decoder().decode(API.RegisterResponse.self, from: Data(register.body.readableBytesView))
+            let leaseResponse = try await client.execute(uri: "/v1/lease", method: .post, headers: Self.auth,
+                                                         body: Self.body(API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 0)))
+            let lease = try #require(try API.decoder().decode(API.LeaseResponse.self, from: Data(leaseResponse.body.readableBytesView)).lease)
+            #expect(lease.task.datasetSHA256?.count == 64 && lease.model.inputFeatures == 2)
+            for epoch in 1...2 {
+                try await client.execute(uri: "/v1/leases/\(lease.token)/epochs", method: .post, headers: Self.auth,
+                                         body: Self.body(API.EpochReport(epoch: epoch, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1))) { r in
+                    #expect(r.status == .ok)
+                    #expect(String(buffer: r.body).contains("\"continue\""))
+                }
+            }
+            let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 2, epochsRun: 2, checkpoint: Data([1, 2]).base64EncodedString())
+            try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(complete)) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/leases/\(lease.token)/epochs", method: .post, headers: Self.auth,
+                                     body: Self.body(API.EpochReport(epoch: 3, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1))) { #expect($0.status == .conflict) }
+            try await client.execute(uri: "/v1/sweeps/tiny/leaderboard", method: .get, headers: Self.auth) { r in
+                let rows = try API.decoder().decode([API.LeaderboardRow].self, from: Data(r.body.readableBytesView))
+                #expect(rows.first?.state == "completed" && rows.first?.testMae == 3 && rows.first?.epochs == 2)
+            }
+            try await client.execute(uri: "/metrics", method: .get, headers: Self.auth) { r in
+                let text = String(buffer: r.body)
+                #expect(text.contains("recur_leases_total 1") && text.contains("recur_completions_total 1") && text.contains("recur_stale_calls_total 1"))
+                #expect(text.contains("recur_http_request_seconds_bucket{route=\"/v1/leases/{token}/epochs\""))
+            }
+        }
+        #expect(try coordinator.store.metrics(trial: 1).count == 2)
+    }
+
+    @Test func unixListenersNeedNoToken() async throws {
+        let (app, _) = try Self.app(token: nil)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/sweeps", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test func listenerAddressesParse() {
+        #expect(Listener("tcp://127.0.0.1:7878") == .tcp(host: "127.0.0.1", port: 7878))
+        #expect(Listener("tcp://[::1]:0") == .tcp(host: "::1", port: 0))
+        #expect(Listener("unix:/tmp/r.sock") == .unix(path: "/tmp/r.sock"))
+        #expect(Listener("http://x") == nil && Listener("tcp://host") == nil && Listener("unix:") == nil)
+    }
+}
