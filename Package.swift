@@ -133,7 +133,7 @@ let package = Package(
             name: "RecurCoordinatorTests",
             dependencies: ["RecurCoordinator", "RecurStore", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
-        .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", "RecurForecast", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", "RecurForecast", "RecurStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,6 +17,9 @@ public final class SweepStore: Sendable {
     public convenience init(path: String) throws {
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // WAL with synchronous=NORMAL: a commit is durable once the call returns as far as any
+        // process crash (kill -9) goes; only an OS crash or power loss can drop the last commits.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         let pool = try DatabasePool(path: path, configuration: config)
         try self.init(writer: pool)
     }

@@ -26,7 +26,8 @@ extension Worker {
         // Sends reports in order; retries while the coordinator is unreachable.
         let sender = Task {
             for await report in reports {
-                if control.reason == .leaseGone { continue }
+                // After a prune, stop or lost lease the coordinator wants nothing more for this attempt.
+                if [.pruned, .stopped, .leaseGone].contains(control.reason) { continue }
                 do {
                     let answer = try await client.retrying(.POST, "\(tokenPath)/epochs", body: report, as: API.ReportResponse.self)
                     if answer.action == "prune" { control.stop(.pruned); logger.info("pruned", metadata: meta.merging(["reason": "\(answer.reason ?? "")"]) { $1 }) }
@@ -45,6 +46,7 @@ extension Worker {
                 try? await Task.sleep(for: .seconds(max(0.2, lease.leaseSeconds / 3)))
                 if Task.isCancelled { break }
                 do { _ = try await client.call(.POST, "\(tokenPath)/heartbeat", body: Empty?.none, as: API.DeadlineResponse.self, timeout: .seconds(10)) } catch let error as CoordinatorCallError where error.isLeaseGone {
+                    if control.reason == .none { logger.warning("lease gone; giving the trial up", metadata: meta.merging(["error": "\(error)"]) { $1 }) }
                     control.stop(.leaseGone)
                 } catch {}
             }

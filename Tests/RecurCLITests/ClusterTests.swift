@@ -1,0 +1,161 @@
+import Foundation
+import GRDB
+import RecurStore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Coordinator and workers as real processes: TCP and Unix sockets, kill -9, restarts, SIGSTOP,
+/// bad traffic. Serialized: they time processes against each other on 2 cores.
+@Suite(.serialized) struct ClusterTests {
+    /// A 12-trial sweep with 3 workers over TCP and 1 over a Unix socket: every trial completes
+    /// exactly once and metric rows are contiguous per attempt.
+    @Test func sweepCompletesWithTCPAndUnixWorkers() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator()
+        try cluster.createSweep(cluster.sweepYAML(trials: 12, parallel: 4, epochs: 3))
+        for _ in 0..<3 { try cluster.startWorker(tcp: true) }
+        try cluster.startWorker(tcp: false)
+        try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
+        for w in cluster.workers { w.waitUntilExit() }
+        try checkCompletedExactlyOnce(cluster.store(), trials: 12)
+        #expect(cluster.workers.allSatisfy { $0.terminationStatus == 0 })
+        // Work was spread over both transports.
+        let completedBy = (0..<4).map { cluster.workerLog($0).components(separatedBy: "trial completed").count - 1 }
+        #expect(completedBy[3] >= 1, "the Unix-socket worker completed nothing: \(completedBy)")
+        #expect(completedBy.reduce(0, +) == 12)
+    }
+
+    /// kill -9 of a worker mid-trial: the lease expires, the trial is re-run elsewhere and
+    /// completed; the lost attempt and its partial metrics are kept, marked lost.
+    @Test func killedWorkersTrialIsRerunElsewhere() throws {
+        let cluster = try Cluster(rows: 5000)
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator(leaseSeconds: 2)
+        try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 12, units: 16, length: 48))
+        let victim = try cluster.startWorker()
+        try cluster.waitFor("an epoch to be reported", timeout: 60) {
+            try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 2
+        }
+        cluster.signal(victim, SIGKILL)
+        victim.waitUntilExit()
+        try cluster.startWorker()
+        try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
+        let store = try cluster.store()
+        let s = try store.sweep(named: "it")
+        var lost = 0
+        for t in try store.trials(sweep: s.id!) {
+            let attempts = try store.attempts(trial: t.id!)
+            for a in attempts where a.state == .lost {
+                lost += 1
+                let partial = try store.metrics(trial: t.id!).filter { $0.attemptId == a.id }
+                #expect(!partial.isEmpty, "the lost attempt's metrics were dropped")
+                #expect(attempts.last?.state == .succeeded)
+            }
+        }
+        #expect(lost == 1)
+        try checkCompletedExactlyOnce(store, trials: 2)
+        #expect(try store.events(sweep: s.id!).contains { $0.kind == "lease_expired" })
+    }
+
+    /// kill -9 of the coordinator mid-sweep, then a restart on the same database: the sweep
+    /// completes, nothing acknowledged is lost, no trial completes twice.
+    @Test func coordinatorRestartLosesNothing() throws {
+        let cluster = try Cluster(rows: 4000)
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator(leaseSeconds: 20)
+        try cluster.createSweep(cluster.sweepYAML(trials: 6, parallel: 2, epochs: 8, units: 16, length: 48))
+        try cluster.startWorker(tcp: true)
+        try cluster.startWorker(tcp: false)
+        try cluster.waitFor("a completed trial and running ones", timeout: 120) {
+            let store = try cluster.store()
+            let trials = try store.trials(sweep: store.sweep(named: "it").id!)
+            return trials.contains { $0.state == .completed } && trials.contains { $0.state == .running }
+        }
+        cluster.signal(cluster.coordinator!, SIGKILL)
+        cluster.coordinator!.waitUntilExit()
+        let acknowledged = try cluster.store().writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT attempt_id, epoch, val_mae FROM epoch_metrics").map { "\($0["attempt_id"] as Int64)/\($0["epoch"] as Int)/\($0["val_mae"] as Double)" }
+        }
+        let completedBefore = try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM trials WHERE state = 'completed'") ?? 0 }
+        Thread.sleep(forTimeInterval: 1.5)
+        try cluster.startCoordinator(leaseSeconds: 20)
+        try cluster.waitFor("the sweep to finish after the restart", timeout: 240) { try cluster.sweepState() == .done }
+        let store = try cluster.store()
+        let after = Set(try store.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT attempt_id, epoch, val_mae FROM epoch_metrics").map { "\($0["attempt_id"] as Int64)/\($0["epoch"] as Int)/\($0["val_mae"] as Double)" }
+        })
+        #expect(Set(acknowledged).isSubset(of: after), "acknowledged metrics were lost")
+        #expect(completedBefore >= 1)
+        try checkCompletedExactlyOnce(store, trials: 6)
+    }
+
+    /// A worker frozen past its lease: after SIGCONT its stale reports get 409, nothing changes,
+    /// and it moves on to new work.
+    @Test func frozenWorkerGets409AndMovesOn() throws {
+        let cluster = try Cluster(rows: 5000)
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator(leaseSeconds: 2)
+        try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 10, units: 16, length: 48))
+        let worker = try cluster.startWorker()
+        try cluster.waitFor("an epoch to be reported", timeout: 60) {
+            try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
+        }
+        cluster.signal(worker, SIGSTOP)
+        try cluster.waitFor("the frozen lease to expire", timeout: 30) {
+            try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'lost'") ?? 0 } == 1
+        }
+        let lostMetrics = try cluster.store().writer.read {
+            try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics m JOIN attempts a ON a.id = m.attempt_id WHERE a.state = 'lost'") ?? 0
+        }
+        cluster.signal(worker, SIGCONT)
+        try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
+        worker.waitUntilExit()
+        let store = try cluster.store()
+        let lostAfter = try store.writer.read {
+            try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics m JOIN attempts a ON a.id = m.attempt_id WHERE a.state = 'lost'") ?? 0
+        }
+        #expect(lostAfter == lostMetrics, "a stale report changed the lost attempt")
+        #expect(cluster.workerLog(0).contains("lease gone"), "the worker never saw the 409")
+        #expect(cluster.workerLog(0).contains("trial completed"))
+        try checkCompletedExactlyOnce(store, trials: 2)
+    }
+
+    /// Wrong or missing tokens, oversize bodies, garbage bytes and a flood of bad JSON.
+    @Test func badTrafficIsRefusedAndTheServerCarriesOn() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator()
+        let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let register = Array(#"{"host":"h","slots":1,"version":"t"}"#.utf8)
+        #expect(RawHTTP.status(port: cluster.port, path: "/v1/workers", token: nil, body: register) == 401)
+        #expect(RawHTTP.status(port: cluster.port, path: "/v1/workers", token: "wrong", body: register) == 401)
+        #expect(RawHTTP.status(port: cluster.port, path: "/v1/workers", token: token, body: register) == 201)
+        let big = [UInt8](repeating: UInt8(ascii: "a"), count: 9 * 1024 * 1024)
+        #expect(RawHTTP.status(port: cluster.port, path: "/v1/sweeps", token: token, body: big) == 413)
+        var garbage = SeededBytes(seed: 7)
+        for _ in 0..<20 {
+            let reply = RawHTTP.exchange(port: cluster.port, garbage.next(count: 512), timeout: 5)
+            #expect(reply.isEmpty || String(decoding: reply.prefix(12), as: UTF8.self).hasPrefix("HTTP/1.1 4"))
+        }
+        var bad = 0
+        for i in 0..<1000 where RawHTTP.status(port: cluster.port, path: "/v1/workers", token: token, body: Array("{\"host\": \(i),".utf8)) == 400 { bad += 1 }
+        #expect(bad == 1000)
+        #expect(RawHTTP.status(port: cluster.port, method: "GET", path: "/v1/sweeps", token: token, body: []) == 200)
+        #expect(cluster.coordinator!.isRunning)
+    }
+}
+
+struct SeededBytes {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next(count: Int) -> [UInt8] {
+        (0..<count).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+    }
+}
