@@ -124,6 +124,26 @@ import Glibc
         try checkCompletedExactlyOnce(store, trials: 2)
     }
 
+    /// SIGTERM: the worker finishes its epoch, releases the lease (no retry used up) and exits 0.
+    @Test func sigtermReleasesTheLeaseAndExitsCleanly() throws {
+        let cluster = try Cluster(rows: 5000)
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator(leaseSeconds: 30)
+        try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 15, units: 16, length: 48))
+        let worker = try cluster.startWorker()
+        try cluster.waitFor("an epoch to be reported", timeout: 60) {
+            try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
+        }
+        cluster.signal(worker, SIGTERM)
+        worker.waitUntilExit()
+        #expect(worker.terminationStatus == 0)
+        let released = try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'released'") ?? 0 }
+        #expect(released == 1)
+        try cluster.startWorker()
+        try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
+        try checkCompletedExactlyOnce(cluster.store(), trials: 2)
+    }
+
     /// Wrong or missing tokens, oversize bodies, garbage bytes and a flood of bad JSON.
     @Test func badTrafficIsRefusedAndTheServerCarriesOn() throws {
         let cluster = try Cluster()

@@ -1,0 +1,66 @@
+import Foundation
+import RecurStore
+import Testing
+
+/// A worker in its own network namespace, joined by a veth pair; the link is cut and restored
+/// mid-sweep. Needs root and iproute2; skips with a message elsewhere.
+@Suite(.serialized) struct NetworkPartitionTests {
+    static func sh(_ args: [String]) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    static var available: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+    }
+
+    @Test(.enabled(if: available, "needs root and iproute2 (ip netns) to build a test host"))
+    func workerSurvivesALinkCut() throws {
+        let id = Int(getpid()) % 200 + 20
+        let ns = "recur-it-\(getpid())", host = "rh\(getpid() % 100000)", peer = "rn\(getpid() % 100000)"
+        let hostAddress = "10.213.\(id).1", peerAddress = "10.213.\(id).2"
+        guard Self.sh(["netns", "add", ns]) == 0 else {
+            print("skipping: `ip netns add` is not permitted here")
+            return
+        }
+        defer {
+            _ = Self.sh(["link", "del", host])
+            _ = Self.sh(["netns", "del", ns])
+        }
+        for args in [
+            ["link", "add", host, "type", "veth", "peer", "name", peer], ["link", "set", peer, "netns", ns],
+            ["addr", "add", "\(hostAddress)/24", "dev", host], ["link", "set", host, "up"],
+            ["netns", "exec", ns, "ip", "addr", "add", "\(peerAddress)/24", "dev", peer], ["netns", "exec", ns, "ip", "link", "set", peer, "up"],
+            ["netns", "exec", ns, "ip", "link", "set", "lo", "up"],
+        ] {
+            try #require(Self.sh(args) == 0, "ip \(args.joined(separator: " ")) failed")
+        }
+        let cluster = try Cluster(rows: 5000)
+        defer { cluster.stopAll() }
+        let remote = "tcp://\(hostAddress):\(cluster.port)"
+        try cluster.startCoordinator(leaseSeconds: 15, extraListen: [remote])
+        try cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 15, units: 16, length: 48))
+        try cluster.startWorker(prefix: ["/usr/sbin/ip", "netns", "exec", ns], coordinator: remote)
+        try cluster.waitFor("an epoch over the veth link", timeout: 60) {
+            try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
+        }
+        func rows() throws -> Int { try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } }
+        try #require(Self.sh(["link", "set", host, "down"]) == 0)
+        Thread.sleep(forTimeInterval: 0.5)
+        let atCut = try rows()
+        Thread.sleep(forTimeInterval: 4)
+        // Nothing crosses a cut link: the worker trains on and queues its reports.
+        #expect(try rows() == atCut, "reports arrived through a cut link")
+        try #require(Self.sh(["link", "set", host, "up"]) == 0)
+        try cluster.waitFor("the sweep to finish after the link returned", timeout: 180) { try cluster.sweepState() == .done }
+        try checkCompletedExactlyOnce(cluster.store(), trials: 3)
+        #expect(try rows() > atCut)
+        #expect(cluster.workers[0].terminationStatus == 0 || cluster.workers[0].isRunning == false)
+    }
+}
