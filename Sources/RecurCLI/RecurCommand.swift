@@ -22,7 +22,7 @@ struct Engine: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed (build with -c release).",
-        subcommands: [EngineBench.self, SamplerBench.self])
+        subcommands: [EngineBench.self, SamplerBench.self, CoordinatorBench.self])
 }
 
 /// Options every command shares.

@@ -18,6 +18,9 @@ public actor Coordinator {
         var taken: Set<String>
         var nextNumber: Int
         var exhausted = false
+        /// Pending (requeued) trials by number, and how many run; kept in step with the store.
+        var pending: [Int: Int64] = [:]
+        var running = 0
         let task: TaskSpec
         let features: Int
 
@@ -41,6 +44,17 @@ public actor Coordinator {
     var runtimes: [Int64: Runtime] = [:]
     public private(set) var counters = Counters()
 
+    /// What a lease token refers to; filled at lease time (or from the store after a restart).
+    struct LeaseInfo {
+        var attemptId: Int64
+        var trialId: Int64
+        var trialNumber: Int
+        var sweepId: Int64
+        var config: TrialConfig
+    }
+    var leases: [String: LeaseInfo] = [:]
+    var lastTouch: [String: Double] = [:]
+
     /// Operation counts for `/metrics`.
     public struct Counters: Sendable {
         public var leases = 0, reports = 0, duplicateReports = 0, completions = 0, prunes = 0, failures = 0, releases = 0, expirations = 0, staleCalls = 0
@@ -52,7 +66,7 @@ public actor Coordinator {
     ) throws {
         self.store = store
         self.leaseSeconds = leaseSeconds
-        self.datasetDirectory = datasetDirectory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        self.datasetDirectory = URL(fileURLWithPath: (datasetDirectory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).path, isDirectory: true)
         self.logger = logger
         self.clock = clock
         for record in try store.sweeps() where record.state == .running || record.state == .paused {
@@ -71,6 +85,8 @@ public actor Coordinator {
         let trials = try store.trials(sweep: record.id!)
         for trial in trials {
             runtime.taken.insert(trial.configHash)
+            if trial.state == .pending { runtime.pending[trial.number] = trial.id! }
+            if trial.state == .running { runtime.running += 1 }
             runtime.nextNumber = max(runtime.nextNumber, trial.number + 1)
             let metrics = try store.metrics(trial: trial.id!)
             for m in metrics { _ = runtime.pruner.report(trial: trial.number, epoch: m.epoch, value: spec.objective.metric == "val_loss" ? m.valLoss : m.valMae) }
@@ -123,7 +139,6 @@ public actor Coordinator {
         let updated = try store.setSweepState(record.id!, to: state, from: from, now: clock())
         if state == .running, runtimes[record.id!] == nil { runtimes[record.id!] = try Coordinator.restore(updated, store: store) }
         runtimes[record.id!]?.record = updated
-        if state == .cancelled { runtimes[record.id!] = nil }
         return updated
     }
 
@@ -133,35 +148,36 @@ public actor Coordinator {
     /// says there is no work now (`no_work`) or no work will come (`done`).
     public func lease(worker: String, sweep name: String?) throws -> API.LeaseResponse {
         let now = clock()
-        try store.touchWorker(worker, now: now)
+        if now - (lastTouch[worker] ?? -.infinity) > 5 {
+            try store.touchWorker(worker, now: now)
+            lastTouch[worker] = now
+        }
         var anyActive = false
         for id in runtimes.keys.sorted() {
             guard let runtime = runtimes[id] else { continue }
             if let name, runtime.record.name != name { continue }
             if runtime.record.state == .paused { anyActive = true; continue }
             guard runtime.record.state == .running else { continue }
-            let counts = try store.counts(sweep: id)
-            let running = counts[.running] ?? 0, pending = counts[.pending] ?? 0
-            if running == 0 && pending == 0 && runtime.exhausted {
+            if runtime.running == 0 && runtime.pending.isEmpty && runtime.exhausted {
                 runtime.record = try store.setSweepState(id, to: .done, from: [.running], now: now)
                 runtimes[id] = nil
                 logger.info("sweep done", metadata: ["sweep.name": "\(runtime.record.name)"])
                 continue
             }
             anyActive = true
-            guard running < runtime.spec.search.maxParallel else { continue }
-            var trial: TrialRecord?
-            if pending > 0 {
-                trial = try store.writer.read { db in
-                    try TrialRecord.filter(sql: "sweep_id = ? AND state = 'pending'", arguments: [id]).order(sql: "number").fetchOne(db)
-                }
+            guard runtime.running < runtime.spec.search.maxParallel else { continue }
+            var trialId: Int64?
+            if let first = runtime.pending.keys.min() {
+                trialId = runtime.pending.removeValue(forKey: first)
             } else if !runtime.exhausted {
-                trial = try sampleTrial(runtime, now: now)
+                trialId = try sampleTrial(runtime, now: now)?.id
             }
-            guard let trial else { continue }
+            guard let trialId else { continue }
             let token = UUID().uuidString.lowercased() + "-" + UUID().uuidString.lowercased()
-            let (leased, attempt) = try store.lease(trial: trial.id!, worker: worker, token: token, deadline: now + leaseSeconds, now: now)
+            let (leased, attempt) = try store.lease(trial: trialId, worker: worker, token: token, deadline: now + leaseSeconds, now: now)
+            runtime.running += 1
             let config = try TrialConfig.decode(json: leased.configJson)
+            leases[token] = LeaseInfo(attemptId: attempt.id!, trialId: trialId, trialNumber: leased.number, sweepId: id, config: config)
             let seed = runtime.spec.search.seed &+ UInt64(leased.number) &* 7919
             let plan = try runtime.spec.trainingPlan(for: config, features: runtime.features, seed: seed)
             counters.leases += 1
@@ -172,6 +188,26 @@ public actor Coordinator {
                 objective: runtime.spec.objective.metric))
         }
         return API.LeaseResponse(status: anyActive ? "no_work" : "done", lease: nil)
+    }
+
+    /// The lease `token` refers to: from memory, or (after a restart) from the store.
+    func leaseInfo(_ token: String) throws -> (LeaseInfo, Runtime) {
+        if let info = leases[token], let runtime = runtimes[info.sweepId] { return (info, runtime) }
+        let attempt = try store.writer.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
+        guard let attempt else { counters.staleCalls += 1; throw StoreError.staleLease("unknown lease token") }
+        guard attempt.state == .running else { counters.staleCalls += 1; throw StoreError.staleLease("the lease of attempt \(attempt.number) is \(attempt.state.rawValue)") }
+        let trial = try store.trial(id: attempt.trialId)
+        guard let runtime = runtimes[trial.sweepId] else { throw StoreError.conflict("the sweep of trial \(trial.number) is not active") }
+        let info = LeaseInfo(attemptId: attempt.id!, trialId: trial.id!, trialNumber: trial.number, sweepId: trial.sweepId, config: try TrialConfig.decode(json: trial.configJson))
+        leases[token] = info
+        return (info, runtime)
+    }
+
+    /// Books the end of a lease in memory: one trial fewer running, maybe one more pending.
+    func finished(_ token: String, _ runtime: Runtime, trial: TrialRecord) {
+        leases[token] = nil
+        runtime.running = max(0, runtime.running - 1)
+        if trial.state == .pending { runtime.pending[trial.number] = trial.id! }
     }
 
     private func sampleTrial(_ runtime: Runtime, now: Double) throws -> TrialRecord? {
@@ -188,16 +224,10 @@ public actor Coordinator {
         return nil
     }
 
-    func runtime(forTrial trialId: Int64) throws -> (Runtime, TrialRecord) {
-        let trial = try store.trial(id: trialId)
-        guard let runtime = runtimes[trial.sweepId] else { throw StoreError.conflict("the sweep of trial \(trial.number) is not active") }
-        return (runtime, trial)
-    }
-
     public func heartbeat(token: String) throws -> API.DeadlineResponse {
         do {
             let attempt = try store.renew(token: token, deadline: clock() + leaseSeconds, now: clock())
-            if let w = attempt.workerId { try? store.touchWorker(w, now: clock()) }
+            if let w = attempt.workerId { lastTouch[w] = clock(); try? store.touchWorker(w, now: clock()) }
             return API.DeadlineResponse(deadline: attempt.leaseDeadline)
         } catch let error as StoreError {
             if case .staleLease = error { counters.staleCalls += 1 }
@@ -208,45 +238,39 @@ public actor Coordinator {
     /// Stores an epoch's metrics and answers continue, prune or stop.
     public func report(token: String, _ report: API.EpochReport) throws -> API.ReportResponse {
         let now = clock()
-        let result: (inserted: Bool, trial: TrialRecord, attempt: AttemptRecord)
-        let runtimeAndTrial: (Runtime, TrialRecord)
+        let (info, runtime) = try leaseInfo(token)
+        let objective = runtime.spec.objective.metric == "val_loss" ? report.valLoss : report.valMae
+        let result: SweepStore.ReportOutcome
         do {
-            let attempt = try store.writer.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
-            guard let attempt else { throw StoreError.staleLease("unknown lease token") }
-            runtimeAndTrial = try runtime(forTrial: attempt.trialId)
-            let objective = runtimeAndTrial.0.spec.objective.metric == "val_loss" ? report.valLoss : report.valMae
             result = try store.report(
                 token: token, metrics: EpochMetrics(epoch: report.epoch, trainLoss: report.trainLoss, valLoss: report.valLoss, valMAE: report.valMae, seconds: report.seconds),
-                objective: objective, minimize: runtimeAndTrial.0.spec.objective.minimize, deadline: now + leaseSeconds, now: now)
+                objective: objective, minimize: runtime.spec.objective.minimize, deadline: now + leaseSeconds, now: now)
         } catch let error as StoreError {
-            if case .staleLease = error { counters.staleCalls += 1 }
+            if case .staleLease = error { counters.staleCalls += 1; leases[token] = nil }
             throw error
         }
-        let runtime = runtimeAndTrial.0
         counters.reports += 1
         guard result.inserted else {
             counters.duplicateReports += 1
-            return API.ReportResponse(action: "continue", deadline: result.attempt.leaseDeadline, reason: "epoch \(report.epoch) was already recorded")
+            return API.ReportResponse(action: "continue", deadline: result.leaseDeadline, reason: "epoch \(report.epoch) was already recorded")
         }
-        let current = try store.sweep(id: runtime.record.id!)
-        if current.state != .running {
-            _ = try store.release(token: token, now: now)
-            return API.ReportResponse(action: "stop", deadline: now, reason: "sweep \(current.name) is \(current.state.rawValue)")
+        if runtime.record.state != .running {
+            let trial = try store.release(token: token, now: now)
+            finished(token, runtime, trial: trial)
+            return API.ReportResponse(action: "stop", deadline: now, reason: "sweep \(runtime.record.name) is \(runtime.record.state.rawValue)")
         }
-        let objective = runtime.spec.objective.metric == "val_loss" ? report.valLoss : report.valMae
-        let decision = runtime.pruner.report(trial: result.trial.number, epoch: report.epoch, value: objective)
+        let decision = runtime.pruner.report(trial: info.trialNumber, epoch: report.epoch, value: objective)
         if decision.prune {
             var detail: [String: Any] = ["rule": decision.rule, "reason": decision.reason]
             for (k, v) in decision.numbers { detail[k] = v }
-            _ = try store.prune(token: token, detail: detail, now: now)
-            if let config = try? TrialConfig.decode(json: result.trial.configJson) {
-                runtime.sampler.observe(Observation(config: config, value: result.trial.bestValMetric ?? objective, pruned: true))
-            }
+            let trial = try store.prune(token: token, detail: detail, now: now)
+            finished(token, runtime, trial: trial)
+            runtime.sampler.observe(Observation(config: info.config, value: trial.bestValMetric ?? objective, pruned: true))
             counters.prunes += 1
-            logger.info("pruned", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(result.trial.number)", "reason": "\(decision.reason)"])
+            logger.info("pruned", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(info.trialNumber)", "reason": "\(decision.reason)"])
             return API.ReportResponse(action: "prune", deadline: now, reason: decision.reason)
         }
-        return API.ReportResponse(action: "continue", deadline: result.attempt.leaseDeadline, reason: nil)
+        return API.ReportResponse(action: "continue", deadline: result.leaseDeadline, reason: nil)
     }
 
     public func complete(token: String, _ request: API.CompleteRequest) throws -> API.TrialStateResponse {
@@ -254,35 +278,35 @@ public actor Coordinator {
             guard let data = Data(base64Encoded: text) else { throw APIError.badRequest("checkpoint: not valid base64") }
             return data
         }
-        let attempt = try store.writer.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
-        guard let attempt else { counters.staleCalls += 1; throw StoreError.staleLease("unknown lease token") }
-        let (runtime, _) = try runtime(forTrial: attempt.trialId)
+        let (info, runtime) = try leaseInfo(token)
         let value = runtime.spec.objective.metric == "val_loss" ? request.valLoss : request.valMae
         let trial: TrialRecord
         do {
             trial = try store.complete(token: token, valMetric: value, bestEpoch: request.bestEpoch, testMetric: request.testMae, checkpoint: checkpoint, now: clock())
         } catch let error as StoreError {
-            if case .staleLease = error { counters.staleCalls += 1 }
+            if case .staleLease = error { counters.staleCalls += 1; leases[token] = nil }
             throw error
         }
-        if let config = try? TrialConfig.decode(json: trial.configJson) { runtime.sampler.observe(Observation(config: config, value: value, pruned: false)) }
+        finished(token, runtime, trial: trial)
+        runtime.sampler.observe(Observation(config: info.config, value: value, pruned: false))
         counters.completions += 1
         logger.info("completed", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(trial.number)", "metric.val": "\(value)", "metric.test": "\(request.testMae)"])
         return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
     }
 
     public func fail(token: String, _ request: API.FailRequest) throws -> API.TrialStateResponse {
-        let attempt = try store.writer.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
-        guard let attempt else { counters.staleCalls += 1; throw StoreError.staleLease("unknown lease token") }
-        let maxAttempts = (try? runtime(forTrial: attempt.trialId).0.spec.maxAttempts) ?? 3
-        let trial = try store.fail(token: token, error: String(request.error.prefix(4000)), retryable: request.retryable, maxAttempts: maxAttempts, now: clock())
+        let (_, runtime) = try leaseInfo(token)
+        let trial = try store.fail(token: token, error: String(request.error.prefix(4000)), retryable: request.retryable, maxAttempts: runtime.spec.maxAttempts, now: clock())
+        finished(token, runtime, trial: trial)
         counters.failures += 1
         logger.warning("attempt failed", metadata: ["trial.id": "\(trial.id!)", "error": "\(request.error.prefix(200))", "trial.state": "\(trial.state.rawValue)"])
         return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
     }
 
     public func release(token: String) throws -> API.TrialStateResponse {
+        let (_, runtime) = try leaseInfo(token)
         let trial = try store.release(token: token, now: clock())
+        finished(token, runtime, trial: trial)
         counters.releases += 1
         return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
     }
@@ -292,7 +316,15 @@ public actor Coordinator {
     public func reap() throws -> Int {
         let expired = try store.expireLeases(now: clock()) { [runtimes] sweep in runtimes[sweep]?.spec.maxAttempts ?? 3 }
         counters.expirations += expired.count
-        for t in expired { logger.warning("lease expired", metadata: ["trial.id": "\(t.id!)", "trial.state": "\(t.state.rawValue)"]) }
+        for t in expired {
+            logger.warning("lease expired", metadata: ["trial.id": "\(t.id!)", "trial.state": "\(t.state.rawValue)"])
+            if let token = leases.first(where: { $0.value.trialId == t.id })?.key, let runtime = runtimes[t.sweepId] {
+                finished(token, runtime, trial: t)
+            } else if let runtime = runtimes[t.sweepId] {
+                runtime.running = max(0, runtime.running - 1)
+                if t.state == .pending { runtime.pending[t.number] = t.id! }
+            }
+        }
         return expired.count
     }
 

@@ -54,7 +54,8 @@ public struct PreparedTask: Sendable {
     /// Loads the CSV the spec names and prepares it. Relative paths resolve against `directory`.
     public static func load(_ spec: TaskSpec, directory: URL? = nil) throws -> PreparedTask {
         try spec.validate()
-        let url = URL(fileURLWithPath: spec.dataset, relativeTo: directory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        let base = URL(fileURLWithPath: (directory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).path, isDirectory: true)
+        let url = URL(fileURLWithPath: spec.dataset, relativeTo: base)
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw ForecastError("task.dataset: cannot read \(spec.dataset) (\(url.path)): \(error.localizedDescription)")

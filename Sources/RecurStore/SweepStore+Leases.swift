@@ -43,28 +43,38 @@ extension SweepStore {
         }
     }
 
+    /// What ``report(token:metrics:objective:minimize:deadline:now:)`` did.
+    public struct ReportOutcome: Sendable, Equatable {
+        /// False when this epoch was already recorded (an idempotent replay).
+        public var inserted: Bool
+        public var attemptId: Int64
+        public var trialId: Int64
+        public var leaseDeadline: Double
+    }
+
     /// Stores one epoch's metrics for the running attempt holding `token` (idempotent on
     /// trial/attempt/epoch), tracks the trial's best objective and renews the lease.
-    /// Returns whether the row is new.
-    public func report(token: String, metrics: EpochMetrics, objective: Double, minimize: Bool, deadline: Double, now: Double) throws -> (inserted: Bool, trial: TrialRecord, attempt: AttemptRecord) {
+    public func report(token: String, metrics: EpochMetrics, objective: Double, minimize: Bool, deadline: Double, now: Double) throws -> ReportOutcome {
         try writer.write { db in
-            let attempt = try SweepStore.runningAttempt(db, token: token)
+            guard let row = try Row.fetchOne(
+                db, sql: "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_token = ? AND state = 'running' RETURNING id, trial_id, lease_deadline",
+                arguments: [deadline, token])
+            else { _ = try SweepStore.runningAttempt(db, token: token); throw StoreError.staleLease("the lease is not running") }
+            let attemptId: Int64 = row["id"], trialId: Int64 = row["trial_id"]
             try db.execute(
                 sql: """
                     INSERT OR IGNORE INTO epoch_metrics (trial_id, attempt_id, epoch, train_loss, val_loss, val_mae, seconds, recorded_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [attempt.trialId, attempt.id, metrics.epoch, metrics.trainLoss, metrics.valLoss, metrics.valMAE, metrics.seconds, now])
+                arguments: [trialId, attemptId, metrics.epoch, metrics.trainLoss, metrics.valLoss, metrics.valMAE, metrics.seconds, now])
             let inserted = db.changesCount == 1
             if inserted && objective.isFinite {
                 let better = minimize ? "?1 < best_val_metric" : "?1 > best_val_metric"
                 try db.execute(
                     sql: "UPDATE trials SET best_val_metric = ?1, best_epoch = ?2 WHERE id = ?3 AND (best_val_metric IS NULL OR \(better))",
-                    arguments: [objective, metrics.epoch, attempt.trialId])
+                    arguments: [objective, metrics.epoch, trialId])
             }
-            try db.execute(sql: "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE id = ?", arguments: [deadline, attempt.id])
-            let trial = try TrialRecord.fetchOne(db, key: attempt.trialId)!
-            return (inserted, trial, try AttemptRecord.fetchOne(db, key: attempt.id)!)
+            return ReportOutcome(inserted: inserted, attemptId: attemptId, trialId: trialId, leaseDeadline: row["lease_deadline"])
         }
     }
 

@@ -6,36 +6,14 @@ import RecurForecast
 public enum API {
     public static let version = "v1"
 
-    /// JSON coders with snake_case keys, used on both sides of the wire.
+    /// JSON coders used on both sides of the wire (keys are snake_case through each type's CodingKeys).
     public static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
-        e.keyEncodingStrategy = .convertToSnakeCase
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
     }
 
-    /// Keys inside embedded domain objects (task, model, training, params) are already the domain's
-    /// own snake_case names and are left alone; the API's own keys are converted.
-    public static func decoder() -> JSONDecoder {
-        let d = JSONDecoder()
-        let embedded: Set<String> = ["task", "model", "training", "config", "params"]
-        d.keyDecodingStrategy = .custom { path in
-            let key = path.last!
-            if path.dropLast().contains(where: { embedded.contains($0.stringValue) }) { return key }
-            let parts = key.stringValue.split(separator: "_")
-            let camel = parts.enumerated().map { $0.offset == 0 ? String($0.element) : $0.element.prefix(1).uppercased() + $0.element.dropFirst() }.joined()
-            return AnyAPIKey(camel)
-        }
-        return d
-    }
-
-    struct AnyAPIKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(_ s: String) { stringValue = s }
-        init?(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
+    public static func decoder() -> JSONDecoder { JSONDecoder() }
 
     public struct ErrorBody: Codable, Sendable { public var error: String; public init(error: String) { self.error = error } }
 
@@ -56,6 +34,7 @@ public enum API {
 
         public init(workerId: String, leaseSeconds: Double) { self.workerId = workerId; self.leaseSeconds = leaseSeconds }
 
+        enum CodingKeys: String, CodingKey { case workerId = "worker_id", leaseSeconds = "lease_seconds" }
     }
 
     public struct LeaseRequest: Codable, Sendable {
@@ -65,6 +44,7 @@ public enum API {
         /// Long-poll for up to this many seconds (at most 30).
         public var waitSeconds: Double
         public init(workerId: String, sweep: String?, waitSeconds: Double) { self.workerId = workerId; self.sweep = sweep; self.waitSeconds = waitSeconds }
+        enum CodingKeys: String, CodingKey { case workerId = "worker_id", sweep, waitSeconds = "wait_seconds" }
     }
 
     /// A leased trial: everything a worker needs to train it.
@@ -84,6 +64,7 @@ public enum API {
         /// `val_mae` or `val_loss`.
         public var objective: String
         public init(token: String, deadline: Double, leaseSeconds: Double, sweep: String, trialId: Int64, trialNumber: Int, attempt: Int, config: TrialConfig, task: TaskSpec, model: ModelSpec, training: TrainingSettings, objective: String) { self.token = token; self.deadline = deadline; self.leaseSeconds = leaseSeconds; self.sweep = sweep; self.trialId = trialId; self.trialNumber = trialNumber; self.attempt = attempt; self.config = config; self.task = task; self.model = model; self.training = training; self.objective = objective }
+        enum CodingKeys: String, CodingKey { case token, deadline, leaseSeconds = "lease_seconds", sweep, trialId = "trial_id", trialNumber = "trial_number", attempt, config, task, model, training, objective }
     }
 
     public struct LeaseResponse: Codable, Sendable {
@@ -110,6 +91,7 @@ public enum API {
         public init(epoch: Int, trainLoss: Double, valLoss: Double, valMae: Double, seconds: Double) {
             self.epoch = epoch; self.trainLoss = trainLoss; self.valLoss = valLoss; self.valMae = valMae; self.seconds = seconds
         }
+        enum CodingKeys: String, CodingKey { case epoch, trainLoss = "train_loss", valLoss = "val_loss", valMae = "val_mae", seconds }
     }
 
     public struct ReportResponse: Codable, Sendable {
@@ -131,6 +113,7 @@ public enum API {
         public init(valMae: Double, valLoss: Double, testMae: Double, bestEpoch: Int, epochsRun: Int, checkpoint: String?) {
             self.valMae = valMae; self.valLoss = valLoss; self.testMae = testMae; self.bestEpoch = bestEpoch; self.epochsRun = epochsRun; self.checkpoint = checkpoint
         }
+        enum CodingKeys: String, CodingKey { case valMae = "val_mae", valLoss = "val_loss", testMae = "test_mae", bestEpoch = "best_epoch", epochsRun = "epochs_run", checkpoint }
     }
 
     public struct FailRequest: Codable, Sendable {
@@ -147,6 +130,7 @@ public enum API {
 
         public init(trialId: Int64, state: String) { self.trialId = trialId; self.state = state }
 
+        enum CodingKeys: String, CodingKey { case trialId = "trial_id", state }
     }
 
     // MARK: Admin
@@ -178,6 +162,7 @@ public enum API {
         public var bestTrial: Int?
         public var createdAt: Double
         public init(name: String, state: String, method: String, maxTrials: Int, trials: Int, pending: Int, running: Int, completed: Int, pruned: Int, failed: Int, bestValMae: Double?, bestTrial: Int?, createdAt: Double) { self.name = name; self.state = state; self.method = method; self.maxTrials = maxTrials; self.trials = trials; self.pending = pending; self.running = running; self.completed = completed; self.pruned = pruned; self.failed = failed; self.bestValMae = bestValMae; self.bestTrial = bestTrial; self.createdAt = createdAt }
+        enum CodingKeys: String, CodingKey { case name, state, method, maxTrials = "max_trials", trials, pending, running, completed, pruned, failed, bestValMae = "best_val_mae", bestTrial = "best_trial", createdAt = "created_at" }
     }
 
     public struct LeaderboardRow: Codable, Sendable {
@@ -193,6 +178,7 @@ public enum API {
         public var durationS: Double?
         public var worker: String?
         public init(rank: Int, trial: Int, trialId: Int64, params: TrialConfig, valMae: Double?, testMae: Double?, epochs: Int, state: String, pruned: Bool, durationS: Double?, worker: String?) { self.rank = rank; self.trial = trial; self.trialId = trialId; self.params = params; self.valMae = valMae; self.testMae = testMae; self.epochs = epochs; self.state = state; self.pruned = pruned; self.durationS = durationS; self.worker = worker }
+        enum CodingKeys: String, CodingKey { case rank, trial, trialId = "trial_id", params, valMae = "val_mae", testMae = "test_mae", epochs, state, pruned, durationS = "duration_s", worker }
     }
 
     public struct AttemptInfo: Codable, Sendable {
@@ -203,6 +189,7 @@ public enum API {
         public var startedAt: Double
         public var finishedAt: Double?
         public init(number: Int, worker: String?, state: String, error: String?, startedAt: Double, finishedAt: Double?) { self.number = number; self.worker = worker; self.state = state; self.error = error; self.startedAt = startedAt; self.finishedAt = finishedAt }
+        enum CodingKeys: String, CodingKey { case number, worker, state, error, startedAt = "started_at", finishedAt = "finished_at" }
     }
 
     public struct MetricRow: Codable, Sendable {
@@ -213,6 +200,7 @@ public enum API {
         public var valMae: Double
         public var seconds: Double
         public init(attempt: Int, epoch: Int, trainLoss: Double, valLoss: Double, valMae: Double, seconds: Double) { self.attempt = attempt; self.epoch = epoch; self.trainLoss = trainLoss; self.valLoss = valLoss; self.valMae = valMae; self.seconds = seconds }
+        enum CodingKeys: String, CodingKey { case attempt, epoch, trainLoss = "train_loss", valLoss = "val_loss", valMae = "val_mae", seconds }
     }
 
     public struct TrialDetail: Codable, Sendable {
@@ -227,6 +215,7 @@ public enum API {
         public var attempts: [AttemptInfo]
         public var metrics: [MetricRow]
         public init(sweep: String, trial: Int, trialId: Int64, state: String, params: TrialConfig, valMae: Double?, testMae: Double?, bestEpoch: Int?, attempts: [AttemptInfo], metrics: [MetricRow]) { self.sweep = sweep; self.trial = trial; self.trialId = trialId; self.state = state; self.params = params; self.valMae = valMae; self.testMae = testMae; self.bestEpoch = bestEpoch; self.attempts = attempts; self.metrics = metrics }
+        enum CodingKeys: String, CodingKey { case sweep, trial, trialId = "trial_id", state, params, valMae = "val_mae", testMae = "test_mae", bestEpoch = "best_epoch", attempts, metrics }
     }
 
     public struct WorkerInfo: Codable, Sendable {
@@ -237,5 +226,6 @@ public enum API {
         public var lastSeen: Double
         public var running: Int
         public init(id: String, host: String, slots: Int, version: String, lastSeen: Double, running: Int) { self.id = id; self.host = host; self.slots = slots; self.version = version; self.lastSeen = lastSeen; self.running = running }
+        enum CodingKeys: String, CodingKey { case id, host, slots, version, lastSeen = "last_seen", running }
     }
 }

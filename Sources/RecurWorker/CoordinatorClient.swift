@@ -64,12 +64,13 @@ public final class CoordinatorClient: Sendable {
     let http: HTTPClient
     let logger: Logger
 
-    public init(address: CoordinatorAddress, token: String?, logger: Logger) {
+    public init(address: CoordinatorAddress, token: String?, logger: Logger, maxConnections: Int = 8) {
         self.address = address
         self.token = token
         self.logger = logger
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(5), read: .seconds(60))
+        config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = maxConnections
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RecurCoordinator
+import RecurStore
+import RecurSweep
+import RecurWorker
+import ServiceLifecycle
+
+extension Bench {
+    struct CoordinatorBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "coordinator",
+            abstract: "Trial lifecycles per second through the real HTTP API, with fake training.",
+            discussion: """
+                Starts a coordinator on a temporary database (loopback TCP with a token, or a Unix
+                socket), creates a random-search sweep of N trials, and runs K clients that each loop
+                lease → E epoch reports → complete. Prints trials/s and p50/p99 latency per call, the
+                error count, and whether the database holds exactly N completed trials. Compare with
+                ../shared/anchors/optuna_dispatch.py run at the same time (docs/performance.md).
+
+                Example:
+                  .build/release/recur bench coordinator --clients 64 --trials 2000 --epochs 10 --json
+                """)
+
+        @Option(help: "Concurrent clients.") var clients = 64
+        @Option(help: "Trials in the sweep.") var trials = 2000
+        @Option(help: "Epoch reports per trial.") var epochs = 10
+        @Option(help: "tcp or unix.") var transport = "tcp"
+        @Flag(help: "One JSON object (the anchors' dispatch format).") var json = false
+
+        func validate() throws {
+            guard clients >= 1, trials >= 1, epochs >= 1 else { throw ValidationError("--clients, --trials and --epochs must be ≥ 1") }
+            guard ["tcp", "unix"].contains(transport) else { throw ValidationError("--transport: '\(transport)' must be tcp or unix") }
+        }
+
+        func run() async throws {
+            var logger = Logger(label: "recur.bench")
+            logger.logLevel = .error
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recur-bench-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            var csv = "timestamp,y,x\n"
+            for i in 0..<400 { csv += "\(978_307_200 + i * 3600),\(sin(Double(i) / 5)),\(cos(Double(i) / 7))\n" }
+            try Data(csv.utf8).write(to: dir.appendingPathComponent("d.csv"))
+            let store = try SweepStore(path: dir.appendingPathComponent("bench.db").path)
+            let coordinator = try Coordinator(store: store, leaseSeconds: 60, datasetDirectory: dir, logger: logger)
+            _ = try await coordinator.createSweep(yaml: """
+                name: bench
+                task: {dataset: d.csv, target: y, sequence_length: 8, horizon: 1}
+                search: {method: random, seed: 1, max_trials: \(trials), max_parallel: \(clients)}
+                space:
+                  units: {int: [1, 1000000]}
+                  learning_rate: {float: [1.0e-4, 1.0e-2], log: true}
+                training: {epochs: \(epochs)}
+                """)
+            let token = "bench-token"
+            let listener: Listener = transport == "tcp" ? .tcp(host: "127.0.0.1", port: 0) : .unix(path: dir.appendingPathComponent("b.sock").path)
+            let (stream, continuation) = AsyncStream<Listener>.makeStream()
+            let services = makeCoordinatorServices(coordinator: coordinator, listeners: [listener], token: token, logger: logger) { continuation.yield($0) }
+            let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
+            let server = Task { try await group.run() }
+            var iterator = stream.makeAsyncIterator()
+            guard let bound = await iterator.next(), let address = CoordinatorAddress(bound.description) else { throw CLIError("the coordinator did not start") }
+            let client = CoordinatorClient(address: address, token: token, logger: logger, maxConnections: clients)
+
+            let started = ContinuousClock.now
+            let results = await withTaskGroup(of: ClientStats.self) { tasks in
+                for _ in 0..<clients { tasks.addTask { await runClient(client) } }
+                var all = ClientStats()
+                for await s in tasks { all.merge(s) }
+                return all
+            }
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            await client.shutdown()
+            await group.triggerGracefulShutdown()
+            _ = try? await server.value
+            let summary = try coordinator.summary(named: "bench")
+            let integrity = summary.completed == trials && results.completed == trials
+            let rate = Double(results.completed) / seconds
+            func q(_ xs: [Double], _ p: Double) -> Double { xs.isEmpty ? 0 : xs.sorted()[min(xs.count - 1, Int(Double(xs.count) * p))] * 1000 }
+            if json {
+                let object: [String: Any] = [
+                    "script": "recur_bench_coordinator",
+                    "results": [[
+                        "storage": "recur-sqlite-wal", "sampler": "random", "workers": clients, "transport": transport, "epochs": epochs,
+                        "trials": trials, "trials_per_s": (rate * 10).rounded() / 10, "wall_s": seconds,
+                        "latency_ms": [
+                            "ask": ["p50": q(results.lease, 0.5), "p99": q(results.lease, 0.99)],
+                            "report": ["p50": q(results.report, 0.5), "p99": q(results.report, 0.99)],
+                            "tell": ["p50": q(results.complete, 0.5), "p99": q(results.complete, 0.99)],
+                        ],
+                        "errors_total": results.errors, "integrity_ok": integrity,
+                    ] as [String: Any]],
+                ]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print("\(clients) clients, \(trials) trials × \(epochs) reports over \(transport): \(String(format: "%.1f", rate)) trials/s in \(String(format: "%.1f", seconds)) s")
+                print(String(format: "lease    p50 %7.2f ms  p99 %7.2f ms", q(results.lease, 0.5), q(results.lease, 0.99)))
+                print(String(format: "report   p50 %7.2f ms  p99 %7.2f ms", q(results.report, 0.5), q(results.report, 0.99)))
+                print(String(format: "complete p50 %7.2f ms  p99 %7.2f ms", q(results.complete, 0.5), q(results.complete, 0.99)))
+                print("errors: \(results.errors); database: \(summary.completed) completed of \(trials) (\(integrity ? "ok" : "MISMATCH"))")
+            }
+            if !integrity || results.errors > 0 { throw ExitCode(1) }
+        }
+
+        struct ClientStats: Sendable {
+            var lease: [Double] = [], report: [Double] = [], complete: [Double] = []
+            var completed = 0, errors = 0
+            mutating func merge(_ o: ClientStats) {
+                lease += o.lease; report += o.report; complete += o.complete; completed += o.completed; errors += o.errors
+            }
+        }
+
+        func runClient(_ client: CoordinatorClient) async -> ClientStats {
+            var stats = ClientStats()
+            let clock = ContinuousClock()
+            func timed<T>(_ into: inout [Double], _ body: () async throws -> T) async throws -> T {
+                let start = clock.now
+                let value = try await body()
+                let d = clock.now - start
+                into.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+                return value
+            }
+            do {
+                let worker = try await client.call(.POST, "/v1/workers", body: API.RegisterRequest(host: "bench", slots: 1, version: "bench"), as: API.RegisterResponse.self)
+                while true {
+                    let response = try await timed(&stats.lease) {
+                        try await client.call(.POST, "/v1/lease", body: API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 1), as: API.LeaseResponse.self)
+                    }
+                    if response.status == "done" { break }
+                    guard let lease = response.lease else { continue }
+                    for epoch in 1...epochs {
+                        let report = API.EpochReport(epoch: epoch, trainLoss: 1.0 / Double(epoch), valLoss: 1.0 / Double(epoch), valMae: 2.0 / Double(epoch), seconds: 0.01)
+                        _ = try await timed(&stats.report) { try await client.call(.POST, "/v1/leases/\(lease.token)/epochs", body: report, as: API.ReportResponse.self) }
+                    }
+                    let done = API.CompleteRequest(valMae: 2.0 / Double(epochs), valLoss: 1.0 / Double(epochs), testMae: 2.5 / Double(epochs), bestEpoch: epochs, epochsRun: epochs, checkpoint: nil)
+                    _ = try await timed(&stats.complete) { try await client.call(.POST, "/v1/leases/\(lease.token)/complete", body: done, as: API.TrialStateResponse.self) }
+                    stats.completed += 1
+                }
+            } catch {
+                stats.errors += 1
+            }
+            return stats
+        }
+    }
+}
