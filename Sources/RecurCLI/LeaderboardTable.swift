@@ -1,0 +1,61 @@
+import Foundation
+import RecurSweep
+
+/// Renders leaderboard rows as an aligned table, JSON or CSV (formats documented in the README).
+enum LeaderboardTable {
+    static func parameterNames(_ rows: [API.LeaderboardRow]) -> [String] {
+        var names: [String] = []
+        for row in rows { for key in row.params.values.keys.sorted() where !names.contains(key) { names.append(key) } }
+        let preferred = ["cell", "depth", "units", "bidirectional", "dropout", "recurrent_dropout", "learning_rate", "batch_size"]
+        return names.sorted { (preferred.firstIndex(of: $0) ?? 99, $0) < (preferred.firstIndex(of: $1) ?? 99, $1) }
+    }
+
+    static func cell(_ v: ParameterValue?) -> String {
+        guard let v else { return "" }
+        if case .double(let d) = v { return d < 0.01 && d > 0 ? String(format: "%.2e", d) : String(format: "%.3g", d) }
+        return v.description
+    }
+
+    static func table(_ rows: [API.LeaderboardRow], unit: String = "") -> String {
+        let params = parameterNames(rows)
+        let header = ["rank", "trial"] + params + ["val MAE\(unit)", "test MAE\(unit)", "epochs", "state", "time", "worker"]
+        var lines: [[String]] = [header]
+        for r in rows {
+            let head: [String] = ["\(r.rank)", "\(r.trial)"]
+            let values: [String] = params.map { cell(r.params[$0]) }
+            let val: String = r.valMae.map { String(format: "%.3f", $0) } ?? "–"
+            let test: String = r.testMae.map { String(format: "%.3f", $0) } ?? "–"
+            let time: String = r.durationS.map { String(format: "%.1f s", $0) } ?? "–"
+            let worker: String = r.worker.map { String($0.prefix(8)) } ?? "–"
+            lines.append(head + values + [val, test, "\(r.epochs)", r.state, time, worker])
+        }
+        let widths = (0..<header.count).map { c in lines.map { $0[c].count }.max() ?? 0 }
+        let numeric = Set([0, 1] + (0..<3).map { 2 + params.count + $0 })
+        return lines.map { line in
+            line.enumerated().map { c, text in
+                let pad = String(repeating: " ", count: widths[c] - text.count)
+                return numeric.contains(c) ? pad + text : text + pad
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    static func csv(_ rows: [API.LeaderboardRow]) -> String {
+        let params = parameterNames(rows)
+        func esc(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"\(s.replacingOccurrences(of: "\"", with: "\"\""))\"" : s }
+        var out = (["rank", "trial"] + params + ["val_mae", "test_mae", "epochs", "state", "pruned", "duration_s", "worker"]).joined(separator: ",") + "\n"
+        for r in rows {
+            let fields = ["\(r.rank)", "\(r.trial)"] + params.map { r.params[$0]?.description ?? "" } + [
+                r.valMae.map { String($0) } ?? "", r.testMae.map { String($0) } ?? "", "\(r.epochs)", r.state, "\(r.pruned)",
+                r.durationS.map { String(format: "%.3f", $0) } ?? "", r.worker ?? "",
+            ]
+            out += fields.map(esc).joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    static func json(_ rows: [API.LeaderboardRow]) throws -> String {
+        let encoder = API.encoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+        return String(decoding: try encoder.encode(rows), as: UTF8.self)
+    }
+}

@@ -1,0 +1,149 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RecurCoordinator
+import RecurForecast
+import RecurStore
+import RecurSweep
+import ServiceLifecycle
+
+/// `recur run`: a whole sweep on this machine.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a sweep on this machine: an embedded coordinator and one worker process per core.",
+        discussion: """
+            Shows live progress, then the leaderboard. Ctrl-C stops cleanly (workers finish their
+            epoch and hand their trials back); running the same command again resumes the sweep.
+
+            Examples:
+              recur run sweeps/quickstart.yaml
+              recur run sweeps/lecture.yaml --workers 2 --db runs/lecture.db
+            """)
+
+    @Argument(help: "Sweep file (YAML).") var file: String
+    @Option(help: "Worker processes (default: one per core).") var workers: Int?
+    @Option(help: "SQLite database.") var db = ".recur/recur.db"
+    @Option(help: "Leaderboard rows to show at the end.") var top = 10
+
+    func validate() throws {
+        if let workers, workers < 1 { throw ValidationError("--workers: \(workers) must be ≥ 1") }
+        guard top >= 1 else { throw ValidationError("--top: \(top) must be ≥ 1") }
+    }
+
+    func run() async throws {
+        let (spec, yaml) = try SweepSpec.load(path: file)
+        let dbURL = URL(fileURLWithPath: db)
+        try FileManager.default.createDirectory(at: dbURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var logger = Logger(label: "recur.run")
+        logger.logLevel = .warning
+        let store: SweepStore
+        do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
+        let coordinator = try Coordinator(store: store, leaseSeconds: 30, logger: logger)
+        if let existing = try? store.sweep(named: spec.name) {
+            guard existing.definitionYaml == yaml else {
+                throw CLIError("\(db) already has a sweep named '\(spec.name)' with another definition; rename the sweep or pass --db")
+            }
+            if existing.state == .paused || existing.state == .cancelled {
+                if existing.state == .cancelled { _ = try store.setSweepState(existing.id!, to: .paused, from: [.cancelled], now: Date().timeIntervalSince1970) }
+                _ = try await coordinator.setState(sweep: spec.name, to: .running)
+            }
+            print("resuming sweep \(spec.name) from \(db)")
+        } else {
+            _ = try await coordinator.createSweep(yaml: yaml, source: file)
+            print("sweep \(spec.name): \(spec.search.method.rawValue) search, up to \(spec.search.maxTrials) trials, database \(db)")
+        }
+
+        let socket = dbURL.deletingLastPathComponent().appendingPathComponent("recur-\(getpid()).sock").path
+        let (ready, readyContinuation) = AsyncStream<Listener>.makeStream()
+        let services = makeCoordinatorServices(coordinator: coordinator, listeners: [.unix(path: socket)], token: "", logger: logger) { readyContinuation.yield($0) }
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
+        let server = Task { try await group.run() }
+        var iterator = ready.makeAsyncIterator()
+        _ = await iterator.next()
+        defer { try? FileManager.default.removeItem(atPath: socket) }
+
+        let count = workers ?? ProcessInfo.processInfo.activeProcessorCount
+        var children: [Process] = []
+        for i in 0..<count {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            p.arguments = ["worker", "--coordinator", "unix:\(socket)", "--sweep", spec.name, "--exit-when-done", "--log-level", "warning"]
+            let log = dbURL.deletingLastPathComponent().appendingPathComponent("worker-\(i + 1).log").path
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            p.standardOutput = FileHandle(forWritingAtPath: log)
+            p.standardError = FileHandle(forWritingAtPath: log)
+            try p.run()
+            children.append(p)
+        }
+
+        let interrupted = InterruptFlag()
+        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler {
+                if interrupted.set() {
+                    FileHandle.standardError.write(Data("\nstopping: workers finish their epoch and hand their trials back…\n".utf8))
+                    for c in children where c.isRunning { kill(c.processIdentifier, SIGTERM) }
+                }
+            }
+            source.resume()
+            return source
+        }
+        defer { _ = sources }
+
+        let progress = SweepProgress(live: isatty(1) != 0, maxTrials: spec.search.maxTrials)
+        while true {
+            let summary = try coordinator.summary(named: spec.name)
+            progress.show(summary)
+            if summary.state == "done" || children.allSatisfy({ !$0.isRunning }) { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        for c in children { c.waitUntilExit() }
+        progress.show(try coordinator.summary(named: spec.name), final: true)
+        await group.triggerGracefulShutdown()
+        _ = try? await server.value
+
+        let rows = try coordinator.leaderboard(sweep: spec.name, top: top)
+        print("")
+        print(LeaderboardTable.table(rows, unit: ""))
+        let b = try? PreparedTask.load(spec.task).baselines()
+        if let b { print(String(format: "\nbaselines (%@): persistence val %.3f / test %.3f, train mean val %.3f / test %.3f", spec.task.target, b.persistence.valMAE, b.persistence.testMAE, b.trainMean.valMAE, b.trainMean.testMAE)) }
+        if interrupted.isSet { print("\nstopped; run the same command again to resume") }
+    }
+}
+
+/// Set once from a signal handler.
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    /// True the first time.
+    func set() -> Bool { lock.lock(); defer { lock.unlock() }; let first = !value; value = true; return first }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+/// A live progress line on a terminal; plain lines when something changes otherwise.
+final class SweepProgress {
+    let live: Bool
+    let maxTrials: Int
+    let started = Date()
+    var last = ""
+
+    init(live: Bool, maxTrials: Int) {
+        self.live = live
+        self.maxTrials = maxTrials
+    }
+
+    func show(_ s: API.SweepSummary, final: Bool = false) {
+        let finished = s.completed + s.pruned + s.failed
+        let elapsed = Date().timeIntervalSince(started)
+        let eta = finished > 0 && finished < maxTrials ? String(format: " · ETA %.0f s", elapsed / Double(finished) * Double(maxTrials - finished)) : ""
+        let best = s.bestValMae.map { String(format: " · best val MAE %.3f (trial %d)", $0, s.bestTrial ?? -1) } ?? ""
+        let line = "\(finished)/\(maxTrials) trials: \(s.completed) done, \(s.running) running, \(s.pruned) pruned, \(s.failed) failed\(best)\(eta)"
+        if live {
+            FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(line)\(final ? "\n" : "")".utf8))
+        } else if line != last || final {
+            print(line)
+        }
+        last = line
+    }
+}
