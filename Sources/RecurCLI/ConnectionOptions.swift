@@ -21,14 +21,18 @@ struct ConnectionOptions: ParsableArguments {
         let token = try path.map { try TokenFile.read(path: $0) }
         var logger = Logger(label: "recur.cli")
         logger.logLevel = .error
-        return CoordinatorClient(address: address, token: token, logger: logger)
+        return CoordinatorClient(address: address, token: token, logger: logger, connectTimeoutSeconds: 1)
     }
 
     /// Runs `body` with a client, turning transport and API errors into one-line messages.
     func with<T>(_ body: (CoordinatorClient) async throws -> T) async throws -> T {
         let client = try self.client()
-        defer { Task { await client.shutdown() } }
-        do { return try await body(client) } catch let error as CoordinatorCallError {
+        do {
+            let value = try await body(client)
+            await client.shutdown()
+            return value
+        } catch let error as CoordinatorCallError {
+            await client.shutdown()
             switch error {
             case .unreachable: throw CLIError("cannot reach the coordinator at \(target); is `recur serve` running there?")
             case .status(401, _): throw CLIError("the coordinator at \(target) refused the token; pass its token file with --token-file")

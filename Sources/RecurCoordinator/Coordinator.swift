@@ -335,6 +335,14 @@ public actor Coordinator {
     }
 }
 
+extension Coordinator {
+    public nonisolated func summaries() throws -> [API.SweepSummary] { try store.summaries() }
+    public nonisolated func summary(named name: String) throws -> API.SweepSummary { try store.summary(named: name) }
+    public nonisolated func leaderboard(sweep name: String, top: Int? = nil) throws -> [API.LeaderboardRow] { try store.leaderboard(sweep: name, top: top) }
+    public nonisolated func trialDetail(id: Int64) throws -> API.TrialDetail { try store.trialDetail(id: id) }
+    public nonisolated func workerInfos() throws -> [API.WorkerInfo] { try store.workerInfos() }
+}
+
 /// Request-level errors of the API (400).
 public enum APIError: Error, CustomStringConvertible {
     case badRequest(String)

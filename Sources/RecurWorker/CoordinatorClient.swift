@@ -64,12 +64,12 @@ public final class CoordinatorClient: Sendable {
     let http: HTTPClient
     let logger: Logger
 
-    public init(address: CoordinatorAddress, token: String?, logger: Logger, maxConnections: Int = 8) {
+    public init(address: CoordinatorAddress, token: String?, logger: Logger, maxConnections: Int = 8, connectTimeoutSeconds: Int64 = 5) {
         self.address = address
         self.token = token
         self.logger = logger
         var config = HTTPClient.Configuration()
-        config.timeout = .init(connect: .seconds(5), read: .seconds(60))
+        config.timeout = .init(connect: .seconds(connectTimeoutSeconds), read: .seconds(60))
         config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = maxConnections
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
@@ -101,6 +101,27 @@ public final class CoordinatorClient: Sendable {
         do { return try API.decoder().decode(Response.self, from: data) } catch {
             throw CoordinatorCallError.status(Int(response.status.code), "unreadable response: \(error)")
         }
+    }
+
+    /// One GET returning the raw body (checkpoints).
+    public func callRaw(_ method: HTTPMethod, _ path: String) async throws -> Data {
+        var request = HTTPClientRequest(url: address.baseURL + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: .seconds(60))
+            bytes = try await response.body.collect(upTo: 256 * 1024 * 1024)
+        } catch {
+            throw CoordinatorCallError.unreachable("\(error)")
+        }
+        let data = Data(bytes.readableBytesView)
+        guard (200..<300).contains(response.status.code) else {
+            let message = (try? API.decoder().decode(API.ErrorBody.self, from: data).error) ?? String(decoding: data.prefix(300), as: UTF8.self)
+            throw CoordinatorCallError.status(Int(response.status.code), message)
+        }
+        return data
     }
 
     /// Retries transient failures with capped exponential backoff and jitter until `giveUp`

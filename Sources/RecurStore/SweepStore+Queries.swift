@@ -1,24 +1,23 @@
 import Foundation
 import GRDB
-import RecurStore
 import RecurSweep
 
-/// Read-side queries for the CLI and the admin API.
-extension Coordinator {
-    public nonisolated func summaries() throws -> [API.SweepSummary] {
-        try store.sweeps().map { try summary(of: $0) }
+/// Read-side queries for the CLI (also straight from a database file) and the admin API.
+extension SweepStore {
+    public func summaries() throws -> [API.SweepSummary] {
+        try sweeps().map { try summary(of: $0) }
     }
 
-    public nonisolated func summary(named name: String) throws -> API.SweepSummary {
-        try summary(of: store.sweep(named: name))
+    public func summary(named name: String) throws -> API.SweepSummary {
+        try summary(of: sweep(named: name))
     }
 
-    nonisolated func summary(of record: SweepRecord) throws -> API.SweepSummary {
-        let counts = try store.counts(sweep: record.id!)
+    func summary(of record: SweepRecord) throws -> API.SweepSummary {
+        let counts = try counts(sweep: record.id!)
         let json = (try? JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8))) as? [String: Any] ?? [:]
         let search = json["search"] as? [String: Any] ?? [:]
         let minimize = ((json["objective"] as? [String: Any])?["direction"] as? String) != "maximize"
-        let best = try store.writer.read { db in
+        let best = try writer.read { db in
             try Row.fetchOne(db, sql: """
                 SELECT number, best_val_metric FROM trials WHERE sweep_id = ? AND state = 'completed' AND best_val_metric IS NOT NULL
                 ORDER BY best_val_metric \(minimize ? "ASC" : "DESC") LIMIT 1
@@ -33,12 +32,12 @@ extension Coordinator {
 
     /// Trials ranked by their best validation metric (completed first, then pruned, failed,
     /// running, pending); one row per trial, with its final attempt.
-    public nonisolated func leaderboard(sweep name: String, top: Int? = nil) throws -> [API.LeaderboardRow] {
-        let record = try store.sweep(named: name)
+    public func leaderboard(sweep name: String, top: Int? = nil) throws -> [API.LeaderboardRow] {
+        let record = try sweep(named: name)
         let json = (try? JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8))) as? [String: Any] ?? [:]
         let minimize = ((json["objective"] as? [String: Any])?["direction"] as? String) != "maximize"
         let limit = top.map { " LIMIT \($0)" } ?? ""
-        let rows = try store.writer.read { db in
+        let rows = try writer.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT t.id, t.number, t.config_json, t.state, t.best_val_metric, t.test_metric, t.started_at, t.finished_at,
                        (SELECT COUNT(*) FROM epoch_metrics m WHERE m.attempt_id = a.id) AS epochs, a.worker_id
@@ -59,26 +58,26 @@ extension Coordinator {
         }
     }
 
-    public nonisolated func trialDetail(id: Int64) throws -> API.TrialDetail {
-        let trial = try store.trial(id: id)
-        let sweep = try store.sweep(id: trial.sweepId)
-        let attempts = try store.attempts(trial: id)
+    public func trialDetail(id: Int64) throws -> API.TrialDetail {
+        let trial = try trial(id: id)
+        let sweep = try sweep(id: trial.sweepId)
+        let attempts = try attempts(trial: id)
         let numbers = Dictionary(uniqueKeysWithValues: attempts.map { ($0.id!, $0.number) })
         return API.TrialDetail(
             sweep: sweep.name, trial: trial.number, trialId: id, state: trial.state.rawValue,
             params: (try? TrialConfig.decode(json: trial.configJson)) ?? TrialConfig([:]), valMae: trial.bestValMetric, testMae: trial.testMetric,
             bestEpoch: trial.bestEpoch,
             attempts: attempts.map { API.AttemptInfo(number: $0.number, worker: $0.workerId, state: $0.state.rawValue, error: $0.error, startedAt: $0.startedAt, finishedAt: $0.finishedAt) },
-            metrics: try store.metrics(trial: id).map {
+            metrics: try metrics(trial: id).map {
                 API.MetricRow(attempt: numbers[$0.attemptId] ?? 0, epoch: $0.epoch, trainLoss: $0.trainLoss, valLoss: $0.valLoss, valMae: $0.valMae, seconds: $0.seconds)
             })
     }
 
-    public nonisolated func workerInfos() throws -> [API.WorkerInfo] {
-        let running = try store.writer.read { db in
+    public func workerInfos() throws -> [API.WorkerInfo] {
+        let running = try writer.read { db in
             try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT worker_id, COUNT(*) AS n FROM attempts WHERE state = 'running' AND worker_id IS NOT NULL GROUP BY worker_id")
                 .map { (($0["worker_id"] as String?) ?? "", $0["n"] as Int) })
         }
-        return try store.workers().map { API.WorkerInfo(id: $0.id, host: $0.host, slots: $0.slots, version: $0.version, lastSeen: $0.lastSeen, running: running[$0.id] ?? 0) }
+        return try workers().map { API.WorkerInfo(id: $0.id, host: $0.host, slots: $0.slots, version: $0.version, lastSeen: $0.lastSeen, running: running[$0.id] ?? 0) }
     }
 }

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import RecurSweep
+
+/// `recur status [SWEEP] [--watch]`.
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show sweeps, or one sweep's progress; --watch refreshes until it ends.",
+        discussion: "Examples:\n  recur status\n  recur status lecture --watch\n  recur status lecture --db .recur/recur.db")
+
+    @Argument(help: "Sweep name (all sweeps when omitted).") var sweep: String?
+    @Flag(help: "Refresh every second until the sweep ends.") var watch = false
+    @OptionGroup var source: ReadOptions
+
+    func run() async throws {
+        let reader = try source.reader()
+        guard let sweep else {
+            let all = try await reader.summaries()
+            print(all.isEmpty ? "no sweeps" : SweepSummaryTable.render(all))
+            return
+        }
+        while true {
+            let s = try await reader.summary(sweep)
+            let top = try await reader.leaderboard(sweep, top: 5)
+            var text = SweepSummaryTable.render([s]) + "\n\n" + LeaderboardTable.table(top)
+            if watch && Style.enabled { text = "\u{1B}[H\u{1B}[2J" + text }
+            print(text)
+            guard watch, s.state == "running" || s.state == "paused" else { return }
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import RecurSweep
+import RecurWorker
+
+/// `recur sweep pause|resume|cancel NAME`.
+struct SweepControl {
+    static func change(_ name: String, _ action: String, _ connection: ConnectionOptions) async throws {
+        let escaped = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._"))) ?? name
+        let s = try await connection.with { try await $0.call(.POST, "/v1/sweeps/\(escaped)/\(action)", body: Empty?.none, as: API.SweepSummary.self) }
+        print("sweep \(s.name) is \(s.state)")
+    }
+}
+
+extension Sweep {
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pause a sweep: running trials stop at their next epoch and go back to the queue.",
+            discussion: "Example:\n  recur sweep pause lecture --coordinator tcp://127.0.0.1:7878 --token-file sweeps.db.token")
+        @Argument(help: "Sweep name.") var name: String
+        @OptionGroup var connection: ConnectionOptions
+        func run() async throws { try await SweepControl.change(name, "pause", connection) }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume a paused sweep.", discussion: "Example:\n  recur sweep resume lecture")
+        @Argument(help: "Sweep name.") var name: String
+        @OptionGroup var connection: ConnectionOptions
+        func run() async throws { try await SweepControl.change(name, "resume", connection) }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a sweep; its results stay readable.", discussion: "Example:\n  recur sweep cancel lecture")
+        @Argument(help: "Sweep name.") var name: String
+        @OptionGroup var connection: ConnectionOptions
+        func run() async throws { try await SweepControl.change(name, "cancel", connection) }
+    }
+}

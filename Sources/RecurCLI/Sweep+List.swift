@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import RecurSweep
+
+extension Sweep {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List sweeps with their progress and best validation MAE.",
+            discussion: "Examples:\n  recur sweep list\n  recur sweep list --db .recur/recur.db")
+
+        @OptionGroup var source: ReadOptions
+
+        func run() async throws {
+            let sweeps = try await source.reader().summaries()
+            if sweeps.isEmpty { print("no sweeps"); return }
+            print(SweepSummaryTable.render(sweeps))
+        }
+    }
+}
+
+enum SweepSummaryTable {
+    static func render(_ sweeps: [API.SweepSummary]) -> String {
+        var rows = [["sweep", "state", "method", "done", "running", "pruned", "failed", "best val MAE", "best trial"]]
+        for s in sweeps {
+            rows.append([
+                s.name, Style.state(s.state), s.method, "\(s.completed + s.pruned + s.failed)/\(s.maxTrials)", "\(s.running)", "\(s.pruned)", "\(s.failed)",
+                s.bestValMae.map { String(format: "%.3f", $0) } ?? "–", s.bestTrial.map { String($0) } ?? "–",
+            ])
+        }
+        return alignedTable(rows, numeric: [3, 4, 5, 6, 7, 8])
+    }
+}

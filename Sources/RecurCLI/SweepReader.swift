@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import RecurStore
+import RecurSweep
+import RecurWorker
+
+/// Where read-only commands get their data: the coordinator's API, or a database file (`--db`).
+struct ReadOptions: ParsableArguments {
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Read this database file directly instead of asking a coordinator.") var db: String?
+
+    func reader() throws -> SweepReader {
+        if let db {
+            guard FileManager.default.fileExists(atPath: db) else { throw CLIError("no database at \(db)") }
+            do { return LocalReader(store: try SweepStore(path: db)) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
+        }
+        return RemoteReader(connection: connection)
+    }
+}
+
+protocol SweepReader: Sendable {
+    func summaries() async throws -> [API.SweepSummary]
+    func summary(_ name: String) async throws -> API.SweepSummary
+    func leaderboard(_ name: String, top: Int?) async throws -> [API.LeaderboardRow]
+    func trial(_ id: Int64) async throws -> API.TrialDetail
+    func workers() async throws -> [API.WorkerInfo]
+    func checkpoint(_ id: Int64) async throws -> Data
+}
+
+struct LocalReader: SweepReader {
+    let store: SweepStore
+    func wrap<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as StoreError { throw CLIError(error.description) }
+    }
+    func summaries() throws -> [API.SweepSummary] { try wrap { try store.summaries() } }
+    func summary(_ name: String) throws -> API.SweepSummary { try wrap { try store.summary(named: name) } }
+    func leaderboard(_ name: String, top: Int?) throws -> [API.LeaderboardRow] { try wrap { try store.leaderboard(sweep: name, top: top) } }
+    func trial(_ id: Int64) throws -> API.TrialDetail { try wrap { try store.trialDetail(id: id) } }
+    func workers() throws -> [API.WorkerInfo] { try wrap { try store.workerInfos() } }
+    func checkpoint(_ id: Int64) throws -> Data { try wrap { try store.checkpoint(trial: id) } }
+}
+
+struct RemoteReader: SweepReader {
+    let connection: ConnectionOptions
+    func get<T: Decodable>(_ path: String, _ type: T.Type) async throws -> T {
+        try await connection.with { try await $0.call(.GET, path, body: Empty?.none, as: type) }
+    }
+    func escape(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._"))) ?? s }
+    func summaries() async throws -> [API.SweepSummary] { try await get("/v1/sweeps", [API.SweepSummary].self) }
+    func summary(_ name: String) async throws -> API.SweepSummary { try await get("/v1/sweeps/\(escape(name))", API.SweepSummary.self) }
+    func leaderboard(_ name: String, top: Int?) async throws -> [API.LeaderboardRow] {
+        try await get("/v1/sweeps/\(escape(name))/leaderboard" + (top.map { "?top=\($0)" } ?? ""), [API.LeaderboardRow].self)
+    }
+    func trial(_ id: Int64) async throws -> API.TrialDetail { try await get("/v1/trials/\(id)", API.TrialDetail.self) }
+    func workers() async throws -> [API.WorkerInfo] { try await get("/v1/workers", [API.WorkerInfo].self) }
+    func checkpoint(_ id: Int64) async throws -> Data {
+        let text = try await connection.with { client in try await client.callRaw(.GET, "/v1/trials/\(id)/checkpoint") }
+        return text
+    }
+}
+
+/// Terminal styling: colour only on a TTY and never with NO_COLOR.
+enum Style {
+    static let enabled = isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+    static func paint(_ text: String, _ code: String) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+    static func state(_ s: String) -> String {
+        switch s {
+        case "completed", "done": return paint(s, "32")
+        case "pruned", "paused": return paint(s, "33")
+        case "failed", "cancelled": return paint(s, "31")
+        case "running": return paint(s, "36")
+        default: return s
+        }
+    }
+}
+
+/// Aligns rows of cells into columns (right-aligned where `numeric`).
+func alignedTable(_ rows: [[String]], numeric: Set<Int> = []) -> String {
+    guard let first = rows.first else { return "" }
+    let widths = (0..<first.count).map { c in rows.map { visibleWidth($0[c]) }.max() ?? 0 }
+    return rows.map { row in
+        row.enumerated().map { c, text in
+            let pad = String(repeating: " ", count: widths[c] - visibleWidth(text))
+            return numeric.contains(c) ? pad + text : text + pad
+        }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}
+
+/// Width without ANSI colour codes.
+func visibleWidth(_ s: String) -> Int {
+    var count = 0, escape = false
+    for c in s {
+        if c == "\u{1B}" { escape = true; continue }
+        if escape { if c == "m" { escape = false }; continue }
+        count += 1
+    }
+    return count
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import RecurSweep
+
+/// `recur trial show ID`.
+struct Trial: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Inspect trials.", subcommands: [Show.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A trial's config, its attempts and a per-epoch table with a sparkline of val MAE.",
+            discussion: "ID is the trial id (the leaderboard's trial_id).\n\nExample:\n  recur trial show 12 --db .recur/recur.db")
+
+        @Argument(help: "Trial id.") var id: Int64
+        @OptionGroup var source: ReadOptions
+
+        func run() async throws {
+            let t = try await source.reader().trial(id)
+            print("sweep \(t.sweep), trial \(t.trial) (id \(t.trialId)): \(Style.state(t.state))")
+            print("config: " + t.params.values.keys.sorted().map { "\($0)=\(LeaderboardTable.cell(t.params[$0]))" }.joined(separator: " "))
+            let val = t.valMae.map { String(format: "%.3f", $0) } ?? "–", test = t.testMae.map { String(format: "%.3f", $0) } ?? "–"
+            print("best val MAE \(val) at epoch \(t.bestEpoch.map(String.init) ?? "–"), test MAE \(test)")
+            print("")
+            var attempts = [["attempt", "worker", "state", "started", "duration", "error"]]
+            for a in t.attempts {
+                attempts.append([
+                    "\(a.number)", a.worker.map { String($0.prefix(8)) } ?? "–", Style.state(a.state),
+                    ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: a.startedAt)),
+                    a.finishedAt.map { String(format: "%.1f s", $0 - a.startedAt) } ?? "–", a.error.map { String($0.prefix(60)) } ?? "",
+                ])
+            }
+            print(alignedTable(attempts, numeric: [0]))
+            for a in t.attempts {
+                let rows = t.metrics.filter { $0.attempt == a.number }
+                guard !rows.isEmpty else { continue }
+                print("\nattempt \(a.number): val MAE \(sparkline(rows.map(\.valMae)))")
+                var table = [["epoch", "train loss", "val loss", "val MAE", "seconds"]]
+                for m in rows {
+                    table.append(["\(m.epoch)", String(format: "%.4f", m.trainLoss), String(format: "%.4f", m.valLoss), String(format: "%.3f", m.valMae), String(format: "%.2f", m.seconds)])
+                }
+                print(alignedTable(table, numeric: [0, 1, 2, 3, 4]))
+            }
+        }
+    }
+}
+
+/// Eight-level bars, low to high.
+func sparkline(_ values: [Double]) -> String {
+    let bars = Array("▁▂▃▄▅▆▇█")
+    guard let lo = values.min(), let hi = values.max() else { return "" }
+    return String(values.map { hi > lo ? bars[Int(((($0 - lo) / (hi - lo)) * 7).rounded())] : bars[0] })
+}
