@@ -28,6 +28,7 @@ extension Bench {
         @Option(help: "Epoch reports per trial.") var epochs = 10
         @Option(help: "tcp or unix.") var transport = "tcp"
         @Flag(help: "One JSON object (the anchors' dispatch format).") var json = false
+        @Option(help: "Keep the database at this path (e.g. to time `recur leaderboard bench --db PATH` at 10k trials).") var db: String?
 
         func validate() throws {
             guard clients >= 1, trials >= 1, epochs >= 1 else { throw ValidationError("--clients, --trials and --epochs must be ≥ 1") }
@@ -43,7 +44,8 @@ extension Bench {
             var csv = "timestamp,y,x\n"
             for i in 0..<400 { csv += "\(978_307_200 + i * 3600),\(sin(Double(i) / 5)),\(cos(Double(i) / 7))\n" }
             try Data(csv.utf8).write(to: dir.appendingPathComponent("d.csv"))
-            let store = try SweepStore(path: dir.appendingPathComponent("bench.db").path)
+            if let db { try? FileManager.default.removeItem(atPath: db) }
+            let store = try SweepStore(path: db ?? dir.appendingPathComponent("bench.db").path)
             let coordinator = try Coordinator(store: store, leaseSeconds: 60, datasetDirectory: dir, logger: logger)
             _ = try await coordinator.createSweep(yaml: """
                 name: bench

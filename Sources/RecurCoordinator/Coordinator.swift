@@ -270,6 +270,11 @@ public actor Coordinator {
             logger.info("pruned", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(info.trialNumber)", "reason": "\(decision.reason)"])
             return API.ReportResponse(action: "prune", deadline: now, reason: decision.reason)
         }
+        if decision.rule == "asha", decision.numbers["rung"] != nil {
+            var detail: [String: Any] = ["rule": decision.rule, "reason": decision.reason]
+            for (k, v) in decision.numbers { detail[k] = v }
+            try store.recordEvent("promoted", sweep: info.sweepId, trial: info.trialId, attempt: info.attemptId, detail: detail, now: now)
+        }
         return API.ReportResponse(action: "continue", deadline: result.leaseDeadline, reason: nil)
     }
 
