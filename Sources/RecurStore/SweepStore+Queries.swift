@@ -40,7 +40,7 @@ extension SweepStore {
         let rows = try writer.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT t.id, t.number, t.config_json, t.state, t.best_val_metric, t.test_metric, t.started_at, t.finished_at,
-                       (SELECT COUNT(*) FROM epoch_metrics m WHERE m.attempt_id = a.id) AS epochs, a.worker_id
+                       (SELECT COUNT(*) FROM epoch_metrics m WHERE m.trial_id = t.id AND m.attempt_id = a.id) AS epochs, a.worker_id
                 FROM trials t
                 LEFT JOIN attempts a ON a.trial_id = t.id AND a.number = (SELECT MAX(number) FROM attempts WHERE trial_id = t.id)
                 WHERE t.sweep_id = ?

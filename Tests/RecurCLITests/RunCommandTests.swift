@@ -2,6 +2,10 @@ import Foundation
 import RecurStore
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `recur run`: embedded coordinator, worker processes, progress, leaderboard, resume.
 @Suite struct RunCommandTests {
     @Test func runsASweepToItsLeaderboardAndResumes() throws {
@@ -18,6 +22,35 @@ import Testing
         try checkCompletedExactlyOnce(store, sweep: "local", trials: 4)
         let again = try RecurBinary.run(["run", "local.yaml", "--workers", "1", "--db", "runs/r.db"], directory: cluster.dir)
         #expect(again.status == 0 && again.stdout.contains("resuming sweep local"))
+    }
+
+    /// Ctrl-C stops cleanly (workers release their trials); running again resumes and finishes.
+    @Test func interruptThenResume() throws {
+        let cluster = try Cluster(rows: 5000)
+        defer { cluster.stopAll() }
+        try Data(cluster.sweepYAML(name: "long", trials: 6, parallel: 2, epochs: 12, units: 16, length: 48).utf8).write(to: cluster.dir.appendingPathComponent("long.yaml"))
+        let p = Process()
+        p.executableURL = RecurBinary.url
+        p.arguments = ["run", "long.yaml", "--workers", "2", "--db", "r.db"]
+        p.currentDirectoryURL = cluster.dir
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        try cluster.waitFor("a trial to start", timeout: 60) {
+            guard FileManager.default.fileExists(atPath: cluster.dir.appendingPathComponent("r.db").path) else { return false }
+            return try SweepStore(path: cluster.dir.appendingPathComponent("r.db").path).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
+        }
+        kill(p.processIdentifier, SIGINT)
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(text)")
+        #expect(text.contains("stopped; run the same command again to resume"))
+        let store = try SweepStore(path: cluster.dir.appendingPathComponent("r.db").path)
+        #expect(try store.runningAttempts().isEmpty, "a lease was left running")
+        let again = try RecurBinary.run(["run", "long.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
+        #expect(again.status == 0 && again.stdout.contains("resuming sweep long"))
+        try checkCompletedExactlyOnce(store, sweep: "long", trials: 6)
     }
 
     @Test func aDifferentDefinitionUnderTheSameNameIsRefused() throws {
