@@ -90,6 +90,9 @@ import Glibc
         })
         #expect(Set(acknowledged).isSubset(of: after), "acknowledged metrics were lost")
         #expect(completedBefore >= 1)
+        // Leases still valid at the restart were honoured: the workers finished their trials.
+        let lost = try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'lost'") ?? 0 }
+        #expect(lost == 0)
         try checkCompletedExactlyOnce(store, trials: 6)
     }
 

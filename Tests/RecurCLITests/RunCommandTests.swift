@@ -53,6 +53,19 @@ import Glibc
         try checkCompletedExactlyOnce(store, sweep: "long", trials: 6)
     }
 
+    @Test func malformedSweepFilesNameTheYAMLPath() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("name: x\ntask: {dataset: d.csv, target: y}\nspace:\n  units: {int: [0, 8]}\n".utf8).write(to: dir.appendingPathComponent("bad.yaml"))
+        try Data("name: [x\n".utf8).write(to: dir.appendingPathComponent("broken.yaml"))
+        for (file, message) in [("bad.yaml", "bad.yaml: space.units.int[0]: 0 must be ≥ 1"), ("broken.yaml", "broken.yaml: not valid YAML"), ("none.yaml", "none.yaml: cannot read the file")] {
+            let r = try RecurBinary.run(["run", file, "--db", "r.db"], directory: dir)
+            #expect(r.status == 1 && r.stderr.contains(message), "\(file): \(r.stderr)")
+            let c = try RecurBinary.run(["sweep", "create", file], directory: dir)
+            #expect(c.status == 1 && c.stderr.contains(message), "\(file): \(c.stderr)")
+        }
+    }
+
     @Test func aDifferentDefinitionUnderTheSameNameIsRefused() throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
