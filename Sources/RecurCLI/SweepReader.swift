@@ -54,8 +54,7 @@ struct RemoteReader: SweepReader {
     func trial(_ id: Int64) async throws -> API.TrialDetail { try await get("/v1/trials/\(id)", API.TrialDetail.self) }
     func workers() async throws -> [API.WorkerInfo] { try await get("/v1/workers", [API.WorkerInfo].self) }
     func checkpoint(_ id: Int64) async throws -> Data {
-        let text = try await connection.with { client in try await client.callRaw(.GET, "/v1/trials/\(id)/checkpoint") }
-        return text
+        try await connection.with { client in try await client.callRaw(.GET, "/v1/trials/\(id)/checkpoint") }
     }
 }
 

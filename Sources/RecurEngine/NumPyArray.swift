@@ -55,19 +55,7 @@ public struct NumPyArray: Sendable, Equatable {
         guard bytes.count - start == count * size else {
             throw EngineError.invalidArray("shape \(shape) needs \(count * size) data bytes, file has \(bytes.count - start) (truncated?)")
         }
-        var values = [Float](repeating: 0, count: count)
-        for i in 0..<count {
-            let p = start + i * size
-            if size == 4 {
-                var bits: UInt32 = 0
-                for k in 0..<4 { bits |= UInt32(bytes[p + k]) << (8 * UInt32(k)) }
-                values[i] = Float(bitPattern: bits)
-            } else {
-                var bits: UInt64 = 0
-                for k in 0..<8 { bits |= UInt64(bytes[p + k]) << (8 * UInt64(k)) }
-                values[i] = Float(Double(bitPattern: bits))
-            }
-        }
+        let values = decodeLittleEndianFloats(bytes, start: start, count: count, size: size)
         return NumPyArray(shape: shape, values: values)
     }
 

@@ -96,20 +96,7 @@ public struct SafeTensors: Sendable, Equatable {
             guard e.end <= bufferLength else {
                 throw EngineError.invalidCheckpoint("tensor '\(e.name)' ends at byte \(e.end) but the data has \(bufferLength) bytes (truncated file)")
             }
-            var values = [Float](repeating: 0, count: count)
-            let start = base + e.begin
-            for i in 0..<count {
-                let p = start + i * size
-                if size == 4 {
-                    var bits: UInt32 = 0
-                    for k in 0..<4 { bits |= UInt32(bytes[p + k]) << (8 * UInt32(k)) }
-                    values[i] = Float(bitPattern: bits)
-                } else {
-                    var bits: UInt64 = 0
-                    for k in 0..<8 { bits |= UInt64(bytes[p + k]) << (8 * UInt64(k)) }
-                    values[i] = Float(Double(bitPattern: bits))
-                }
-            }
+            let values = decodeLittleEndianFloats(bytes, start: base + e.begin, count: count, size: size)
             tensors.append(Tensor(name: e.name, shape: e.shape, values: values))
             expected = e.end
         }

@@ -95,31 +95,27 @@ public struct PreparedTask: Sendable {
         let width = series.columns.count
         let columnIndex = featureNames.map { series.column($0)! }
         let targetIndex = series.column(spec.target)!
-        var mean = [Double](repeating: 0, count: featureNames.count), std = mean
-        for (k, c) in columnIndex.enumerated() {
+        /// Mean and population std (ddof 0; 1 when constant) of a column over the training rows.
+        func statistics(_ c: Int) -> (mean: Double, std: Double) {
             var sum = 0.0
             for r in 0..<trainEnd { sum += series.values[r * width + c] }
             let m = sum / Double(trainEnd)
             var ss = 0.0
             for r in 0..<trainEnd { let d = series.values[r * width + c] - m; ss += d * d }
             let s = (ss / Double(trainEnd)).squareRoot()
-            mean[k] = m
-            std[k] = s > 0 ? s : 1
+            return (m, s > 0 ? s : 1)
         }
-        var tSum = 0.0
-        for r in 0..<trainEnd { tSum += series.values[r * width + targetIndex] }
-        let tMean = tSum / Double(trainEnd)
-        var tSS = 0.0
-        for r in 0..<trainEnd { let d = series.values[r * width + targetIndex] - tMean; tSS += d * d }
-        let tStd = (tSS / Double(trainEnd)).squareRoot()
-        normalization = Normalization(features: featureNames, mean: mean, std: std, target: spec.target, targetMean: tMean, targetStd: tStd > 0 ? tStd : 1)
+        let stats = columnIndex.map(statistics)
+        let mean = stats.map(\.mean), std = stats.map(\.std)
+        let (tMean, tStd) = statistics(targetIndex)
+        normalization = Normalization(features: featureNames, mean: mean, std: std, target: spec.target, targetMean: tMean, targetStd: tStd)
         var f = [Float](repeating: 0, count: n * featureNames.count)
         for r in 0..<n {
             for (k, c) in columnIndex.enumerated() { f[r * featureNames.count + k] = Float((series.values[r * width + c] - mean[k]) / std[k]) }
         }
         features = f
         rawTarget = (0..<n).map { series.values[$0 * width + targetIndex] }
-        target = rawTarget.map { Float(($0 - tMean) / (tStd > 0 ? tStd : 1)) }
+        target = rawTarget.map { Float(($0 - tMean) / tStd) }
         timestamps = series.timestamps
         step = series.step
         interpolatedRows = series.interpolatedRows

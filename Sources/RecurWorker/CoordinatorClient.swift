@@ -78,40 +78,25 @@ public final class CoordinatorClient: Sendable {
 
     /// One call; non-2xx answers throw ``CoordinatorCallError/status(_:_:)``.
     public func call<Response: Decodable>(_ method: HTTPMethod, _ path: String, body: (some Encodable)?, as: Response.Type, timeout: TimeAmount = .seconds(60)) async throws -> Response {
+        let data = try await callRaw(method, path, body: try body.map { try API.encoder().encode($0) }, timeout: timeout)
+        do { return try API.decoder().decode(Response.self, from: data) } catch {
+            throw CoordinatorCallError.status(200, "unreadable response: \(error)")
+        }
+    }
+
+    /// One call returning the raw body (checkpoints); `body` is sent as JSON.
+    public func callRaw(_ method: HTTPMethod, _ path: String, body: Data? = nil, timeout: TimeAmount = .seconds(60)) async throws -> Data {
         var request = HTTPClientRequest(url: address.baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try API.encoder().encode(body)))
+            request.body = .bytes(ByteBuffer(bytes: body))
         }
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
             response = try await http.execute(request, timeout: timeout)
-            bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
-        } catch {
-            throw CoordinatorCallError.unreachable("\(error)")
-        }
-        let data = Data(bytes.readableBytesView)
-        guard (200..<300).contains(response.status.code) else {
-            let message = (try? API.decoder().decode(API.ErrorBody.self, from: data).error) ?? String(decoding: data.prefix(300), as: UTF8.self)
-            throw CoordinatorCallError.status(Int(response.status.code), message)
-        }
-        do { return try API.decoder().decode(Response.self, from: data) } catch {
-            throw CoordinatorCallError.status(Int(response.status.code), "unreadable response: \(error)")
-        }
-    }
-
-    /// One GET returning the raw body (checkpoints).
-    public func callRaw(_ method: HTTPMethod, _ path: String) async throws -> Data {
-        var request = HTTPClientRequest(url: address.baseURL + path)
-        request.method = method
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response: HTTPClientResponse
-        let bytes: ByteBuffer
-        do {
-            response = try await http.execute(request, timeout: .seconds(60))
             bytes = try await response.body.collect(upTo: 256 * 1024 * 1024)
         } catch {
             throw CoordinatorCallError.unreachable("\(error)")
