@@ -6,7 +6,7 @@ public struct RecurCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "recur",
         abstract: "Hyperparameter sweeps for recurrent forecasting models, on a Keras-exact CPU engine.",
-        subcommands: [Run.self, Serve.self, WorkerCommand.self, Sweep.self, Status.self, Leaderboard.self, Trial.self, Workers.self, Export.self, Train.self, Predict.self, DataCommand.self, Engine.self, Bench.self])
+        subcommands: [Run.self, Serve.self, WorkerCommand.self, Sweep.self, Status.self, Leaderboard.self, Trial.self, Workers.self, Export.self, Report.self, Train.self, Predict.self, DataCommand.self, Engine.self, Bench.self])
 
     public init() {}
 }

@@ -103,11 +103,62 @@ public func buildRouter(coordinator: Coordinator, metrics: HTTPMetrics, token: S
         }
     }
     router.get("/v1/workers") { _, _ in await respond { try json(coordinator.workerInfos()) } }
+    // Dashboard (HTML, rendered on the server)
+    router.get("/") { _, _ in await respondHTML { try Dashboard.index(store: coordinator.store) } }
+    router.get("/sweeps/:name") { request, context in
+        await respondHTML {
+            let q = request.uri.queryParameters
+            return try Dashboard.sweep(
+                store: coordinator.store, name: context.parameters.require("name"), sort: q.get("sort") ?? "val_mae", descending: q.get("desc") == "1",
+                page: q.get("page").flatMap { Int($0) } ?? 1, standalone: q.get("standalone") == "1")
+        }
+    }
+    router.get("/trials/:id") { _, context in
+        await respondHTML {
+            guard let id = Int64(try context.parameters.require("id")) else { throw APIError.badRequest("trial id must be an integer") }
+            return try Dashboard.trial(store: coordinator.store, id: id)
+        }
+    }
+    // `/login?token=T&next=/sweeps/x` signs in from a link (the token never leaves the machine
+    // that reads the token file); without a token it shows the form.
+    router.get("/login") { request, _ in
+        let q = request.uri.queryParameters
+        guard let given = q.get("token"), let token, constantTimeEqual(given, token) else { return html(Dashboard.login) }
+        let next = q.get("next").flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") ? $0 : nil } ?? "/"
+        return Response(status: .seeOther, headers: [.location: next, .setCookie: "recur_token=\(token); Path=/; HttpOnly; SameSite=Lax"])
+    }
+    router.post("/login") { request, _ in
+        var request = request
+        let body = (try? await request.collectBody(upTo: 4096)).map { String(buffer: $0) } ?? ""
+        let presented = body.split(separator: "&").first { $0.hasPrefix("token=") }.map { String($0.dropFirst(6)).removingPercentEncoding ?? "" } ?? ""
+        guard let token, constantTimeEqual(presented, token) else { return html(Dashboard.login, status: token == nil ? .ok : .unauthorized) }
+        return Response(status: .seeOther, headers: [.location: "/", .setCookie: "recur_token=\(token); Path=/; HttpOnly; SameSite=Lax"])
+    }
     router.get("/metrics") { _, _ in
         let text = await metrics.prometheusText(counters: coordinator.counters, store: coordinator.store)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
     return router
+}
+
+func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+    Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+}
+
+func respondHTML(_ body: () throws -> String) async -> Response {
+    do { return html(try body()) } catch let e as StoreError {
+        if case .notFound(let m) = e { return html(Dashboard.page("Not found", refresh: false, "<h1>Not found</h1><p>\(SVGPlots.escape(m))</p>"), status: .notFound) }
+        return html(Dashboard.page("Error", refresh: false, "<p>\(SVGPlots.escape(e.description))</p>"), status: .conflict)
+    } catch {
+        return html(Dashboard.page("Error", refresh: false, "<p>\(SVGPlots.escape("\(error)"))</p>"), status: .badRequest)
+    }
+}
+
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    var difference = UInt8(x.count == y.count ? 0 : 1)
+    for i in 0..<y.count { difference |= y[i] ^ (i < x.count ? x[i] : 0) }
+    return difference == 0
 }
 
 /// Every route's paths, for the test that checks `docs/openapi.yaml` covers the API.
@@ -184,11 +235,17 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     init(token: String) { self.token = Array(token.utf8) }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        if path == "/login" { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
-        let presented = Array((header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : "").utf8)
+        let bearer = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : ""
+        let cookie = (request.headers[.cookie] ?? "").split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.hasPrefix("recur_token=") }.map { String($0.dropFirst(12)) } ?? ""
+        let presented = Array((bearer.isEmpty ? cookie : bearer).utf8)
         var difference = UInt8(presented.count == token.count ? 0 : 1)
         for i in 0..<token.count { difference |= token[i] ^ (i < presented.count ? presented[i] : 0) }
         guard difference == 0 else {
+            if !path.hasPrefix("/v1") && path != "/metrics" { return Response(status: .seeOther, headers: [.location: "/login"]) }
             return (try? json(API.ErrorBody(error: "missing or wrong bearer token; pass --token-file"), status: .unauthorized)) ?? Response(status: .unauthorized)
         }
         return try await next(request, context)

@@ -1,0 +1,143 @@
+import Foundation
+import RecurStore
+import RecurSweep
+
+/// Server-side SVG plots for the dashboard (no JavaScript, no CDN).
+enum SVGPlots {
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static func f(_ x: Double) -> String { String(format: "%.1f", x) }
+
+    /// Val MAE per epoch; completed trials coloured, pruned ones grey.
+    static func learningCurves(_ curves: [(label: String, values: [Double], pruned: Bool)], width: Double = 640, height: Double = 300) -> String {
+        let all = curves.flatMap(\.values)
+        guard let lo = all.min(), let hi = all.max(), let epochs = curves.map(\.values.count).max(), epochs > 0 else {
+            return "<p class=\"empty\">no epochs reported yet</p>"
+        }
+        let (l, r, t, b) = (50.0, 10.0, 10.0, 30.0)
+        let span = hi > lo ? hi - lo : 1
+        func x(_ e: Int) -> Double { l + (width - l - r) * (epochs > 1 ? Double(e) / Double(epochs - 1) : 0.5) }
+        func y(_ v: Double) -> Double { t + (height - t - b) * (1 - (v - lo) / span) }
+        var svg = "<svg class=\"plot\" id=\"learning-curves\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"learning curves\">"
+        svg += axes(l: l, r: r, t: t, b: b, width: width, height: height, xLabel: "epoch", yLabel: "val MAE", yLo: lo, yHi: hi)
+        let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
+        for (i, c) in curves.enumerated().sorted(by: { $0.element.pruned && !$1.element.pruned }) {
+            let points = c.values.enumerated().map { "\(f(x($0.offset))),\(f(y($0.element)))" }.joined(separator: " ")
+            let color = c.pruned ? "#c8c8c8" : palette[i % palette.count]
+            svg += "<polyline class=\"\(c.pruned ? "curve pruned" : "curve")\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(c.pruned ? 1 : 2)\" points=\"\(points)\"><title>\(escape(c.label))</title></polyline>"
+        }
+        return svg + "</svg>"
+    }
+
+    /// One vertical axis per parameter and one for val MAE; one line per trial, coloured by val MAE.
+    static func parallelCoordinates(_ points: [SweepStore.TrialPoint], parameters: [String], width: Double = 760, height: Double = 320) -> String {
+        let scored = points.filter { $0.valMae != nil }
+        guard !scored.isEmpty, !parameters.isEmpty else { return "<p class=\"empty\">no finished trials yet</p>" }
+        let axes = parameters + ["val MAE"]
+        let (l, r, t, b) = (40.0, 60.0, 20.0, 40.0)
+        func ax(_ i: Int) -> Double { l + (width - l - r) * Double(i) / Double(max(1, axes.count - 1)) }
+        // Each parameter maps to [0, 1]: numbers by range (log when positive over a decade), categories by index.
+        var scales: [(ParameterValue?) -> Double?] = []
+        var tickText: [(lo: String, hi: String)] = []
+        for name in parameters {
+            let values = scored.compactMap { $0.params[name] }
+            let numbers = values.compactMap { v -> Double? in
+                if case .list(let l) = v { return l.compactMap(\.doubleValue).reduce(0, +) / Double(max(1, l.count)) }
+                return v.doubleValue
+            }
+            if numbers.count == values.count, let lo = numbers.min(), let hi = numbers.max() {
+                let useLog = lo > 0 && hi / lo > 10
+                let (a, z) = useLog ? (log(lo), log(hi)) : (lo, hi)
+                scales.append { v in
+                    guard let v else { return nil }
+                    var x: Double?
+                    if case .list(let l) = v { x = l.compactMap(\.doubleValue).reduce(0, +) / Double(max(1, l.count)) } else { x = v.doubleValue }
+                    guard let x else { return nil }
+                    return z > a ? ((useLog ? log(x) : x) - a) / (z - a) : 0.5
+                }
+                tickText.append((String(format: "%.3g", lo), String(format: "%.3g", hi)))
+            } else {
+                let categories = Array(Set(values.map(\.description))).sorted()
+                scales.append { v in v.flatMap { categories.firstIndex(of: $0.description) }.map { categories.count > 1 ? Double($0) / Double(categories.count - 1) : 0.5 } }
+                tickText.append((categories.first ?? "", categories.last ?? ""))
+            }
+        }
+        let maes = scored.compactMap(\.valMae)
+        let lo = maes.min()!, hi = maes.max()!
+        var svg = "<svg class=\"plot\" id=\"parallel-coordinates\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"parallel coordinates\">"
+        func y(_ u: Double) -> Double { t + (height - t - b) * (1 - u) }
+        for p in scored.reversed() {
+            let u = hi > lo ? (p.valMae! - lo) / (hi - lo) : 0
+            var coords: [String] = []
+            for (i, name) in parameters.enumerated() { if let v = scales[i](p.params[name]) { coords.append("\(f(ax(i))),\(f(y(v)))") } }
+            coords.append("\(f(ax(axes.count - 1))),\(f(y(1 - u)))")
+            let color = "hsl(\(Int(120 * (1 - u))), 70%, 45%)"
+            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-opacity=\"\(p.state == "pruned" ? 0.25 : 0.7)\" points=\"\(coords.joined(separator: " "))\"><title>trial \(p.number): \(String(format: "%.3f", p.valMae!))</title></polyline>"
+        }
+        for (i, name) in axes.enumerated() {
+            svg += "<line x1=\"\(f(ax(i)))\" y1=\"\(f(t))\" x2=\"\(f(ax(i)))\" y2=\"\(f(height - b))\" stroke=\"#333\"/>"
+            svg += "<text x=\"\(f(ax(i)))\" y=\"\(f(height - b + 16))\" text-anchor=\"middle\" font-size=\"11\">\(escape(name))</text>"
+            // The val MAE axis has the best (lowest) value on top.
+            let ticks: (lo: String, hi: String) = i < parameters.count ? tickText[i] : (lo: String(format: "%.3g", hi), hi: String(format: "%.3g", lo))
+            svg += "<text x=\"\(f(ax(i) + 3))\" y=\"\(f(t + 8))\" font-size=\"9\" fill=\"#555\">\(escape(ticks.hi))</text>"
+            svg += "<text x=\"\(f(ax(i) + 3))\" y=\"\(f(height - b - 2))\" font-size=\"9\" fill=\"#555\">\(escape(ticks.lo))</text>"
+        }
+        return svg + "</svg>"
+    }
+
+    static func axes(l: Double, r: Double, t: Double, b: Double, width: Double, height: Double, xLabel: String, yLabel: String, yLo: Double, yHi: Double) -> String {
+        var s = "<line x1=\"\(f(l))\" y1=\"\(f(height - b))\" x2=\"\(f(width - r))\" y2=\"\(f(height - b))\" stroke=\"#333\"/>"
+        s += "<line x1=\"\(f(l))\" y1=\"\(f(t))\" x2=\"\(f(l))\" y2=\"\(f(height - b))\" stroke=\"#333\"/>"
+        s += "<text x=\"\(f((l + width - r) / 2))\" y=\"\(f(height - 6))\" text-anchor=\"middle\" font-size=\"11\">\(xLabel)</text>"
+        s += "<text x=\"4\" y=\"\(f(t + 10))\" font-size=\"10\">\(String(format: "%.3g", yHi))</text>"
+        s += "<text x=\"4\" y=\"\(f(height - b))\" font-size=\"10\">\(String(format: "%.3g", yLo))</text>"
+        s += "<text x=\"4\" y=\"\(f((height - b + t) / 2))\" font-size=\"10\">\(yLabel)</text>"
+        return s
+    }
+
+    /// |Spearman ρ| between each parameter (numbers, or category codes) and val MAE over finished trials.
+    static func importance(_ points: [SweepStore.TrialPoint], parameters: [String]) -> [(name: String, rho: Double)] {
+        func ranks(_ xs: [Double]) -> [Double] {
+            let order = xs.indices.sorted { xs[$0] < xs[$1] }
+            var r = [Double](repeating: 0, count: xs.count)
+            var i = 0
+            while i < order.count {
+                var j = i
+                while j + 1 < order.count && xs[order[j + 1]] == xs[order[i]] { j += 1 }
+                for k in i...j { r[order[k]] = Double(i + j) / 2 }
+                i = j + 1
+            }
+            return r
+        }
+        let scored = points.filter { $0.valMae != nil }
+        guard scored.count >= 3 else { return [] }
+        let y = ranks(scored.map { $0.valMae! })
+        return parameters.map { name in
+            let raw = scored.map { $0.params[name] }
+            let numeric = raw.allSatisfy { $0?.doubleValue != nil }
+            let categories = Array(Set(raw.map { $0?.description ?? "" })).sorted()
+            // Categories are coded by their mean val MAE rank, so the correlation measures separation.
+            var codes: [Double]
+            if numeric {
+                codes = raw.map { $0!.doubleValue! }
+            } else {
+                var means: [String: Double] = [:]
+                for c in categories {
+                    let idx = raw.indices.filter { (raw[$0]?.description ?? "") == c }
+                    means[c] = idx.map { y[$0] }.reduce(0, +) / Double(idx.count)
+                }
+                codes = raw.map { means[$0?.description ?? ""]! }
+            }
+            let x = ranks(codes)
+            let n = Double(x.count)
+            let mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
+            var sxy = 0.0, sxx = 0.0, syy = 0.0
+            for i in x.indices { sxy += (x[i] - mx) * (y[i] - my); sxx += (x[i] - mx) * (x[i] - mx); syy += (y[i] - my) * (y[i] - my) }
+            let rho = sxx > 0 && syy > 0 ? sxy / (sxx * syy).squareRoot() : 0
+            return (name, abs(rho))
+        }.sorted { $0.rho > $1.rho }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The dashboard in a real browser: headless Chromium loads the pages of a finished sweep from a
+/// running coordinator, the test checks their elements and saves screenshots. `.ci/run` installs
+/// Chromium; elsewhere the test skips. RECUR_SCREENSHOTS_DIR=docs/screenshots refreshes the
+/// committed screenshots.
+@Suite(.serialized) struct DashboardBrowserTests {
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    static func browse(_ args: [String], timeout: Double = 90) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: chromium!)
+        p.arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run", "--disable-dev-shm-usage"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test(.enabled(if: chromium != nil, "needs Chromium (.ci/run installs it)"))
+    func pagesRenderInHeadlessChromium() throws {
+        let cluster = try Cluster(rows: 3000)
+        defer { cluster.stopAll() }
+        try Data(cluster.sweepYAML(name: "it", trials: 8, parallel: 2, epochs: 4, pruning: "median").utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
+        let run = try RecurBinary.run(["run", "s.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
+        try #require(run.status == 0, "\(run.stderr)")
+        try cluster.startCoordinator()
+        let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let base = "http://127.0.0.1:\(cluster.port)"
+
+        let login = try Self.browse(["--dump-dom", "\(base)/sweeps/it"])
+        #expect(login.contains("id=\"token\""), "an unauthenticated page should show the sign-in form")
+
+        let sweep = try Self.browse(["--dump-dom", "\(base)/login?token=\(token)&next=/sweeps/it"])
+        for element in ["id=\"progress\"", "id=\"leaderboard\"", "id=\"learning-curves\"", "id=\"parallel-coordinates\"", "id=\"importance\"", "Sweep it"] {
+            #expect(sweep.contains(element), "sweep page lacks \(element)")
+        }
+        #expect(sweep.components(separatedBy: "<polyline").count > 8)
+
+        let sorted = try Self.browse(["--dump-dom", "\(base)/login?token=\(token)&next=%2Fsweeps%2Fit%3Fsort%3Dtest_mae%26desc%3D1"])
+        #expect(sorted.contains("test MAE ▼"))
+
+        let trial = try Self.browse(["--dump-dom", "\(base)/login?token=\(token)&next=/trials/1"])
+        for element in ["id=\"config\"", "id=\"attempts\"", "id=\"epochs\"", "id=\"learning-curves\""] { #expect(trial.contains(element), "trial page lacks \(element)") }
+
+        let shots = ProcessInfo.processInfo.environment["RECUR_SCREENSHOTS_DIR"].map { URL(fileURLWithPath: $0) } ?? cluster.dir
+        for (name, path) in [("sweep", "/sweeps/it"), ("trial", "/trials/1")] {
+            let file = shots.appendingPathComponent("dashboard-\(name).png")
+            _ = try Self.browse(["--window-size=1200,1800", "--screenshot=\(file.path)", "\(base)/login?token=\(token)&next=\(path)"])
+            let png = try Data(contentsOf: file)
+            #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "\(name) screenshot")
+        }
+
+        // `recur report` writes the same content as one self-contained file.
+        let report = try RecurBinary.run(["report", "it", "-o", "report.html", "--db", "r.db"], directory: cluster.dir)
+        #expect(report.status == 0, "\(report.stderr)")
+        let html = try String(contentsOf: cluster.dir.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("id=\"parallel-coordinates\"") && !html.contains("http://") && !html.contains("<script"))
+        let rendered = try Self.browse(["--dump-dom", cluster.dir.appendingPathComponent("report.html").absoluteString])
+        #expect(rendered.contains("id=\"leaderboard\""))
+    }
+}
