@@ -3,12 +3,15 @@
 ///
 /// Shapes: `B` batch, `T` timesteps, `F` input features, `H` hidden units, `G` fused gates.
 /// All sequence buffers are time-major and indexed by **chronological** time `t`, whichever
-/// way the direction runs, so the input projection, the weight gradients and the input gradient
-/// are each one GEMM over `T·B` rows:
-/// - `z`      `[T, B, G·H]`  input projection + bias, then the activated gates (the tape);
+/// way the direction runs:
+/// - `z`      `[T, B, G·H]`  input projection plus recurrent product, then the activated gates (the tape; biases are added in the gate kernels);
 /// - `states` `[T+1, B, H]`  hidden states; forward: slot `t+1` is the state after `x_t`,
 ///   slot 0 the initial zeros; reverse: slot `t` is the state after `x_t`, slot `T` the zeros;
 /// - `delta`  `[T, B, G·H]`  gate pre-activation gradients from the backward loop.
+///
+/// Every product is a small per-step GEMM (projection `x_t·K`, recurrent `h·U`, `Δ_t·Uᵀ`, and the
+/// weight gradients `h_{t−1}ᵀΔ_t`, `x_tᵀΔ_t`, `Δ_t·Kᵀ`): OpenBLAS runs those unpacked on cache-hot
+/// data, which measured faster here than one GEMM over all `T·B` rows (docs/performance.md §1).
 final class RecurrentDirection {
     let cell: CellKind
     let inputSize: Int
@@ -45,7 +48,7 @@ final class RecurrentDirection {
     let inputMasks = FloatBuffer()
     let recurrentMasks = FloatBuffer()
     let maskedInput = FloatBuffer()
-    /// Scratch: masked states `[G, B, H]` per step and `[T, B, H]` for weight gradients.
+    /// Scratch: masked states `[G, B, H]` for one step; per-gate input-gradient terms `[B, F]`.
     let maskedState = FloatBuffer()
     let stateGradient = FloatBuffer()
     let stateGradientNext = FloatBuffer()
