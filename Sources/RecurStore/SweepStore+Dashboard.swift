@@ -44,36 +44,4 @@ extension SweepStore {
             return out
         }
     }
-
-    /// One page of the leaderboard sorted by `column` (`val_mae`, `test_mae`, `trial`, `state`).
-    public func leaderboardPage(sweep name: String, sort column: String, descending: Bool, offset: Int, limit: Int) throws -> [API.LeaderboardRow] {
-        let record = try sweep(named: name)
-        let order: String
-        switch column {
-        case "test_mae": order = "t.test_metric IS NULL, t.test_metric"
-        case "trial": order = "t.number"
-        case "state": order = "t.state"
-        case "epochs": order = "epochs"
-        default: order = "t.best_val_metric IS NULL, t.best_val_metric"
-        }
-        let direction = descending ? " DESC" : ""
-        let rows = try writer.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT t.id, t.number, t.config_json, t.state, t.best_val_metric, t.test_metric, t.started_at, t.finished_at,
-                       (SELECT COUNT(*) FROM epoch_metrics m WHERE m.trial_id = t.id AND m.attempt_id = a.id) AS epochs, a.worker_id
-                FROM trials t
-                LEFT JOIN attempts a ON a.trial_id = t.id AND a.number = (SELECT MAX(number) FROM attempts WHERE trial_id = t.id)
-                WHERE t.sweep_id = ?
-                ORDER BY \(order)\(direction), t.number LIMIT ? OFFSET ?
-                """, arguments: [record.id, limit, offset])
-        }
-        return rows.enumerated().map { i, row in
-            let started: Double? = row["started_at"], finished: Double? = row["finished_at"]
-            let state: String = row["state"]
-            return API.LeaderboardRow(
-                rank: offset + i + 1, trial: row["number"], trialId: row["id"], params: (try? TrialConfig.decode(json: row["config_json"])) ?? TrialConfig([:]),
-                valMae: row["best_val_metric"], testMae: row["test_metric"], epochs: row["epochs"], state: state, pruned: state == "pruned",
-                durationS: started.flatMap { s in finished.map { $0 - s } }, worker: row["worker_id"])
-        }
-    }
 }

@@ -16,7 +16,7 @@ extension SweepStore {
         let counts = try counts(sweep: record.id!)
         let json = (try? JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8))) as? [String: Any] ?? [:]
         let search = json["search"] as? [String: Any] ?? [:]
-        let minimize = ((json["objective"] as? [String: Any])?["direction"] as? String) != "maximize"
+        let minimize = Self.minimizes(record)
         let best = try writer.read { db in
             try Row.fetchOne(db, sql: """
                 SELECT number, best_val_metric FROM trials WHERE sweep_id = ? AND state = 'completed' AND best_val_metric IS NOT NULL
@@ -34,9 +34,35 @@ extension SweepStore {
     /// running, pending); one row per trial, with its final attempt.
     public func leaderboard(sweep name: String, top: Int? = nil) throws -> [API.LeaderboardRow] {
         let record = try sweep(named: name)
+        let minimize = Self.minimizes(record)
+        let order = """
+            CASE t.state WHEN 'completed' THEN 0 WHEN 'pruned' THEN 1 WHEN 'running' THEN 2 WHEN 'failed' THEN 3 ELSE 4 END,
+            t.best_val_metric IS NULL, t.best_val_metric \(minimize ? "ASC" : "DESC"), t.number
+            """
+        return try leaderboardRows(sweep: record.id!, order: order, limit: top ?? -1, offset: 0)
+    }
+
+    /// One page of trials sorted by `column` (`val_mae`, `test_mae`, `trial`, `state`, `epochs`).
+    public func leaderboardPage(sweep name: String, sort column: String, descending: Bool, offset: Int, limit: Int) throws -> [API.LeaderboardRow] {
+        let record = try sweep(named: name)
+        let key: String
+        switch column {
+        case "test_mae": key = "t.test_metric IS NULL, t.test_metric"
+        case "trial": key = "t.number"
+        case "state": key = "t.state"
+        case "epochs": key = "epochs"
+        default: key = "t.best_val_metric IS NULL, t.best_val_metric"
+        }
+        return try leaderboardRows(sweep: record.id!, order: "\(key)\(descending ? " DESC" : ""), t.number", limit: limit, offset: offset)
+    }
+
+    static func minimizes(_ record: SweepRecord) -> Bool {
         let json = (try? JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8))) as? [String: Any] ?? [:]
-        let minimize = ((json["objective"] as? [String: Any])?["direction"] as? String) != "maximize"
-        let limit = top.map { " LIMIT \($0)" } ?? ""
+        return ((json["objective"] as? [String: Any])?["direction"] as? String) != "maximize"
+    }
+
+    /// Leaderboard rows in `order` (an SQL ORDER BY list over `t` = trials); `limit` −1 for all.
+    private func leaderboardRows(sweep id: Int64, order: String, limit: Int, offset: Int) throws -> [API.LeaderboardRow] {
         let rows = try writer.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT t.id, t.number, t.config_json, t.state, t.best_val_metric, t.test_metric, t.started_at, t.finished_at,
@@ -44,15 +70,14 @@ extension SweepStore {
                 FROM trials t
                 LEFT JOIN attempts a ON a.trial_id = t.id AND a.number = (SELECT MAX(number) FROM attempts WHERE trial_id = t.id)
                 WHERE t.sweep_id = ?
-                ORDER BY CASE t.state WHEN 'completed' THEN 0 WHEN 'pruned' THEN 1 WHEN 'running' THEN 2 WHEN 'failed' THEN 3 ELSE 4 END,
-                         t.best_val_metric IS NULL, t.best_val_metric \(minimize ? "ASC" : "DESC"), t.number\(limit)
-                """, arguments: [record.id])
+                ORDER BY \(order) LIMIT ? OFFSET ?
+                """, arguments: [id, limit, offset])
         }
         return rows.enumerated().map { i, row in
             let started: Double? = row["started_at"], finished: Double? = row["finished_at"]
             let state: String = row["state"]
             return API.LeaderboardRow(
-                rank: i + 1, trial: row["number"], trialId: row["id"], params: (try? TrialConfig.decode(json: row["config_json"])) ?? TrialConfig([:]),
+                rank: offset + i + 1, trial: row["number"], trialId: row["id"], params: (try? TrialConfig.decode(json: row["config_json"])) ?? TrialConfig([:]),
                 valMae: row["best_val_metric"], testMae: row["test_metric"], epochs: row["epochs"], state: state, pruned: state == "pruned",
                 durationS: started.flatMap { s in finished.map { $0 - s } }, worker: row["worker_id"])
         }
