@@ -66,7 +66,11 @@ struct Run: AsyncParsableCommand {
         var children: [Process] = []
         for i in 0..<count {
             let p = Process()
+            #if os(Linux)
             p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            #else
+            p.executableURL = Bundle.main.executableURL
+            #endif
             p.arguments = ["worker", "--coordinator", "unix:\(socket)", "--sweep", spec.name, "--exit-when-done", "--log-level", "warning"]
             let log = dbURL.deletingLastPathComponent().appendingPathComponent("worker-\(i + 1).log").path
             _ = FileManager.default.createFile(atPath: log, contents: nil)
