@@ -79,7 +79,7 @@ final class Cluster {
 
     func log(_ name: String) -> String { (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? "" }
 
-    private func spawn(_ arguments: [String], log name: String, prefix: [String] = []) throws -> Process {
+    private func spawn(_ arguments: [String], log name: String, prefix: [String] = [], directory: URL? = nil) throws -> Process {
         let p = Process()
         if prefix.isEmpty {
             p.executableURL = RecurBinary.url
@@ -88,7 +88,7 @@ final class Cluster {
             p.executableURL = URL(fileURLWithPath: prefix[0])
             p.arguments = Array(prefix.dropFirst()) + [RecurBinary.url.path] + arguments
         }
-        p.currentDirectoryURL = dir
+        p.currentDirectoryURL = directory ?? dir
         let handle = logFile(name)
         p.standardOutput = handle
         p.standardError = handle
@@ -106,11 +106,11 @@ final class Cluster {
     }
 
     @discardableResult
-    func startWorker(tcp useTCP: Bool = true, slots: Int = 1, prefix: [String] = [], coordinator address: String? = nil) throws -> Process {
+    func startWorker(tcp useTCP: Bool = true, slots: Int = 1, prefix: [String] = [], coordinator address: String? = nil, directory: URL? = nil) throws -> Process {
         logCount += 1
         var args = ["worker", "--coordinator", address ?? (useTCP ? tcp : unix), "--slots", String(slots), "--exit-when-done"]
         if useTCP || address != nil { args += ["--token-file", tokenFile] }
-        let p = try spawn(args, log: "worker-\(workers.count + 1).log", prefix: prefix)
+        let p = try spawn(args, log: "worker-\(workers.count + 1).log", prefix: prefix, directory: directory)
         workers.append(p)
         return p
     }

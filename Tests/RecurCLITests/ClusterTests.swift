@@ -147,6 +147,28 @@ import Glibc
         try checkCompletedExactlyOnce(cluster.store(), trials: 2)
     }
 
+    /// A worker whose copy of the dataset differs from the coordinator's refuses to train on it:
+    /// each attempt fails with the hash in the error, and the trial fails after its retries.
+    @Test func workersRefuseADifferentDatasetCopy() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator()
+        try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 2))
+        let elsewhere = cluster.dir.appendingPathComponent("elsewhere")
+        try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        var copy = try String(contentsOf: cluster.dir.appendingPathComponent("series.csv"), encoding: .utf8)
+        copy = copy.replacingOccurrences(of: "\n2001-01-01T05:00,", with: "\n2001-01-01T05:00,9")
+        try Data(copy.utf8).write(to: elsewhere.appendingPathComponent("series.csv"))
+        let worker = try cluster.startWorker(directory: elsewhere)
+        try cluster.waitFor("the trial to fail", timeout: 60) { try cluster.sweepState() == .done }
+        worker.waitUntilExit()
+        let store = try cluster.store()
+        let trial = try #require(try store.trials(sweep: store.sweep(named: "it").id!).first)
+        #expect(trial.state == .failed)
+        let attempts = try store.attempts(trial: trial.id!)
+        #expect(attempts.count == 3 && attempts.allSatisfy { $0.state == .failed && ($0.error ?? "").contains("SHA-256") })
+    }
+
     /// Wrong or missing tokens, oversize bodies, garbage bytes and a flood of bad JSON.
     @Test func badTrafficIsRefusedAndTheServerCarriesOn() throws {
         let cluster = try Cluster()
