@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RecurCoordinator
 import RecurStore
+import RecurSweep
 import RecurWorker
 
 /// `recur report SWEEP -o report.html`.
@@ -22,7 +23,7 @@ struct Report: AsyncParsableCommand {
                 throw CLIError(error.description)
             }
         } else {
-            let escaped = sweep.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._"))) ?? sweep
+            let escaped = API.pathComponent(sweep)
             _ = try await source.connection.with { try await $0.call(.GET, "/v1/sweeps/\(escaped)", body: Empty?.none, as: EmptyObject.self) }
             let data = try await source.connection.with { try await $0.callRaw(.GET, "/sweeps/\(escaped)?standalone=1") }
             page = String(decoding: data, as: UTF8.self)

@@ -6,7 +6,7 @@ import RecurWorker
 /// `recur sweep pause|resume|cancel NAME`.
 struct SweepControl {
     static func change(_ name: String, _ action: String, _ connection: ConnectionOptions) async throws {
-        let escaped = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._"))) ?? name
+        let escaped = API.pathComponent(name)
         let s = try await connection.with { try await $0.call(.POST, "/v1/sweeps/\(escaped)/\(action)", body: Empty?.none, as: API.SweepSummary.self) }
         print("sweep \(s.name) is \(s.state)")
     }

@@ -45,11 +45,10 @@ struct RemoteReader: SweepReader {
     func get<T: Decodable>(_ path: String, _ type: T.Type) async throws -> T {
         try await connection.with { try await $0.call(.GET, path, body: Empty?.none, as: type) }
     }
-    func escape(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._"))) ?? s }
     func summaries() async throws -> [API.SweepSummary] { try await get("/v1/sweeps", [API.SweepSummary].self) }
-    func summary(_ name: String) async throws -> API.SweepSummary { try await get("/v1/sweeps/\(escape(name))", API.SweepSummary.self) }
+    func summary(_ name: String) async throws -> API.SweepSummary { try await get("/v1/sweeps/\(API.pathComponent(name))", API.SweepSummary.self) }
     func leaderboard(_ name: String, top: Int?) async throws -> [API.LeaderboardRow] {
-        try await get("/v1/sweeps/\(escape(name))/leaderboard" + (top.map { "?top=\($0)" } ?? ""), [API.LeaderboardRow].self)
+        try await get("/v1/sweeps/\(API.pathComponent(name))/leaderboard" + (top.map { "?top=\($0)" } ?? ""), [API.LeaderboardRow].self)
     }
     func trial(_ id: Int64) async throws -> API.TrialDetail { try await get("/v1/trials/\(id)", API.TrialDetail.self) }
     func workers() async throws -> [API.WorkerInfo] { try await get("/v1/workers", [API.WorkerInfo].self) }

@@ -89,7 +89,7 @@ public actor Coordinator {
             if trial.state == .running { runtime.running += 1 }
             runtime.nextNumber = max(runtime.nextNumber, trial.number + 1)
             let metrics = try store.metrics(trial: trial.id!)
-            for m in metrics { _ = runtime.pruner.report(trial: trial.number, epoch: m.epoch, value: spec.objective.metric == "val_loss" ? m.valLoss : m.valMae) }
+            for m in metrics { _ = runtime.pruner.report(trial: trial.number, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss)) }
             if trial.state == .completed || trial.state == .pruned, let config = try? TrialConfig.decode(json: trial.configJson) {
                 runtime.sampler.observe(Observation(config: config, value: trial.bestValMetric ?? .infinity, pruned: trial.state == .pruned))
             }
@@ -239,7 +239,7 @@ public actor Coordinator {
     public func report(token: String, _ report: API.EpochReport) throws -> API.ReportResponse {
         let now = clock()
         let (info, runtime) = try leaseInfo(token)
-        let objective = runtime.spec.objective.metric == "val_loss" ? report.valLoss : report.valMae
+        let objective = runtime.spec.objective.value(valMAE: report.valMae, valLoss: report.valLoss)
         let result: SweepStore.ReportOutcome
         do {
             result = try store.report(
@@ -284,7 +284,7 @@ public actor Coordinator {
             return data
         }
         let (info, runtime) = try leaseInfo(token)
-        let value = runtime.spec.objective.metric == "val_loss" ? request.valLoss : request.valMae
+        let value = runtime.spec.objective.value(valMAE: request.valMae, valLoss: request.valLoss)
         let trial: TrialRecord
         do {
             trial = try store.complete(token: token, valMetric: value, bestEpoch: request.bestEpoch, testMetric: request.testMae, checkpoint: checkpoint, now: clock())

@@ -27,7 +27,7 @@ public enum Dashboard {
         let sweeps = try store.summaries()
         var rows = ""
         for s in sweeps {
-            rows += "<tr><td><a href=\"/sweeps/\(url(s.name))\">\(SVGPlots.escape(s.name))</a></td><td class=\"state-\(s.state)\">\(s.state)</td><td>\(s.method)</td>"
+            rows += "<tr><td><a href=\"/sweeps/\(API.pathComponent(s.name))\">\(SVGPlots.escape(s.name))</a></td><td class=\"state-\(s.state)\">\(s.state)</td><td>\(s.method)</td>"
             rows += "<td class=\"num\">\(s.completed + s.pruned + s.failed)/\(s.maxTrials)</td><td class=\"num\">\(s.running)</td>"
             rows += "<td class=\"num\">\(s.bestValMae.map { String(format: "%.3f", $0) } ?? "–")</td></tr>"
         }
@@ -55,7 +55,7 @@ public enum Dashboard {
             let pages = max(1, (s.trials + pageSize - 1) / pageSize)
             if pages > 1 {
                 body += "<p id=\"pages\">page \(number) of \(pages): " + (1...pages).prefix(40).map {
-                    $0 == number ? "<b>\($0)</b>" : "<a href=\"/sweeps/\(url(name))?sort=\(sort)&desc=\(descending ? 1 : 0)&page=\($0)\">\($0)</a>"
+                    $0 == number ? "<b>\($0)</b>" : "<a href=\"/sweeps/\(API.pathComponent(name))?sort=\(sort)&desc=\(descending ? 1 : 0)&page=\($0)\">\($0)</a>"
                 }.joined(separator: " ") + "</p>"
             }
         }
@@ -85,7 +85,7 @@ public enum Dashboard {
             let cls = numeric ? " class=\"num\"" : ""
             guard let key, !standalone else { return "<th\(cls)>\(label)</th>" }
             let desc = sort == key && !descending ? 1 : 0
-            return "<th\(cls)><a href=\"/sweeps/\(url(name))?sort=\(key)&desc=\(desc)\">\(label)\(sort == key ? (descending ? " ▼" : " ▲") : "")</a></th>"
+            return "<th\(cls)><a href=\"/sweeps/\(API.pathComponent(name))?sort=\(key)&desc=\(desc)\">\(label)\(sort == key ? (descending ? " ▼" : " ▲") : "")</a></th>"
         }
         var html = "<table id=\"leaderboard\"><tr>" + header("rank", nil, numeric: true) + header("trial", "trial", numeric: true)
         html += parameters.map { "<th>\(SVGPlots.escape($0))</th>" }.joined()
@@ -103,7 +103,7 @@ public enum Dashboard {
     /// `/trials/{id}`.
     public static func trial(store: SweepStore, id: Int64) throws -> String {
         let t = try store.trialDetail(id: id)
-        var body = "<h1>Trial \(t.trial) of <a href=\"/sweeps/\(url(t.sweep))\">\(SVGPlots.escape(t.sweep))</a></h1>"
+        var body = "<h1>Trial \(t.trial) of <a href=\"/sweeps/\(API.pathComponent(t.sweep))\">\(SVGPlots.escape(t.sweep))</a></h1>"
         body += "<p id=\"trial-state\">\(t.state) · best val MAE \(t.valMae.map { String(format: "%.3f", $0) } ?? "–") · test MAE \(t.testMae.map { String(format: "%.3f", $0) } ?? "–")</p>"
         body += "<table id=\"config\">" + t.params.values.keys.sorted().map { "<tr><td>\(SVGPlots.escape($0))</td><td>\(SVGPlots.escape(t.params[$0]!.description))</td></tr>" }.joined() + "</table>"
         let series = t.attempts.map { a in (label: "attempt \(a.number)", values: t.metrics.filter { $0.attempt == a.number }.map(\.valMae), pruned: a.state != "succeeded" && a.state != "running") }
@@ -128,6 +128,4 @@ public enum Dashboard {
         let preferred = ["cell", "depth", "units", "bidirectional", "dropout", "recurrent_dropout", "learning_rate", "batch_size"]
         return names.sorted { (preferred.firstIndex(of: $0) ?? 99, $0) < (preferred.firstIndex(of: $1) ?? 99, $1) }
     }
-
-    static func url(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._"))) ?? s }
 }

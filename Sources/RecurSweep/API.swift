@@ -15,6 +15,11 @@ public enum API {
 
     public static func decoder() -> JSONDecoder { JSONDecoder() }
 
+    /// `name` percent-encoded for use as one path segment (sweep names in URLs).
+    public static func pathComponent(_ name: String) -> String {
+        name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._"))) ?? name
+    }
+
     public struct ErrorBody: Codable, Sendable { public var error: String; public init(error: String) { self.error = error } }
 
     // MARK: Workers

@@ -12,6 +12,9 @@ public struct SweepSpec: Sendable, Equatable {
         public var metric: String = "val_mae"
         /// Default: minimize.
         public var minimize = true
+
+        /// The objective's value among an epoch's (or a result's) metrics.
+        public func value(valMAE: Double, valLoss: Double) -> Double { metric == "val_loss" ? valLoss : valMAE }
     }
 
     public struct Search: Sendable, Equatable {
