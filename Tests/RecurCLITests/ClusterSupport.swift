@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import RecurEngine
 import RecurForecast
 import RecurStore
@@ -135,6 +136,9 @@ final class Cluster {
     }
 
     func sweepState(_ name: String = "it") throws -> SweepState { try store().sweep(named: name).state }
+
+    /// The result of a `SELECT COUNT(*) …` on the coordinator's database.
+    func count(_ sql: String) throws -> Int { try store().writer.read { try Int.fetchOne($0, sql: sql) ?? 0 } }
 
     func signal(_ p: Process, _ sig: Int32) { kill(p.processIdentifier, sig) }
 }

@@ -38,7 +38,7 @@ import Glibc
         try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 12, units: 16, length: 48))
         let victim = try cluster.startWorker()
         try cluster.waitFor("an epoch to be reported", timeout: 60) {
-            try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 2
+            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 2
         }
         cluster.signal(victim, SIGKILL)
         victim.waitUntilExit()
@@ -79,7 +79,7 @@ import Glibc
         let acknowledged = try cluster.store().writer.read { db in
             try Row.fetchAll(db, sql: "SELECT attempt_id, epoch, val_mae FROM epoch_metrics").map { "\($0["attempt_id"] as Int64)/\($0["epoch"] as Int)/\($0["val_mae"] as Double)" }
         }
-        let completedBefore = try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM trials WHERE state = 'completed'") ?? 0 }
+        let completedBefore = try cluster.count("SELECT COUNT(*) FROM trials WHERE state = 'completed'")
         Thread.sleep(forTimeInterval: 1.5)
         try cluster.startCoordinator(leaseSeconds: 20)
         try cluster.waitFor("the sweep to finish after the restart", timeout: 240) { try cluster.sweepState() == .done }
@@ -108,11 +108,11 @@ import Glibc
         try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 10, units: 16, length: 48))
         let worker = try cluster.startWorker()
         try cluster.waitFor("an epoch to be reported", timeout: 60) {
-            try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
+            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 1
         }
         cluster.signal(worker, SIGSTOP)
         try cluster.waitFor("the frozen lease to expire", timeout: 30) {
-            try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'lost'") ?? 0 } >= 1
+            try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'lost'") >= 1
         }
         let lostMetrics = try cluster.store().writer.read {
             try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics m JOIN attempts a ON a.id = m.attempt_id WHERE a.state = 'lost'") ?? 0
@@ -138,12 +138,12 @@ import Glibc
         try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 15, units: 16, length: 48))
         let worker = try cluster.startWorker()
         try cluster.waitFor("an epoch to be reported", timeout: 60) {
-            try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
+            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 1
         }
         cluster.signal(worker, SIGTERM)
         worker.waitUntilExit()
         #expect(worker.terminationStatus == 0)
-        let released = try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'released'") ?? 0 }
+        let released = try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'released'")
         #expect(released == 1)
         try cluster.startWorker()
         try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }

@@ -48,9 +48,9 @@ import Testing
         try cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 15, units: 16, length: 48))
         try cluster.startWorker(prefix: ["/usr/sbin/ip", "netns", "exec", ns], coordinator: remote)
         try cluster.waitFor("an epoch over the veth link", timeout: 60) {
-            try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
+            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 1
         }
-        func rows() throws -> Int { try cluster.store().writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } }
+        func rows() throws -> Int { try cluster.count("SELECT COUNT(*) FROM epoch_metrics") }
         try #require(Self.sh(["link", "set", host, "down"]) == 0)
         Thread.sleep(forTimeInterval: 0.5)
         let atCut = try rows()
