@@ -14,9 +14,13 @@ extension Bench {
             abstract: "Trial lifecycles per second through the real HTTP API, with fake training.",
             discussion: """
                 Starts a coordinator on a temporary database (loopback TCP with a token, or a Unix
-                socket), creates a random-search sweep of N trials, and runs K clients that each loop
-                lease → E epoch reports → complete. Prints trials/s and p50/p99 latency per call, the
-                error count, and whether the database holds exactly N completed trials. Compare with
+                socket), creates a sweep of N trials over the Optuna anchor's five parameters (cell,
+                depth, dropout, bidirectional, learning rate; TPE by default), and runs K clients that
+                each loop lease → E epoch reports → complete with fake training (no pruning, so every
+                trial makes E reports). Each client is one keep-alive connection driven from its event
+                loop, like a wrk connection; --client worker uses the worker's own HTTP client
+                instead. Prints trials/s and p50/p99 latency per call, the error count, and whether
+                the database holds exactly N completed trials. Compare with
                 ../shared/anchors/optuna_dispatch.py run at the same time (docs/performance.md).
 
                 Example:
@@ -27,12 +31,16 @@ extension Bench {
         @Option(help: "Trials in the sweep.") var trials = 2000
         @Option(help: "Epoch reports per trial.") var epochs = 10
         @Option(help: "tcp or unix.") var transport = "tcp"
+        @Option(help: "random or tpe (Optuna's anchor uses TPE).") var sampler = "tpe"
+        @Option(help: "lean (one keep-alive connection per client, like wrk) or worker (the worker's HTTP client).") var client = "lean"
         @Flag(help: "One JSON object (the anchors' dispatch format).") var json = false
         @Option(help: "Keep the database at this path (e.g. to time `recur leaderboard bench --db PATH` at 10k trials).") var db: String?
 
         func validate() throws {
             guard clients >= 1, trials >= 1, epochs >= 1 else { throw ValidationError("--clients, --trials and --epochs must be ≥ 1") }
             guard ["tcp", "unix"].contains(transport) else { throw ValidationError("--transport: '\(transport)' must be tcp or unix") }
+            guard ["random", "tpe"].contains(sampler) else { throw ValidationError("--sampler: '\(sampler)' must be random or tpe") }
+            guard ["lean", "worker"].contains(client) else { throw ValidationError("--client: '\(client)' must be lean or worker") }
         }
 
         func run() async throws {
@@ -50,9 +58,12 @@ extension Bench {
             _ = try await coordinator.createSweep(yaml: """
                 name: bench
                 task: {dataset: d.csv, target: y, sequence_length: 8, horizon: 1}
-                search: {method: random, seed: 1, max_trials: \(trials), max_parallel: \(clients)}
+                search: {method: \(sampler), seed: 1, max_trials: \(trials), max_parallel: \(clients)}
                 space:
-                  units: {int: [1, 1000000]}
+                  cell: {choice: [simple_rnn, lstm, gru]}
+                  depth: {int: [1, 3]}
+                  dropout: {float: [0.0, 0.5]}
+                  bidirectional: {choice: [false, true]}
                   learning_rate: {float: [1.0e-4, 1.0e-2], log: true}
                 training: {epochs: \(epochs)}
                 """)
@@ -64,21 +75,28 @@ extension Bench {
             let server = Task { try await group.run() }
             var iterator = stream.makeAsyncIterator()
             guard let bound = await iterator.next(), let address = CoordinatorAddress(bound.description) else { throw CLIError("the coordinator did not start") }
-            let client = CoordinatorClient(address: address, token: token, logger: logger, maxConnections: clients)
-
+            let workerClient = CoordinatorClient(address: address, token: token, logger: logger, maxConnections: clients)
             let started = ContinuousClock.now
-            let results = await withTaskGroup(of: ClientStats.self) { tasks in
-                for _ in 0..<clients { tasks.addTask { await runClient(client) } }
-                var all = ClientStats()
-                for await s in tasks { all.merge(s) }
+            let results = try await withThrowingTaskGroup(of: LoadStats.self) { tasks in
+                for _ in 0..<clients {
+                    tasks.addTask {
+                        client == "worker"
+                            ? await runWorkerClient(workerClient)
+                            : try await LoadClient.run(listener: bound, token: transport == "tcp" ? token : nil, epochs: epochs)
+                    }
+                }
+                var all = LoadStats()
+                for try await s in tasks { all.merge(s) }
                 return all
             }
             let elapsed = ContinuousClock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            await client.shutdown()
+            let seconds = elapsed.seconds
+            await workerClient.shutdown()
             await group.triggerGracefulShutdown()
             _ = try? await server.value
             let summary = try coordinator.summary(named: "bench")
+            let counters = await coordinator.counters
+            let callsPerCommit = Double(counters.groupedCalls) / Double(max(1, counters.groupCommits))
             let integrity = summary.completed == trials && results.completed == trials
             let rate = Double(results.completed) / seconds
             func q(_ xs: [Double], _ p: Double) -> Double { xs.isEmpty ? 0 : xs.sorted()[min(xs.count - 1, Int(Double(xs.count) * p))] * 1000 }
@@ -86,43 +104,36 @@ extension Bench {
                 let object: [String: Any] = [
                     "script": "recur_bench_coordinator",
                     "results": [[
-                        "storage": "recur-sqlite-wal", "sampler": "random", "workers": clients, "transport": transport, "epochs": epochs,
+                        "storage": "recur-sqlite-wal", "sampler": sampler, "workers": clients, "transport": transport, "client": client, "epochs": epochs,
                         "trials": trials, "trials_per_s": (rate * 10).rounded() / 10, "wall_s": seconds,
                         "latency_ms": [
                             "ask": ["p50": q(results.lease, 0.5), "p99": q(results.lease, 0.99)],
                             "report": ["p50": q(results.report, 0.5), "p99": q(results.report, 0.99)],
                             "tell": ["p50": q(results.complete, 0.5), "p99": q(results.complete, 0.99)],
                         ],
-                        "errors_total": results.errors, "integrity_ok": integrity,
+                        "errors_total": results.errors, "integrity_ok": integrity, "calls_per_commit": (callsPerCommit * 10).rounded() / 10,
                     ] as [String: Any]],
                 ]
                 print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             } else {
-                print("\(clients) clients, \(trials) trials × \(epochs) reports over \(transport): \(String(format: "%.1f", rate)) trials/s in \(String(format: "%.1f", seconds)) s")
+                print("\(clients) \(client) clients, \(sampler), \(trials) trials × \(epochs) reports over \(transport): \(String(format: "%.1f", rate)) trials/s in \(String(format: "%.1f", seconds)) s")
                 print(String(format: "lease    p50 %7.2f ms  p99 %7.2f ms", q(results.lease, 0.5), q(results.lease, 0.99)))
                 print(String(format: "report   p50 %7.2f ms  p99 %7.2f ms", q(results.report, 0.5), q(results.report, 0.99)))
                 print(String(format: "complete p50 %7.2f ms  p99 %7.2f ms", q(results.complete, 0.5), q(results.complete, 0.99)))
-                print("errors: \(results.errors); database: \(summary.completed) completed of \(trials) (\(integrity ? "ok" : "MISMATCH"))")
+                print("errors: \(results.errors); database: \(summary.completed) completed of \(trials) (\(integrity ? "ok" : "MISMATCH")); \(String(format: "%.1f", callsPerCommit)) calls per commit")
             }
+            if let first = results.firstError { FileHandle.standardError.write(Data("first error: \(first)\n".utf8)) }
             if !integrity || results.errors > 0 { throw ExitCode(1) }
         }
 
-        struct ClientStats: Sendable {
-            var lease: [Double] = [], report: [Double] = [], complete: [Double] = []
-            var completed = 0, errors = 0
-            mutating func merge(_ o: ClientStats) {
-                lease += o.lease; report += o.report; complete += o.complete; completed += o.completed; errors += o.errors
-            }
-        }
-
-        func runClient(_ client: CoordinatorClient) async -> ClientStats {
-            var stats = ClientStats()
+        /// The same lifecycle through the worker's own HTTP client (AsyncHTTPClient), for comparison.
+        func runWorkerClient(_ client: CoordinatorClient) async -> LoadStats {
+            var stats = LoadStats()
             let clock = ContinuousClock()
             func timed<T>(_ into: inout [Double], _ body: () async throws -> T) async throws -> T {
                 let start = clock.now
                 let value = try await body()
-                let d = clock.now - start
-                into.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+                into.append((clock.now - start).seconds)
                 return value
             }
             do {
@@ -134,17 +145,24 @@ extension Bench {
                     if response.status == "done" { break }
                     guard let lease = response.lease else { continue }
                     for epoch in 1...epochs {
-                        let report = API.EpochReport(epoch: epoch, trainLoss: 1.0 / Double(epoch), valLoss: 1.0 / Double(epoch), valMae: 2.0 / Double(epoch), seconds: 0.01)
+                        let e = Double(epoch)
+                        let report = API.EpochReport(epoch: epoch, trainLoss: 1.0 / e, valLoss: 1.0 / e, valMae: 2.0 / e, seconds: 0.01)
                         _ = try await timed(&stats.report) { try await client.call(.POST, "/v1/leases/\(lease.token)/epochs", body: report, as: API.ReportResponse.self) }
                     }
-                    let done = API.CompleteRequest(valMae: 2.0 / Double(epochs), valLoss: 1.0 / Double(epochs), testMae: 2.5 / Double(epochs), bestEpoch: epochs, epochsRun: epochs, checkpoint: nil)
+                    let e = Double(epochs)
+                    let done = API.CompleteRequest(valMae: 2.0 / e, valLoss: 1.0 / e, testMae: 2.5 / e, bestEpoch: epochs, epochsRun: epochs, checkpoint: nil)
                     _ = try await timed(&stats.complete) { try await client.call(.POST, "/v1/leases/\(lease.token)/complete", body: done, as: API.TrialStateResponse.self) }
                     stats.completed += 1
                 }
             } catch {
                 stats.errors += 1
+                stats.firstError = "\(error)"
             }
             return stats
         }
     }
+}
+
+extension Duration {
+    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -42,7 +42,7 @@ public actor Coordinator {
     let logger: Logger
     let clock: @Sendable () -> Double
     var runtimes: [Int64: Runtime] = [:]
-    public private(set) var counters = Counters()
+    public internal(set) var counters = Counters()
 
     /// What a lease token refers to; filled at lease time (or from the store after a restart).
     struct LeaseInfo {
@@ -54,10 +54,14 @@ public actor Coordinator {
     }
     var leases: [String: LeaseInfo] = [:]
     var lastTouch: [String: Double] = [:]
+    /// Worker calls waiting for the next group commit (see Coordinator+GroupCommit.swift).
+    var queuedWrites: [QueuedWrite] = []
+    var drainScheduled = false
 
     /// Operation counts for `/metrics`.
     public struct Counters: Sendable {
         public var leases = 0, reports = 0, duplicateReports = 0, completions = 0, prunes = 0, failures = 0, releases = 0, expirations = 0, staleCalls = 0
+        public var groupCommits = 0, groupedCalls = 0
     }
 
     public init(
@@ -146,7 +150,11 @@ public actor Coordinator {
 
     /// Leases a trial of a running sweep (a requeued trial first, else a newly sampled one), or
     /// says there is no work now (`no_work`) or no work will come (`done`).
-    public func lease(worker: String, sweep name: String?) throws -> API.LeaseResponse {
+    public func lease(worker: String, sweep name: String?) async throws -> API.LeaseResponse {
+        try await grouped { try self.leaseNow(worker: worker, sweep: name) }
+    }
+
+    func leaseNow(worker: String, sweep name: String?) throws -> API.LeaseResponse {
         let now = clock()
         if now - (lastTouch[worker] ?? -.infinity) > 5 {
             try store.touchWorker(worker, now: now)
@@ -166,18 +174,19 @@ public actor Coordinator {
             }
             anyActive = true
             guard runtime.running < runtime.spec.search.maxParallel else { continue }
-            var trialId: Int64?
-            if let first = runtime.pending.keys.min() {
-                trialId = runtime.pending.removeValue(forKey: first)
-            } else if !runtime.exhausted {
-                trialId = try sampleTrial(runtime, now: now)?.id
-            }
-            guard let trialId else { continue }
             let token = UUID().uuidString.lowercased() + "-" + UUID().uuidString.lowercased()
-            let (leased, attempt) = try store.lease(trial: trialId, worker: worker, token: token, deadline: now + leaseSeconds, now: now)
+            let deadline = now + leaseSeconds
+            let leased: TrialRecord, attempt: AttemptRecord, config: TrialConfig
+            if let first = runtime.pending.keys.min(), let trialId = runtime.pending.removeValue(forKey: first) {
+                (leased, attempt) = try store.lease(trial: trialId, worker: worker, token: token, deadline: deadline, now: now)
+                config = try TrialConfig.decode(json: leased.configJson)
+            } else if !runtime.exhausted, let sampled = try sampleAndLease(runtime, worker: worker, token: token, deadline: deadline, now: now) {
+                (leased, attempt, config) = sampled
+            } else {
+                continue
+            }
             runtime.running += 1
-            let config = try TrialConfig.decode(json: leased.configJson)
-            leases[token] = LeaseInfo(attemptId: attempt.id!, trialId: trialId, trialNumber: leased.number, sweepId: id, config: config)
+            leases[token] = LeaseInfo(attemptId: attempt.id!, trialId: leased.id!, trialNumber: leased.number, sweepId: id, config: config)
             let seed = runtime.spec.search.seed &+ UInt64(leased.number) &* 7919
             let plan = try runtime.spec.trainingPlan(for: config, features: runtime.features, seed: seed)
             counters.leases += 1
@@ -193,7 +202,7 @@ public actor Coordinator {
     /// The lease `token` refers to: from memory, or (after a restart) from the store.
     func leaseInfo(_ token: String) throws -> (LeaseInfo, Runtime) {
         if let info = leases[token], let runtime = runtimes[info.sweepId] { return (info, runtime) }
-        let attempt = try store.writer.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
+        let attempt = try store.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
         guard let attempt else { counters.staleCalls += 1; throw StoreError.staleLease("unknown lease token") }
         guard attempt.state == .running else { counters.staleCalls += 1; throw StoreError.staleLease("the lease of attempt \(attempt.number) is \(attempt.state.rawValue)") }
         let trial = try store.trial(id: attempt.trialId)
@@ -210,13 +219,22 @@ public actor Coordinator {
         if trial.state == .pending { runtime.pending[trial.number] = trial.id! }
     }
 
-    private func sampleTrial(_ runtime: Runtime, now: Double) throws -> TrialRecord? {
+    /// Samples a new config and leases it in one transaction; nil when the space or the trial
+    /// budget is exhausted.
+    private func sampleAndLease(
+        _ runtime: Runtime, worker: String, token: String, deadline: Double, now: Double
+    ) throws -> (TrialRecord, AttemptRecord, TrialConfig)? {
         while runtime.nextNumber < runtime.spec.search.maxTrials {
             let number = runtime.nextNumber
             guard let config = runtime.sampler.suggest(number: number, isTaken: { runtime.taken.contains($0) }) else { break }
             runtime.nextNumber += 1
-            runtime.taken.insert(config.hash)
-            do { return try store.addTrial(sweep: runtime.record.id!, number: number, config: config, now: now) } catch StoreError.duplicate(_) {
+            let json = config.canonicalJSON
+            runtime.taken.insert(TrialConfig.hash(canonicalJSON: json))
+            do {
+                let (trial, attempt) = try store.addAndLease(
+                    sweep: runtime.record.id!, number: number, config: config, canonicalJSON: json, worker: worker, token: token, deadline: deadline, now: now)
+                return (trial, attempt, config)
+            } catch StoreError.duplicate(_) {
                 continue
             }
         }
@@ -224,7 +242,11 @@ public actor Coordinator {
         return nil
     }
 
-    public func heartbeat(token: String) throws -> API.DeadlineResponse {
+    public func heartbeat(token: String) async throws -> API.DeadlineResponse {
+        try await grouped { try self.heartbeatNow(token: token) }
+    }
+
+    func heartbeatNow(token: String) throws -> API.DeadlineResponse {
         do {
             let attempt = try store.renew(token: token, deadline: clock() + leaseSeconds, now: clock())
             if let w = attempt.workerId { lastTouch[w] = clock(); try? store.touchWorker(w, now: clock()) }
@@ -236,7 +258,11 @@ public actor Coordinator {
     }
 
     /// Stores an epoch's metrics and answers continue, prune or stop.
-    public func report(token: String, _ report: API.EpochReport) throws -> API.ReportResponse {
+    public func report(token: String, _ report: API.EpochReport) async throws -> API.ReportResponse {
+        try await grouped { try self.reportNow(token: token, report) }
+    }
+
+    func reportNow(token: String, _ report: API.EpochReport) throws -> API.ReportResponse {
         let now = clock()
         let (info, runtime) = try leaseInfo(token)
         let objective = runtime.spec.objective.value(valMAE: report.valMae, valLoss: report.valLoss)
@@ -278,7 +304,11 @@ public actor Coordinator {
         return API.ReportResponse(action: "continue", deadline: result.leaseDeadline, reason: nil)
     }
 
-    public func complete(token: String, _ request: API.CompleteRequest) throws -> API.TrialStateResponse {
+    public func complete(token: String, _ request: API.CompleteRequest) async throws -> API.TrialStateResponse {
+        try await grouped { try self.completeNow(token: token, request) }
+    }
+
+    func completeNow(token: String, _ request: API.CompleteRequest) throws -> API.TrialStateResponse {
         let checkpoint = try request.checkpoint.map { text -> Data in
             guard let data = Data(base64Encoded: text) else { throw APIError.badRequest("checkpoint: not valid base64") }
             return data
@@ -299,7 +329,11 @@ public actor Coordinator {
         return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
     }
 
-    public func fail(token: String, _ request: API.FailRequest) throws -> API.TrialStateResponse {
+    public func fail(token: String, _ request: API.FailRequest) async throws -> API.TrialStateResponse {
+        try await grouped { try self.failNow(token: token, request) }
+    }
+
+    func failNow(token: String, _ request: API.FailRequest) throws -> API.TrialStateResponse {
         let (_, runtime) = try leaseInfo(token)
         let trial = try store.fail(token: token, error: String(request.error.prefix(4000)), retryable: request.retryable, maxAttempts: runtime.spec.maxAttempts, now: clock())
         finished(token, runtime, trial: trial)
@@ -308,7 +342,11 @@ public actor Coordinator {
         return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
     }
 
-    public func release(token: String) throws -> API.TrialStateResponse {
+    public func release(token: String) async throws -> API.TrialStateResponse {
+        try await grouped { try self.releaseNow(token: token) }
+    }
+
+    func releaseNow(token: String) throws -> API.TrialStateResponse {
         let (_, runtime) = try leaseInfo(token)
         let trial = try store.release(token: token, now: clock())
         finished(token, runtime, trial: trial)
@@ -333,7 +371,11 @@ public actor Coordinator {
         return expired.count
     }
 
-    public func register(_ request: API.RegisterRequest) throws -> API.RegisterResponse {
+    public func register(_ request: API.RegisterRequest) async throws -> API.RegisterResponse {
+        try await grouped { try self.registerNow(request) }
+    }
+
+    func registerNow(_ request: API.RegisterRequest) throws -> API.RegisterResponse {
         let w = try store.registerWorker(host: request.host, slots: request.slots, version: request.version, now: clock())
         logger.info("worker registered", metadata: ["worker.id": "\(w.id)", "worker.host": "\(w.host)", "worker.slots": "\(w.slots)"])
         return API.RegisterResponse(workerId: w.id, leaseSeconds: leaseSeconds)

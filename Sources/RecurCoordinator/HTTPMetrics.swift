@@ -34,6 +34,8 @@ public actor HTTPMetrics {
         counter("recur_releases_total", "Leases released by workers.", counters.releases)
         counter("recur_lease_expirations_total", "Leases that expired.", counters.expirations)
         counter("recur_stale_calls_total", "Calls refused with 409 for a stale lease.", counters.staleCalls)
+        counter("recur_group_commits_total", "SQLite transactions that committed worker calls (group commit).", counters.groupCommits)
+        counter("recur_grouped_calls_total", "Worker calls committed by those transactions.", counters.groupedCalls)
         let running = (try? store.runningAttempts().count) ?? 0
         out += "# HELP recur_running_leases Leases currently held.\n# TYPE recur_running_leases gauge\nrecur_running_leases \(running)\n"
         out += "# HELP recur_http_requests_total HTTP requests by route and status.\n# TYPE recur_http_requests_total counter\n"

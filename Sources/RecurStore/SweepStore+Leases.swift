@@ -1,33 +1,53 @@
 import Foundation
 import GRDB
+import RecurSweep
 
 /// Leases: the only way a trial runs. Each function is one transaction with guarded UPDATEs.
 extension SweepStore {
     /// Starts an attempt of a pending trial under `token`, valid until `deadline`.
     public func lease(trial: Int64, worker: String?, token: String, deadline: Double, now: Double) throws -> (TrialRecord, AttemptRecord) {
-        try writer.write { db in
-            try db.execute(sql: "UPDATE trials SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state = 'pending'", arguments: [now, trial])
-            guard db.changesCount == 1 else {
-                guard let t = try TrialRecord.fetchOne(db, key: trial) else { throw StoreError.notFound("no trial with id \(trial)") }
-                throw StoreError.conflict("trial \(t.number) is \(t.state.rawValue), not pending")
-            }
-            let number = (try Int.fetchOne(db, sql: "SELECT MAX(number) FROM attempts WHERE trial_id = ?", arguments: [trial]) ?? 0) + 1
-            var attempt = AttemptRecord(
-                id: nil, trialId: trial, number: number, workerId: worker, leaseToken: token, leaseDeadline: deadline, state: .running,
-                error: nil, startedAt: now, finishedAt: nil)
-            do { try attempt.insert(db) } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                throw StoreError.duplicate("lease token already used")
-            }
-            let t = try TrialRecord.fetchOne(db, key: trial)!
-            try SweepStore.event(db, "leased", sweep: t.sweepId, trial: trial, attempt: attempt.id,
-                                 detail: ["attempt": number, "worker": worker ?? "", "deadline": deadline], now: now)
-            return (t, attempt)
+        try write { db in try SweepStore.lease(db, trial: trial, worker: worker, token: token, deadline: deadline, now: now) }
+    }
+
+    /// Adds a newly sampled trial and leases it, in one transaction.
+    public func addAndLease(
+        sweep: Int64, number: Int, config: TrialConfig, canonicalJSON: String? = nil, worker: String?, token: String, deadline: Double, now: Double
+    ) throws -> (TrialRecord, AttemptRecord) {
+        try write { db in
+            let trial = try SweepStore.insertTrial(db, sweep: sweep, number: number, config: config, canonicalJSON: canonicalJSON, now: now)
+            return try SweepStore.lease(db, trial: trial.id!, worker: worker, token: token, deadline: deadline, now: now)
         }
+    }
+
+    static func lease(_ db: Database, trial: Int64, worker: String?, token: String, deadline: Double, now: Double) throws -> (TrialRecord, AttemptRecord) {
+        let start = try db.cachedStatement(sql: "UPDATE trials SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state = 'pending' RETURNING *")
+        guard let t = try TrialRecord.fetchOne(start, arguments: [now, trial]) else {
+            guard let t = try TrialRecord.fetchOne(db, key: trial) else { throw StoreError.notFound("no trial with id \(trial)") }
+            throw StoreError.conflict("trial \(t.number) is \(t.state.rawValue), not pending")
+        }
+        let previous = try db.cachedStatement(sql: "SELECT MAX(number) FROM attempts WHERE trial_id = ?")
+        let number = (try Int.fetchOne(previous, arguments: [trial]) ?? 0) + 1
+        var attempt = AttemptRecord(
+            id: nil, trialId: trial, number: number, workerId: worker, leaseToken: token, leaseDeadline: deadline, state: .running,
+            error: nil, startedAt: now, finishedAt: nil)
+        do {
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO attempts (trial_id, number, worker_id, lease_token, lease_deadline, state, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?)
+                """)
+            try insert.execute(arguments: [trial, number, worker, token, deadline, now])
+            attempt.id = db.lastInsertedRowID
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw StoreError.duplicate("lease token already used")
+        }
+        try SweepStore.event(db, "leased", sweep: t.sweepId, trial: trial, attempt: attempt.id,
+                             detail: ["attempt": number, "worker": worker ?? "", "deadline": deadline], now: now)
+        return (t, attempt)
     }
 
     /// The running attempt holding `token`, or `staleLease`.
     static func runningAttempt(_ db: Database, token: String) throws -> AttemptRecord {
-        guard let a = try AttemptRecord.filter(Column("lease_token") == token).fetchOne(db) else {
+        let select = try db.cachedStatement(sql: "SELECT * FROM attempts WHERE lease_token = ?")
+        guard let a = try AttemptRecord.fetchOne(select, arguments: [token]) else {
             throw StoreError.staleLease("unknown lease token")
         }
         guard a.state == .running else { throw StoreError.staleLease("the lease of attempt \(a.number) of trial \(a.trialId) is \(a.state.rawValue)") }
@@ -36,7 +56,7 @@ extension SweepStore {
 
     /// Extends a running lease (heartbeat).
     public func renew(token: String, deadline: Double, now: Double) throws -> AttemptRecord {
-        try writer.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_token = ? AND state = 'running'", arguments: [deadline, token])
             guard db.changesCount == 1 else { _ = try SweepStore.runningAttempt(db, token: token); throw StoreError.staleLease("lease not renewed") }
             return try AttemptRecord.filter(Column("lease_token") == token).fetchOne(db)!
@@ -55,26 +75,24 @@ extension SweepStore {
     /// Stores one epoch's metrics for the running attempt holding `token` (idempotent on
     /// trial/attempt/epoch), tracks the trial's best objective and renews the lease.
     public func report(token: String, metrics: EpochMetrics, objective: Double, minimize: Bool, deadline: Double, now: Double) throws -> ReportOutcome {
-        try writer.write { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_token = ? AND state = 'running' RETURNING id, trial_id, lease_deadline",
-                arguments: [deadline, token])
+        try write { db in
+            let renew = try db.cachedStatement(
+                sql: "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_token = ? AND state = 'running' RETURNING id, trial_id, lease_deadline")
+            guard let row = try Row.fetchOne(renew, arguments: [deadline, token])
             else { _ = try SweepStore.runningAttempt(db, token: token); throw StoreError.staleLease("the lease is not running") }
-            let attemptId: Int64 = row["id"], trialId: Int64 = row["trial_id"]
-            try db.execute(
-                sql: """
-                    INSERT OR IGNORE INTO epoch_metrics (trial_id, attempt_id, epoch, train_loss, val_loss, val_mae, seconds, recorded_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [trialId, attemptId, metrics.epoch, metrics.trainLoss, metrics.valLoss, metrics.valMAE, metrics.seconds, now])
+            let attemptId: Int64 = row[0], trialId: Int64 = row[1], leaseDeadline: Double = row[2]
+            let insert = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO epoch_metrics (trial_id, attempt_id, epoch, train_loss, val_loss, val_mae, seconds, recorded_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            try insert.execute(arguments: [trialId, attemptId, metrics.epoch, metrics.trainLoss, metrics.valLoss, metrics.valMAE, metrics.seconds, now])
             let inserted = db.changesCount == 1
             if inserted && objective.isFinite {
                 let better = minimize ? "?1 < best_val_metric" : "?1 > best_val_metric"
-                try db.execute(
-                    sql: "UPDATE trials SET best_val_metric = ?1, best_epoch = ?2 WHERE id = ?3 AND (best_val_metric IS NULL OR \(better))",
-                    arguments: [objective, metrics.epoch, trialId])
+                let best = try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = ?1, best_epoch = ?2 WHERE id = ?3 AND (best_val_metric IS NULL OR \(better))")
+                try best.execute(arguments: [objective, metrics.epoch, trialId])
             }
-            return ReportOutcome(inserted: inserted, attemptId: attemptId, trialId: trialId, leaseDeadline: row["lease_deadline"])
+            return ReportOutcome(inserted: inserted, attemptId: attemptId, trialId: trialId, leaseDeadline: leaseDeadline)
         }
     }
 
@@ -84,22 +102,21 @@ extension SweepStore {
         update: (Database, AttemptRecord) throws -> Void = { _, _ in }
     ) throws -> TrialRecord {
         nonisolated(unsafe) let detail = detail
-        return try writer.write { db in
+        return try write { db in
             let attempt = try SweepStore.runningAttempt(db, token: token)
-            try db.execute(
-                sql: "UPDATE attempts SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running' AND lease_token = ?",
-                arguments: [attemptState.rawValue, error, now, attempt.id, token])
+            let end = try db.cachedStatement(sql: "UPDATE attempts SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running' AND lease_token = ?")
+            try end.execute(arguments: [attemptState.rawValue, error, now, attempt.id, token])
             guard db.changesCount == 1 else { throw StoreError.staleLease("the lease changed") }
             let finished = trialState == .pending ? nil : now
-            try db.execute(
-                sql: "UPDATE trials SET state = ?, finished_at = ? WHERE id = ? AND state = 'running'",
-                arguments: [trialState.rawValue, finished, attempt.trialId])
+            let move = try db.cachedStatement(sql: "UPDATE trials SET state = ?, finished_at = ? WHERE id = ? AND state = 'running'")
+            try move.execute(arguments: [trialState.rawValue, finished, attempt.trialId])
             guard db.changesCount == 1 else { throw StoreError.conflict("trial \(attempt.trialId) is not running") }
             if trialState == .pending {
-                try db.execute(sql: "UPDATE trials SET best_val_metric = NULL, best_epoch = NULL WHERE id = ?", arguments: [attempt.trialId])
+                try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = NULL, best_epoch = NULL WHERE id = ?").execute(arguments: [attempt.trialId])
             }
             try update(db, attempt)
-            let trial = try TrialRecord.fetchOne(db, key: attempt.trialId)!
+            let select = try db.cachedStatement(sql: "SELECT * FROM trials WHERE id = ?")
+            let trial = try TrialRecord.fetchOne(select, arguments: [attempt.trialId])!
             try SweepStore.event(db, event, sweep: trial.sweepId, trial: trial.id, attempt: attempt.id, detail: detail, now: now)
             return trial
         }
@@ -111,9 +128,8 @@ extension SweepStore {
             token: token, attemptState: .succeeded, trialState: .completed, error: nil, now: now, event: "completed",
             detail: ["val_metric": valMetric, "test_metric": testMetric, "best_epoch": bestEpoch]
         ) { db, attempt in
-            try db.execute(
-                sql: "UPDATE trials SET best_val_metric = ?, best_epoch = ?, test_metric = ? WHERE id = ?",
-                arguments: [valMetric, bestEpoch, testMetric, attempt.trialId])
+            try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = ?, best_epoch = ?, test_metric = ? WHERE id = ?")
+                .execute(arguments: [valMetric, bestEpoch, testMetric, attempt.trialId])
             if let checkpoint {
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO checkpoints (trial_id, attempt_id, data, created_at) VALUES (?, ?, ?, ?)",
@@ -136,7 +152,7 @@ extension SweepStore {
 
     /// The worker gave up: requeue when retryable and attempts remain, else fail the trial.
     public func fail(token: String, error: String, retryable: Bool, maxAttempts: Int, now: Double) throws -> TrialRecord {
-        let requeue: Bool = try writer.read { db in
+        let requeue: Bool = try read { db in
             let a = try SweepStore.runningAttempt(db, token: token)
             let used = try SweepStore.usedAttempts(db, trial: a.trialId)
             return retryable && used + 1 < maxAttempts
@@ -154,7 +170,7 @@ extension SweepStore {
     /// Marks every running attempt whose deadline passed as lost and requeues its trial (or fails
     /// it when its attempts are used up). Returns the trials affected.
     public func expireLeases(now: Double, maxAttempts: (Int64) -> Int) throws -> [TrialRecord] {
-        try writer.write { db in
+        try write { db in
             let expired = try AttemptRecord.filter(sql: "state = 'running' AND lease_deadline < ?", arguments: [now]).fetchAll(db)
             var out: [TrialRecord] = []
             for attempt in expired {
@@ -176,6 +192,6 @@ extension SweepStore {
 
     /// Attempts currently running (e.g. to resume leases after a restart).
     public func runningAttempts() throws -> [AttemptRecord] {
-        try writer.read { db in try AttemptRecord.filter(Column("state") == "running").fetchAll(db) }
+        try read { db in try AttemptRecord.filter(Column("state") == "running").fetchAll(db) }
     }
 }

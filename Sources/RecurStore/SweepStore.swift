@@ -31,7 +31,7 @@ public final class SweepStore: Sendable {
 
     public init(writer: any DatabaseWriter) throws {
         self.writer = writer
-        try writer.write { db in
+        try write { db in
             let known = Set(Migrations.all.map(\.id))
             if try db.tableExists("grdb_migrations") {
                 let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
@@ -52,24 +52,75 @@ public final class SweepStore: Sendable {
         return migrator
     }
 
+    // MARK: - Transactions and group commit
+
+    /// The write transaction a ``batch(_:)`` holds open on this task.
+    final class OpenBatch: @unchecked Sendable {
+        let db: Database
+        let store: ObjectIdentifier
+        init(db: Database, store: ObjectIdentifier) { self.db = db; self.store = store }
+    }
+    @TaskLocal static var openBatch: OpenBatch?
+
+    private var currentBatch: Database? {
+        guard let batch = SweepStore.openBatch, batch.store == ObjectIdentifier(self) else { return nil }
+        return batch.db
+    }
+
+    /// One transaction; inside ``batch(_:)`` a savepoint of the batch's transaction instead.
+    public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        guard let db = currentBatch else { return try writer.write(body) }
+        var result: T?
+        try db.inSavepoint {
+            result = try body(db)
+            return .commit
+        }
+        return result!
+    }
+
+    /// Reads committed data; inside ``batch(_:)`` reads through the batch's transaction.
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        guard let db = currentBatch else { return try writer.read(body) }
+        return try body(db)
+    }
+
+    /// Group commit: every store call `body` makes joins one write transaction, each call in its
+    /// own savepoint (a call that throws leaves no trace), and the whole group commits once.
+    /// Returns after COMMIT; throws only when the transaction itself fails.
+    public func batch(_ body: () throws -> Void) throws {
+        try writer.write { db in
+            try SweepStore.$openBatch.withValue(OpenBatch(db: db, store: ObjectIdentifier(self))) { try body() }
+        }
+    }
+
+    /// Runs `body` in a savepoint of the current ``batch(_:)`` (or in its own transaction
+    /// outside one): all of its store calls take effect, or none.
+    public func atomically<T>(_ body: () throws -> T) throws -> T {
+        if currentBatch != nil { return try write { _ in try body() } }
+        var result: T?
+        try writer.write { db in
+            try SweepStore.$openBatch.withValue(OpenBatch(db: db, store: ObjectIdentifier(self))) { result = try body() }
+        }
+        return result!
+    }
+
     // MARK: - Events
 
     static func event(_ db: Database, _ kind: String, sweep: Int64?, trial: Int64? = nil, attempt: Int64? = nil, detail: [String: Any] = [:], now: Double) throws {
-        let json = (try? JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        var e = EventRecord(id: nil, sweepId: sweep, trialId: trial, attemptId: attempt, kind: kind, detailJson: json, at: now)
-        try e.insert(db)
+        let statement = try db.cachedStatement(sql: "INSERT INTO events (sweep_id, trial_id, attempt_id, kind, detail_json, at) VALUES (?, ?, ?, ?, ?, ?)")
+        try statement.execute(arguments: [sweep, trial, attempt, kind, EventJSON.object(detail), now])
     }
 
     /// Records an event in its own transaction (e.g. a prune decision's numbers).
     public func recordEvent(_ kind: String, sweep: Int64?, trial: Int64? = nil, attempt: Int64? = nil, detail: [String: Any], now: Double) throws {
         nonisolated(unsafe) let detail = detail
-        try writer.write { db in try SweepStore.event(db, kind, sweep: sweep, trial: trial, attempt: attempt, detail: detail, now: now) }
+        try write { db in try SweepStore.event(db, kind, sweep: sweep, trial: trial, attempt: attempt, detail: detail, now: now) }
     }
 
     // MARK: - Sweeps
 
     public func createSweep(_ spec: SweepSpec, yaml: String, now: Double) throws -> SweepRecord {
-        try writer.write { db in
+        try write { db in
             if try SweepRecord.filter(Column("name") == spec.name).fetchOne(db) != nil {
                 throw StoreError.duplicate("sweep '\(spec.name)' already exists")
             }
@@ -81,7 +132,7 @@ public final class SweepStore: Sendable {
     }
 
     public func sweep(named name: String) throws -> SweepRecord {
-        try writer.read { db in
+        try read { db in
             guard let s = try SweepRecord.filter(Column("name") == name).fetchOne(db) else {
                 throw StoreError.notFound("no sweep named '\(name)'")
             }
@@ -90,20 +141,20 @@ public final class SweepStore: Sendable {
     }
 
     public func sweep(id: Int64) throws -> SweepRecord {
-        try writer.read { db in
+        try read { db in
             guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no sweep with id \(id)") }
             return s
         }
     }
 
     public func sweeps() throws -> [SweepRecord] {
-        try writer.read { db in try SweepRecord.order(Column("id")).fetchAll(db) }
+        try read { db in try SweepRecord.order(Column("id")).fetchAll(db) }
     }
 
     /// Moves a sweep to `state` if it is in one of `from`.
     @discardableResult
     public func setSweepState(_ id: Int64, to state: SweepState, from: [SweepState], now: Double) throws -> SweepRecord {
-        try writer.write { db in
+        try write { db in
             let placeholders = from.map { _ in "?" }.joined(separator: ",")
             var arguments: StatementArguments = [state.rawValue, now, id]
             arguments += StatementArguments(from.map(\.rawValue))
@@ -121,43 +172,50 @@ public final class SweepStore: Sendable {
 
     /// Adds a sampled trial (pending). A config already in the sweep is refused.
     public func addTrial(sweep: Int64, number: Int, config: TrialConfig, now: Double) throws -> TrialRecord {
-        try writer.write { db in
-            var trial = TrialRecord(
-                id: nil, sweepId: sweep, number: number, configJson: config.canonicalJSON, configHash: config.hash, state: .pending,
-                bestValMetric: nil, bestEpoch: nil, testMetric: nil, createdAt: now, startedAt: nil, finishedAt: nil)
-            do { try trial.insert(db) } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                throw StoreError.duplicate("sweep \(sweep) already has trial \(number) or config \(config.canonicalJSON)")
-            }
-            try SweepStore.event(db, "trial_sampled", sweep: sweep, trial: trial.id, detail: ["number": number, "config": config.canonicalJSON], now: now)
-            return trial
+        try write { db in try SweepStore.insertTrial(db, sweep: sweep, number: number, config: config, now: now) }
+    }
+
+    static func insertTrial(_ db: Database, sweep: Int64, number: Int, config: TrialConfig, canonicalJSON: String? = nil, now: Double) throws -> TrialRecord {
+        let json = canonicalJSON ?? config.canonicalJSON
+        var trial = TrialRecord(
+            id: nil, sweepId: sweep, number: number, configJson: json, configHash: TrialConfig.hash(canonicalJSON: json), state: .pending,
+            bestValMetric: nil, bestEpoch: nil, testMetric: nil, createdAt: now, startedAt: nil, finishedAt: nil)
+        do {
+            let insert = try db.cachedStatement(sql: "INSERT INTO trials (sweep_id, number, config_json, config_hash, state, created_at) VALUES (?, ?, ?, ?, 'pending', ?)")
+            try insert.execute(arguments: [sweep, number, json, trial.configHash, now])
+            trial.id = db.lastInsertedRowID
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw StoreError.duplicate("sweep \(sweep) already has trial \(number) or config \(json)")
         }
+        try SweepStore.event(db, "trial_sampled", sweep: sweep, trial: trial.id, detail: ["number": number, "config": json], now: now)
+        return trial
     }
 
     public func trial(id: Int64) throws -> TrialRecord {
-        try writer.read { db in
+        try read { db in
             guard let t = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no trial with id \(id)") }
             return t
         }
     }
 
     public func trials(sweep: Int64) throws -> [TrialRecord] {
-        try writer.read { db in try TrialRecord.filter(Column("sweep_id") == sweep).order(Column("number")).fetchAll(db) }
+        try read { db in try TrialRecord.filter(Column("sweep_id") == sweep).order(Column("number")).fetchAll(db) }
     }
 
     public func attempts(trial: Int64) throws -> [AttemptRecord] {
-        try writer.read { db in try AttemptRecord.filter(Column("trial_id") == trial).order(Column("number")).fetchAll(db) }
+        try read { db in try AttemptRecord.filter(Column("trial_id") == trial).order(Column("number")).fetchAll(db) }
     }
 
     public func metrics(trial: Int64) throws -> [EpochMetricRecord] {
-        try writer.read { db in try EpochMetricRecord.filter(Column("trial_id") == trial).order(Column("attempt_id"), Column("epoch")).fetchAll(db) }
+        try read { db in try EpochMetricRecord.filter(Column("trial_id") == trial).order(Column("attempt_id"), Column("epoch")).fetchAll(db) }
     }
 
     public func events(sweep: Int64) throws -> [EventRecord] {
-        try writer.read { db in try EventRecord.filter(Column("sweep_id") == sweep).order(Column("id")).fetchAll(db) }
+        try read { db in try EventRecord.filter(Column("sweep_id") == sweep).order(Column("id")).fetchAll(db) }
     }
 
     public func checkpoint(trial: Int64) throws -> Data {
-        try writer.read { db in
+        try read { db in
             guard let data = try Data.fetchOne(db, sql: "SELECT data FROM checkpoints WHERE trial_id = ?", arguments: [trial]) else {
                 throw StoreError.notFound("trial \(trial) has no checkpoint (it has not completed)")
             }
@@ -167,7 +225,7 @@ public final class SweepStore: Sendable {
 
     /// Trials per state in a sweep.
     public func counts(sweep: Int64) throws -> [TrialState: Int] {
-        try writer.read { db in
+        try read { db in
             var out: [TrialState: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM trials WHERE sweep_id = ? GROUP BY state", arguments: [sweep]) {
                 if let s = TrialState(rawValue: row["state"]) { out[s] = row["n"] }
@@ -179,7 +237,7 @@ public final class SweepStore: Sendable {
     // MARK: - Workers
 
     public func registerWorker(host: String, slots: Int, version: String, now: Double) throws -> WorkerRecord {
-        try writer.write { db in
+        try write { db in
             var w = WorkerRecord(id: UUID().uuidString.lowercased(), host: host, slots: slots, version: version, registeredAt: now, lastSeen: now)
             try w.insert(db)
             try SweepStore.event(db, "worker_registered", sweep: nil, detail: ["worker": w.id, "host": host, "slots": slots], now: now)
@@ -188,13 +246,13 @@ public final class SweepStore: Sendable {
     }
 
     public func touchWorker(_ id: String, now: Double) throws {
-        try writer.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE workers SET last_seen = ? WHERE id = ?", arguments: [now, id])
             if db.changesCount == 0 { throw StoreError.notFound("unknown worker \(id); register again") }
         }
     }
 
     public func workers() throws -> [WorkerRecord] {
-        try writer.read { db in try WorkerRecord.order(Column("registered_at")).fetchAll(db) }
+        try read { db in try WorkerRecord.order(Column("registered_at")).fetchAll(db) }
     }
 }

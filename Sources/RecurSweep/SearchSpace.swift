@@ -109,8 +109,18 @@ public struct TrialConfig: Hashable, Sendable, Codable {
     }
 
     /// SHA-256 of the canonical JSON; unique per sweep, so no config is run twice by accident.
-    public var hash: String {
-        SHA256.hash(data: Data(canonicalJSON.utf8)).map { String(format: "%02x", $0) }.joined()
+    public var hash: String { TrialConfig.hash(canonicalJSON: canonicalJSON) }
+
+    /// ``hash`` of an already computed ``canonicalJSON``.
+    public static func hash(canonicalJSON: String) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: Data(canonicalJSON.utf8)) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 15)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     public static func decode(json: String) throws -> TrialConfig {
