@@ -226,7 +226,7 @@ extension RecurrentDirection {
         }
         // s = δĥ·U_hᵀ is the gradient of r ⊙ h̃ (h̃ = h_{t−1} ⊙ m_h).
         let s = scratch.pointer + b * h
-        gemm(transB: true, m: b, n: h, k: h, a: dt + 2 * h, lda: gh, b: recurrentKernel + 2 * h, ldb: gh, beta: 0, c: s, ldc: h)
+        gemm(m: b, n: h, k: h, a: dt + 2 * h, lda: gh, b: recurrentKernelT.pointer + 2 * h * h, ldb: h, beta: 0, c: s, ldc: h)
         let mask: UnsafePointer<Float>? = recurrentMaskCount > 0 ? recurrentMask(gate: 2) : nil
         for r in 0..<b {
             let row = zt + r * gh, drow = dt + r * gh, o = r * h

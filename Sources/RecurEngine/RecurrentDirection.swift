@@ -57,6 +57,11 @@ final class RecurrentDirection {
     let scratchInput = FloatBuffer()
     /// `∂L/∂x`, `[T, B, F]`.
     let inputGradient = FloatBuffer()
+    /// `Uᵀ` `[G·H, H]` and `Kᵀ` `[G·H, F]`, refreshed at the start of each backward pass, so
+    /// `Δ·Uᵀ` and `Δ·Kᵀ` run as plain products that OpenBLAS's small-matrix kernels take without
+    /// packing (its transposed-B path for these shapes packs both operands every call).
+    let recurrentKernelT = FloatBuffer()
+    let kernelT = FloatBuffer()
     let ones = FloatBuffer()
 
     private(set) var batch = 0
@@ -241,6 +246,8 @@ final class RecurrentDirection {
         if cell == .lstm { cellGradient.zeroed(b * h) }
         delta.reserve(rows * gh)
         if resetAfter { deltaRecurrent.reserve(rows * gh) }
+        transpose(recurrentKernel, rows: h, columns: gh, into: recurrentKernelT.reserve(gh * h))
+        if needInputGradient { transpose(kernel, rows: inputSize, columns: gh, into: kernelT.reserve(gh * inputSize)) }
         scratch.reserve(2 * b * h)
         if needInputGradient {
             inputGradient.reserve(rows * inputSize)
@@ -271,14 +278,14 @@ final class RecurrentDirection {
         let h = hiddenSize, gh = gateWidth, b = batch
         if recurrentMaskCount == 0 {
             let c0 = gateRange.lowerBound * h
-            gemm(transB: true, m: b, n: h, k: gateRange.count * h, a: deltaRow + c0, lda: gh, b: recurrentKernel + c0, ldb: gh,
+            gemm(m: b, n: h, k: gateRange.count * h, a: deltaRow + c0, lda: gh, b: recurrentKernelT.pointer + c0 * h, ldb: h,
                  beta: accumulate ? 1 : 0, c: dhPrev, ldc: h)
             return
         }
         if !accumulate { dhPrev.update(repeating: 0, count: b * h) }
         let tmp = scratch.pointer
         for k in gateRange {
-            gemm(transB: true, m: b, n: h, k: h, a: deltaRow + k * h, lda: gh, b: recurrentKernel + k * h, ldb: gh, beta: 0, c: tmp, ldc: h)
+            gemm(m: b, n: h, k: h, a: deltaRow + k * h, lda: gh, b: recurrentKernelT.pointer + k * h * h, ldb: h, beta: 0, c: tmp, ldc: h)
             let mask = recurrentMask(gate: k)
             for i in 0..<(b * h) { dhPrev[i] += tmp[i] * mask[i] }
         }
@@ -329,7 +336,7 @@ final class RecurrentDirection {
         let dt = delta.pointer + t * b * gh
         let dx = inputGradient.pointer + t * b * f
         if inputMaskCount <= 1 {
-            gemm(transB: true, m: b, n: f, k: gh, a: dt, lda: gh, b: kernel, ldb: gh, beta: 0, c: dx, ldc: f)
+            gemm(m: b, n: f, k: gh, a: dt, lda: gh, b: kernelT.pointer, ldb: f, beta: 0, c: dx, ldc: f)
             if inputMaskCount == 1 {
                 let mask = inputMasks.pointer
                 for i in 0..<(b * f) { dx[i] *= mask[i] }
@@ -339,7 +346,7 @@ final class RecurrentDirection {
         dx.update(repeating: 0, count: b * f)
         let tmp = scratchInput.pointer
         for k in 0..<gates {
-            gemm(transB: true, m: b, n: f, k: h, a: dt + k * h, lda: gh, b: kernel + k * h, ldb: gh, beta: 0, c: tmp, ldc: f)
+            gemm(m: b, n: f, k: h, a: dt + k * h, lda: gh, b: kernelT.pointer + k * h * f, ldb: f, beta: 0, c: tmp, ldc: f)
             let mask = inputMasks.pointer + k * b * f
             for i in 0..<(b * f) { dx[i] += tmp[i] * mask[i] }
         }
@@ -347,6 +354,13 @@ final class RecurrentDirection {
 }
 
 // MARK: - Mask helpers
+
+/// `out[c, r] = a[r, c]` for a row-major `[rows, columns]` matrix.
+func transpose(_ a: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        for c in 0..<columns { out[c * rows + r] = a[r * columns + c] }
+    }
+}
 
 /// Inverted-dropout mask: 0 with probability `rate`, else `1 / (1 − rate)`.
 func fillDropoutMask(_ p: UnsafeMutablePointer<Float>, count: Int, rate: Float, rng: inout SeededGenerator) {

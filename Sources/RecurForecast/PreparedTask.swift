@@ -161,5 +161,12 @@ public struct PreparedTask: Sendable {
 
 /// Lower-case hex SHA-256 of `data`.
 public func sha256Hex(_ data: Data) -> String {
-    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    let digits = Array("0123456789abcdef".utf8)
+    var hex: [UInt8] = []
+    hex.reserveCapacity(64)
+    for byte in SHA256.hash(data: data) {
+        hex.append(digits[Int(byte >> 4)])
+        hex.append(digits[Int(byte & 15)])
+    }
+    return String(decoding: hex, as: UTF8.self)
 }

@@ -1,4 +1,4 @@
-import Crypto
+import RecurForecast
 import Foundation
 
 /// A hyperparameter value: what a config holds for one parameter.
@@ -112,16 +112,7 @@ public struct TrialConfig: Hashable, Sendable, Codable {
     public var hash: String { TrialConfig.hash(canonicalJSON: canonicalJSON) }
 
     /// ``hash`` of an already computed ``canonicalJSON``.
-    public static func hash(canonicalJSON: String) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var hex: [UInt8] = []
-        hex.reserveCapacity(64)
-        for byte in SHA256.hash(data: Data(canonicalJSON.utf8)) {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 15)])
-        }
-        return String(decoding: hex, as: UTF8.self)
-    }
+    public static func hash(canonicalJSON: String) -> String { sha256Hex(Data(canonicalJSON.utf8)) }
 
     public static func decode(json: String) throws -> TrialConfig {
         try JSONDecoder().decode(TrialConfig.self, from: Data(json.utf8))
