@@ -42,4 +42,16 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("\"method\":\"tpe\"") && result.stdout.contains("\"p99_ms\""))
     }
+
+    /// The coordinator load generator runs whole lifecycles over the real API, with both clients
+    /// and both transports, and checks the database afterwards.
+    @Test(arguments: [["--client", "lean"], ["--client", "worker"], ["--transport", "unix"]])
+    func coordinatorBenchRunsFullLifecycles(_ variant: [String]) throws {
+        let result = try RecurBinary.run(["bench", "coordinator", "--clients", "3", "--trials", "12", "--epochs", "3", "--json"] + variant)
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let row = try #require((object["results"] as? [[String: Any]])?.first)
+        #expect(row["integrity_ok"] as? Bool == true && row["errors_total"] as? Int == 0 && row["trials"] as? Int == 12)
+        #expect((row["calls_per_commit"] as? Double ?? 0) >= 1)
+    }
 }
