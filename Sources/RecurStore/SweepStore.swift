@@ -88,20 +88,20 @@ public final class SweepStore: Sendable {
     /// own savepoint (a call that throws leaves no trace), and the whole group commits once.
     /// Returns after COMMIT; throws only when the transaction itself fails.
     public func batch(_ body: () throws -> Void) throws {
-        try writer.write { db in
-            try SweepStore.$openBatch.withValue(OpenBatch(db: db, store: ObjectIdentifier(self))) { try body() }
-        }
+        try inNewBatch(body)
     }
 
     /// Runs `body` in a savepoint of the current ``batch(_:)`` (or in its own transaction
     /// outside one): all of its store calls take effect, or none.
     public func atomically<T>(_ body: () throws -> T) throws -> T {
         if currentBatch != nil { return try write { _ in try body() } }
-        var result: T?
+        return try inNewBatch(body)
+    }
+
+    private func inNewBatch<T>(_ body: () throws -> T) throws -> T {
         try writer.write { db in
-            try SweepStore.$openBatch.withValue(OpenBatch(db: db, store: ObjectIdentifier(self))) { result = try body() }
+            try SweepStore.$openBatch.withValue(OpenBatch(db: db, store: ObjectIdentifier(self))) { try body() }
         }
-        return result!
     }
 
     // MARK: - Events
