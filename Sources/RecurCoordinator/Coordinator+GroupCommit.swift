@@ -60,9 +60,7 @@ extension Coordinator {
         leases = [:]
         runtimes = [:]
         do {
-            for record in try store.sweeps() where record.state == .running || record.state == .paused {
-                runtimes[record.id!] = try Coordinator.restore(record, store: store)
-            }
+            runtimes = try Coordinator.restoreActiveSweeps(store: store)
         } catch {
             logger.critical("cannot reload sweeps from the database", metadata: ["error": "\(error)"])
         }

@@ -73,10 +73,16 @@ public actor Coordinator {
         self.datasetDirectory = URL(fileURLWithPath: (datasetDirectory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).path, isDirectory: true)
         self.logger = logger
         self.clock = clock
+        runtimes = try Coordinator.restoreActiveSweeps(store: store)
+    }
+
+    /// The runtimes of every running or paused sweep, rebuilt from the store.
+    static func restoreActiveSweeps(store: SweepStore) throws -> [Int64: Runtime] {
+        var runtimes: [Int64: Runtime] = [:]
         for record in try store.sweeps() where record.state == .running || record.state == .paused {
-            let runtime = try Coordinator.restore(record, store: store)
-            runtimes[record.id!] = runtime
+            runtimes[record.id!] = try restore(record, store: store)
         }
+        return runtimes
     }
 
     /// Rebuilds a sweep's sampler, pruner and taken set from the store.

@@ -44,6 +44,12 @@ public struct TrialRecord: SnakeCaseRecord, Sendable, Equatable {
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
+/// A state column's value, or a clear error for a value this version does not know.
+private func decodeState<State: RawRepresentable<String>>(_ text: String, of record: String) throws -> State {
+    guard let state = State(rawValue: text) else { throw StoreError.conflict("unknown \(record) state '\(text)' in the database") }
+    return state
+}
+
 // The two records on the lease path read and write their columns directly (Codable through
 // GRDB costs more than the SQL itself there).
 extension TrialRecord {
@@ -53,18 +59,13 @@ extension TrialRecord {
         number = row["number"]
         configJson = row["config_json"]
         configHash = row["config_hash"]
-        state = try TrialRecord.decodeState(row["state"])
+        state = try decodeState(row["state"], of: "trial")
         bestValMetric = row["best_val_metric"]
         bestEpoch = row["best_epoch"]
         testMetric = row["test_metric"]
         createdAt = row["created_at"]
         startedAt = row["started_at"]
         finishedAt = row["finished_at"]
-    }
-
-    static func decodeState(_ text: String) throws -> TrialState {
-        guard let state = TrialState(rawValue: text) else { throw StoreError.conflict("unknown trial state '\(text)' in the database") }
-        return state
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
@@ -107,9 +108,7 @@ extension AttemptRecord {
         workerId = row["worker_id"]
         leaseToken = row["lease_token"]
         leaseDeadline = row["lease_deadline"]
-        let text: String = row["state"]
-        guard let state = AttemptState(rawValue: text) else { throw StoreError.conflict("unknown attempt state '\(text)' in the database") }
-        self.state = state
+        state = try decodeState(row["state"], of: "attempt")
         error = row["error"]
         startedAt = row["started_at"]
         finishedAt = row["finished_at"]
