@@ -88,6 +88,31 @@ func vsigmoid(_ x: Vec) -> Vec {
     return half.addingProduct(half, vtanh(x * half))
 }
 
+/// `y[n] += Σ_r a[r, n]` for a row-major `[rows, columns]` block that is in cache. Four rows at a
+/// time go to four accumulators, so the sums do not wait on one add chain.
+func addColumnSums(_ a: UnsafePointer<Float>, rows: Int, columns: Int, into y: UnsafeMutablePointer<Float>) {
+    @inline(__always) func lanes(_ j: Int, _ w: Int) {
+        var s0 = Vec(), s1 = Vec(), s2 = Vec(), s3 = Vec()
+        var r = 0
+        while r + 4 <= rows {
+            let p = a + r * columns + j
+            s0 += vload(p, w)
+            s1 += vload(p + columns, w)
+            s2 += vload(p + 2 * columns, w)
+            s3 += vload(p + 3 * columns, w)
+            r += 4
+        }
+        while r < rows {
+            s0 += vload(a + r * columns + j, w)
+            r += 1
+        }
+        vstore(vload(y + j, w) + ((s0 + s1) + (s2 + s3)), y + j, w)
+    }
+    var j = 0
+    while j + vectorWidth <= columns { lanes(j, vectorWidth); j += vectorWidth }
+    if j < columns { lanes(j, columns - j) }
+}
+
 /// Scalar entry points, used by tests and by code off the hot path.
 public enum Activation {
     /// Hyperbolic tangent, as computed by the engine's kernels.

@@ -13,26 +13,26 @@ extension RecurrentDirection {
         let h = hiddenSize
         for r in 0..<batch {
             let row = zt + r * h, o = out + r * h
-            var j = 0
-            while j < h {
-                let w = min(vectorWidth, h - j)
+            @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 vstore(vtanh(vload(row + j, w) + vload(bias + j, w)), o + j, w)
-                j += vectorWidth
             }
+            var j = 0
+            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            if j < h { lanes(j, h - j) }
         }
     }
 
     func simpleRNNBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
         let n = batch * hiddenSize
         let out = state(outputSlot(t))
-        let d = delta.pointer + t * n
-        var i = 0
-        while i < n {
-            let w = min(vectorWidth, n - i)
+        let d = delta.pointer
+        @inline(__always) func lanes(_ i: Int, _ w: Int) {
             let hv = vload(out + i, w)
             vstore(vload(dh + i, w) * (1 - hv * hv), d + i, w)
-            i += vectorWidth
         }
+        var i = 0
+        while i + vectorWidth <= n { lanes(i, vectorWidth); i += vectorWidth }
+        if i < n { lanes(i, n - i) }
         backpropagateRecurrent(d, gates: 0..<1, into: dhPrev, accumulate: false)
     }
 
@@ -48,9 +48,7 @@ extension RecurrentDirection {
         let hOut = state(outputSlot(t))
         for r in 0..<b {
             let row = zt + r * gh, o = r * h
-            var j = 0
-            while j < h {
-                let w = min(vectorWidth, h - j)
+            @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let (pi, qi) = vsigmoidFraction(vload(row + j, w) + vload(bias + j, w))
                 let (pf, qf) = vsigmoidFraction(vload(row + h + j, w) + vload(bias + h + j, w))
                 let (pg, qg) = vtanhFraction(vload(row + 2 * h + j, w) + vload(bias + 2 * h + j, w))
@@ -69,23 +67,23 @@ extension RecurrentDirection {
                 vstore(c, cOut + o + j, w)
                 vstore(tc, tau + o + j, w)
                 vstore(og * tc, hOut + o + j, w)
-                j += vectorWidth
             }
+            var j = 0
+            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            if j < h { lanes(j, h - j) }
         }
     }
 
     func lstmBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
         let h = hiddenSize, gh = gateWidth, b = batch
         let zt = z.pointer + t * b * gh
-        let dt = delta.pointer + t * b * gh
+        let dt = delta.pointer
         let cPrev = cells.pointer + previousSlot(t) * b * h
         let tau = cellTanh.pointer + t * b * h
         let dc = cellGradient.pointer
         for r in 0..<b {
             let row = zt + r * gh, drow = dt + r * gh, o = r * h
-            var j = 0
-            while j < h {
-                let w = min(vectorWidth, h - j)
+            @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let ig = vload(row + j, w), fg = vload(row + h + j, w)
                 let gg = vload(row + 2 * h + j, w), og = vload(row + 3 * h + j, w)
                 let tc = vload(tau + o + j, w), dhv = vload(dh + o + j, w)
@@ -95,8 +93,10 @@ extension RecurrentDirection {
                 vstore(dcv * ig * (1 - gg * gg), drow + 2 * h + j, w)
                 vstore(dhv * tc * og * (1 - og), drow + 3 * h + j, w)
                 vstore(dcv * fg, dc + o + j, w)
-                j += vectorWidth
             }
+            var j = 0
+            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            if j < h { lanes(j, h - j) }
         }
         backpropagateRecurrent(dt, gates: 0..<4, into: dhPrev, accumulate: false)
     }
@@ -114,9 +114,7 @@ extension RecurrentDirection {
         let hOut = state(outputSlot(t))
         for r in 0..<b {
             let row = zt + r * gh, rec = slab + r * gh, o = r * h
-            var j = 0
-            while j < h {
-                let w = min(vectorWidth, h - j)
+            @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let (pz, qz) = vsigmoidFraction(vload(row + j, w) + vload(rec + j, w) + vload(folded + j, w))
                 let (pr, qr) = vsigmoidFraction(vload(row + h + j, w) + vload(rec + h + j, w) + vload(folded + h + j, w))
                 let (rz, rr) = reciprocals(qz, qr)
@@ -129,23 +127,23 @@ extension RecurrentDirection {
                 vstore(hh, row + 2 * h + j, w)
                 vstore(qv, q + o + j, w)
                 vstore(hh.addingProduct(zg, vload(hPrev + o + j, w) - hh), hOut + o + j, w)
-                j += vectorWidth
             }
+            var j = 0
+            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            if j < h { lanes(j, h - j) }
         }
     }
 
     func gruBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
         let h = hiddenSize, gh = gateWidth, b = batch
         let zt = z.pointer + t * b * gh
-        let dt = delta.pointer + t * b * gh
-        let drt = deltaRecurrent.pointer + t * b * gh
+        let dt = delta.pointer
+        let drt = deltaRecurrent.pointer
         let q = aux.pointer + t * b * h
         let hPrev = state(previousSlot(t))
         for r in 0..<b {
             let row = zt + r * gh, drow = dt + r * gh, rrow = drt + r * gh, o = r * h
-            var j = 0
-            while j < h {
-                let w = min(vectorWidth, h - j)
+            @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let zg = vload(row + j, w), rg = vload(row + h + j, w), hh = vload(row + 2 * h + j, w)
                 let dhv = vload(dh + o + j, w)
                 let dhh = dhv * (1 - zg) * (1 - hh * hh)
@@ -158,8 +156,10 @@ extension RecurrentDirection {
                 vstore(dr, rrow + h + j, w)
                 vstore(dhh * rg, rrow + 2 * h + j, w)
                 vstore(dhv * zg, dhPrev + o + j, w)
-                j += vectorWidth
             }
+            var j = 0
+            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            if j < h { lanes(j, h - j) }
         }
         backpropagateRecurrent(drt, gates: 0..<3, into: dhPrev, accumulate: true)
     }
@@ -175,9 +175,7 @@ extension RecurrentDirection {
         let mask: UnsafePointer<Float>? = recurrentMaskCount > 0 ? recurrentMask(gate: 2) : nil
         for r in 0..<b {
             let row = zt + r * gh, o = r * h
-            var j = 0
-            while j < h {
-                let w = min(vectorWidth, h - j)
+            @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let (pz, qz) = vsigmoidFraction(vload(row + j, w) + vload(bias + j, w))
                 let (pr, qr) = vsigmoidFraction(vload(row + h + j, w) + vload(bias + h + j, w))
                 let (rz, rr) = reciprocals(qz, qr)
@@ -188,41 +186,43 @@ extension RecurrentDirection {
                 vstore(zg, row + j, w)
                 vstore(rg, row + h + j, w)
                 vstore(rg * hp, rh + o + j, w)
-                j += vectorWidth
             }
+            var j = 0
+            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            if j < h { lanes(j, h - j) }
         }
         gemm(m: b, n: h, k: h, a: rh, lda: h, b: recurrentKernel + 2 * h, ldb: gh, beta: 1, c: zt + 2 * h, ldc: gh)
         let hOut = state(outputSlot(t))
         for r in 0..<b {
             let row = zt + r * gh, o = r * h
-            var j = 0
-            while j < h {
-                let w = min(vectorWidth, h - j)
+            @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let hh = vtanh(vload(row + 2 * h + j, w) + vload(bias + 2 * h + j, w))
                 vstore(hh, row + 2 * h + j, w)
                 vstore(hh.addingProduct(vload(row + j, w), vload(hPrev + o + j, w) - hh), hOut + o + j, w)
-                j += vectorWidth
             }
+            var j = 0
+            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            if j < h { lanes(j, h - j) }
         }
     }
 
     func gruResetBeforeBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
         let h = hiddenSize, gh = gateWidth, b = batch
         let zt = z.pointer + t * b * gh
-        let dt = delta.pointer + t * b * gh
+        let dt = delta.pointer
         let hPrev = state(previousSlot(t))
         for r in 0..<b {
             let row = zt + r * gh, drow = dt + r * gh, o = r * h
-            var j = 0
-            while j < h {
-                let w = min(vectorWidth, h - j)
+            @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let zg = vload(row + j, w), hh = vload(row + 2 * h + j, w)
                 let dhv = vload(dh + o + j, w)
                 vstore(dhv * (vload(hPrev + o + j, w) - hh) * zg * (1 - zg), drow + j, w)
                 vstore(dhv * (1 - zg) * (1 - hh * hh), drow + 2 * h + j, w)
                 vstore(dhv * zg, dhPrev + o + j, w)
-                j += vectorWidth
             }
+            var j = 0
+            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            if j < h { lanes(j, h - j) }
         }
         // s = δĥ·U_hᵀ is the gradient of r ⊙ h̃ (h̃ = h_{t−1} ⊙ m_h).
         let s = scratch.pointer + b * h
@@ -230,15 +230,15 @@ extension RecurrentDirection {
         let mask: UnsafePointer<Float>? = recurrentMaskCount > 0 ? recurrentMask(gate: 2) : nil
         for r in 0..<b {
             let row = zt + r * gh, drow = dt + r * gh, o = r * h
-            var j = 0
-            while j < h {
-                let w = min(vectorWidth, h - j)
+            @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let rg = vload(row + h + j, w), sv = vload(s + o + j, w)
                 let m = mask.map { vload($0 + o + j, w) } ?? Vec(repeating: 1)
                 vstore(sv * vload(hPrev + o + j, w) * m * rg * (1 - rg), drow + h + j, w)
                 vstore(vload(dhPrev + o + j, w).addingProduct(sv * rg, m), dhPrev + o + j, w)
-                j += vectorWidth
             }
+            var j = 0
+            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            if j < h { lanes(j, h - j) }
         }
         backpropagateRecurrent(dt, gates: 0..<2, into: dhPrev, accumulate: true)
     }

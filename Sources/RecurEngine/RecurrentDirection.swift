@@ -7,7 +7,8 @@
 /// - `z`      `[T, B, G·H]`  input projection plus recurrent product, then the activated gates (the tape; biases are added in the gate kernels);
 /// - `states` `[T+1, B, H]`  hidden states; forward: slot `t+1` is the state after `x_t`,
 ///   slot 0 the initial zeros; reverse: slot `t` is the state after `x_t`, slot `T` the zeros;
-/// - `delta`  `[T, B, G·H]`  gate pre-activation gradients from the backward loop.
+/// - `delta`  `[B, G·H]`     gate pre-activation gradients of the step the backward loop is at;
+///   they feed that step's weight, bias and input gradients while still in cache.
 ///
 /// Every product is a small per-step GEMM (projection `x_t·K`, recurrent `h·U`, `Δ_t·Uᵀ`, and the
 /// weight gradients `h_{t−1}ᵀΔ_t`, `x_tᵀΔ_t`, `Δ_t·Kᵀ`): OpenBLAS runs those unpacked on cache-hot
@@ -42,7 +43,7 @@ final class RecurrentDirection {
     let recurrentSlab = FloatBuffer()
     let foldedBias = FloatBuffer()
     let delta = FloatBuffer()
-    /// GRU reset_after: recurrent-side gate gradients `[δz δr δq]`, `[T, B, 3H]`.
+    /// GRU reset_after: recurrent-side gate gradients `[δz δr δq]` of the current step, `[B, 3H]`.
     let deltaRecurrent = FloatBuffer()
     /// Dropout masks `[count, B, F]` / `[count, B, H]`, and the masked inputs `[count, T, B, F]`.
     let inputMasks = FloatBuffer()
@@ -62,7 +63,6 @@ final class RecurrentDirection {
     /// packing (its transposed-B path for these shapes packs both operands every call).
     let recurrentKernelT = FloatBuffer()
     let kernelT = FloatBuffer()
-    let ones = FloatBuffer()
 
     private(set) var batch = 0
     private(set) var steps = 0
@@ -244,8 +244,8 @@ final class RecurrentDirection {
         var dhPrev = stateGradientNext.reserve(b * h)
         if let dLast { dh.update(from: dLast, count: b * h) } else { dh.update(repeating: 0, count: b * h) }
         if cell == .lstm { cellGradient.zeroed(b * h) }
-        delta.reserve(rows * gh)
-        if resetAfter { deltaRecurrent.reserve(rows * gh) }
+        delta.reserve(b * gh)
+        if resetAfter { deltaRecurrent.reserve(b * gh) }
         transpose(recurrentKernel, rows: h, columns: gh, into: recurrentKernelT.reserve(gh * h))
         if needInputGradient { transpose(kernel, rows: inputSize, columns: gh, into: kernelT.reserve(gh * inputSize)) }
         scratch.reserve(2 * b * h)
@@ -269,7 +269,6 @@ final class RecurrentDirection {
             if needInputGradient { inputGradient(step: t) }
             swap(&dh, &dhPrev)
         }
-        accumulateBiasGradients()
         return needInputGradient ? inputGradient.pointer : nil
     }
 
@@ -291,14 +290,15 @@ final class RecurrentDirection {
         }
     }
 
-    /// `dU += (h_{t−1} ⊙ m_k)ᵀ Δ_t` and `dK += (x_t ⊙ d_k)ᵀ Δ_t` for one step: small GEMMs on data
-    /// still in cache (one GEMM over all `T·B` rows would pack the whole `Δ` first). GRU
-    /// reset_before uses `r ⊙ h̃` for the candidate block.
+    /// `dU += (h_{t−1} ⊙ m_k)ᵀ Δ_t`, `dK += (x_t ⊙ d_k)ᵀ Δ_t` and `db += Σ_rows Δ_t` for one step:
+    /// small GEMMs and sums on data still in cache (one GEMM over all `T·B` rows would pack the
+    /// whole `Δ` first). GRU reset_before uses `r ⊙ h̃` for the candidate block; GRU reset_after
+    /// takes the recurrent bias row from the recurrent-side Δ.
     private func accumulateStepWeightGradients(_ t: Int) {
         let h = hiddenSize, gh = gateWidth, b = batch, f = inputSize
         let hPrev = UnsafePointer(state(previousSlot(t)))
-        let inputDelta = UnsafePointer(delta.pointer + t * b * gh)
-        let recurrentDelta = resetAfter ? UnsafePointer(deltaRecurrent.pointer + t * b * gh) : inputDelta
+        let inputDelta = UnsafePointer(delta.pointer)
+        let recurrentDelta = resetAfter ? UnsafePointer(deltaRecurrent.pointer) : inputDelta
         let stateGates = cell == .gru && !resetAfter ? 0..<2 : 0..<gates
         if recurrentMaskCount == 0 {
             gemm(transA: true, m: h, n: stateGates.count * h, k: b, a: hPrev, lda: h, b: recurrentDelta, ldb: gh, beta: 1, c: dRecurrentKernel, ldc: gh)
@@ -319,21 +319,14 @@ final class RecurrentDirection {
                 gemm(transA: true, m: f, n: h, k: b, a: stepInput(t, gate: k), lda: f, b: inputDelta + k * h, ldb: gh, beta: 1, c: dKernel + k * h, ldc: gh)
             }
         }
-    }
-
-    /// `db += Σ Δ` over all rows (GRU reset_after: the recurrent row from the recurrent-side Δ).
-    private func accumulateBiasGradients() {
-        let gh = gateWidth, rows = steps * batch
-        let one = ones.reserve(rows)
-        one.update(repeating: 1, count: rows)
-        addColumnSums(delta.pointer, rows: rows, columns: gh, lda: gh, into: dBias, ones: one)
-        if resetAfter { addColumnSums(deltaRecurrent.pointer, rows: rows, columns: gh, lda: gh, into: dBias + gh, ones: one) }
+        addColumnSums(inputDelta, rows: b, columns: gh, into: dBias)
+        if resetAfter { addColumnSums(recurrentDelta, rows: b, columns: gh, into: dBias + gh) }
     }
 
     /// `∂L/∂x_t = Σ_k (Δ_k·K_kᵀ) ⊙ d_k` for one step.
     private func inputGradient(step t: Int) {
         let h = hiddenSize, gh = gateWidth, b = batch, f = inputSize
-        let dt = delta.pointer + t * b * gh
+        let dt = delta.pointer
         let dx = inputGradient.pointer + t * b * f
         if inputMaskCount <= 1 {
             gemm(m: b, n: f, k: gh, a: dt, lda: gh, b: kernelT.pointer, ldb: f, beta: 0, c: dx, ldc: f)
