@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Side-by-side engine throughput: `recur bench engine` vs Keras 3 (TF-CPU) and PyTorch, one thread each.
 
-Runs the three tools in interleaved rounds on the same machine (the figures are noisy: ±10-30 %
-between runs), takes the per-case median over rounds, and prints a markdown table of samples/s
+Runs the three tools in interleaved rounds on the same machine, one model at a time: in each
+round, each model runs in Recur, Keras and PyTorch back to back, so a slow minute on the host
+(the speed of this VM drifts by 30-70 % within minutes) hits all tools of that model alike.
+Takes the per-case median over rounds, and prints a markdown table of samples/s
 and the ratios Recur/Keras and Recur/PyTorch (PyTorch = the faster of its default and
 flush-denormal runs). Writes the raw numbers as JSON.
 
     ~/.venv-anchors/bin/python Tools/bench/compare_engine.py --rounds 3 --steps 20 \
-        --out docs/bench/engine.json
+        --out docs/bench/engine-D.json
 
 Needs ../shared/anchors (scripts) and a release build: `swift build -c release`.
 """
@@ -25,14 +27,18 @@ def last_json(cmd, env=None):
     return p.stdout
 
 
-def anchor(script, steps, extra=()):
-    out = last_json([sys.executable, os.path.join(ANCHORS, script), "--threads", "1", "--steps", str(steps), "--warmup", "3", *extra])
+MODELS = ["simple_rnn", "lstm", "gru", "stacked_gru", "bilstm"]
+
+
+def anchor(script, steps, model, extra=()):
+    out = last_json([sys.executable, os.path.join(ANCHORS, script), "--threads", "1", "--steps", str(steps), "--warmup", "3",
+                     "--model", model, "--features", "1,14", *extra])
     data = json.loads([ln for ln in out.splitlines() if ln.strip()][-1])
     return {(r["model"], r["features"]): r["samples_per_s"] for r in data["results"]}, data.get("contention", {})
 
 
-def recur(binary, steps):
-    out = last_json([binary, "bench", "engine", "--json", "--steps", str(steps), "--warmup", "3"])
+def recur(binary, steps, model):
+    out = last_json([binary, "bench", "engine", "--json", "--steps", str(steps), "--warmup", "3", "--models", model])
     rows = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
     info = rows[0]
     return {(r["model"], r["features"]): r["samples_per_sec"] for r in rows[1:]}, info
@@ -50,11 +56,16 @@ def main():
     meta = {}
     t0 = time.time()
     for r in range(args.rounds):
-        res, meta["recur_blas"] = recur(args.binary, args.steps); runs["recur"].append(res)
-        res, c = anchor("keras_rnn_speed.py", args.steps); runs["keras"].append(res); meta[f"keras_contention_{r}"] = c
-        if not args.skip_torch:
-            res, c = anchor("torch_rnn_speed.py", args.steps, ["--no-probe-kernels"]); runs["torch"].append(res)
-            res, c = anchor("torch_rnn_speed.py", args.steps, ["--no-probe-kernels", "--flush-denormal"]); runs["torch_ftz"].append(res)
+        round_runs = {k: {} for k in runs}
+        for model in MODELS:
+            res, meta["recur_blas"] = recur(args.binary, args.steps, model); round_runs["recur"].update(res)
+            res, c = anchor("keras_rnn_speed.py", args.steps, model); round_runs["keras"].update(res)
+            meta[f"keras_contention_{r}_{model}"] = c
+            if not args.skip_torch:
+                res, c = anchor("torch_rnn_speed.py", args.steps, model, ["--no-probe-kernels"]); round_runs["torch"].update(res)
+                res, c = anchor("torch_rnn_speed.py", args.steps, model, ["--no-probe-kernels", "--flush-denormal"]); round_runs["torch_ftz"].update(res)
+        for k, v in round_runs.items():
+            if v: runs[k].append(v)
         print(f"round {r + 1}/{args.rounds} done ({time.time() - t0:.0f} s)", file=sys.stderr)
     med = {k: {case: statistics.median(run[case] for run in v) for case in v[0]} for k, v in runs.items() if v}
     rows = []
