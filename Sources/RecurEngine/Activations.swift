@@ -1,4 +1,4 @@
-/// Vectorised float kernels for the gate nonlinearities.
+/// Vectorised float kernels: the gate nonlinearities and the column sums of bias gradients.
 ///
 /// `tanh` is the odd rational minimax approximation that Eigen (and so TensorFlow's CPU kernels)
 /// use, clamped at ±7.905 where it reaches ±1 in float; its error is a few ulp. The logistic is
@@ -88,7 +88,7 @@ func vsigmoid(_ x: Vec) -> Vec {
     return half.addingProduct(half, vtanh(x * half))
 }
 
-/// `y[n] += Σ_r a[r, n]` for a row-major `[rows, columns]` block that is in cache. Four rows at a
+/// `y[n] += Σ_r a[r, n]` for a row-major `[rows, columns]` matrix (bias gradients). Four rows at a
 /// time go to four accumulators, so the sums do not wait on one add chain.
 func addColumnSums(_ a: UnsafePointer<Float>, rows: Int, columns: Int, into y: UnsafeMutablePointer<Float>) {
     @inline(__always) func lanes(_ j: Int, _ w: Int) {

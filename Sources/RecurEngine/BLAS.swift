@@ -29,18 +29,6 @@ func gemm(
         a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// `y[n] += Σ_rows a[rows, n]` over a row-major matrix with leading dimension `lda`.
-@inline(__always)
-func addColumnSums(
-    _ a: UnsafePointer<Float>, rows: Int, columns: Int, lda: Int,
-    into y: UnsafeMutablePointer<Float>, ones: UnsafePointer<Float>
-) {
-    if rows == 0 || columns == 0 { return }
-    cblas_sgemv(
-        CblasRowMajor, CblasTrans, Int32(rows), Int32(columns), 1,
-        a, Int32(lda), ones, 1, 1, y, 1)
-}
-
 private func scaleRows(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int, by beta: Float) {
     for r in 0..<rows {
         let row = c + r * stride

@@ -20,7 +20,6 @@ final class DenseLayer: Layer {
     let kernel, bias, dKernel, dBias: UnsafeMutablePointer<Float>
     private let output = FloatBuffer()
     private let inputGradient = FloatBuffer()
-    private let ones = FloatBuffer()
     private var input: UnsafePointer<Float>?
     private var rows = 0
 
@@ -56,9 +55,7 @@ final class DenseLayer: Layer {
 
     func backward(_ dy: UnsafeMutablePointer<Float>, needInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         gemm(transA: true, m: inputSize, n: units, k: rows, a: input!, lda: inputSize, b: dy, ldb: units, beta: 1, c: dKernel, ldc: units)
-        let one = ones.reserve(rows)
-        one.update(repeating: 1, count: rows)
-        addColumnSums(dy, rows: rows, columns: units, lda: units, into: dBias, ones: one)
+        addColumnSums(dy, rows: rows, columns: units, into: dBias)
         guard needInputGradient else { return nil }
         let dx = inputGradient.reserve(rows * inputSize)
         gemm(transB: true, m: rows, n: inputSize, k: units, a: dy, lda: units, b: kernel, ldb: units, beta: 0, c: dx, ldc: inputSize)

@@ -2,6 +2,11 @@
 /// engine-semantics §1.1–1.3 and §1.9). Each forward step adds the recurrent GEMM into the
 /// projected gate slab, then makes one fused pass over it; each backward step writes the gate
 /// gradients `Δ_t` and `∂L/∂h_{t−1}`. Derivatives use stored activations only.
+///
+/// Each kernel body is a local `@inline(__always)` function `lanes(j, w)` that an explicit loop
+/// calls with the constant width `vectorWidth` for full vectors, so their loads and stores compile
+/// to plain vector moves. Passed to a shared loop helper as a closure, the LSTM backward body was
+/// outlined and called per vector with `w` as a run-time argument.
 extension RecurrentDirection {
     // MARK: SimpleRNN: h_t = tanh(x_t K + b + h_{t−1} U)
 

@@ -74,7 +74,7 @@ final class Cluster {
 
     private func logFile(_ name: String) -> FileHandle {
         let url = dir.appendingPathComponent(name)
-        FileManager.default.createFile(atPath: url.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         return FileHandle(forWritingAtPath: url.path)!
     }
 
