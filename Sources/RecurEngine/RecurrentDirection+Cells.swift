@@ -1,6 +1,7 @@
 /// Per-timestep cell kernels, forward and backward side by side (Keras 3 formulas; see
 /// engine-semantics §1.1–1.3 and §1.9). Each forward step adds the recurrent GEMM into the
-/// projected gate slab, then makes one fused pass over it; each backward step writes the gate
+/// projected pre-activation slab, then makes one fused pass over it that writes the activated
+/// gates to the tape `z`; each backward step writes the gate
 /// gradients `Δ_t` and `∂L/∂h_{t−1}`. Derivatives use stored activations only.
 ///
 /// Each kernel body is a local `@inline(__always)` function `lanes(j, w)` that an explicit loop
@@ -11,13 +12,12 @@ extension RecurrentDirection {
     // MARK: SimpleRNN: h_t = tanh(x_t K + b + h_{t−1} U)
 
     func simpleRNNForward(_ t: Int) {
-        let n = batch * hiddenSize
-        let zt = z.pointer + t * n
-        addRecurrentProduct(state(previousSlot(t)), gates: 0..<1, into: zt, ldo: hiddenSize)
+        let pre = preactivation.pointer
+        addRecurrentProduct(state(previousSlot(t)), gates: 0..<1, into: pre, ldo: hiddenSize)
         let out = state(outputSlot(t))
         let h = hiddenSize
         for r in 0..<batch {
-            let row = zt + r * h, o = out + r * h
+            let row = pre + r * h, o = out + r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 vstore(vtanh(vload(row + j, w) + vload(bias + j, w)), o + j, w)
             }
@@ -45,19 +45,19 @@ extension RecurrentDirection {
 
     func lstmForward(_ t: Int) {
         let h = hiddenSize, gh = gateWidth, b = batch
-        let zt = z.pointer + t * b * gh
-        addRecurrentProduct(state(previousSlot(t)), gates: 0..<4, into: zt, ldo: gh)
+        let zt = z.pointer + t * b * gh, pre = preactivation.pointer
+        addRecurrentProduct(state(previousSlot(t)), gates: 0..<4, into: pre, ldo: gh)
         let cPrev = cells.pointer + previousSlot(t) * b * h
         let cOut = cells.pointer + outputSlot(t) * b * h
         let tau = cellTanh.pointer + t * b * h
         let hOut = state(outputSlot(t))
         for r in 0..<b {
-            let row = zt + r * gh, o = r * h
+            let row = zt + r * gh, x = pre + r * gh, o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
-                let (pi, qi) = vsigmoidFraction(vload(row + j, w) + vload(bias + j, w))
-                let (pf, qf) = vsigmoidFraction(vload(row + h + j, w) + vload(bias + h + j, w))
-                let (pg, qg) = vtanhFraction(vload(row + 2 * h + j, w) + vload(bias + 2 * h + j, w))
-                let (po, qo) = vsigmoidFraction(vload(row + 3 * h + j, w) + vload(bias + 3 * h + j, w))
+                let (pi, qi) = vsigmoidFraction(vload(x + j, w) + vload(bias + j, w))
+                let (pf, qf) = vsigmoidFraction(vload(x + h + j, w) + vload(bias + h + j, w))
+                let (pg, qg) = vtanhFraction(vload(x + 2 * h + j, w) + vload(bias + 2 * h + j, w))
+                let (po, qo) = vsigmoidFraction(vload(x + 3 * h + j, w) + vload(bias + 3 * h + j, w))
                 let (ri, rf, rg, ro) = reciprocals(qi, qf, qg, qo)
                 let ig = sigmoid(fromTanhFraction: pi, reciprocal: ri)
                 let fg = sigmoid(fromTanhFraction: pf, reciprocal: rf)
@@ -110,7 +110,7 @@ extension RecurrentDirection {
 
     func gruForward(_ t: Int) {
         let h = hiddenSize, gh = gateWidth, b = batch
-        let zt = z.pointer + t * b * gh
+        let zt = z.pointer + t * b * gh, pre = preactivation.pointer
         let slab = recurrentSlab.pointer
         let hPrev = state(previousSlot(t))
         addRecurrentProduct(hPrev, gates: 0..<3, into: slab, ldo: gh, beta: 0)
@@ -118,15 +118,15 @@ extension RecurrentDirection {
         let q = aux.pointer + t * b * h
         let hOut = state(outputSlot(t))
         for r in 0..<b {
-            let row = zt + r * gh, rec = slab + r * gh, o = r * h
+            let row = zt + r * gh, x = pre + r * gh, rec = slab + r * gh, o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
-                let (pz, qz) = vsigmoidFraction(vload(row + j, w) + vload(rec + j, w) + vload(folded + j, w))
-                let (pr, qr) = vsigmoidFraction(vload(row + h + j, w) + vload(rec + h + j, w) + vload(folded + h + j, w))
+                let (pz, qz) = vsigmoidFraction(vload(x + j, w) + vload(rec + j, w) + vload(folded + j, w))
+                let (pr, qr) = vsigmoidFraction(vload(x + h + j, w) + vload(rec + h + j, w) + vload(folded + h + j, w))
                 let (rz, rr) = reciprocals(qz, qr)
                 let zg = sigmoid(fromTanhFraction: pz, reciprocal: rz)
                 let rg = sigmoid(fromTanhFraction: pr, reciprocal: rr)
                 let qv = vload(rec + 2 * h + j, w) + vload(recurrentBias + 2 * h + j, w)
-                let hh = vtanh((vload(row + 2 * h + j, w) + vload(folded + 2 * h + j, w)).addingProduct(rg, qv))
+                let hh = vtanh((vload(x + 2 * h + j, w) + vload(folded + 2 * h + j, w)).addingProduct(rg, qv))
                 vstore(zg, row + j, w)
                 vstore(rg, row + h + j, w)
                 vstore(hh, row + 2 * h + j, w)
@@ -173,16 +173,16 @@ extension RecurrentDirection {
 
     func gruResetBeforeForward(_ t: Int) {
         let h = hiddenSize, gh = gateWidth, b = batch
-        let zt = z.pointer + t * b * gh
+        let zt = z.pointer + t * b * gh, pre = preactivation.pointer
         let hPrev = state(previousSlot(t))
-        addRecurrentProduct(hPrev, gates: 0..<2, into: zt, ldo: gh)
+        addRecurrentProduct(hPrev, gates: 0..<2, into: pre, ldo: gh)
         let rh = aux.pointer + t * b * h
         let mask: UnsafePointer<Float>? = recurrentMaskCount > 0 ? recurrentMask(gate: 2) : nil
         for r in 0..<b {
-            let row = zt + r * gh, o = r * h
+            let row = zt + r * gh, x = pre + r * gh, o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
-                let (pz, qz) = vsigmoidFraction(vload(row + j, w) + vload(bias + j, w))
-                let (pr, qr) = vsigmoidFraction(vload(row + h + j, w) + vload(bias + h + j, w))
+                let (pz, qz) = vsigmoidFraction(vload(x + j, w) + vload(bias + j, w))
+                let (pr, qr) = vsigmoidFraction(vload(x + h + j, w) + vload(bias + h + j, w))
                 let (rz, rr) = reciprocals(qz, qr)
                 let zg = sigmoid(fromTanhFraction: pz, reciprocal: rz)
                 let rg = sigmoid(fromTanhFraction: pr, reciprocal: rr)
@@ -196,12 +196,12 @@ extension RecurrentDirection {
             while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
             if j < h { lanes(j, h - j) }
         }
-        gemm(m: b, n: h, k: h, a: rh, lda: h, b: recurrentKernel + 2 * h, ldb: gh, beta: 1, c: zt + 2 * h, ldc: gh)
+        gemm(m: b, n: h, k: h, a: rh, lda: h, b: recurrentKernel + 2 * h, ldb: gh, beta: 1, c: pre + 2 * h, ldc: gh)
         let hOut = state(outputSlot(t))
         for r in 0..<b {
-            let row = zt + r * gh, o = r * h
+            let row = zt + r * gh, x = pre + r * gh, o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
-                let hh = vtanh(vload(row + 2 * h + j, w) + vload(bias + 2 * h + j, w))
+                let hh = vtanh(vload(x + 2 * h + j, w) + vload(bias + 2 * h + j, w))
                 vstore(hh, row + 2 * h + j, w)
                 vstore(hh.addingProduct(vload(row + j, w), vload(hPrev + o + j, w) - hh), hOut + o + j, w)
             }
