@@ -37,6 +37,11 @@ import Testing
         Case(name: "lstm_dropouts", layers: [rnn(.lstm, 4, seq: true, dropout: 0.3, rd: 0.3), .dropout(rate: 0.4), rnn(.lstm, 3, dropout: 0.2), .dense(units: 1)]),
         Case(name: "gru_dropouts", layers: [rnn(.gru, 4, seq: true, dropout: 0.3, rd: 0.4), rnn(.gru, 3, dropout: 0.3, rd: 0.3, resetAfter: false), .dense(units: 1)]),
         Case(name: "simple_rnn_dropouts_bi", layers: [rnn(.simpleRNN, 3, bi: true, dropout: 0.3, rd: 0.3), .dropout(rate: 0.3), .dense(units: 1)]),
+        // 17 units: one full 16-lane vector and a 1-lane tail, so both code paths of the gate kernels run.
+        Case(name: "lstm_17", layers: [rnn(.lstm, 17), .dense(units: 1)]),
+        Case(name: "gru_17", layers: [rnn(.gru, 17), .dense(units: 1)]),
+        Case(name: "gru_reset_before_17", layers: [rnn(.gru, 17, resetAfter: false), .dense(units: 1)]),
+        Case(name: "simple_rnn_17_bi_seq", layers: [rnn(.simpleRNN, 17, seq: true, bi: true), rnn(.lstm, 2), .dense(units: 1)]),
     ]
 
     @Test(arguments: cases)
