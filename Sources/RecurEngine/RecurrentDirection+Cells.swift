@@ -49,7 +49,6 @@ extension RecurrentDirection {
         addRecurrentProduct(state(previousSlot(t)), gates: 0..<4, into: pre, ldo: gh)
         let cPrev = cells.pointer + previousSlot(t) * b * h
         let cOut = cells.pointer + outputSlot(t) * b * h
-        let tau = cellTanh.pointer + t * b * h
         let hOut = state(outputSlot(t))
         for r in 0..<b {
             let row = zt + r * gh, x = pre + r * gh, o = r * h
@@ -70,7 +69,6 @@ extension RecurrentDirection {
                 vstore(gg, row + 2 * h + j, w)
                 vstore(og, row + 3 * h + j, w)
                 vstore(c, cOut + o + j, w)
-                vstore(tc, tau + o + j, w)
                 vstore(og * tc, hOut + o + j, w)
             }
             var j = 0
@@ -84,14 +82,14 @@ extension RecurrentDirection {
         let zt = z.pointer + t * b * gh
         let dt = delta.pointer
         let cPrev = cells.pointer + previousSlot(t) * b * h
-        let tau = cellTanh.pointer + t * b * h
+        let cOut = cells.pointer + outputSlot(t) * b * h
         let dc = cellGradient.pointer
         for r in 0..<b {
             let row = zt + r * gh, drow = dt + r * gh, o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let ig = vload(row + j, w), fg = vload(row + h + j, w)
                 let gg = vload(row + 2 * h + j, w), og = vload(row + 3 * h + j, w)
-                let tc = vload(tau + o + j, w), dhv = vload(dh + o + j, w)
+                let tc = vtanh(vload(cOut + o + j, w)), dhv = vload(dh + o + j, w)
                 let dcv = vload(dc + o + j, w).addingProduct(dhv * og, 1 - tc * tc)
                 vstore(dcv * gg * ig * (1 - ig), drow + j, w)
                 vstore(dcv * vload(cPrev + o + j, w) * fg * (1 - fg), drow + h + j, w)

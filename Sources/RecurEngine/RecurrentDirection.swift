@@ -34,9 +34,9 @@ final class RecurrentDirection {
 
     let z = FloatBuffer()
     let states = FloatBuffer()
-    /// LSTM: cell states `[T+1, B, H]` (slots as `states`) and `tanh(c_t)` `[T, B, H]`.
+    /// LSTM: cell states `[T+1, B, H]` (slots as `states`). The backward pass recomputes
+    /// `tanh(c_t)` rather than reading a stored copy.
     let cells = FloatBuffer()
-    let cellTanh = FloatBuffer()
     /// GRU: `q = h·U_h + b^h_h` (reset_after) or `r ⊙ h̃` (reset_before), `[T, B, H]`.
     let aux = FloatBuffer()
     /// The current step's gate pre-activations without biases, `[B, G·H]`: `x_t·K` plus the
@@ -154,7 +154,6 @@ final class RecurrentDirection {
         if cell == .lstm {
             cells.reserve((steps + 1) * batch * h)
             (cells.pointer + previousSlot(reverse ? steps - 1 : 0) * batch * h).update(repeating: 0, count: batch * h)
-            cellTanh.reserve(rows * h)
         }
         if cell == .gru {
             aux.reserve(rows * h)
