@@ -9,7 +9,7 @@ and the ratios Recur/Keras and Recur/PyTorch (PyTorch = the faster of its defaul
 flush-denormal runs). Writes the raw numbers as JSON.
 
     ~/.venv-anchors/bin/python Tools/bench/compare_engine.py --rounds 3 --steps 20 \
-        --out docs/bench/engine-F.json
+        --out docs/bench/engine-G.json
 
 Needs ../shared/anchors (scripts) and a release build: `swift build -c release`.
 """
