@@ -200,12 +200,12 @@ final class RecurrentDirection {
     /// GEMM per step runs unpacked on cache-hot data; a single `[T·B, F]` GEMM measured slower here.
     private func projectInput(step t: Int) {
         let f = inputSize, h = hiddenSize, gh = gateWidth, b = batch
-        let zt = preactivation.pointer
+        let pre = preactivation.pointer
         if inputMaskCount <= 1 {
-            gemm(m: b, n: gh, k: f, a: stepInput(t, gate: 0), lda: f, b: kernel, ldb: gh, beta: 0, c: zt, ldc: gh)
+            gemm(m: b, n: gh, k: f, a: stepInput(t, gate: 0), lda: f, b: kernel, ldb: gh, beta: 0, c: pre, ldc: gh)
         } else {
             for k in 0..<gates {
-                gemm(m: b, n: h, k: f, a: stepInput(t, gate: k), lda: f, b: kernel + k * h, ldb: gh, beta: 0, c: zt + k * h, ldc: gh)
+                gemm(m: b, n: h, k: f, a: stepInput(t, gate: k), lda: f, b: kernel + k * h, ldb: gh, beta: 0, c: pre + k * h, ldc: gh)
             }
         }
     }
