@@ -15,3 +15,16 @@ func decodeLittleEndianFloats(_ bytes: [UInt8], start: Int, count: Int, size: In
     }
     return values
 }
+
+/// Bytes that `shape` elements of `size` bytes take, or nil when the product overflows (a
+/// corrupt header cannot make a reader index past its data).
+func byteCount(shape: [Int], elementSize size: Int) -> Int? {
+    var total = size
+    for d in shape {
+        guard d >= 0 else { return nil }
+        let (product, overflow) = total.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        total = product
+    }
+    return total
+}

@@ -100,11 +100,14 @@ public struct ModelSpec: Sendable, Equatable {
         return (sequence, channels)
     }
 
+    /// The largest `input_features` or `units` a spec may give.
+    public static let maximumWidth = 1 << 16
+    /// The most parameters a model may have (1 GiB of float32).
+    public static let maximumParameters = 1 << 28
+
     /// Checks ranges and that each layer's input fits the layer before it.
     public func validate() throws {
-        guard inputFeatures > 0 else {
-            throw EngineError.invalidSpec(path: "input_features", message: "expected a positive integer, got \(inputFeatures)")
-        }
+        try checkWidth(inputFeatures, path: "input_features")
         guard !layers.isEmpty else {
             throw EngineError.invalidSpec(path: "layers", message: "a model needs at least one layer")
         }
@@ -113,9 +116,7 @@ public struct ModelSpec: Sendable, Equatable {
             let path = "layers[\(i)]"
             switch layer {
             case .recurrent(let r):
-                guard r.units > 0 else {
-                    throw EngineError.invalidSpec(path: "\(path).units", message: "expected a positive integer, got \(r.units)")
-                }
+                try checkWidth(r.units, path: "\(path).units")
                 try checkRate(r.dropout, path: "\(path).dropout")
                 try checkRate(r.recurrentDropout, path: "\(path).recurrent_dropout")
                 guard sequence else {
@@ -130,10 +131,40 @@ public struct ModelSpec: Sendable, Equatable {
             case .dropout(let rate):
                 try checkRate(rate, path: "\(path).rate")
             case .dense(let units):
-                guard units > 0 else {
-                    throw EngineError.invalidSpec(path: "\(path).units", message: "expected a positive integer, got \(units)")
-                }
+                try checkWidth(units, path: "\(path).units")
             }
+        }
+        let parameters = parameterCount
+        guard parameters <= Double(Self.maximumParameters) else {
+            throw EngineError.invalidSpec(
+                path: "layers", message: "the model has \(String(format: "%.3g", parameters)) parameters, more than the \(Self.maximumParameters) allowed; use fewer units or layers")
+        }
+    }
+
+    /// Trainable parameters, counted in floating point so that no width can overflow it.
+    var parameterCount: Double {
+        var total = 0.0
+        var channels = Double(inputFeatures)
+        for layer in layers {
+            switch layer {
+            case .recurrent(let r):
+                let gh = Double(r.cell.gateCount * r.units)
+                let bias = r.cell == .gru && r.resetAfter ? 2 * gh : gh
+                total += (r.bidirectional ? 2 : 1) * ((channels + Double(r.units)) * gh + bias)
+                channels = Double(r.outputChannels)
+            case .dense(let units):
+                total += (channels + 1) * Double(units)
+                channels = Double(units)
+            case .dropout: break
+            }
+        }
+        return total
+    }
+
+    private func checkWidth(_ width: Int, path: String) throws {
+        guard width > 0 else { throw EngineError.invalidSpec(path: path, message: "expected a positive integer, got \(width)") }
+        guard width <= Self.maximumWidth else {
+            throw EngineError.invalidSpec(path: path, message: "\(width) is more than the \(Self.maximumWidth) allowed")
         }
     }
 

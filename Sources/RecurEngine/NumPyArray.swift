@@ -50,11 +50,14 @@ public struct NumPyArray: Sendable, Equatable {
             guard let v = Int(d), v >= 0 else { throw EngineError.invalidArray("bad shape entry '\(d)'") }
             shape.append(v)
         }
-        let count = shape.reduce(1, *)
         let start = headerStart + headerLength
-        guard bytes.count - start == count * size else {
-            throw EngineError.invalidArray("shape \(shape) needs \(count * size) data bytes, file has \(bytes.count - start) (truncated?)")
+        guard let needed = byteCount(shape: shape, elementSize: size) else {
+            throw EngineError.invalidArray("shape \(shape) is too large to hold in memory")
         }
+        guard bytes.count - start == needed else {
+            throw EngineError.invalidArray("shape \(shape) needs \(needed) data bytes, file has \(bytes.count - start) (truncated?)")
+        }
+        let count = needed / size
         let values = decodeLittleEndianFloats(bytes, start: start, count: count, size: size)
         return NumPyArray(shape: shape, values: values)
     }

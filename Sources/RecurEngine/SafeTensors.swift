@@ -89,8 +89,11 @@ public struct SafeTensors: Sendable, Equatable {
             default: throw EngineError.invalidCheckpoint("tensor '\(e.name)' has dtype \(e.dtype); only F32 and F64 are supported")
             }
             guard e.shape.allSatisfy({ $0 >= 0 }) else { throw EngineError.invalidCheckpoint("tensor '\(e.name)' has a negative dimension") }
-            let count = e.shape.reduce(1, *)
-            guard e.begin == expected, e.end >= e.begin, e.end - e.begin == count * size else {
+            guard let needed = byteCount(shape: e.shape, elementSize: size) else {
+                throw EngineError.invalidCheckpoint("tensor '\(e.name)' has shape \(e.shape), too large to hold in memory")
+            }
+            let count = needed / size
+            guard e.begin == expected, e.end >= e.begin, e.end - e.begin == needed else {
                 throw EngineError.invalidCheckpoint("tensor '\(e.name)' offsets [\(e.begin), \(e.end)] do not tile the data for shape \(e.shape)")
             }
             guard e.end <= bufferLength else {

@@ -33,6 +33,8 @@ public struct ForecastCheckpoint {
         } catch {
             throw ForecastError("checkpoint: its task metadata is unreadable (\(error))")
         }
+        if let problem = self.task.problems(prefix: "checkpoint task").first { throw ForecastError(problem) }
+        try self.normalization.validate()
     }
 }
 
@@ -52,6 +54,9 @@ public struct Forecast: Sendable {
         let columns = try norm.features.map { name -> Int in
             guard let c = series.column(name) else { throw ForecastError("data: no column '\(name)', which the model was trained on") }
             return c
+        }
+        guard columns.count == model.spec.inputFeatures else {
+            throw ForecastError("checkpoint: its normalization names \(columns.count) features but the model takes \(model.spec.inputFeatures); the checkpoint is corrupt")
         }
         let f = columns.count, t = spec.sequenceLength, r = spec.samplingRate
         let inputSpan = (t - 1) * r + 1

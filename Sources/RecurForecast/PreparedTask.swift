@@ -9,6 +9,16 @@ public struct Normalization: Codable, Sendable, Equatable {
     public var target: String
     public var targetMean: Double
     public var targetStd: Double
+
+    /// Throws unless there is one finite mean and one finite, positive std per feature.
+    public func validate() throws {
+        guard !features.isEmpty, mean.count == features.count, std.count == features.count else {
+            throw ForecastError("checkpoint normalization: \(features.count) features but \(mean.count) means and \(std.count) stds; the checkpoint is corrupt")
+        }
+        guard (mean + [targetMean]).allSatisfy(\.isFinite), (std + [targetStd]).allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw ForecastError("checkpoint normalization: means must be finite and stds finite and > 0; the checkpoint is corrupt")
+        }
+    }
 }
 
 /// MAE of the naive predictors, in the target's original units.

@@ -103,9 +103,10 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         var out: [String] = []
         if dataset.isEmpty { out.append("\(prefix).dataset: must not be empty") }
         if target.isEmpty { out.append("\(prefix).target: must not be empty") }
-        if sequenceLength < 1 { out.append("\(prefix).sequence_length: \(sequenceLength) must be ≥ 1") }
-        if samplingRate < 1 { out.append("\(prefix).sampling_rate: \(samplingRate) must be ≥ 1") }
-        if horizon < 1 { out.append("\(prefix).horizon: \(horizon) must be ≥ 1") }
+        for (key, value) in [("sequence_length", sequenceLength), ("sampling_rate", samplingRate), ("horizon", horizon)] {
+            if value < 1 { out.append("\(prefix).\(key): \(value) must be ≥ 1") }
+            if value > Self.maximumSpan { out.append("\(prefix).\(key): \(value) must be ≤ \(Self.maximumSpan)") }
+        }
         if split.count != 3 {
             out.append("\(prefix).split: expected three fractions [train, validation, test], got \(split.count)")
         } else {
@@ -120,6 +121,10 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public func validate() throws {
         if let first = problems().first { throw ForecastError(first) }
     }
+
+    /// The cap on `sequence_length`, `sampling_rate` and `horizon` (and so on their window span,
+    /// at most about 10¹² rows), which keeps every row count in range.
+    public static let maximumSpan = 1_000_000
 
     /// Rows one window touches, from its first input row to its target row.
     public var windowSpan: Int { (sequenceLength - 1) * samplingRate + horizon + 1 }

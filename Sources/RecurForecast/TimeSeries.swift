@@ -116,6 +116,9 @@ public struct TimeSeries: Sendable, Equatable {
                 if gaps == .error {
                     throw ForecastError("dataset \(source) line \(i + 2): \(missing) missing row(s) before \(Timestamp.format(timestamps[i])); fill them or set gaps: interpolate")
                 }
+                guard added + missing <= max(rowCount, 10_000) else {
+                    throw ForecastError("dataset \(source) line \(i + 2): \(missing) missing row(s) before \(Timestamp.format(timestamps[i])) would more than double the data; fill the gap in the file or split it there")
+                }
                 for k in 1...missing {
                     let w = Double(k) / Double(missing + 1)
                     newTimes.append(timestamps[i - 1] + Int64(k) * step)

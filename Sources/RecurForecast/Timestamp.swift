@@ -3,9 +3,13 @@
 /// Accepts ISO 8601 dates and date-times (`2001-01-01`, `2001-01-01T01:00`, `2001-01-01 01:00:00`,
 /// with optional fractional seconds and `Z` or `±HH:MM`), and plain numbers (Unix seconds).
 public enum Timestamp {
+    /// Numeric timestamps beyond ±10¹² s (about ±31,700 years) are rejected, so row spacings
+    /// cannot overflow.
+    static let maximumSeconds = 1e12
+
     public static func parse<S: StringProtocol>(_ text: S) -> Int64? {
         let s = text.trimmingCharacters(in: .whitespaces)
-        if let n = Double(s), s.first != "+" { return n.isFinite ? Int64(n.rounded()) : nil }
+        if let n = Double(s), s.first != "+" { return n.isFinite && abs(n) <= maximumSeconds ? Int64(n.rounded()) : nil }
         let u = Array(s.utf8)
         var i = 0
         func number(_ digits: Int) -> Int? {

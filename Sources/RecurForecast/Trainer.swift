@@ -175,7 +175,8 @@ public final class Trainer {
                 wait += 1
             }
             if onEpoch(report) == .stop { reason = "stopped"; break }
-            if let e = settings.earlyStopping, wait >= e.patience, epoch < settings.epochs { reason = "early_stopping"; break }
+            // Keras stops only after an epoch without improvement (so patience 0 stops at the first one).
+            if let e = settings.earlyStopping, wait > 0, wait >= e.patience, epoch < settings.epochs { reason = "early_stopping"; break }
         }
         let restore = settings.earlyStopping?.restoreBest == true
         if restore { model.parameters.flatValues = best.weights }

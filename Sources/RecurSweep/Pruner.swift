@@ -121,7 +121,9 @@ public final class ASHAPruner: Pruner {
         var r = minEpochs, k = 0
         while r < maxEpochs {
             if r == epoch { return k }
-            r *= reductionFactor
+            let (next, overflow) = r.multipliedReportingOverflow(by: reductionFactor)
+            if overflow { return nil }
+            r = next
             k += 1
         }
         return nil

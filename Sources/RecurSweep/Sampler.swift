@@ -127,7 +127,10 @@ public final class GridSampler: Sampler {
 
     /// Points in the product (before per-layer values beyond a point's depth are merged).
     public static func size(of spec: SweepSpec) -> Int {
-        dimensions(of: spec).reduce(1) { total, d in min(total.multipliedReportingOverflow(by: max(1, d.values.count)).partialValue, Int.max / 2) }
+        dimensions(of: spec).reduce(1) { total, d in
+            let (product, overflow) = total.multipliedReportingOverflow(by: max(1, d.values.count))
+            return overflow ? Int.max / 2 : min(product, Int.max / 2)
+        }
     }
 
     public func suggest(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {

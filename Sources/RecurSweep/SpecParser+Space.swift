@@ -2,7 +2,7 @@ import Yams
 
 /// What values a known parameter accepts.
 enum ValueRule {
-    case integer(minimum: Int)
+    case integer(minimum: Int, maximum: Int)
     case fraction  // [0, 1)
     case positive  // > 0
     case boolean
@@ -12,7 +12,9 @@ enum ValueRule {
         switch name {
         case "cell": return .word(["simple_rnn", "lstm", "gru"])
         case "optimizer": return .word(["rmsprop", "adam", "sgd"])
-        case "depth", "units", "batch_size": return .integer(minimum: 1)
+        case "depth": return .integer(minimum: 1, maximum: 16)
+        case "units": return .integer(minimum: 1, maximum: 4096)
+        case "batch_size": return .integer(minimum: 1, maximum: maximumBatchSize)
         case "dropout", "recurrent_dropout", "head_dropout": return .fraction
         case "learning_rate", "clipnorm": return .positive
         case "bidirectional": return .boolean
@@ -20,11 +22,13 @@ enum ValueRule {
         }
     }
 
+    static let maximumBatchSize = 65536
+
     /// nil when `value` is acceptable, else the reason.
     func check(_ value: ParameterValue) -> String? {
         switch (self, value) {
-        case (.integer(let m), .int(let v)): return v >= m ? nil : "\(v) must be ≥ \(m)"
-        case (.integer(let m), _): return "\(value) must be an integer ≥ \(m)"
+        case (.integer(let m, let n), .int(let v)): return v < m ? "\(v) must be ≥ \(m)" : v > n ? "\(v) must be ≤ \(n)" : nil
+        case (.integer(let m, let n), _): return "\(value) must be an integer in \(m)...\(n)"
         case (.fraction, _):
             guard let v = value.doubleValue else { return "\(value) must be a number in [0, 1)" }
             return v < 0 ? "\(value) must be ≥ 0" : v >= 1 ? "\(value) must be < 1" : nil
@@ -103,7 +107,7 @@ extension SpecParser {
                 if log && low <= 0 { problem("\(path).float[0]", "\(low) must be > 0 with log: true") }
                 var grid: [Double]?
                 if let g = map["grid"] {
-                    guard case .sequence(let seq) = g else { problem("\(path).grid", "expected a list of numbers"); return nil }
+                    guard case .sequence(let seq) = g, !seq.isEmpty else { problem("\(path).grid", "expected a non-empty list of numbers"); return nil }
                     grid = []
                     for (i, item) in seq.enumerated() {
                         guard let v = double(item) else { problem("\(path).grid[\(i)]", "expected a number, got \(describe(item))"); continue }

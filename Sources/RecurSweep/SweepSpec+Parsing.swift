@@ -94,9 +94,11 @@ struct SpecParser {
         return out
     }
 
-    mutating func positiveInt(_ node: Node, _ path: String, minimum: Int = 1) -> Int? {
+    /// An integer in `minimum...maximum`; the cap keeps later arithmetic (rungs, counts) in range.
+    mutating func positiveInt(_ node: Node, _ path: String, minimum: Int = 1, maximum: Int = 1_000_000) -> Int? {
         guard let v = int(node) else { problem(path, "expected an integer ≥ \(minimum), got \(describe(node))"); return nil }
         guard v >= minimum else { problem(path, "\(v) must be ≥ \(minimum)"); return nil }
+        guard v <= maximum else { problem(path, "\(v) must be ≤ \(maximum)"); return nil }
         return v
     }
 
@@ -147,7 +149,7 @@ struct SpecParser {
         if let t = map["training"] { training(t, into: &spec) }
         if let p = map["pruning"] { pruning(p, into: &spec) }
         if let r = map["retries"], let entries = mapping(r, "retries", allowed: ["max_attempts"]) {
-            for (k, v) in entries where k == "max_attempts" { spec.maxAttempts = positiveInt(v, "retries.max_attempts") ?? spec.maxAttempts }
+            for (k, v) in entries where k == "max_attempts" { spec.maxAttempts = positiveInt(v, "retries.max_attempts", maximum: 100) ?? spec.maxAttempts }
         }
         crossChecks(&spec, searchGiven: map["search"])
         return spec
@@ -194,7 +196,7 @@ struct SpecParser {
             let path = "training.\(k)"
             switch k {
             case "epochs": spec.training.epochs = positiveInt(v, path) ?? spec.training.epochs
-            case "batch_size": spec.training.batchSize = positiveInt(v, path) ?? spec.training.batchSize
+            case "batch_size": spec.training.batchSize = positiveInt(v, path, maximum: ValueRule.maximumBatchSize) ?? spec.training.batchSize
             case "optimizer":
                 if let o = text(v).flatMap(OptimizerConfig.Kind.init(rawValue:)) { spec.training.optimizer = o } else { problem(path, "\(describe(v)) must be rmsprop, adam or sgd") }
             case "learning_rate":
@@ -233,7 +235,7 @@ struct SpecParser {
             case "warmup": spec.pruning.warmup = positiveInt(v, path, minimum: 0) ?? spec.pruning.warmup
             case "min_trials": spec.pruning.minTrials = positiveInt(v, path) ?? spec.pruning.minTrials
             case "min_epochs": spec.pruning.minEpochs = positiveInt(v, path) ?? spec.pruning.minEpochs
-            default: spec.pruning.reductionFactor = positiveInt(v, path, minimum: 2) ?? spec.pruning.reductionFactor
+            default: spec.pruning.reductionFactor = positiveInt(v, path, minimum: 2, maximum: 100) ?? spec.pruning.reductionFactor
             }
         }
     }

@@ -21,6 +21,10 @@ import Testing
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "bidirectional": true, "go_backwards": true}]}"#, "go_backwards cannot be combined"),
         (#"{"input_features": 2, "layers": [{"type": "lstm"}]}"#, "layers[0].units: missing"),
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4}"#, "not valid JSON"),
+        (#"{"input_features": 4611686018427387904, "layers": [{"type": "dense", "units": 1}]}"#, "input_features: 4611686018427387904 is more than the 65536 allowed"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 1048576}]}"#, "layers[0].units: 1048576 is more than the 65536 allowed"),
+        (#"{"input_features": 2, "layers": [{"type": "dense", "units": 70000}]}"#, "layers[0].units: 70000 is more than the 65536 allowed"),
+        (#"{"input_features": 65536, "layers": [{"type": "lstm", "units": 65536, "bidirectional": true}]}"#, "layers: the model has 6.87e+10 parameters, more than the 268435456 allowed"),
     ]
 
     @Test(arguments: badSpecs)
@@ -43,6 +47,25 @@ import Testing
         #expect(throws: EngineError.invalidArray("dtype <i4 is not supported; save the array as float32 or float64 (little-endian)")) {
             try NumPyArray.decode(Data(bytes))
         }
+    }
+
+    /// A header whose shape multiplies past `Int.max` is an error, not a read past the data.
+    @Test func hugeShapesAreRejectedBeforeReading() throws {
+        var npy = [UInt8](NumPyArray(shape: [2], values: [1, 2]).encoded())
+        let shape = Array("(2,)".utf8)
+        let at = try #require((0..<(npy.count - shape.count)).first { Array(npy[$0..<($0 + shape.count)]) == shape })
+        let huge = Array("(4611686018427387904,)".utf8)
+        npy.replaceSubrange(at..<(at + shape.count), with: huge)
+        let newline = try #require(npy.firstIndex(of: 10))  // the header's last byte
+        npy.removeSubrange((newline - (huge.count - shape.count))..<newline)  // take the growth out of the padding
+        #expect(throws: EngineError.invalidArray("shape [4611686018427387904] is too large to hold in memory")) { try NumPyArray.decode(Data(npy)) }
+
+        let header = #"{"t":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}"#
+        var st = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { st.append(contentsOf: $0) }
+        st.append(contentsOf: Array(header.utf8))
+        #expect(throws: EngineError.self) { try SafeTensors.decode(st) }
+        do { _ = try SafeTensors.decode(st) } catch { #expect("\(error)".contains("too large to hold in memory"), "got: \(error)") }
     }
 
     @Test func truncatedNpyIsRejected() {

@@ -67,6 +67,52 @@ import Testing
         #expect(result.epochsRun == 3 && result.stopReason == "early_stopping" && result.bestEpoch == 1)
     }
 
+    /// Keras stops only after an epoch that did not improve: patience 0 keeps training while the
+    /// loss falls and stops at the first epoch that is no better.
+    @Test func patienceZeroStopsAtTheFirstEpochWithoutImprovement() throws {
+        var settings = Self.settings(epochs: 8)
+        settings.earlyStopping = EarlyStopping(monitor: .valLoss, patience: 0, minDelta: 0)
+        let trainer = try Trainer(task: try Self.task(), spec: try Architecture(cell: .gru, units: [8]).modelSpec(features: 2), settings: settings)
+        let result = try trainer.run()
+        let losses = result.history.map(\.valLoss)
+        #expect(result.epochsRun > 1, "stopped after epoch 1 although it improved: \(losses)")
+        let firstWorse = (1..<losses.count).first { losses[$0] >= losses[..<$0].min()! }
+        if let firstWorse {
+            #expect(result.epochsRun == firstWorse + 1, "losses \(losses)")
+            #expect(result.epochsRun == 8 || result.stopReason == "early_stopping")
+        } else {
+            #expect(result.epochsRun == 8, "losses \(losses)")
+        }
+
+        settings.optimizer = OptimizerConfig(kind: .sgd, learningRate: 1e-6)
+        settings.earlyStopping = EarlyStopping(monitor: .valLoss, patience: 0, minDelta: 1)  // no epoch after the first improves by 1
+        let flat = try Trainer(task: try Self.task(), spec: try Architecture(cell: .gru, units: [4]).modelSpec(features: 2), settings: settings).run()
+        #expect(flat.epochsRun == 2 && flat.stopReason == "early_stopping")
+    }
+
+    /// `recur predict` trusts nothing in a checkpoint: statistics that do not match its features
+    /// or its model are one-line errors, not a crash.
+    @Test func corruptCheckpointMetadataIsRefused() throws {
+        let task = TaskSpec(dataset: "d.csv", target: "y")
+        let good = Normalization(features: ["y", "c"], mean: [0, 0], std: [1, 1], target: "y", targetMean: 0, targetStd: 1)
+        _ = try ForecastCheckpoint(metadata: ForecastCheckpoint(task: task, normalization: good).metadata())
+        var noMeans = good
+        noMeans.mean = []
+        var zeroStd = good
+        zeroStd.std = [0, 1]
+        var badTask = task
+        badTask.horizon = 0
+        for (t, n, message) in [(task, noMeans, "2 features but 0 means"), (task, zeroStd, "stds finite and > 0"), (badTask, good, "checkpoint task.horizon: 0 must be ≥ 1")] {
+            #expect(throws: ForecastError.self) { try ForecastCheckpoint(metadata: ForecastCheckpoint(task: t, normalization: n).metadata()) }
+            do { _ = try ForecastCheckpoint(metadata: ForecastCheckpoint(task: t, normalization: n).metadata()) } catch {
+                #expect("\(error)".contains(message), "got \(error)")
+            }
+        }
+        let model = try SequentialModel(spec: ModelSpec(inputFeatures: 3, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 2)), .dense(units: 1)]), seed: 1)
+        let series = TimeSeries(columns: ["y", "c"], timestamps: (0..<200).map { Int64($0) * 3600 }, values: Array(repeating: 0.5, count: 400), step: 3600, interpolatedRows: 0)
+        #expect(throws: ForecastError.self) { try Forecast.make(model: model, checkpoint: ForecastCheckpoint(task: task, normalization: good), series: series) }
+    }
+
     @Test func divergenceFailsFastWithAClearError() throws {
         var settings = Self.settings(epochs: 3)
         settings.optimizer = OptimizerConfig(kind: .sgd, learningRate: 1e30)

@@ -41,6 +41,12 @@ import Testing
         #expect(p.rung(at: 3) == nil && p.rung(at: 54) == nil)
     }
 
+    @Test func ashaRungsStopBeforeOverflowing() {
+        let p = ASHAPruner(minEpochs: 1 << 40, reductionFactor: 1 << 30, maxEpochs: .max, minimize: true)
+        #expect(p.rung(at: 1 << 40) == 0 && p.rung(at: 1 << 41) == nil)
+        #expect(p.report(trial: 1, epoch: 5, value: 1).prune == false)
+    }
+
     @Test func ashaKeepsTheTopThirdAtARung() {
         let p = ASHAPruner(minEpochs: 1, reductionFactor: 3, maxEpochs: 9, minimize: true)
         // First trial at rung 0: alone, it is the best, goes on.

@@ -94,6 +94,44 @@ import Testing
         }
     }
 
+    /// Values that parse but would overflow later (rung arithmetic, Int(Double) of a bound, a
+    /// division by an empty grid) are refused up front, each naming its field.
+    @Test func outOfRangeNumbersAndEmptyGridsAreProblemsNotCrashes() {
+        let yaml = """
+            name: huge
+            task: {dataset: d.csv, target: y, sequence_length: 9223372036854775807, sampling_rate: 4000000000}
+            search: {max_trials: 100000000000}
+            space:
+              depth: {int: [1, 9223372036854775807]}
+              units: {choice: [32, 100000]}
+              dropout: {float: [0, 0.5], grid: []}
+              batch_size: 1000000000
+            training: {epochs: 99999999999}
+            pruning: {method: asha, reduction_factor: 1000000000000000000}
+            retries: {max_attempts: 1000}
+            """
+        do {
+            _ = try SweepSpec.parse(yaml: yaml, source: "huge.yaml")
+            Issue.record("accepted out-of-range numbers")
+        } catch let error as SweepSpecError {
+            let expected = [
+                "task.sequence_length: 9223372036854775807 must be ≤ 1000000",
+                "task.sampling_rate: 4000000000 must be ≤ 1000000",
+                "search.max_trials: 100000000000 must be ≤ 1000000",
+                "space.depth.int[1]: 9223372036854775807 must be ≤ 16",
+                "space.units.choice[1]: 100000 must be ≤ 4096",
+                "space.dropout.grid: expected a non-empty list",
+                "space.batch_size: 1000000000 must be ≤ 65536",
+                "training.epochs: 99999999999 must be ≤ 1000000",
+                "pruning.reduction_factor: 1000000000000000000 must be ≤ 100",
+                "retries.max_attempts: 1000 must be ≤ 100",
+            ]
+            for line in expected { #expect(error.problems.contains { $0.hasPrefix(line) }, "missing: \(line)\nall: \(error.problems)") }
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
     @Test func malformedYAMLIsOneProblem() {
         #expect(throws: SweepSpecError.self) { try SweepSpec.parse(yaml: "name: [unclosed\n", source: "x.yaml") }
         #expect(throws: SweepSpecError.self) { try SweepSpec.parse(yaml: "", source: "x.yaml") }
