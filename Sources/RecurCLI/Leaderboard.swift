@@ -26,9 +26,10 @@ struct Leaderboard: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let rows = try await source.reader().leaderboard(sweep, top: top)
+        let reader = try source.reader()
+        let rows = try await reader.leaderboard(sweep, top: top)
         switch format {
-        case .table: print(rows.isEmpty ? "sweep \(sweep) has no trials yet" : LeaderboardTable.table(rows))
+        case .table: print(rows.isEmpty ? "sweep \(sweep) has no trials yet" : LeaderboardTable.table(rows, objective: try await reader.summary(sweep).objective))
         case .json: print(try LeaderboardTable.json(rows))
         case .csv: print(LeaderboardTable.csv(rows), terminator: "")
         }

@@ -16,9 +16,11 @@ enum LeaderboardTable {
         return v.description
     }
 
-    static func table(_ rows: [API.LeaderboardRow], unit: String = "") -> String {
+    /// `objective` is the sweep's (`val_mae` or `val_loss`), which the `val` column holds.
+    static func table(_ rows: [API.LeaderboardRow], unit: String = "", objective: String = "val_mae") -> String {
         let params = parameterNames(rows)
-        let header = ["rank", "trial"] + params + ["val MAE\(unit)", "test MAE\(unit)", "epochs", "state", "time", "worker"]
+        let val = objective == "val_loss" ? "val loss" : "val MAE\(unit)"
+        let header = ["rank", "trial"] + params + [val, "test MAE\(unit)", "epochs", "state", "time", "worker"]
         var lines: [[String]] = [header]
         for r in rows {
             let head: [String] = ["\(r.rank)", "\(r.trial)"]

@@ -109,7 +109,7 @@ struct Run: AsyncParsableCommand {
 
         let rows = try coordinator.leaderboard(sweep: spec.name, top: top)
         print("")
-        print(LeaderboardTable.table(rows, unit: ""))
+        print(LeaderboardTable.table(rows, unit: "", objective: spec.objective.metric))
         let b = try? PreparedTask.load(spec.task).baselines()
         if let b { print(String(format: "\nbaselines (%@): persistence val %.3f / test %.3f, train mean val %.3f / test %.3f", spec.task.target, b.persistence.valMAE, b.persistence.testMAE, b.trainMean.valMAE, b.trainMean.testMAE)) }
         if interrupted.isSet { print("\nstopped; run the same command again to resume") }
@@ -141,7 +141,7 @@ final class SweepProgress {
         let finished = s.completed + s.pruned + s.failed
         let elapsed = Date().timeIntervalSince(started)
         let eta = finished > 0 && finished < maxTrials ? String(format: " · ETA %.0f s", elapsed / Double(finished) * Double(maxTrials - finished)) : ""
-        let best = s.bestValMae.map { String(format: " · best val MAE %.3f (trial %d)", $0, s.bestTrial ?? -1) } ?? ""
+        let best = s.bestValMae.map { String(format: " · best %@ %.3f (trial %d)", API.objectiveLabel(s.objective), $0, s.bestTrial ?? -1) } ?? ""
         let line = "\(finished)/\(maxTrials) trials: \(s.completed) done, \(s.running) running, \(s.pruned) pruned, \(s.failed) failed\(best)\(eta)"
         if live {
             FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(line)\(final ? "\n" : "")".utf8))

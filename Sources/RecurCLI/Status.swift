@@ -22,7 +22,7 @@ struct Status: AsyncParsableCommand {
         while true {
             let s = try await reader.summary(sweep)
             let top = try await reader.leaderboard(sweep, top: 5)
-            var text = SweepSummaryTable.render([s]) + "\n\n" + LeaderboardTable.table(top)
+            var text = SweepSummaryTable.render([s]) + "\n\n" + LeaderboardTable.table(top, objective: s.objective)
             if watch && Style.enabled { text = "\u{1B}[H\u{1B}[2J" + text }
             print(text)
             guard watch, s.state == "running" || s.state == "paused" else { return }

@@ -20,13 +20,13 @@ extension Sweep {
 
 enum SweepSummaryTable {
     static func render(_ sweeps: [API.SweepSummary]) -> String {
-        var rows = [["sweep", "state", "method", "done", "running", "pruned", "failed", "best val MAE", "best trial"]]
+        var rows = [["sweep", "state", "method", "done", "running", "pruned", "failed", "best", "objective", "best trial"]]
         for s in sweeps {
             rows.append([
                 s.name, Style.state(s.state), s.method, "\(s.completed + s.pruned + s.failed)/\(s.maxTrials)", "\(s.running)", "\(s.pruned)", "\(s.failed)",
-                s.bestValMae.map { String(format: "%.3f", $0) } ?? "–", s.bestTrial.map { String($0) } ?? "–",
+                s.bestValMae.map { String(format: "%.3f", $0) } ?? "–", API.objectiveLabel(s.objective), s.bestTrial.map { String($0) } ?? "–",
             ])
         }
-        return alignedTable(rows, numeric: [3, 4, 5, 6, 7, 8])
+        return alignedTable(rows, numeric: [3, 4, 5, 6, 7, 9])
     }
 }

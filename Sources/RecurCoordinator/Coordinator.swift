@@ -125,13 +125,12 @@ public actor Coordinator {
         do { prepared = try PreparedTask.load(task, directory: datasetDirectory) } catch let error as ForecastError {
             throw SweepSpecError(source: source, problems: [error.description])
         }
-        var record = try store.createSweep(spec, yaml: yaml, now: clock())
         // Keep what workers need to check their copy of the data, beside the parsed definition.
-        var json = try JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8)) as? [String: Any] ?? [:]
+        var json = try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)) as? [String: Any] ?? [:]
         json["dataset_sha256"] = task.datasetSHA256
         json["features"] = prepared.featureCount
-        record.definitionJson = String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
-        try store.writer.write { db in try db.execute(sql: "UPDATE sweeps SET definition_json = ? WHERE id = ?", arguments: [record.definitionJson, record.id]) }
+        let definition = String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
+        let record = try store.createSweep(spec, yaml: yaml, definitionJSON: definition, now: clock())
         runtimes[record.id!] = Runtime(record: record, spec: spec, task: task, features: prepared.featureCount)
         logger.info("sweep created", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
         return record

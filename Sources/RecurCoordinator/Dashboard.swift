@@ -7,6 +7,8 @@ import RecurSweep
 /// importance) and a page per trial. The same sweep page, with `standalone`, is `recur report`.
 public enum Dashboard {
     static let pageSize = 50
+    /// The leaderboard columns a `sort` query may name; anything else sorts by val MAE.
+    static let sortKeys: Set<String> = ["val_mae", "test_mae", "trial", "state", "epochs"]
 
     static func page(_ title: String, refresh: Bool, _ body: String) -> String {
         """
@@ -29,28 +31,31 @@ public enum Dashboard {
         for s in sweeps {
             rows += "<tr><td><a href=\"/sweeps/\(API.pathComponent(s.name))\">\(SVGPlots.escape(s.name))</a></td><td class=\"state-\(s.state)\">\(s.state)</td><td>\(s.method)</td>"
             rows += "<td class=\"num\">\(s.completed + s.pruned + s.failed)/\(s.maxTrials)</td><td class=\"num\">\(s.running)</td>"
-            rows += "<td class=\"num\">\(s.bestValMae.map { String(format: "%.3f", $0) } ?? "–")</td></tr>"
+            rows += "<td class=\"num\">\(s.bestValMae.map { String(format: "%.3f", $0) } ?? "–")</td><td>\(API.objectiveLabel(s.objective))</td></tr>"
         }
         let table = sweeps.isEmpty ? "<p class=\"empty\">no sweeps yet</p>"
-            : "<table id=\"sweeps\"><tr><th>sweep</th><th>state</th><th>method</th><th class=\"num\">finished</th><th class=\"num\">running</th><th class=\"num\">best val MAE</th></tr>\(rows)</table>"
+            : "<table id=\"sweeps\"><tr><th>sweep</th><th>state</th><th>method</th><th class=\"num\">finished</th><th class=\"num\">running</th><th class=\"num\">best</th><th>objective</th></tr>\(rows)</table>"
         return page("Sweeps", refresh: sweeps.contains { $0.state == "running" }, "<h1>Sweeps</h1>\(table)")
     }
 
     /// `/sweeps/{name}`.
-    public static func sweep(store: SweepStore, name: String, sort: String = "val_mae", descending: Bool = false, page number: Int = 1, standalone: Bool = false) throws -> String {
+    public static func sweep(store: SweepStore, name: String, sort requested: String = "val_mae", descending: Bool = false, page requestedPage: Int = 1, standalone: Bool = false) throws -> String {
         let s = try store.summary(named: name)
+        let sort = sortKeys.contains(requested) ? requested : "val_mae"
+        let number = min(max(1, requestedPage), max(1, (s.trials + pageSize - 1) / pageSize))
         let finished = s.completed + s.pruned + s.failed
         let percent = s.maxTrials > 0 ? 100 * finished / s.maxTrials : 0
         var body = "<h1>Sweep \(SVGPlots.escape(name))</h1>"
         body += "<p id=\"progress\"><span class=\"bar\"><span style=\"width:\(percent * 4)px\"></span></span> \(finished)/\(s.maxTrials) trials finished · "
         body += "\(s.completed) completed, \(s.running) running, \(s.pruned) pruned, \(s.failed) failed · <span class=\"state-\(s.state)\">\(s.state)</span>"
-        if let best = s.bestValMae { body += " · best val MAE \(String(format: "%.3f", best)) (trial \(s.bestTrial ?? -1))" }
+        let objective = API.objectiveLabel(s.objective)
+        if let best = s.bestValMae { body += " · best \(objective) \(String(format: "%.3f", best)) (trial \(s.bestTrial ?? -1))" }
         body += "</p>"
 
-        let rows = try store.leaderboardPage(sweep: name, sort: sort, descending: descending, offset: (max(1, number) - 1) * pageSize, limit: standalone ? 10_000 : pageSize)
+        let rows = try store.leaderboardPage(sweep: name, sort: sort, descending: descending, offset: (number - 1) * pageSize, limit: standalone ? 10_000 : pageSize)
         let points = try store.trialPoints(sweep: name, limit: 400)
         let parameters = parameterNames(points.map(\.params) + rows.map(\.params))
-        body += "<h2>Leaderboard</h2>" + leaderboard(rows, parameters: parameters, name: name, sort: sort, descending: descending, standalone: standalone)
+        body += "<h2>Leaderboard</h2>" + leaderboard(rows, parameters: parameters, name: name, sort: sort, descending: descending, standalone: standalone, objective: objective)
         if !standalone {
             let pages = max(1, (s.trials + pageSize - 1) / pageSize)
             if pages > 1 {
@@ -66,9 +71,9 @@ public enum Dashboard {
         let series = (top + pruned).map { (label: "trial \($0.number)", values: curves[$0.trialId] ?? [], pruned: $0.state == "pruned") }
         body += "<h2>Learning curves</h2><p>Validation MAE per epoch: the ten best completed trials in colour, pruned trials in grey.</p>"
         body += SVGPlots.learningCurves(series)
-        body += "<h2>Parallel coordinates</h2><p>The best \(points.count) finished trials, from hyperparameters to val MAE (green is better; pruned faded).</p>"
-        body += SVGPlots.parallelCoordinates(points, parameters: parameters)
-        body += "<h2>Parameter importance</h2><p>|Spearman rank correlation| between each parameter and val MAE over those trials (categories coded by their mean rank) — a screening statistic, not fANOVA.</p>"
+        body += "<h2>Parallel coordinates</h2><p>The best \(points.count) finished trials, from hyperparameters to \(objective) (green is better; pruned faded).</p>"
+        body += SVGPlots.parallelCoordinates(points, parameters: parameters, objective: objective)
+        body += "<h2>Parameter importance</h2><p>|Spearman rank correlation| between each parameter and \(objective) over those trials (categories coded by their mean rank) — a screening statistic, not fANOVA.</p>"
         let importance = SVGPlots.importance(points, parameters: parameters)
         if importance.isEmpty {
             body += "<p class=\"empty\">needs at least three finished trials</p>"
@@ -80,7 +85,7 @@ public enum Dashboard {
         return page("Sweep \(name)", refresh: !standalone && s.state == "running", body)
     }
 
-    static func leaderboard(_ rows: [API.LeaderboardRow], parameters: [String], name: String, sort: String, descending: Bool, standalone: Bool) -> String {
+    static func leaderboard(_ rows: [API.LeaderboardRow], parameters: [String], name: String, sort: String, descending: Bool, standalone: Bool, objective: String = "val MAE") -> String {
         func header(_ label: String, _ key: String?, numeric: Bool = false) -> String {
             let cls = numeric ? " class=\"num\"" : ""
             guard let key, !standalone else { return "<th\(cls)>\(label)</th>" }
@@ -89,7 +94,7 @@ public enum Dashboard {
         }
         var html = "<table id=\"leaderboard\"><tr>" + header("rank", nil, numeric: true) + header("trial", "trial", numeric: true)
         html += parameters.map { "<th>\(SVGPlots.escape($0))</th>" }.joined()
-        html += header("val MAE", "val_mae", numeric: true) + header("test MAE", "test_mae", numeric: true) + header("epochs", "epochs", numeric: true) + header("state", "state") + "</tr>"
+        html += header(objective, "val_mae", numeric: true) + header("test MAE", "test_mae", numeric: true) + header("epochs", "epochs", numeric: true) + header("state", "state") + "</tr>"
         for r in rows {
             let trial = standalone ? "\(r.trial)" : "<a href=\"/trials/\(r.trialId)\">\(r.trial)</a>"
             html += "<tr class=\"state-\(r.state)\"><td class=\"num\">\(r.rank)</td><td class=\"num\">\(trial)</td>"
@@ -104,7 +109,7 @@ public enum Dashboard {
     public static func trial(store: SweepStore, id: Int64) throws -> String {
         let t = try store.trialDetail(id: id)
         var body = "<h1>Trial \(t.trial) of <a href=\"/sweeps/\(API.pathComponent(t.sweep))\">\(SVGPlots.escape(t.sweep))</a></h1>"
-        body += "<p id=\"trial-state\">\(t.state) · best val MAE \(t.valMae.map { String(format: "%.3f", $0) } ?? "–") · test MAE \(t.testMae.map { String(format: "%.3f", $0) } ?? "–")</p>"
+        body += "<p id=\"trial-state\">\(t.state) · best \(API.objectiveLabel(t.objective)) \(t.valMae.map { String(format: "%.3f", $0) } ?? "–") · test MAE \(t.testMae.map { String(format: "%.3f", $0) } ?? "–")</p>"
         body += "<table id=\"config\">" + t.params.values.keys.sorted().map { "<tr><td>\(SVGPlots.escape($0))</td><td>\(SVGPlots.escape(t.params[$0]!.description))</td></tr>" }.joined() + "</table>"
         let series = t.attempts.map { a in (label: "attempt \(a.number)", values: t.metrics.filter { $0.attempt == a.number }.map(\.valMae), pruned: a.state != "succeeded" && a.state != "running") }
         body += "<h2>Learning curve</h2>" + SVGPlots.learningCurves(series)

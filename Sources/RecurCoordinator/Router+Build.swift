@@ -5,7 +5,8 @@ import NIOCore
 import RecurStore
 import RecurSweep
 
-/// Request bodies are capped (checkpoint uploads included); larger ones get 413.
+/// Request bodies are capped; larger ones get 413. Completions, which carry the checkpoint, may
+/// be up to `API.maximumCompleteBodyBytes`.
 public let maximumBodyBytes = 8 * 1024 * 1024
 
 /// Builds the `/v1` router. TCP listeners pass `token` (every request needs
@@ -44,7 +45,7 @@ public func buildRouter(coordinator: Coordinator, metrics: HTTPMetrics, token: S
         }
     }
     router.post("/v1/leases/:token/complete") { request, context in
-        await respond { try json(await coordinator.complete(token: context.parameters.require("token"), try await decode(API.CompleteRequest.self, request))) }
+        await respond { try json(await coordinator.complete(token: context.parameters.require("token"), try await decode(API.CompleteRequest.self, request, limit: API.maximumCompleteBodyBytes))) }
     }
     router.post("/v1/leases/:token/fail") { request, context in
         await respond { try json(await coordinator.fail(token: context.parameters.require("token"), try await decode(API.FailRequest.self, request))) }
@@ -161,21 +162,21 @@ func constantTimeEqual(_ a: String, _ b: String) -> Bool {
     return difference == 0
 }
 
-/// Every route's paths, for the test that checks `docs/openapi.yaml` covers the API.
+/// Every route's paths, for the tests that check them against `buildRouter` and `docs/openapi.yaml`.
 public let apiRoutes: [(method: String, path: String)] = [
     ("POST", "/v1/workers"), ("POST", "/v1/lease"), ("POST", "/v1/leases/{token}/heartbeat"), ("POST", "/v1/leases/{token}/epochs"),
     ("POST", "/v1/leases/{token}/complete"), ("POST", "/v1/leases/{token}/fail"), ("POST", "/v1/leases/{token}/release"),
     ("GET", "/v1/sweeps"), ("POST", "/v1/sweeps"), ("POST", "/v1/sweeps/validate"), ("GET", "/v1/sweeps/{name}"),
     ("POST", "/v1/sweeps/{name}/pause"), ("POST", "/v1/sweeps/{name}/resume"), ("POST", "/v1/sweeps/{name}/cancel"),
     ("GET", "/v1/sweeps/{name}/leaderboard"), ("GET", "/v1/trials/{id}"), ("GET", "/v1/trials/{id}/checkpoint"), ("GET", "/v1/workers"),
-    ("GET", "/metrics"),
+    ("GET", "/metrics"), ("GET", "/"), ("GET", "/sweeps/{name}"), ("GET", "/trials/{id}"), ("GET", "/login"), ("POST", "/login"),
 ]
 
 // MARK: - Helpers
 
-func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+func decode<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int = maximumBodyBytes) async throws -> T {
     var request = request
-    let buffer = try await request.collectBody(upTo: maximumBodyBytes)
+    let buffer = try await request.collectBody(upTo: limit)
     let data = Data(buffer.readableBytesView)
     do { return try API.decoder().decode(T.self, from: data) } catch let DecodingError.keyNotFound(key, _) {
         throw APIError.badRequest("missing field '\(key.stringValue.snakeCased)'")
@@ -211,7 +212,7 @@ func respond(_ body: () async throws -> Response) async -> Response {
     } catch let e as SweepSpecError {
         return failure(.unprocessableContent, e.problems.joined(separator: "; "))
     } catch is NIOTooManyBytesError {
-        return failure(.contentTooLarge, "the request body is over \(maximumBodyBytes) bytes")
+        return failure(.contentTooLarge, "the request body is over the limit (\(maximumBodyBytes) bytes; \(API.maximumCompleteBodyBytes) for a completion)")
     } catch let e as HTTPError {
         return failure(e.status, e.body ?? "\(e.status)")
     } catch {

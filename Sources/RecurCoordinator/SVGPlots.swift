@@ -32,11 +32,12 @@ enum SVGPlots {
         return svg + "</svg>"
     }
 
-    /// One vertical axis per parameter and one for val MAE; one line per trial, coloured by val MAE.
-    static func parallelCoordinates(_ points: [SweepStore.TrialPoint], parameters: [String], width: Double = 760, height: Double = 320) -> String {
+    /// One vertical axis per parameter and one for the objective (val MAE or val loss); one line
+    /// per trial, coloured by the objective.
+    static func parallelCoordinates(_ points: [SweepStore.TrialPoint], parameters: [String], objective: String = "val MAE", width: Double = 760, height: Double = 320) -> String {
         let scored = points.filter { $0.valMae != nil }
         guard !scored.isEmpty, !parameters.isEmpty else { return "<p class=\"empty\">no finished trials yet</p>" }
-        let axes = parameters + ["val MAE"]
+        let axes = parameters + [objective]
         let (l, r, t, b) = (40.0, 60.0, 20.0, 40.0)
         func ax(_ i: Int) -> Double { l + (width - l - r) * Double(i) / Double(max(1, axes.count - 1)) }
         // Each parameter maps to [0, 1]: numbers by range (log when positive over a decade), categories by index.

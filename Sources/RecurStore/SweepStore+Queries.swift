@@ -27,7 +27,7 @@ extension SweepStore {
             name: record.name, state: record.state.rawValue, method: search["method"] as? String ?? "", maxTrials: search["max_trials"] as? Int ?? 0,
             trials: counts.values.reduce(0, +), pending: counts[.pending] ?? 0, running: counts[.running] ?? 0, completed: counts[.completed] ?? 0,
             pruned: counts[.pruned] ?? 0, failed: counts[.failed] ?? 0, bestValMae: best?["best_val_metric"], bestTrial: best?["number"],
-            createdAt: record.createdAt)
+            createdAt: record.createdAt, objective: Self.objective(record))
     }
 
     /// Trials ranked by their best validation metric (completed first, then pruned, failed,
@@ -54,6 +54,12 @@ extension SweepStore {
         default: key = "t.best_val_metric IS NULL, t.best_val_metric"
         }
         return try leaderboardRows(sweep: record.id!, order: "\(key)\(descending ? " DESC" : ""), t.number", limit: limit, offset: offset)
+    }
+
+    /// `val_mae` or `val_loss`, from the stored definition.
+    static func objective(_ record: SweepRecord) -> String {
+        let json = (try? JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8))) as? [String: Any] ?? [:]
+        return ((json["objective"] as? [String: Any])?["metric"] as? String) ?? "val_mae"
     }
 
     static func minimizes(_ record: SweepRecord) -> Bool {
@@ -95,7 +101,7 @@ extension SweepStore {
             attempts: attempts.map { API.AttemptInfo(number: $0.number, worker: $0.workerId, state: $0.state.rawValue, error: $0.error, startedAt: $0.startedAt, finishedAt: $0.finishedAt) },
             metrics: try metrics(trial: id).map {
                 API.MetricRow(attempt: numbers[$0.attemptId] ?? 0, epoch: $0.epoch, trainLoss: $0.trainLoss, valLoss: $0.valLoss, valMae: $0.valMae, seconds: $0.seconds)
-            })
+            }, objective: Self.objective(sweep))
     }
 
     public func workerInfos() throws -> [API.WorkerInfo] {

@@ -119,12 +119,14 @@ public final class SweepStore: Sendable {
 
     // MARK: - Sweeps
 
-    public func createSweep(_ spec: SweepSpec, yaml: String, now: Double) throws -> SweepRecord {
+    /// Stores a new sweep; `definitionJSON` replaces the spec's own JSON (the coordinator adds the
+    /// dataset's hash and feature count), written in the same transaction.
+    public func createSweep(_ spec: SweepSpec, yaml: String, definitionJSON: String? = nil, now: Double) throws -> SweepRecord {
         try write { db in
             if try SweepRecord.filter(Column("name") == spec.name).fetchOne(db) != nil {
                 throw StoreError.duplicate("sweep '\(spec.name)' already exists")
             }
-            var sweep = SweepRecord(id: nil, name: spec.name, definitionYaml: yaml, definitionJson: spec.jsonString(), state: .running, createdAt: now, updatedAt: now)
+            var sweep = SweepRecord(id: nil, name: spec.name, definitionYaml: yaml, definitionJson: definitionJSON ?? spec.jsonString(), state: .running, createdAt: now, updatedAt: now)
             try sweep.insert(db)
             try SweepStore.event(db, "sweep_created", sweep: sweep.id, detail: ["name": spec.name], now: now)
             return sweep

@@ -15,6 +15,9 @@ public enum API {
 
     public static func decoder() -> JSONDecoder { JSONDecoder() }
 
+    /// How to name a sweep's objective value to a reader: "val MAE" or "val loss".
+    public static func objectiveLabel(_ objective: String) -> String { objective == "val_loss" ? "val loss" : "val MAE" }
+
     /// `name` percent-encoded for use as one path segment (sweep names in URLs).
     public static func pathComponent(_ name: String) -> String {
         name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._"))) ?? name
@@ -107,6 +110,11 @@ public enum API {
         public init(action: String, deadline: Double, reason: String?) { self.action = action; self.deadline = deadline; self.reason = reason }
     }
 
+    /// The largest body `POST /v1/attempts/{token}/complete` accepts (the base64 checkpoint is
+    /// most of it); every other route takes 8 MiB. A worker whose checkpoint would not fit
+    /// completes the trial without it, so the metrics are never lost.
+    public static let maximumCompleteBodyBytes = 256 * 1024 * 1024
+
     public struct CompleteRequest: Codable, Sendable {
         public var valMae: Double
         public var valLoss: Double
@@ -163,11 +171,14 @@ public enum API {
         public var completed: Int
         public var pruned: Int
         public var failed: Int
+        /// The objective's value (val MAE, or val loss when `objective` is `val_loss`).
         public var bestValMae: Double?
         public var bestTrial: Int?
         public var createdAt: Double
-        public init(name: String, state: String, method: String, maxTrials: Int, trials: Int, pending: Int, running: Int, completed: Int, pruned: Int, failed: Int, bestValMae: Double?, bestTrial: Int?, createdAt: Double) { self.name = name; self.state = state; self.method = method; self.maxTrials = maxTrials; self.trials = trials; self.pending = pending; self.running = running; self.completed = completed; self.pruned = pruned; self.failed = failed; self.bestValMae = bestValMae; self.bestTrial = bestTrial; self.createdAt = createdAt }
-        enum CodingKeys: String, CodingKey { case name, state, method, maxTrials = "max_trials", trials, pending, running, completed, pruned, failed, bestValMae = "best_val_mae", bestTrial = "best_trial", createdAt = "created_at" }
+        /// `val_mae` or `val_loss`: what `best_val_mae` and the leaderboard's `val_mae` hold.
+        public var objective: String
+        public init(name: String, state: String, method: String, maxTrials: Int, trials: Int, pending: Int, running: Int, completed: Int, pruned: Int, failed: Int, bestValMae: Double?, bestTrial: Int?, createdAt: Double, objective: String = "val_mae") { self.name = name; self.state = state; self.method = method; self.maxTrials = maxTrials; self.trials = trials; self.pending = pending; self.running = running; self.completed = completed; self.pruned = pruned; self.failed = failed; self.bestValMae = bestValMae; self.bestTrial = bestTrial; self.createdAt = createdAt; self.objective = objective }
+        enum CodingKeys: String, CodingKey { case name, state, method, maxTrials = "max_trials", trials, pending, running, completed, pruned, failed, bestValMae = "best_val_mae", bestTrial = "best_trial", createdAt = "created_at", objective }
     }
 
     public struct LeaderboardRow: Codable, Sendable {
@@ -219,8 +230,10 @@ public enum API {
         public var bestEpoch: Int?
         public var attempts: [AttemptInfo]
         public var metrics: [MetricRow]
-        public init(sweep: String, trial: Int, trialId: Int64, state: String, params: TrialConfig, valMae: Double?, testMae: Double?, bestEpoch: Int?, attempts: [AttemptInfo], metrics: [MetricRow]) { self.sweep = sweep; self.trial = trial; self.trialId = trialId; self.state = state; self.params = params; self.valMae = valMae; self.testMae = testMae; self.bestEpoch = bestEpoch; self.attempts = attempts; self.metrics = metrics }
-        enum CodingKeys: String, CodingKey { case sweep, trial, trialId = "trial_id", state, params, valMae = "val_mae", testMae = "test_mae", bestEpoch = "best_epoch", attempts, metrics }
+        /// `val_mae` or `val_loss`: what `val_mae` holds.
+        public var objective: String
+        public init(sweep: String, trial: Int, trialId: Int64, state: String, params: TrialConfig, valMae: Double?, testMae: Double?, bestEpoch: Int?, attempts: [AttemptInfo], metrics: [MetricRow], objective: String = "val_mae") { self.sweep = sweep; self.trial = trial; self.trialId = trialId; self.state = state; self.params = params; self.valMae = valMae; self.testMae = testMae; self.bestEpoch = bestEpoch; self.attempts = attempts; self.metrics = metrics; self.objective = objective }
+        enum CodingKeys: String, CodingKey { case sweep, trial, trialId = "trial_id", state, params, valMae = "val_mae", testMae = "test_mae", bestEpoch = "best_epoch", attempts, metrics, objective }
     }
 
     public struct WorkerInfo: Codable, Sendable {

@@ -29,7 +29,9 @@ extension Worker {
                 // After a prune, stop or lost lease the coordinator wants nothing more for this attempt.
                 if [.pruned, .stopped, .leaseGone].contains(control.reason) { continue }
                 do {
-                    let answer = try await client.retrying(.POST, "\(tokenPath)/epochs", body: report, as: API.ReportResponse.self)
+                    // Unacknowledged reports are not kept by the coordinator; on shutdown they may be dropped.
+                    let answer = try await client.retrying(
+                        .POST, "\(tokenPath)/epochs", body: report, as: API.ReportResponse.self, giveUp: { [self] in isShuttingDown })
                     if answer.action == "prune" { control.stop(.pruned); logger.info("pruned", metadata: meta.merging(["reason": "\(answer.reason ?? "")"]) { $1 }) }
                     if answer.action == "stop" { control.stop(.stopped) }
                 } catch let error as CoordinatorCallError where error.isLeaseGone {
@@ -60,7 +62,8 @@ extension Worker {
                 let trainer = try Trainer(task: task, spec: lease.model, settings: lease.training)
                 let result = try trainer.run(onEpoch: { report in
                     continuation.yield(API.EpochReport(epoch: report.epoch, trainLoss: report.trainLoss, valLoss: report.valLoss, valMae: report.valMAE, seconds: report.seconds))
-                    if worker.isShuttingDown { control.stop(.shutdown) }
+                    // A shutdown during the last epoch lets it finish, so the result is completed, not thrown away.
+                    if worker.isShuttingDown && report.epoch < lease.training.epochs { control.stop(.shutdown) }
                     return control.reason == .none ? .proceed : .stop
                 })
                 var metadata = ForecastCheckpoint(task: lease.task, normalization: task.normalization).metadata()
@@ -85,11 +88,26 @@ extension Worker {
             _ = try? await client.retrying(.POST, "\(tokenPath)/release", body: Empty?.none, as: API.TrialStateResponse.self, giveUp: { true })
             logger.info("lease released on shutdown", metadata: meta)
         case (.success(let (result, checkpoint)), .none):
-            let request = API.CompleteRequest(
+            var request = API.CompleteRequest(
                 valMae: result.valMAE, valLoss: result.history[result.bestEpoch - 1].valLoss, testMae: result.testMAE, bestEpoch: result.bestEpoch,
                 epochsRun: result.epochsRun, checkpoint: checkpoint.base64EncodedString())
+            // The metrics matter more than the weights: a checkpoint too large to upload is dropped.
+            if request.checkpoint!.utf8.count > API.maximumCompleteBodyBytes - 64 * 1024 {
+                logger.warning("checkpoint too large to upload; completing without it", metadata: meta.merging(["bytes": "\(checkpoint.count)"]) { $1 })
+                request.checkpoint = nil
+            }
+            // Past the lease's length without heartbeats the lease is gone anyway, so a worker that
+            // is shutting down stops retrying then.
+            let giveUpAt = ContinuousClock.now + .seconds(lease.leaseSeconds)
+            let giveUp: @Sendable () -> Bool = { [self] in isShuttingDown && ContinuousClock.now > giveUpAt }
             do {
-                _ = try await client.retrying(.POST, "\(tokenPath)/complete", body: request, as: API.TrialStateResponse.self)
+                do {
+                    _ = try await client.retrying(.POST, "\(tokenPath)/complete", body: request, as: API.TrialStateResponse.self, giveUp: giveUp)
+                } catch CoordinatorCallError.status(413, let message) where request.checkpoint != nil {
+                    logger.warning("checkpoint refused as too large; completing without it", metadata: meta.merging(["error": "\(message)"]) { $1 })
+                    request.checkpoint = nil
+                    _ = try await client.retrying(.POST, "\(tokenPath)/complete", body: request, as: API.TrialStateResponse.self, giveUp: giveUp)
+                }
                 logger.info("trial completed", metadata: meta.merging(["metric.val_mae": "\(result.valMAE)", "metric.test_mae": "\(result.testMAE)"]) { $1 })
             } catch {
                 logger.warning("completion refused", metadata: meta.merging(["error": "\(error)"]) { $1 })

@@ -27,6 +27,7 @@ public final class Worker: Sendable {
     let logger: Logger
     let shuttingDown = Atomic<Bool>(false)
     let datasets = DatasetCache()
+    let identity = WorkerIdentity()
 
     public init(client: CoordinatorClient, options: Options, logger: Logger) {
         self.client = client
@@ -40,24 +41,39 @@ public final class Worker: Sendable {
 
     /// Registers, then runs the slots until shutdown (or, with `exitWhenDone`, until no sweep has work).
     public func run() async throws {
-        let registration = try await client.retrying(
-            .POST, "/v1/workers", body: API.RegisterRequest(host: options.host, slots: options.slots, version: options.version),
-            as: API.RegisterResponse.self, giveUp: { [self] in isShuttingDown })
-        logger.info("registered", metadata: ["worker.id": "\(registration.workerId)", "coordinator": "\(client.address)", "slots": "\(options.slots)"])
+        await identity.set(try await register())
         await withTaskGroup(of: Void.self) { group in
             for slot in 0..<options.slots {
-                group.addTask { await self.slotLoop(slot: slot, workerId: registration.workerId) }
+                group.addTask { await self.slotLoop(slot: slot) }
             }
         }
     }
 
-    func slotLoop(slot: Int, workerId: String) async {
+    /// Registers with the coordinator and returns the worker id it assigned.
+    func register() async throws -> String {
+        let registration = try await client.retrying(
+            .POST, "/v1/workers", body: API.RegisterRequest(host: options.host, slots: options.slots, version: options.version),
+            as: API.RegisterResponse.self, giveUp: { [self] in isShuttingDown })
+        logger.info("registered", metadata: ["worker.id": "\(registration.workerId)", "coordinator": "\(client.address)", "slots": "\(options.slots)"])
+        return registration.workerId
+    }
+
+    func slotLoop(slot: Int) async {
         while !isShuttingDown {
             let response: API.LeaseResponse
+            let workerId = await identity.id
             do {
                 response = try await client.retrying(
                     .POST, "/v1/lease", body: API.LeaseRequest(workerId: workerId, sweep: options.sweep, waitSeconds: 5), as: API.LeaseResponse.self,
                     timeout: .seconds(40), giveUp: { [self] in isShuttingDown })
+            } catch CoordinatorCallError.status(404, let message) {
+                // The coordinator no longer knows this worker (its registry was reset): register again.
+                logger.warning("coordinator does not know this worker; registering again", metadata: ["error": "\(message)"])
+                do { try await identity.renew(replacing: workerId) { try await self.register() } } catch {
+                    if isShuttingDown { return }
+                }
+                try? await Task.sleep(for: .seconds(1))
+                continue
             } catch {
                 if isShuttingDown { return }
                 logger.error("lease failed", metadata: ["error": "\(error)"])
@@ -75,6 +91,23 @@ public final class Worker: Sendable {
                 continue
             }
         }
+    }
+}
+
+/// The id the coordinator gave this worker, shared by its slots. When the coordinator forgets
+/// the worker, the first slot to notice registers again and the others take the new id.
+actor WorkerIdentity {
+    private(set) var id = ""
+    private var renewal: Task<String, Error>?
+
+    func set(_ id: String) { self.id = id }
+
+    func renew(replacing stale: String, register: @escaping @Sendable () async throws -> String) async throws {
+        guard id == stale else { return }
+        let task = renewal ?? Task { try await register() }
+        renewal = task
+        defer { renewal = nil }
+        id = try await task.value
     }
 }
 

@@ -16,19 +16,22 @@ import Testing
         return p.terminationStatus
     }
 
-    static var available: Bool {
-        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
-    }
+    /// Root, iproute2, and a namespace can really be made here (containers often forbid it);
+    /// otherwise the test is reported as skipped rather than passed.
+    static let available: Bool = {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else { return false }
+        let probe = "recur-probe-\(getpid())"
+        guard sh(["netns", "add", probe]) == 0 else { return false }
+        _ = sh(["netns", "del", probe])
+        return true
+    }()
 
     @Test(.enabled(if: available, "needs root and iproute2 (ip netns) to build a test host"))
     func workerSurvivesALinkCut() throws {
         let id = Int(getpid()) % 200 + 20
         let ns = "recur-it-\(getpid())", host = "rh\(getpid() % 100000)", peer = "rn\(getpid() % 100000)"
         let hostAddress = "10.213.\(id).1", peerAddress = "10.213.\(id).2"
-        guard Self.sh(["netns", "add", ns]) == 0 else {
-            print("skipping: `ip netns add` is not permitted here")
-            return
-        }
+        try #require(Self.sh(["netns", "add", ns]) == 0, "ip netns add \(ns) failed")
         defer {
             _ = Self.sh(["link", "del", host])
             _ = Self.sh(["netns", "del", ns])
@@ -61,6 +64,7 @@ import Testing
         try cluster.waitFor("the sweep to finish after the link returned", timeout: 180) { try cluster.sweepState() == .done }
         try checkCompletedExactlyOnce(cluster.store(), trials: 3)
         #expect(try rows() > atCut)
-        #expect(cluster.workers[0].terminationStatus == 0 || cluster.workers[0].isRunning == false)
+        // The worker survived the cut: still serving, or exited cleanly once the sweep was done.
+        #expect(cluster.workers[0].isRunning || cluster.workers[0].terminationStatus == 0)
     }
 }

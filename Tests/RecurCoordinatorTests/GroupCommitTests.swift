@@ -45,6 +45,7 @@ import Testing
         let counters = await coordinator.counters
         #expect(counters.reports == 40 && counters.duplicateReports == 20 && counters.staleCalls == 5)
         // Every call was answered after a commit that carried it.
-        #expect(counters.groupedCalls == 1 + 2 + 45 && counters.groupCommits <= counters.groupedCalls)
+        #expect(counters.groupedCalls == 1 + 2 + 45)
+        #expect(counters.groupCommits < counters.groupedCalls, "45 concurrent calls, yet no commit carried more than one")
     }
 }

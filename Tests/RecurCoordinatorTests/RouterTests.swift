@@ -31,6 +31,40 @@ import Testing
         training: {epochs: 2}
         """
 
+    /// The routes `buildRouter` registers, read from its source (`router.get("/v1/x/:id")` →
+    /// `GET /v1/x/{id}`); an interpolated segment (`\(action)`) becomes `*`.
+    static func registeredRoutes() throws -> [(method: String, path: String)] {
+        let source = try String(contentsOf: root.appendingPathComponent("Sources/RecurCoordinator/Router+Build.swift"), encoding: .utf8)
+        let pattern = try Regex(#"router\.(get|post|put|patch|delete)\("([^"]*)""#)
+        return source.matches(of: pattern).map { match in
+            let method = String(match.output[1].substring!).uppercased()
+            let path = String(match.output[2].substring!).split(separator: "/", omittingEmptySubsequences: false).map { segment -> String in
+                if segment.hasPrefix(":") { return "{\(segment.dropFirst())}" }
+                return segment.contains("\\(") ? "*" : String(segment)
+            }.joined(separator: "/")
+            return (method, path)
+        }
+    }
+
+    @Test func everyRegisteredRouteIsListedAndSpecified() throws {
+        let registered = try Self.registeredRoutes()
+        #expect(registered.count >= 20, "the route scan found only \(registered.count) routes; has buildRouter moved?")
+        for route in registered {
+            let listed = apiRoutes.contains { r in
+                r.method == route.method && r.path.split(separator: "/").count == route.path.split(separator: "/").count
+                    && zip(r.path.split(separator: "/"), route.path.split(separator: "/")).allSatisfy { $1 == "*" || $0 == $1 }
+            }
+            #expect(listed, "\(route.method) \(route.path) is registered but not in apiRoutes")
+        }
+        for route in apiRoutes {
+            let registeredHere = registered.contains { r in
+                r.method == route.method && r.path.split(separator: "/").count == route.path.split(separator: "/").count
+                    && zip(route.path.split(separator: "/"), r.path.split(separator: "/")).allSatisfy { $1 == "*" || $0 == $1 }
+            }
+            #expect(registeredHere, "\(route.method) \(route.path) is in apiRoutes but buildRouter does not register it")
+        }
+    }
+
     @Test func everyRouteIsInTheOpenAPISpec() throws {
         let spec = try String(contentsOf: Self.root.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
         let lines = spec.split(separator: "\n").map(String.init)
@@ -39,6 +73,57 @@ import Testing
             let block = lines[(at + 1)...].prefix { $0.hasPrefix("   ") }
             #expect(block.contains("    \(route.method.lowercased()):"), "\(route.method) \(route.path) is not in docs/openapi.yaml")
         }
+    }
+
+    /// A completion carries the checkpoint, so it may exceed the 8 MiB every other body is held to.
+    @Test func completionsTakeCheckpointsOverEightMiB() async throws {
+        let (app, coordinator) = try Self.app()
+        _ = try await coordinator.createSweep(yaml: Self.sweepYAML)
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
+        let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
+        let checkpoint = Data((0..<(12 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) })
+        let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 1, epochsRun: 1, checkpoint: checkpoint.base64EncodedString())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(complete)) { r in
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+            }
+        }
+        #expect(try coordinator.store.checkpoint(trial: lease.trialId) == checkpoint)
+    }
+
+    /// Query values from a link are never trusted: a page past the end shows the last page, an
+    /// unknown sort key sorts by val MAE and is not echoed into the page links.
+    @Test func dashboardClampsThePageAndIgnoresUnknownSortKeys() async throws {
+        let (app, coordinator) = try Self.app()
+        _ = try await coordinator.createSweep(yaml: Self.sweepYAML.replacingOccurrences(of: "max_trials: 2, max_parallel: 2", with: "max_trials: 60, max_parallel: 60")
+            .replacingOccurrences(of: "cell: {choice: [gru, lstm]}", with: "learning_rate: {float: [0.0001, 0.1], log: true}"))
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 60, version: "t"))
+        for _ in 0..<55 { _ = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease) }
+        let script = "%22%3E%3Cscript%3Ealert(1)%3C/script%3E"
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/sweeps/tiny?page=9223372036854775807&sort=\(script)", method: .get, headers: Self.auth) { r in
+                let html = String(buffer: r.body)
+                #expect(r.status == .ok, "\(html.prefix(300))")
+                #expect(html.contains("page 2 of 2"))
+                #expect(!html.contains("<script>alert"))
+                #expect(html.contains("sort=val_mae&amp;desc=0&amp;page=1") || html.contains("sort=val_mae&desc=0&page=1"))
+            }
+        }
+    }
+
+    /// With `objective.metric: val_loss` the stored best value is a loss, and every view says so.
+    @Test func aValLossObjectiveIsNamedAsSuch() async throws {
+        let (_, coordinator) = try Self.app()
+        _ = try await coordinator.createSweep(yaml: Self.sweepYAML + "\nobjective: {metric: val_loss}\n")
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
+        let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
+        _ = try await coordinator.report(token: lease.token, API.EpochReport(epoch: 1, trainLoss: 0.5, valLoss: 0.25, valMae: 3, seconds: 1))
+        _ = try await coordinator.complete(token: lease.token, API.CompleteRequest(valMae: 3, valLoss: 0.25, testMae: 4, bestEpoch: 1, epochsRun: 1, checkpoint: nil))
+        let summary = try coordinator.store.summary(named: "tiny")
+        #expect(summary.objective == "val_loss" && summary.bestValMae == 0.25)
+        #expect(try coordinator.store.trialDetail(id: lease.trialId).objective == "val_loss")
+        let html = try Dashboard.sweep(store: coordinator.store, name: "tiny")
+        #expect(html.contains("best val loss 0.250") && !html.contains("best val MAE"))
     }
 
     @Test func missingOrWrongTokenIs401() async throws {
