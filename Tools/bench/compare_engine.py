@@ -8,12 +8,17 @@ Takes the per-case median over rounds, and prints a markdown table of samples/s
 and the ratios Recur/Keras and Recur/PyTorch (PyTorch = the faster of its default and
 flush-denormal runs). Writes the raw numbers as JSON.
 
+Each round also runs the BLAS floor (`blas_floor.c`, built here with the system C compiler):
+the engine's exact sequence of `cblas_sgemm` calls with all of its own code left out. Its
+samples/s bounds what any engine built on these OpenBLAS calls can reach, so floor/Keras is
+the largest ratio such an engine could show in that round.
+
     ~/.venv-anchors/bin/python Tools/bench/compare_engine.py --rounds 3 --steps 20 \
         --out docs/bench/engine-G.json
 
 Needs ../shared/anchors (scripts) and a release build: `swift build -c release`.
 """
-import argparse, json, os, statistics, subprocess, sys, time
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ANCHORS = os.path.join(os.path.dirname(ROOT), "shared", "anchors")
@@ -44,21 +49,44 @@ def recur(binary, steps, model):
     return {(r["model"], r["features"]): r["samples_per_sec"] for r in rows[1:]}, info
 
 
+def build_floor():
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        raise SystemExit("no C compiler for blas_floor.c; pass --no-floor")
+    out = os.path.join(tempfile.mkdtemp(), "blas_floor")
+    subprocess.run([cc, "-O2", "-march=native", os.path.join(ROOT, "Tools", "bench", "blas_floor.c"), "-o", out, "-lopenblas"], check=True)
+    return out
+
+
+def floor(binary, steps, model, kernel):
+    env = dict(os.environ)
+    env.setdefault("OPENBLAS_CORETYPE", kernel)
+    res = {}
+    for f in (1, 14):
+        row = json.loads(last_json([binary, model, str(f), str(steps)], env=env).strip().splitlines()[-1])
+        res[(row["model"], row["features"])] = row["samples_per_sec"]
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "recur"))
     ap.add_argument("--skip-torch", action="store_true")
+    ap.add_argument("--no-floor", action="store_true", help="skip the BLAS floor (blas_floor.c)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    runs = {"keras": [], "torch": [], "torch_ftz": [], "recur": []}
+    runs = {"keras": [], "torch": [], "torch_ftz": [], "recur": [], "floor": []}
+    floor_binary = None if args.no_floor else build_floor()
     meta = {}
     t0 = time.time()
     for r in range(args.rounds):
         round_runs = {k: {} for k in runs}
         for model in MODELS:
             res, meta["recur_blas"] = recur(args.binary, args.steps, model); round_runs["recur"].update(res)
+            if floor_binary:
+                round_runs["floor"].update(floor(floor_binary, args.steps, model, meta["recur_blas"].get("blas_kernel", "")))
             res, c = anchor("keras_rnn_speed.py", args.steps, model); round_runs["keras"].update(res)
             meta[f"keras_contention_{r}_{model}"] = c
             if not args.skip_torch:
@@ -69,15 +97,21 @@ def main():
         print(f"round {r + 1}/{args.rounds} done ({time.time() - t0:.0f} s)", file=sys.stderr)
     med = {k: {case: statistics.median(run[case] for run in v) for case in v[0]} for k, v in runs.items() if v}
     rows = []
-    print("| model | F | Recur | Keras | PyTorch (best of default, FTZ) | Recur/Keras | Recur/PyTorch |")
-    print("|---|---|---|---|---|---|---|")
+    def cell(x, fmt):
+        return fmt.format(x) if x else "–"
+
+    print("| model | F | Recur | Keras | PyTorch (best of default, FTZ) | Recur/Keras | Recur/PyTorch | BLAS floor | Recur/floor | floor/Keras |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for case in med["recur"]:
         rc, k = med["recur"][case], med["keras"].get(case)
         t = max(med["torch"].get(case, 0), med["torch_ftz"].get(case, 0)) if "torch" in med else None
-        rows.append({"model": case[0], "features": case[1], "recur": rc, "keras": k, "torch": t,
-                     "ratio_keras": rc / k if k else None, "ratio_torch": rc / t if t else None})
-        print(f"| {case[0]} | {case[1]} | {rc:,.0f} | {k:,.0f} | {t:,.0f} | {rc / k:.2f}× | {rc / t:.2f}× |" if t
-              else f"| {case[0]} | {case[1]} | {rc:,.0f} | {k:,.0f} | – | {rc / k:.2f}× | – |")
+        fl = med["floor"].get(case) if "floor" in med else None
+        rows.append({"model": case[0], "features": case[1], "recur": rc, "keras": k, "torch": t, "floor": fl,
+                     "ratio_keras": rc / k if k else None, "ratio_torch": rc / t if t else None,
+                     "recur_of_floor": rc / fl if fl else None, "floor_keras": fl / k if fl and k else None})
+        r = rows[-1]
+        print(f"| {case[0]} | {case[1]} | {rc:,.0f} | {cell(k, '{:,.0f}')} | {cell(t, '{:,.0f}')} | {cell(r['ratio_keras'], '{:.2f}×')} "
+              f"| {cell(r['ratio_torch'], '{:.2f}×')} | {cell(fl, '{:,.0f}')} | {cell(r['recur_of_floor'], '{:.0%}')} | {cell(r['floor_keras'], '{:.2f}×')} |")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"rounds": args.rounds, "steps": args.steps, "medians": rows, "runs": {k: [{f"{m}/F{f}": v for (m, f), v in run.items()} for run in vs] for k, vs in runs.items()},
