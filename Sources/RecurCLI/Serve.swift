@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import RecurCoordinator
 import RecurStore
+import RecurSweep
 import ServiceLifecycle
 
 /// `recur serve`: the coordinator.
@@ -23,11 +24,18 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: <db>.token, created if missing).") var tokenFile: String?
     @Option(name: .customLong("lease-seconds"), help: "Lease length; heartbeats and reports renew it.") var leaseSeconds = 30.0
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(
+        name: .customLong("max-checkpoint-bytes"),
+        help: "Largest completion a worker may upload, checkpoint included; a worker whose checkpoint is refused completes without it.")
+    var maxCheckpointBytes = API.maximumCompleteBodyBytes
 
     func validate() throws {
         for l in listen where Listener(l) == nil { throw ValidationError("--listen: '\(l)' is not tcp://HOST:PORT or unix:PATH") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds: \(leaseSeconds) must be ≥ 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        guard (4096...API.maximumCompleteBodyBytes).contains(maxCheckpointBytes) else {
+            throw ValidationError("--max-checkpoint-bytes: \(maxCheckpointBytes) must be in 4096...\(API.maximumCompleteBodyBytes)")
+        }
     }
 
     func run() async throws {
@@ -38,7 +46,9 @@ struct Serve: AsyncParsableCommand {
         let store: SweepStore
         do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
         let coordinator = try Coordinator(store: store, leaseSeconds: leaseSeconds, logger: logger)
-        let services = makeCoordinatorServices(coordinator: coordinator, listeners: listeners, token: token, logger: logger) { listener in
+        let services = makeCoordinatorServices(
+            coordinator: coordinator, listeners: listeners, token: token, maximumCompleteBytes: maxCheckpointBytes, logger: logger
+        ) { listener in
             FileHandle.standardOutput.write(Data("listening on \(listener)\n".utf8))
         }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

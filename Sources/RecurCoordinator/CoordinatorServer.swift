@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import RecurStore
+import RecurSweep
 import ServiceLifecycle
 
 /// Where the coordinator listens.
@@ -52,8 +53,8 @@ struct LeaseReaper: Service {
 /// The coordinator's services: one HTTP application per listener (TCP ones require the token)
 /// and the lease reaper, run in one ServiceGroup that shuts down gracefully on SIGINT/SIGTERM.
 public func makeCoordinatorServices(
-    coordinator: Coordinator, listeners: [Listener], token: String, reapInterval: Duration = .milliseconds(500), logger: Logger,
-    onListening: @escaping @Sendable (Listener) -> Void
+    coordinator: Coordinator, listeners: [Listener], token: String, reapInterval: Duration = .milliseconds(500),
+    maximumCompleteBytes: Int = API.maximumCompleteBodyBytes, logger: Logger, onListening: @escaping @Sendable (Listener) -> Void
 ) -> [any Service] {
     let metrics = HTTPMetrics()
     var services: [any Service] = []
@@ -62,11 +63,11 @@ public func makeCoordinatorServices(
         let address: BindAddress
         switch listener {
         case .tcp(let host, let port):
-            router = buildRouter(coordinator: coordinator, metrics: metrics, token: token)
+            router = buildRouter(coordinator: coordinator, metrics: metrics, token: token, maximumCompleteBytes: maximumCompleteBytes)
             address = .hostname(host, port: port)
         case .unix(let path):
             try? FileManager.default.removeItem(atPath: path)
-            router = buildRouter(coordinator: coordinator, metrics: metrics, token: nil)
+            router = buildRouter(coordinator: coordinator, metrics: metrics, token: nil, maximumCompleteBytes: maximumCompleteBytes)
             address = .unixDomainSocket(path: path)
         }
         let app = Application(

@@ -11,7 +11,10 @@ public let maximumBodyBytes = 8 * 1024 * 1024
 
 /// Builds the `/v1` router. TCP listeners pass `token` (every request needs
 /// `Authorization: Bearer <token>`); Unix-socket listeners pass nil and rely on file permissions.
-public func buildRouter(coordinator: Coordinator, metrics: HTTPMetrics, token: String?) -> Router<BasicRequestContext> {
+/// `maximumCompleteBytes` caps a completion's body, checkpoint included.
+public func buildRouter(
+    coordinator: Coordinator, metrics: HTTPMetrics, token: String?, maximumCompleteBytes: Int = API.maximumCompleteBodyBytes
+) -> Router<BasicRequestContext> {
     let router = Router()
     router.middlewares.add(MetricsMiddleware(metrics: metrics))
     if let token { router.middlewares.add(BearerAuthMiddleware(token: token)) }
@@ -45,7 +48,7 @@ public func buildRouter(coordinator: Coordinator, metrics: HTTPMetrics, token: S
         }
     }
     router.post("/v1/leases/:token/complete") { request, context in
-        await respond { try json(await coordinator.complete(token: context.parameters.require("token"), try await decode(API.CompleteRequest.self, request, limit: API.maximumCompleteBodyBytes))) }
+        await respond { try json(await coordinator.complete(token: context.parameters.require("token"), try await decode(API.CompleteRequest.self, request, limit: maximumCompleteBytes))) }
     }
     router.post("/v1/leases/:token/fail") { request, context in
         await respond { try json(await coordinator.fail(token: context.parameters.require("token"), try await decode(API.FailRequest.self, request))) }
@@ -212,7 +215,7 @@ func respond(_ body: () async throws -> Response) async -> Response {
     } catch let e as SweepSpecError {
         return failure(.unprocessableContent, e.problems.joined(separator: "; "))
     } catch is NIOTooManyBytesError {
-        return failure(.contentTooLarge, "the request body is over the limit (\(maximumBodyBytes) bytes; \(API.maximumCompleteBodyBytes) for a completion)")
+        return failure(.contentTooLarge, "the request body is over the coordinator's limit (\(maximumBodyBytes) bytes; for a completion, recur serve --max-checkpoint-bytes)")
     } catch let e as HTTPError {
         return failure(e.status, e.body ?? "\(e.status)")
     } catch {

@@ -98,11 +98,11 @@ final class Cluster {
     }
 
     /// Starts `recur serve` on the TCP port and the Unix socket and waits until both listen.
-    func startCoordinator(leaseSeconds: Double = 30, extraListen: [String] = []) throws {
+    func startCoordinator(leaseSeconds: Double = 30, extraListen: [String] = [], arguments: [String] = []) throws {
         logCount += 1
         let name = "serve-\(logCount).log"
         let listens = ([tcp, unix] + extraListen).flatMap { ["--listen", $0] }
-        coordinator = try spawn(["serve", "--db", database, "--lease-seconds", String(leaseSeconds)] + listens, log: name)
+        coordinator = try spawn(["serve", "--db", database, "--lease-seconds", String(leaseSeconds)] + listens + arguments, log: name)
         try waitFor("coordinator listening", timeout: 30) { self.log(name).components(separatedBy: "listening on").count > 2 + extraListen.count }
     }
 

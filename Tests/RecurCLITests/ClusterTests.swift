@@ -150,6 +150,48 @@ import Glibc
         try checkCompletedExactlyOnce(cluster.store(), trials: 2)
     }
 
+    /// A worker the coordinator forgets (its row gone, as after the registry is reset) is told so
+    /// on its next lease (404), registers again and finishes the sweep; nothing is lost or doubled.
+    @Test func aForgottenWorkerRegistersAgain() throws {
+        let cluster = try Cluster(rows: 5000)
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator(leaseSeconds: 30)
+        try cluster.createSweep(cluster.sweepYAML(trials: 10, parallel: 1, epochs: 30, units: 16, length: 48))
+        // Ten trials of about a second each: the coordinator checks a worker's row at most every 5 s.
+        let worker = try cluster.startWorker()
+        try cluster.waitFor("an epoch to be reported", timeout: 60) {
+            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 1
+        }
+        let forgotten = try cluster.store().writer.write { db -> String in
+            let id = try String.fetchOne(db, sql: "SELECT id FROM workers") ?? ""
+            try db.execute(sql: "DELETE FROM workers")
+            return id
+        }
+        try cluster.waitFor("the sweep to finish", timeout: 240) { try cluster.sweepState() == .done }
+        worker.waitUntilExit()
+        #expect(worker.terminationStatus == 0)
+        #expect(cluster.workerLog(0).contains("registering again"), "\(cluster.workerLog(0).suffix(2000))")
+        let ids = try cluster.store().writer.read { try String.fetchAll($0, sql: "SELECT id FROM workers") }
+        #expect(ids.count == 1 && ids.first != forgotten)
+        try checkCompletedExactlyOnce(cluster.store(), trials: 10)
+    }
+
+    /// A coordinator that refuses the checkpoint (413) still gets the result: the worker completes
+    /// each trial without it, so every metric is kept and no trial is re-run.
+    @Test func aRefusedCheckpointStillCompletesTheTrial() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator(arguments: ["--max-checkpoint-bytes", "4096"])
+        try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 2, units: 16))
+        let worker = try cluster.startWorker()
+        try cluster.waitFor("the sweep to finish", timeout: 120) { try cluster.sweepState() == .done }
+        worker.waitUntilExit()
+        #expect(cluster.workerLog(0).contains("checkpoint refused as too large"), "\(cluster.workerLog(0).suffix(2000))")
+        try checkCompletedExactlyOnce(cluster.store(), trials: 2)
+        #expect(try cluster.count("SELECT COUNT(*) FROM checkpoints") == 0)
+        #expect(try cluster.count("SELECT COUNT(*) FROM attempts") == 2)
+    }
+
     /// A worker whose copy of the dataset differs from the coordinator's refuses to train on it:
     /// each attempt fails with the hash in the error, and the trial fails after its retries.
     @Test func workersRefuseADifferentDatasetCopy() throws {
