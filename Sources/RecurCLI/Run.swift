@@ -145,7 +145,7 @@ final class SweepProgress {
         let line = "\(finished)/\(maxTrials) trials: \(s.completed) done, \(s.running) running, \(s.pruned) pruned, \(s.failed) failed\(best)\(eta)"
         if live {
             FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(line)\(final ? "\n" : "")".utf8))
-        } else if line != last || final {
+        } else if line != last {
             print(line)
         }
         last = line

@@ -58,5 +58,6 @@ struct WorkerCommand: AsyncParsableCommand {
         try await worker.run()
         _ = sources
         await client.shutdown()
+        if worker.failed { throw CLIError("the coordinator has no sweep named '\(sweep ?? "")' (--sweep)") }
     }
 }

@@ -100,6 +100,7 @@ public actor Coordinator {
             runtime.nextNumber = max(runtime.nextNumber, trial.number + 1)
             let metrics = try store.metrics(trial: trial.id!)
             for m in metrics { _ = runtime.pruner.report(trial: trial.number, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss)) }
+            if trial.state == .completed { runtime.pruner.complete(trial: trial.number) }
             if trial.state == .completed || trial.state == .pruned, let config = try? TrialConfig.decode(json: trial.configJson) {
                 runtime.sampler.observe(Observation(config: config, value: trial.bestValMetric ?? .infinity, pruned: trial.state == .pruned))
             }
@@ -161,6 +162,9 @@ public actor Coordinator {
 
     func leaseNow(worker: String, sweep name: String?) throws -> API.LeaseResponse {
         let now = clock()
+        if let name, !runtimes.values.contains(where: { $0.record.name == name }) {
+            _ = try store.sweep(named: name)  // 404 for a sweep that does not exist; an inactive one is "done"
+        }
         if now - (lastTouch[worker] ?? -.infinity) > 5 {
             try store.touchWorker(worker, now: now)
             lastTouch[worker] = now
@@ -222,6 +226,7 @@ public actor Coordinator {
         leases[token] = nil
         runtime.running = max(0, runtime.running - 1)
         if trial.state == .pending { runtime.pending[trial.number] = trial.id! }
+        if trial.state == .completed { runtime.pruner.complete(trial: trial.number) }
     }
 
     /// Samples a new config and leases it in one transaction; nil when the space or the trial

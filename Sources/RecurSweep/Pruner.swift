@@ -14,6 +14,12 @@ public struct PruneDecision: Sendable, Equatable, Codable {
 public protocol Pruner: AnyObject {
     /// Records trial `trial`'s value at `epoch` (1-based) and decides whether it stops.
     func report(trial: Int, epoch: Int, value: Double) -> PruneDecision
+    /// Trial `trial` finished all its epochs (completed, not pruned or failed).
+    func complete(trial: Int)
+}
+
+extension Pruner {
+    public func complete(trial: Int) {}
 }
 
 extension SweepSpec {
@@ -52,14 +58,19 @@ struct CurveBook {
 }
 
 /// Stops a trial at epoch `e > warmup` when its best value so far is worse than the median of
-/// the values other trials reported at epoch `e`, once at least `minTrials` others have.
+/// the values that completed trials reported at epoch `e`, once at least `minTrials` completed
+/// trials have. As Optuna's `MedianPruner` (and Katib's median stop), running and pruned trials
+/// do not count, so the first wave of a parallel sweep cannot prune itself.
 public final class MedianPruner: Pruner {
     private var book: CurveBook
     var minimize: Bool { book.minimize }
     let warmup: Int
     let minTrials: Int
-    /// Per epoch: the signed values reported at that epoch, sorted, with their trials.
-    private var atEpoch: [Int: [(value: Double, trial: Int)]] = [:]
+    /// Every trial's signed value per epoch, kept until the trial completes or is dropped.
+    private var curves: [Int: [Int: Double]] = [:]
+    /// Per epoch: the signed values completed trials reported there, sorted.
+    private var atEpoch: [Int: [Double]] = [:]
+    private var completed: Set<Int> = []
 
     public init(warmup: Int, minTrials: Int, minimize: Bool) {
         self.warmup = warmup
@@ -67,20 +78,25 @@ public final class MedianPruner: Pruner {
         book = CurveBook(minimize: minimize)
     }
 
+    public func complete(trial: Int) {
+        guard completed.insert(trial).inserted else { return }
+        for (epoch, value) in curves.removeValue(forKey: trial) ?? [:] {
+            var list = atEpoch[epoch] ?? []
+            list.insert(value, at: list.firstIndex { $0 > value } ?? list.count)
+            atEpoch[epoch] = list
+        }
+    }
+
     public func report(trial: Int, epoch: Int, value: Double) -> PruneDecision {
         let best = book.record(trial: trial, value: value)
         let signed = minimize ? value : -value
-        var list = atEpoch[epoch] ?? []
-        let others = list.filter { $0.trial != trial }.map(\.value)
-        list.removeAll { $0.trial == trial }
-        let at = list.firstIndex { $0.value > signed } ?? list.count
-        list.insert((signed.isFinite ? signed : .infinity, trial), at: at)
-        atEpoch[epoch] = list
+        if !completed.contains(trial) { curves[trial, default: [:]][epoch] = signed.isFinite ? signed : .infinity }
+        let others = atEpoch[epoch] ?? []
         guard epoch > warmup else {
             return PruneDecision(prune: false, rule: "median", reason: "epoch \(epoch) is within the warm-up of \(warmup)", numbers: ["epoch": Double(epoch)])
         }
         guard others.count >= minTrials else {
-            return PruneDecision(prune: false, rule: "median", reason: "\(others.count) other trials reported epoch \(epoch); \(minTrials) needed",
+            return PruneDecision(prune: false, rule: "median", reason: "\(others.count) completed trials reported epoch \(epoch); \(minTrials) needed",
                                  numbers: ["epoch": Double(epoch), "others": Double(others.count)])
         }
         let n = others.count
@@ -88,8 +104,8 @@ public final class MedianPruner: Pruner {
         let prune = best > median
         return PruneDecision(
             prune: prune, rule: "median",
-            reason: prune ? "best \(fmt(book.display(best))) is worse than the median \(fmt(book.display(median))) of \(n) trials at epoch \(epoch)"
-                : "best \(fmt(book.display(best))) is no worse than the median \(fmt(book.display(median))) of \(n) trials at epoch \(epoch)",
+            reason: prune ? "best \(fmt(book.display(best))) is worse than the median \(fmt(book.display(median))) of \(n) completed trials at epoch \(epoch)"
+                : "best \(fmt(book.display(best))) is no worse than the median \(fmt(book.display(median))) of \(n) completed trials at epoch \(epoch)",
             numbers: ["epoch": Double(epoch), "best": book.display(best), "median": book.display(median), "others": Double(n)])
     }
 }

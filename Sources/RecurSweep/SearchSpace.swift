@@ -48,6 +48,17 @@ public enum ParameterValue: Hashable, Sendable, Codable, CustomStringConvertible
         }
     }
 
+    /// Equality that survives a JSON round trip: `0.0` is stored as `0` and reads back as
+    /// `.int(0)`, which must still match the choice `.double(0.0)`.
+    public func matches(_ other: ParameterValue) -> Bool {
+        switch (self, other) {
+        case (.list(let a), .list(let b)): return a.count == b.count && zip(a, b).allSatisfy { $0.matches($1) }
+        default:
+            if let x = doubleValue, let y = other.doubleValue { return x == y }
+            return self == other
+        }
+    }
+
     public var intValue: Int? {
         switch self {
         case .int(let v): return v

@@ -85,6 +85,11 @@ extension SpecParser {
                 return nil
             }
             let log = map["log"].map { bool($0) ?? { problem("\(path).log", "must be true or false"); return false }() } ?? false
+            // Keys that do not apply would otherwise be ignored silently.
+            if map["log"] != nil && !["int", "float"].contains(kinds[0]) { problem("\(path).log", "applies to int and float ranges only") }
+            if map["grid"] != nil && kinds[0] != "float" {
+                problem("\(path).grid", kinds[0] == "int" ? "an int range is already a grid of every integer; list the points with choice: [...]" : "applies to float ranges only")
+            }
             switch kinds[0] {
             case "choice":
                 guard case .sequence(let seq) = map["choice"]!, !seq.isEmpty else { problem("\(path).choice", "expected a non-empty list"); return nil }
@@ -92,7 +97,7 @@ extension SpecParser {
                 for (i, item) in seq.enumerated() {
                     guard let v = value(item) else { problem("\(path).choice[\(i)]", "expected a value, got \(describe(item))"); continue }
                     if let reason = rule.check(v) { problem("\(path).choice[\(i)]", reason); continue }
-                    if values.contains(v) { problem("\(path).choice[\(i)]", "\(v) is listed twice"); continue }
+                    if values.contains(where: { $0.matches(v) }) { problem("\(path).choice[\(i)]", "\(v) is listed twice"); continue }
                     values.append(v)
                 }
                 return values.isEmpty ? nil : .choice(values)
@@ -112,6 +117,7 @@ extension SpecParser {
                     for (i, item) in seq.enumerated() {
                         guard let v = double(item) else { problem("\(path).grid[\(i)]", "expected a number, got \(describe(item))"); continue }
                         if v < low || v > high { problem("\(path).grid[\(i)]", "\(v) is outside [\(low), \(high)]"); continue }
+                        if grid!.contains(v) { problem("\(path).grid[\(i)]", "\(v) is listed twice"); continue }
                         grid!.append(v)
                     }
                 }

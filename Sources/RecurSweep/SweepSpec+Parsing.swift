@@ -165,7 +165,7 @@ struct SpecParser {
             default:
                 switch text(v) {
                 case "minimize": spec.objective.minimize = true
-                case "maximize": spec.objective.minimize = false
+                case "maximize": problem("objective.direction", "val_mae and val_loss are errors: only minimize makes sense; remove the line")
                 default: problem("objective.direction", "\(describe(v)) must be minimize or maximize")
                 }
             }

@@ -87,7 +87,7 @@ public final class TPESampler: Sampler {
         }
         guard let value else { return .nan }
         switch d.kind {
-        case .categorical(let list): return list.firstIndex(of: value).map(Double.init) ?? .nan
+        case .categorical(let list): return list.firstIndex { $0.matches(value) }.map(Double.init) ?? .nan
         case .numeric(_, _, let log, _):
             guard let x = value.doubleValue else { return .nan }
             return log ? Foundation.log(x) : x

@@ -28,6 +28,9 @@ public final class Worker: Sendable {
     let shuttingDown = Atomic<Bool>(false)
     let datasets = DatasetCache()
     let identity = WorkerIdentity()
+    let failure = Atomic<Bool>(false)
+    /// True when the worker stopped because of a configuration error (the CLI exits non-zero).
+    public var failed: Bool { failure.load(ordering: .relaxed) }
 
     public init(client: CoordinatorClient, options: Options, logger: Logger) {
         self.client = client
@@ -66,6 +69,12 @@ public final class Worker: Sendable {
                 response = try await client.retrying(
                     .POST, "/v1/lease", body: API.LeaseRequest(workerId: workerId, sweep: options.sweep, waitSeconds: 5), as: API.LeaseResponse.self,
                     timeout: .seconds(40), giveUp: { [self] in isShuttingDown })
+            } catch CoordinatorCallError.status(404, let message) where !message.contains("unknown worker") {
+                // `--sweep` names no sweep: nothing this worker can do will change that.
+                logger.error("lease refused; check --sweep", metadata: ["error": "\(message)"])
+                requestShutdown()
+                failure.store(true, ordering: .relaxed)
+                return
             } catch CoordinatorCallError.status(404, let message) {
                 // The coordinator no longer knows this worker (its registry was reset): register again.
                 logger.warning("coordinator does not know this worker; registering again", metadata: ["error": "\(message)"])

@@ -94,7 +94,9 @@ import Testing
         try cluster.waitFor("the sweep to finish", timeout: 120) { try cluster.sweepState() == .done }
         let board = try run(["leaderboard", "it", "--format", "json"])
         #expect(board.status == 0 && board.stdout.contains("\"val_mae\""))
-        #expect(try run(["workers"]).stdout.contains("127.0.0.1") || (try run(["workers"]).status == 0))
+        let workers = try run(["workers"])
+        let registered = try #require(try cluster.store().workers().first)
+        #expect(workers.status == 0 && workers.stdout.contains(String(registered.id.prefix(8))) && workers.stdout.contains(registered.host), "\(workers.stdout)")
         #expect(try run(["leaderboard", "nope"]).stderr.contains("no sweep named 'nope'"))
         let wrongToken = try RecurBinary.run(["status", "--coordinator", cluster.tcp], directory: cluster.dir)
         #expect(wrongToken.status == 1 && wrongToken.stderr.contains("refused the token"))

@@ -10,6 +10,24 @@ import Testing
         let result = try RecurBinary.run(["sweep", "validate"] + files, directory: Self.root)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.split(separator: "\n").count == files.count)
+        #expect(result.stdout.contains("task checked on datasets/greensboro-tmy3.csv"), "\(result.stdout)")
+    }
+
+    /// A task that parses but does not fit its data (a target the CSV lacks) fails validation
+    /// when the dataset is at hand, as it would fail `recur run`.
+    @Test func validateChecksTheTaskAgainstItsData() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("timestamp,x\n2001-01-01T00:00,1\n2001-01-01T01:00,2\n".utf8).write(to: dir.appendingPathComponent("d.csv"))
+        try Data("""
+            name: wrongtarget
+            task: {dataset: d.csv, target: temperature, sequence_length: 1, horizon: 1}
+            space:
+              units: 4
+            """.utf8).write(to: dir.appendingPathComponent("t.yaml"))
+        let result = try RecurBinary.run(["sweep", "validate", "t.yaml"], directory: dir)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("t.yaml: ") && result.stderr.contains("temperature"), "\(result.stderr)")
     }
 
     @Test func validateReportsEveryProblemAndFails() throws {

@@ -9,6 +9,7 @@ import Testing
         // Trials 0–3 report epochs 1 and 2.
         for (trial, values) in [(0, [5.0, 4.0]), (1, [5.0, 3.0]), (2, [6.0, 2.0]), (3, [4.0, 1.0])] {
             for (e, v) in values.enumerated() { _ = p.report(trial: trial, epoch: e + 1, value: v) }
+            p.complete(trial: trial)
         }
         // Trial 4: epoch 1 is warm-up; at epoch 2 its best (3.5) is worse than the median of 4, 3, 2, 1 (2.5).
         #expect(p.report(trial: 4, epoch: 1, value: 3.5).prune == false)
@@ -23,14 +24,33 @@ import Testing
         let p = MedianPruner(warmup: 0, minTrials: 3, minimize: true)
         _ = p.report(trial: 0, epoch: 1, value: 1)
         _ = p.report(trial: 1, epoch: 1, value: 1)
+        p.complete(trial: 0)
+        p.complete(trial: 1)
         let d = p.report(trial: 2, epoch: 1, value: 100)
         #expect(!d.prune && d.reason.contains("3 needed"))
+    }
+
+    /// Only completed trials set the median (Optuna's rule): a first wave of parallel trials, none
+    /// finished yet, cannot prune one another, however many of them have reported.
+    @Test func medianCountsOnlyCompletedTrials() {
+        let p = MedianPruner(warmup: 0, minTrials: 2, minimize: true)
+        for trial in 0..<6 { _ = p.report(trial: trial, epoch: 1, value: Double(trial)) }
+        #expect(!p.report(trial: 6, epoch: 1, value: 100).prune)
+        p.complete(trial: 0)
+        p.complete(trial: 1)
+        let d = p.report(trial: 7, epoch: 1, value: 100)
+        #expect(d.prune && d.numbers["others"] == 2 && d.numbers["median"] == 0.5)
+        // A trial that completes after reporting enters the median with its own values only then.
+        _ = p.report(trial: 8, epoch: 2, value: 3)
+        #expect(!p.report(trial: 9, epoch: 2, value: 50).prune)
     }
 
     @Test func medianHandlesMaximisation() {
         let p = MedianPruner(warmup: 0, minTrials: 2, minimize: false)
         _ = p.report(trial: 0, epoch: 1, value: 0.9)
         _ = p.report(trial: 1, epoch: 1, value: 0.8)
+        p.complete(trial: 0)
+        p.complete(trial: 1)
         #expect(p.report(trial: 2, epoch: 1, value: 0.5).prune)
         #expect(!p.report(trial: 3, epoch: 1, value: 0.95).prune)
     }

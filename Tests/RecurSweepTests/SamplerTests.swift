@@ -119,6 +119,25 @@ import Testing
         #expect(median(tpe) < median(random), "TPE \(median(tpe)) vs random \(median(random))")
     }
 
+    /// A coordinator rebuilds TPE from stored configs: `0.0` comes back from JSON as `0`, and must
+    /// still count as the choice `0.0` (it used to be dropped from the history).
+    @Test func tpeLearnsTheSameFromConfigsReadBackFromJSON() throws {
+        let spec = try Self.spec("tpe", space: "  dropout: {choice: [0.0, 0.3, 0.6]}\n  units: {choice: [8, 16, 32, 64, 128]}", extra: ", n_startup: 4")
+        let direct = spec.makeSampler(), restored = spec.makeSampler()
+        var taken: Set<String> = []
+        for n in 0..<12 {
+            let a = try #require(direct.suggest(number: n, isTaken: { taken.contains($0) }))
+            let b = try #require(restored.suggest(number: n, isTaken: { taken.contains($0) }))
+            #expect(a == b, "trial \(n): \(a.canonicalJSON) vs \(b.canonicalJSON)")
+            taken.insert(a.hash)
+            let value = (a["dropout"]!.doubleValue! == 0 ? 0 : 1) + Double(a["units"]!.intValue!) / 100
+            direct.observe(Observation(config: a, value: value, pruned: false))
+            restored.observe(Observation(config: try TrialConfig.decode(json: a.canonicalJSON), value: value, pruned: false))
+        }
+        #expect(ParameterValue.int(0).matches(.double(0)) && !ParameterValue.int(0).matches(.double(0.3)))
+        #expect(try TrialConfig.decode(json: #"{"dropout":0}"#)["dropout"] == .int(0))
+    }
+
     @Test func tpeIsDeterministicGivenSeedAndHistory() throws {
         let spec = try Self.spec("tpe", space: "  units: {int: [8, 64]}\n  learning_rate: {float: [1.0e-4, 1.0e-2], log: true}", extra: ", n_startup: 3")
         func run() -> [TrialConfig] {

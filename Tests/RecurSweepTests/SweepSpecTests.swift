@@ -132,6 +132,30 @@ import Testing
         }
     }
 
+    /// `grid` and `log` where they do not apply, and repeated grid points, are problems rather
+    /// than silently ignored (a user meaning 4 units values must not get 57).
+    @Test func keysThatDoNotApplyAreProblems() {
+        let yaml = """
+            name: keys
+            task: {dataset: d.csv, target: y}
+            search: {method: grid}
+            space:
+              units: {int: [8, 64], grid: [8, 16, 32, 64]}
+              cell: {choice: [gru, lstm], log: true}
+              dropout: {float: [0, 0.5], grid: [0.1, 0.2, 0.1]}
+            """
+        do {
+            _ = try SweepSpec.parse(yaml: yaml)
+            Issue.record("accepted keys that do not apply")
+        } catch let error as SweepSpecError {
+            for line in ["space.units.grid: an int range is already a grid", "space.cell.log: applies to int and float ranges only", "space.dropout.grid[2]: 0.1 is listed twice"] {
+                #expect(error.problems.contains { $0.hasPrefix(line) }, "missing: \(line)\nall: \(error.problems)")
+            }
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
     @Test func malformedYAMLIsOneProblem() {
         #expect(throws: SweepSpecError.self) { try SweepSpec.parse(yaml: "name: [unclosed\n", source: "x.yaml") }
         #expect(throws: SweepSpecError.self) { try SweepSpec.parse(yaml: "", source: "x.yaml") }
