@@ -50,3 +50,18 @@ int recur_flush_denormals_enabled(void) { return 0; }
 int recur_cpu_has_avx512f(void) { return 0; }
 int recur_cpu_has_avx2(void) { return 0; }
 #endif
+
+#if defined(__linux__)
+#include <sys/prctl.h>
+#include <signal.h>
+#include <unistd.h>
+
+int recur_terminate_with_parent(int expected_parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return 0;
+    /* The parent may have died before the call. */
+    if (getppid() != expected_parent) raise(SIGTERM);
+    return 1;
+}
+#else
+int recur_terminate_with_parent(int expected_parent) { (void)expected_parent; return 0; }
+#endif

@@ -20,10 +20,10 @@ enum LeaderboardTable {
     static func table(_ rows: [API.LeaderboardRow], unit: String = "", objective: String = "val_mae") -> String {
         let params = parameterNames(rows)
         let val = objective == "val_loss" ? "val loss" : "val MAE\(unit)"
-        let header = ["rank", "trial"] + params + [val, "test MAE\(unit)", "epochs", "state", "time", "worker"]
+        let header = ["rank", "trial", "id"] + params + [val, "test MAE\(unit)", "epochs", "state", "time", "worker"]
         var lines: [[String]] = [header]
         for r in rows {
-            let head: [String] = ["\(r.rank)", "\(r.trial)"]
+            let head: [String] = ["\(r.rank)", "\(r.trial)", "\(r.trialId)"]
             let values: [String] = params.map { cell(r.params[$0]) }
             let val: String = r.valMae.map { String(format: "%.3f", $0) } ?? "–"
             let test: String = r.testMae.map { String(format: "%.3f", $0) } ?? "–"
@@ -32,7 +32,7 @@ enum LeaderboardTable {
             lines.append(head + values + [val, test, "\(r.epochs)", r.state, time, worker])
         }
         let widths = (0..<header.count).map { c in lines.map { $0[c].count }.max() ?? 0 }
-        let numeric = Set([0, 1] + (0..<3).map { 2 + params.count + $0 })
+        let numeric = Set([0, 1, 2] + (0..<3).map { 3 + params.count + $0 })
         return lines.map { line in
             line.enumerated().map { c, text in
                 let pad = String(repeating: " ", count: widths[c] - text.count)
@@ -44,9 +44,9 @@ enum LeaderboardTable {
     static func csv(_ rows: [API.LeaderboardRow]) -> String {
         let params = parameterNames(rows)
         func esc(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"\(s.replacingOccurrences(of: "\"", with: "\"\""))\"" : s }
-        var out = (["rank", "trial"] + params + ["val_mae", "test_mae", "epochs", "state", "pruned", "duration_s", "worker"]).joined(separator: ",") + "\n"
+        var out = (["rank", "trial", "trial_id"] + params + ["val_mae", "test_mae", "epochs", "state", "pruned", "duration_s", "worker"]).joined(separator: ",") + "\n"
         for r in rows {
-            let fields = ["\(r.rank)", "\(r.trial)"] + params.map { r.params[$0]?.description ?? "" } + [
+            let fields = ["\(r.rank)", "\(r.trial)", "\(r.trialId)"] + params.map { r.params[$0]?.description ?? "" } + [
                 r.valMae.map { String($0) } ?? "", r.testMae.map { String($0) } ?? "", "\(r.epochs)", r.state, "\(r.pruned)",
                 r.durationS.map { String(format: "%.3f", $0) } ?? "", r.worker ?? "",
             ]

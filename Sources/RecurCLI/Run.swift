@@ -38,6 +38,11 @@ struct Run: AsyncParsableCommand {
         logger.logLevel = .warning
         let store: SweepStore
         do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
+        // Attempts still running belong to workers of an earlier `recur run` that died with it
+        // (killed, or its terminal closed): hand them back now, without using up a retry, instead
+        // of waiting for their leases to expire and counting them as lost.
+        let orphans = try store.runningAttempts()
+        for attempt in orphans { _ = try? store.release(token: attempt.leaseToken, now: Date().timeIntervalSince1970) }
         let coordinator = try Coordinator(store: store, leaseSeconds: 30, logger: logger)
         if let existing = try? store.sweep(named: spec.name) {
             guard existing.definitionYaml == yaml else {
@@ -47,19 +52,27 @@ struct Run: AsyncParsableCommand {
                 if existing.state == .cancelled { _ = try store.setSweepState(existing.id!, to: .paused, from: [.cancelled], now: Date().timeIntervalSince1970) }
                 _ = try await coordinator.setState(sweep: spec.name, to: .running)
             }
-            print("resuming sweep \(spec.name) from \(db)")
+            print("resuming sweep \(spec.name) from \(db)" + (orphans.isEmpty ? "" : " (\(orphans.count) trial(s) of the last run handed back)"))
         } else {
             _ = try await coordinator.createSweep(yaml: yaml, source: file)
             print("sweep \(spec.name): \(spec.search.method.rawValue) search, up to \(spec.search.maxTrials) trials, database \(db)")
         }
 
-        let socket = dbURL.deletingLastPathComponent().appendingPathComponent("recur-\(getpid()).sock").path
+        // Beside the database when the path fits a Unix socket address (108 bytes), else in /tmp.
+        var socket = dbURL.deletingLastPathComponent().appendingPathComponent("recur-\(getpid()).sock").path
+        if socket.utf8.count > 100 { socket = "/tmp/recur-\(getpid()).sock" }
         let (ready, readyContinuation) = AsyncStream<Listener>.makeStream()
         let services = makeCoordinatorServices(coordinator: coordinator, listeners: [.unix(path: socket)], token: "", logger: logger) { readyContinuation.yield($0) }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
-        let server = Task { try await group.run() }
+        let server = Task {
+            defer { readyContinuation.finish() }
+            try await group.run()
+        }
         var iterator = ready.makeAsyncIterator()
-        _ = await iterator.next()
+        guard await iterator.next() != nil else {
+            do { try await server.value } catch { throw CLIError("the embedded coordinator could not listen on \(socket): \(error)") }
+            throw CLIError("the embedded coordinator stopped before listening on \(socket)")
+        }
         defer { try? FileManager.default.removeItem(atPath: socket) }
 
         let count = workers ?? ProcessInfo.processInfo.activeProcessorCount
@@ -71,7 +84,7 @@ struct Run: AsyncParsableCommand {
             #else
             p.executableURL = Bundle.main.executableURL
             #endif
-            p.arguments = ["worker", "--coordinator", "unix:\(socket)", "--sweep", spec.name, "--exit-when-done", "--log-level", "warning"]
+            p.arguments = ["worker", "--coordinator", "unix:\(socket)", "--sweep", spec.name, "--exit-when-done", "--log-level", "warning", "--parent-pid", String(getpid())]
             let log = dbURL.deletingLastPathComponent().appendingPathComponent("worker-\(i + 1).log").path
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             p.standardOutput = FileHandle(forWritingAtPath: log)
@@ -81,7 +94,7 @@ struct Run: AsyncParsableCommand {
         }
 
         let interrupted = InterruptFlag()
-        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+        let sources = [SIGINT, SIGTERM, SIGHUP].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig)
             source.setEventHandler {
@@ -95,7 +108,8 @@ struct Run: AsyncParsableCommand {
         }
         defer { _ = sources }
 
-        let progress = SweepProgress(live: isatty(1) != 0, maxTrials: spec.search.maxTrials)
+        let before = try coordinator.summary(named: spec.name)
+        let progress = SweepProgress(live: isatty(1) != 0, maxTrials: spec.search.maxTrials, alreadyFinished: before.completed + before.pruned + before.failed)
         while true {
             let summary = try coordinator.summary(named: spec.name)
             progress.show(summary)
@@ -107,12 +121,18 @@ struct Run: AsyncParsableCommand {
         await group.triggerGracefulShutdown()
         _ = try? await server.value
 
+        let last = try coordinator.summary(named: spec.name)
         let rows = try coordinator.leaderboard(sweep: spec.name, top: top)
         print("")
         print(LeaderboardTable.table(rows, unit: "", objective: spec.objective.metric))
         let b = try? PreparedTask.load(spec.task).baselines()
         if let b { print(String(format: "\nbaselines (%@): persistence val %.3f / test %.3f, train mean val %.3f / test %.3f", spec.task.target, b.persistence.valMAE, b.persistence.testMAE, b.trainMean.valMAE, b.trainMean.testMAE)) }
         if interrupted.isSet { print("\nstopped; run the same command again to resume") }
+        else if last.state == "running" {
+            let logs = (1...count).map { dbURL.deletingLastPathComponent().appendingPathComponent("worker-\($0).log").path }
+            FileHandle.standardError.write(Data("\nthe workers exited before the sweep finished (see \(logs.joined(separator: ", "))); run the same command again to resume\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 
@@ -129,18 +149,22 @@ final class InterruptFlag: @unchecked Sendable {
 final class SweepProgress {
     let live: Bool
     let maxTrials: Int
+    /// Trials finished by earlier runs of this sweep, left out of the ETA's rate.
+    let alreadyFinished: Int
     let started = Date()
     var last = ""
 
-    init(live: Bool, maxTrials: Int) {
+    init(live: Bool, maxTrials: Int, alreadyFinished: Int = 0) {
         self.live = live
         self.maxTrials = maxTrials
+        self.alreadyFinished = alreadyFinished
     }
 
     func show(_ s: API.SweepSummary, final: Bool = false) {
         let finished = s.completed + s.pruned + s.failed
         let elapsed = Date().timeIntervalSince(started)
-        let eta = finished > 0 && finished < maxTrials ? String(format: " · ETA %.0f s", elapsed / Double(finished) * Double(maxTrials - finished)) : ""
+        let done = finished - alreadyFinished
+        let eta = done > 0 && finished < maxTrials ? String(format: " · ETA %.0f s", elapsed / Double(done) * Double(maxTrials - finished)) : ""
         let best = s.bestValMae.map { String(format: " · best %@ %.3f (trial %d)", API.objectiveLabel(s.objective), $0, s.bestTrial ?? -1) } ?? ""
         let line = "\(finished)/\(maxTrials) trials: \(s.completed) done, \(s.running) running, \(s.pruned) pruned, \(s.failed) failed\(best)\(eta)"
         if live {

@@ -18,6 +18,18 @@ struct ReadOptions: ParsableArguments {
     }
 }
 
+extension SweepReader {
+    /// The trial id that `trial` names: an id, or with `sweep` the trial number in that sweep
+    /// (the leaderboard's `trial` column).
+    func trialID(_ trial: Int64, sweep: String?) async throws -> Int64 {
+        guard let sweep else { return trial }
+        guard let row = try await leaderboard(sweep, top: nil).first(where: { Int64($0.trial) == trial }) else {
+            throw CLIError("sweep \(sweep) has no trial \(trial)")
+        }
+        return row.trialId
+    }
+}
+
 protocol SweepReader: Sendable {
     func summaries() async throws -> [API.SweepSummary]
     func summary(_ name: String) async throws -> API.SweepSummary

@@ -9,13 +9,22 @@ struct Trial: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "A trial's config, its attempts and a per-epoch table with a sparkline of val MAE.",
-            discussion: "ID is the trial id (the leaderboard's trial_id).\n\nExample:\n  recur trial show 12 --db .recur/recur.db")
+            discussion: """
+                ID is the trial id (the leaderboard's id column), or with --sweep the trial number in
+                that sweep (its trial column).
 
-        @Argument(help: "Trial id.") var id: Int64
+                Examples:
+                  recur trial show 12 --db .recur/recur.db
+                  recur trial show 3 --sweep lecture --db .recur/recur.db
+                """)
+
+        @Argument(help: "Trial id, or with --sweep the trial number.") var id: Int64
+        @Option(help: "Read ID as this sweep's trial number.") var sweep: String?
         @OptionGroup var source: ReadOptions
 
         func run() async throws {
-            let t = try await source.reader().trial(id)
+            let reader = try source.reader()
+            let t = try await reader.trial(try await reader.trialID(id, sweep: sweep))
             print("sweep \(t.sweep), trial \(t.trial) (id \(t.trialId)): \(Style.state(t.state))")
             print("config: " + t.params.values.keys.sorted().map { "\($0)=\(LeaderboardTable.cell(t.params[$0]))" }.joined(separator: " "))
             let val = t.valMae.map { String(format: "%.3f", $0) } ?? "–", test = t.testMae.map { String(format: "%.3f", $0) } ?? "–"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import CRecurSupport
 import Logging
 import RecurWorker
 
@@ -24,6 +25,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Only take trials of this sweep.") var sweep: String?
     @Flag(name: .customLong("exit-when-done"), help: "Exit when no sweep has work left.") var exitWhenDone = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(name: .customLong("parent-pid"), help: .hidden) var parentPID: Int32?
 
     func validate() throws {
         guard slots >= 1 else { throw ValidationError("--slots: \(slots) must be ≥ 1") }
@@ -55,6 +57,8 @@ struct WorkerCommand: AsyncParsableCommand {
             source.resume()
             return source
         }
+        // `recur run` starts its workers with --parent-pid: if it is killed, they shut down too.
+        if let parentPID { _ = recur_terminate_with_parent(parentPID) }
         try await worker.run()
         _ = sources
         await client.shutdown()

@@ -34,7 +34,7 @@ import Testing
         #expect((rows[0]["params"] as? [String: Any])?["cell"] != nil)
 
         let csv = try run(["leaderboard", "done1", "--format", "csv"])
-        #expect(csv.stdout.hasPrefix("rank,trial,cell,units,learning_rate,val_mae,test_mae,epochs,state,pruned,duration_s,worker"))
+        #expect(csv.stdout.hasPrefix("rank,trial,trial_id,cell,units,learning_rate,val_mae,test_mae,epochs,state,pruned,duration_s,worker"))
         #expect(csv.stdout.split(separator: "\n").count == 5)
 
         let status = try run(["status", "done1"])
@@ -46,6 +46,14 @@ import Testing
 
         let export = try run(["export", String(trialId), "-o", "best.safetensors"])
         #expect(export.status == 0)
+        // The same trial by its number in the sweep, as the tables show it.
+        let number = try #require(rows[0]["trial"] as? Int)
+        let byNumber = try run(["trial", "show", String(number), "--sweep", "done1"])
+        #expect(byNumber.status == 0 && byNumber.stdout.hasPrefix("sweep done1, trial \(number) (id \(trialId))"), "\(byNumber.stdout)")
+        let exportByNumber = try run(["export", String(number), "--sweep", "done1", "-o", "same.safetensors"])
+        #expect(exportByNumber.status == 0)
+        #expect(try Data(contentsOf: cluster.dir.appendingPathComponent("same.safetensors")) == Data(contentsOf: cluster.dir.appendingPathComponent("best.safetensors")))
+        #expect(try run(["export", "999", "--sweep", "done1", "-o", "x.safetensors"]).stderr.contains("sweep done1 has no trial 999"))
         let (model, metadata) = try Checkpoint.load(from: cluster.dir.appendingPathComponent("best.safetensors"))
         #expect(model.spec.inputFeatures == 2 && metadata["sweep"] == "done1")
         let predict = try RecurBinary.run(["predict", "--checkpoint", "best.safetensors", "--data", "series.csv", "--out", "f.csv"], directory: cluster.dir)

@@ -16,7 +16,7 @@ import Glibc
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("sweep local: random search, up to 4 trials"))
         #expect(first.stdout.contains("4/4 trials: 4 done"))
-        #expect(first.stdout.contains("rank  trial  cell"))
+        #expect(first.stdout.contains("rank  trial  id  cell"))
         #expect(first.stdout.contains("baselines (load): persistence val"))
         let store = try SweepStore(path: cluster.dir.appendingPathComponent("runs/r.db").path)
         try checkCompletedExactlyOnce(store, sweep: "local", trials: 4)
@@ -51,6 +51,50 @@ import Glibc
         let again = try RecurBinary.run(["run", "long.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
         #expect(again.status == 0 && again.stdout.contains("resuming sweep long"))
         try checkCompletedExactlyOnce(store, sweep: "long", trials: 6)
+    }
+
+    /// Workers killed under a running `recur run`: it says so and exits 1; the next run hands
+    /// their trials back without charging a retry (no attempt is counted as lost) and finishes.
+    @Test func deadWorkersFailTheRunAndTheirTrialsAreHandedBack() throws {
+        let cluster = try Cluster(rows: 5000)
+        defer { cluster.stopAll() }
+        try Data(cluster.sweepYAML(name: "long", trials: 4, parallel: 2, epochs: 12, units: 16, length: 48).utf8).write(to: cluster.dir.appendingPathComponent("long.yaml"))
+        let p = Process()
+        p.executableURL = RecurBinary.url
+        p.arguments = ["run", "long.yaml", "--workers", "2", "--db", "r.db"]
+        p.currentDirectoryURL = cluster.dir
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let db = cluster.dir.appendingPathComponent("r.db").path
+        try cluster.waitFor("a trial to start", timeout: 60) {
+            guard FileManager.default.fileExists(atPath: db) else { return false }
+            return try SweepStore(path: db).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
+        }
+        let children = try childProcesses(of: p.processIdentifier)
+        #expect(children.count == 2)
+        for child in children { kill(child, SIGKILL) }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 1, "\(text)")
+        #expect(text.contains("the workers exited before the sweep finished"), "\(text)")
+        let store = try SweepStore(path: db)
+        #expect(try !store.runningAttempts().isEmpty)
+        let again = try RecurBinary.run(["run", "long.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
+        #expect(again.status == 0 && again.stdout.contains("of the last run handed back"), "\(again.stdout)\n\(again.stderr)")
+        try checkCompletedExactlyOnce(store, sweep: "long", trials: 4)
+        #expect(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'lost'") } == 0)
+        #expect(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'released'") } ?? 0 >= 1)
+    }
+
+    /// Process ids whose parent is `pid` (from /proc).
+    func childProcesses(of pid: Int32) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.filter { child in
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == pid
+        }
     }
 
     @Test func malformedSweepFilesNameTheYAMLPath() throws {

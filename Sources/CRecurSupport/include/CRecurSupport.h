@@ -12,6 +12,10 @@ int recur_flush_denormals_enabled(void);
 int recur_cpu_has_avx512f(void);
 int recur_cpu_has_avx2(void);
 
+/// Linux: asks for SIGTERM when the parent process (expected to be `expected_parent`) dies, and
+/// raises it at once if that parent is already gone. Returns 0 where unsupported.
+int recur_terminate_with_parent(int expected_parent);
+
 #endif
 
 #if defined(__x86_64__) && defined(__AVX512F__)
