@@ -43,11 +43,11 @@ struct Run: AsyncParsableCommand {
         // of waiting for their leases to expire and counting them as lost.
         let orphans = try store.runningAttempts()
         for attempt in orphans { _ = try? store.release(token: attempt.leaseToken, now: Date().timeIntervalSince1970) }
+        if let existing = try? store.sweep(named: spec.name), existing.definitionYaml != yaml {
+            try Self.redefine(existing, as: spec, yaml: yaml, store: store, db: db)
+        }
         let coordinator = try Coordinator(store: store, leaseSeconds: 30, logger: logger)
         if let existing = try? store.sweep(named: spec.name) {
-            guard existing.definitionYaml == yaml else {
-                throw CLIError("\(db) already has a sweep named '\(spec.name)' with another definition; rename the sweep or pass --db")
-            }
             if existing.state == .paused || existing.state == .cancelled {
                 if existing.state == .cancelled { _ = try store.setSweepState(existing.id!, to: .paused, from: [.cancelled], now: Date().timeIntervalSince1970) }
                 _ = try await coordinator.setState(sweep: spec.name, to: .running)
@@ -133,6 +133,35 @@ struct Run: AsyncParsableCommand {
             FileHandle.standardError.write(Data("\nthe workers exited before the sweep finished (see \(logs.joined(separator: ", "))); run the same command again to resume\n".utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+extension Run {
+    /// A resume with an edited file: comments, the description, `max_trials` and `max_parallel`
+    /// may change (more trials extend a finished sweep, as adding trials to an Optuna study does);
+    /// anything that would change what the trials so far mean is refused.
+    static func redefine(_ existing: SweepRecord, as spec: SweepSpec, yaml: String, store: SweepStore, db: String) throws {
+        let old = try SweepSpec.parse(yaml: existing.definitionYaml, source: existing.name)
+        func comparable(_ s: SweepSpec) -> String {
+            var s = s
+            s.search.maxTrials = 0
+            s.search.maxParallel = 0
+            s.description = ""
+            return s.jsonString()
+        }
+        guard comparable(old) == comparable(spec) else {
+            throw CLIError("\(db) already has a sweep named '\(spec.name)' with another definition (on a resume only search.max_trials and max_parallel may change); rename the sweep or pass --db")
+        }
+        let trials = try store.trials(sweep: existing.id!).count
+        guard spec.search.maxTrials >= trials else {
+            throw CLIError("search.max_trials: \(spec.search.maxTrials) is below the \(trials) trials sweep '\(spec.name)' already has")
+        }
+        var json = try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)) as? [String: Any] ?? [:]
+        let stored = try JSONSerialization.jsonObject(with: Data(existing.definitionJson.utf8)) as? [String: Any] ?? [:]
+        for key in ["dataset_sha256", "features"] { json[key] = stored[key] }
+        let definition = String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
+        _ = try store.redefineSweep(existing.id!, yaml: yaml, definitionJSON: definition, reopen: spec.search.maxTrials > old.search.maxTrials, now: Date().timeIntervalSince1970)
+        if spec.search.maxTrials != old.search.maxTrials { print("sweep \(spec.name): max_trials \(old.search.maxTrials) → \(spec.search.maxTrials)") }
     }
 }
 

@@ -26,7 +26,7 @@ extension Sweep {
             for file in files {
                 do {
                     let (spec, _) = try SweepSpec.load(path: file)
-                    let grid = spec.search.method == .grid ? ", \(GridSampler.size(of: spec)) grid points" : ""
+                    let grid = spec.search.method == .grid ? ", \(GridSampler.distinctSize(of: spec)) grid points" : ""
                     // The task against its data, when the data is here (the coordinator reads it from its own directory).
                     var data = "; \(spec.task.dataset) not found here, so the task was not checked against it"
                     if FileManager.default.fileExists(atPath: spec.task.dataset) {

@@ -24,7 +24,9 @@ extension SweepStore {
                 """, arguments: [record.id])
         }
         return API.SweepSummary(
-            name: record.name, state: record.state.rawValue, method: search["method"] as? String ?? "", maxTrials: search["max_trials"] as? Int ?? 0,
+            // A sweep done before max_trials ran out of configs: its total is what it ran.
+            name: record.name, state: record.state.rawValue, method: search["method"] as? String ?? "",
+            maxTrials: record.state == .done ? counts.values.reduce(0, +) : search["max_trials"] as? Int ?? 0,
             trials: counts.values.reduce(0, +), pending: counts[.pending] ?? 0, running: counts[.running] ?? 0, completed: counts[.completed] ?? 0,
             pruned: counts[.pruned] ?? 0, failed: counts[.failed] ?? 0, bestValMae: best?["best_val_metric"], bestTrial: best?["number"],
             createdAt: record.createdAt, objective: Self.objective(record))

@@ -170,6 +170,18 @@ public final class SweepStore: Sendable {
         }
     }
 
+    /// Replaces a sweep's definition (a resume that raised `max_trials` or `max_parallel`); a
+    /// `done` sweep becomes `running` again when `reopen`.
+    public func redefineSweep(_ id: Int64, yaml: String, definitionJSON: String, reopen: Bool, now: Double) throws -> SweepRecord {
+        try write { db in
+            try db.execute(sql: "UPDATE sweeps SET definition_yaml = ?, definition_json = ?, updated_at = ? WHERE id = ?", arguments: [yaml, definitionJSON, now, id])
+            if reopen { try db.execute(sql: "UPDATE sweeps SET state = 'running' WHERE id = ? AND state = 'done'", arguments: [id]) }
+            guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no sweep with id \(id)") }
+            try SweepStore.event(db, "sweep_redefined", sweep: id, now: now)
+            return s
+        }
+    }
+
     // MARK: - Trials
 
     /// Adds a sampled trial (pending). A config already in the sweep is refused.

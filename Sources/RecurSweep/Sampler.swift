@@ -133,6 +133,17 @@ public final class GridSampler: Sampler {
         }
     }
 
+    /// Distinct configs in the grid: per-layer values beyond a point's depth merge points, so a
+    /// `per_layer` grid holds fewer configs than its product. Enumerated up to 200,000 points;
+    /// larger grids report the product.
+    public static func distinctSize(of spec: SweepSpec) -> Int {
+        let total = size(of: spec)
+        let dims = dimensions(of: spec)
+        guard total <= 200_000, dims.contains(where: { $0.layer != nil }), !dims.contains(where: { $0.values.isEmpty }) else { return total }
+        let sampler = GridSampler(spec: spec)
+        return Set((0..<total).map { sampler.point($0).hash }).count
+    }
+
     public func suggest(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
         let total = GridSampler.size(of: spec)
         while cursor < total {

@@ -246,7 +246,7 @@ struct SpecParser {
                 if case .perLayer(let inner) = p.domain, inner.gridValues != nil { continue }
                 problem("space.\(p.name)", "grid search needs discrete values; use choice, int, or float with grid: [...]")
             }
-            let size = GridSampler.size(of: spec)
+            let size = GridSampler.distinctSize(of: spec)
             let explicit = searchGiven.flatMap { n -> Bool? in
                 if case .mapping(let m) = n { return m.keys.contains { text($0) == "max_trials" } }
                 return nil

@@ -114,9 +114,26 @@ import Glibc
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         try Data(cluster.sweepYAML(name: "local", trials: 1, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("a.yaml"))
-        try Data(cluster.sweepYAML(name: "local", trials: 2, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("b.yaml"))
+        try Data(cluster.sweepYAML(name: "local", trials: 1, parallel: 1, epochs: 2).utf8).write(to: cluster.dir.appendingPathComponent("b.yaml"))
         #expect(try RecurBinary.run(["run", "a.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir).status == 0)
         let clash = try RecurBinary.run(["run", "b.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
         #expect(clash.status == 1 && clash.stderr.contains("already has a sweep named 'local' with another definition"))
+    }
+
+    /// A finished sweep is extended by raising max_trials (comments may change too); the trials
+    /// already run are kept and only the new ones run.
+    @Test func raisingMaxTrialsExtendsAFinishedSweep() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try Data(cluster.sweepYAML(name: "grow", trials: 2, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
+        #expect(try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir).status == 0)
+        try Data(("# three more\n" + cluster.sweepYAML(name: "grow", trials: 5, parallel: 1, epochs: 1)).utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
+        let more = try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
+        #expect(more.status == 0 && more.stdout.contains("max_trials 2 → 5") && more.stdout.contains("5/5 trials: 5 done"), "\(more.stdout)\n\(more.stderr)")
+        let store = try SweepStore(path: cluster.dir.appendingPathComponent("r.db").path)
+        try checkCompletedExactlyOnce(store, sweep: "grow", trials: 5)
+        try Data(cluster.sweepYAML(name: "grow", trials: 3, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
+        let fewer = try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
+        #expect(fewer.status == 1 && fewer.stderr.contains("search.max_trials: 3 is below the 5 trials"), "\(fewer.stderr)")
     }
 }

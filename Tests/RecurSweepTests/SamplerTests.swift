@@ -41,6 +41,7 @@ import Testing
         var taken: Set<String> = []
         while let c = sampler.suggest(number: taken.count, isTaken: { taken.contains($0) }) { taken.insert(c.hash) }
         #expect(taken.count == 2 + 4)  // depth 1: [8], [16]; depth 2: four pairs
+        #expect(GridSampler.distinctSize(of: spec) == 6 && spec.search.maxTrials == 6)  // not the product, 8
     }
 
     @Test func randomIsSeededAndNeverRepeatsAConfig() throws {
