@@ -5,7 +5,7 @@ import RecurForecast
 /// `recur data …`: datasets.
 struct DataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Make and inspect datasets.", subcommands: [Synth.self])
+        commandName: "data", abstract: "Make datasets (a synthetic Jena-like weather series).", subcommands: [Synth.self])
 
     struct Synth: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
