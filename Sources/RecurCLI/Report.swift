@@ -19,7 +19,7 @@ struct Report: AsyncParsableCommand {
         let page: String
         if let db = source.db {
             guard FileManager.default.fileExists(atPath: db) else { throw CLIError("no database at \(db)") }
-            do { page = try Dashboard.sweep(store: try SweepStore(path: db), name: sweep, standalone: true) } catch let error as StoreError {
+            do { page = try Dashboard.sweep(store: try SweepStore(readingPath: db), name: sweep, standalone: true) } catch let error as StoreError {
                 throw CLIError(error.description)
             }
         } else {

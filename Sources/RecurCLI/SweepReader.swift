@@ -12,7 +12,7 @@ struct ReadOptions: ParsableArguments {
     func reader() throws -> SweepReader {
         if let db {
             guard FileManager.default.fileExists(atPath: db) else { throw CLIError("no database at \(db)") }
-            do { return LocalReader(store: try SweepStore(path: db)) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
+            do { return LocalReader(store: try SweepStore(readingPath: db)) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
         }
         return RemoteReader(connection: connection)
     }

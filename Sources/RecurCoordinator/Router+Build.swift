@@ -210,7 +210,7 @@ func respond(_ body: () async throws -> Response) async -> Response {
         switch e {
         case .notFound(let m): return failure(.notFound, m)
         case .staleLease(let m), .conflict(let m), .duplicate(let m): return failure(.conflict, m)
-        case .newerDatabase: return failure(.internalServerError, e.description)
+        case .newerDatabase, .olderDatabase: return failure(.internalServerError, e.description)
         }
     } catch let e as SweepSpecError {
         return failure(.unprocessableContent, e.problems.joined(separator: "; "))

@@ -1,3 +1,5 @@
+import Migrations
+
 /// Why a store operation was refused. Each maps to an HTTP status in the coordinator.
 public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
     /// 404: no such sweep, trial or attempt.
@@ -10,12 +12,18 @@ public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
     case duplicate(String)
     /// The database was written by a newer Recur.
     case newerDatabase([String])
+    /// Opened for reading only, the database lacks migrations (an older Recur, or not Recur's).
+    case olderDatabase([String])
 
     public var description: String {
         switch self {
         case .notFound(let m), .staleLease(let m), .conflict(let m), .duplicate(let m): return m
         case .newerDatabase(let ids):
             return "the database was written by a newer Recur (unknown migrations: \(ids.joined(separator: ", "))); upgrade recur to open it"
+        case .olderDatabase(let ids) where ids.count == Migrations.all.count:
+            return "not a Recur database (it has none of Recur's tables)"
+        case .olderDatabase(let ids):
+            return "the database has an older schema (missing migrations: \(ids.joined(separator: ", "))); open it once with recur serve or recur run to upgrade it"
         }
     }
 }

@@ -24,6 +24,27 @@ public final class SweepStore: Sendable {
         try self.init(writer: pool)
     }
 
+    /// Opens an existing database for reading only (`--db` on the read commands): no write lock,
+    /// no migration, nothing created. A database that lacks migrations is refused.
+    public convenience init(readingPath path: String) throws {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(10)
+        try self.init(readOnly: try DatabaseQueue(path: path, configuration: config))
+    }
+
+    init(readOnly reader: any DatabaseWriter) throws {
+        writer = reader
+        try reader.read { db in
+            let applied = try db.tableExists("grdb_migrations") ? Set(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")) : []
+            let known = Migrations.all.map(\.id)
+            let unknown = applied.subtracting(known)
+            if !unknown.isEmpty { throw StoreError.newerDatabase(unknown.sorted()) }
+            let missing = known.filter { !applied.contains($0) }
+            if !missing.isEmpty { throw StoreError.olderDatabase(missing) }
+        }
+    }
+
     /// An in-memory database (tests).
     public convenience init() throws {
         try self.init(writer: DatabaseQueue())

@@ -35,6 +35,31 @@ import Testing
         #expect(applied == Migrations.all.map(\.id))
     }
 
+    /// The read commands' `--db` open neither locks, migrates nor creates: an older database is
+    /// refused untouched, and a foreign SQLite file gets no Recur tables.
+    @Test func readingOpenNeverWrites() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recur-ro-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let older = dir.appendingPathComponent("older.db").path
+        try SweepStore.migrator(upTo: Migrations.all[1].id).migrate(try DatabaseQueue(path: older))
+        #expect(throws: StoreError.olderDatabase([Migrations.all[2].id])) { try SweepStore(readingPath: older) }
+        let applied = try DatabaseQueue(path: older).read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
+        #expect(applied == 2)
+
+        let foreign = dir.appendingPathComponent("foreign.db").path
+        try DatabaseQueue(path: foreign).write { try $0.execute(sql: "CREATE TABLE notes (x TEXT)") }
+        do { _ = try SweepStore(readingPath: foreign); Issue.record("opened a foreign database") } catch {
+            #expect("\(error)".contains("not a Recur database"))
+        }
+        #expect(try DatabaseQueue(path: foreign).read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") } == ["notes"])
+
+        let current = dir.appendingPathComponent("current.db").path
+        _ = try SweepStore(path: current)
+        let reader = try SweepStore(readingPath: current)
+        #expect(try reader.summaries().isEmpty)
+    }
+
     /// Every earlier schema version upgrades to the latest, keeping its data.
     @Test func everyEarlierVersionUpgrades() throws {
         for earlier in Migrations.all.dropLast() {
