@@ -29,12 +29,17 @@ struct Predict: AsyncParsableCommand {
         do { bytes = try Data(contentsOf: URL(fileURLWithPath: data)) } catch {
             throw CLIError("cannot read data file \(data): \(error.localizedDescription)")
         }
+        // The timestamp column is found by the name it had in training (older checkpoints: the task's, else the first column).
+        let timestampColumn = info.timestampColumn ?? info.task.timestampColumn
         let header = try TimeSeries.parse(
-            csv: Data(bytes.prefix(while: { $0 != 10 })) + Data("\n".utf8), source: data, timestampColumn: info.task.timestampColumn, headerOnly: true)
+            csv: Data(bytes.prefix(while: { $0 != 10 })) + Data("\n".utf8), source: data, timestampColumn: timestampColumn, headerOnly: true)
         // The target column is optional: without it the forecasts have no `actual` values.
         let target = info.normalization.target
         let wanted = info.normalization.features + (!info.normalization.features.contains(target) && header.columns.contains(target) ? [target] : [])
-        let series = try TimeSeries.parse(csv: bytes, source: data, timestampColumn: info.task.timestampColumn, columns: wanted, gaps: info.task.gaps)
+        let series = try TimeSeries.parse(csv: bytes, source: data, timestampColumn: timestampColumn, columns: wanted, gaps: info.task.gaps)
+        if series.interpolatedRows > 0 {
+            FileHandle.standardError.write(Data("note: \(series.interpolatedRows) missing row(s) of \(data) were filled by interpolation; forecasts whose inputs include them use filled values, and those rows have no actual value\n".utf8))
+        }
         let forecast = try Forecast.make(model: model, checkpoint: info, series: series)
         let text = forecast.csv(targetName: info.normalization.target)
         if let out {

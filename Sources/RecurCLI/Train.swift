@@ -72,6 +72,14 @@ struct Train: AsyncParsableCommand {
     }
 
     func run() throws {
+        // A checkpoint that cannot be written is found out before training, not after it.
+        if let out {
+            let directory = URL(fileURLWithPath: out).deletingLastPathComponent().path
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue,
+                FileManager.default.isWritableFile(atPath: directory)
+            else { throw CLIError("--out: cannot write \(out): \(directory) is not a writable directory") }
+        }
         let taskSpec = try TaskSpec.load(path: task)
         let prepared = try PreparedTask.load(taskSpec)
         let progress = Progress(toStandardError: json)
@@ -96,7 +104,7 @@ struct Train: AsyncParsableCommand {
             onBatch: { done, total, seconds, loss in progress.batch(done: done, total: total, seconds: seconds, loss: loss, epochs: epochs) },
             onEpoch: { report in progress.epoch(report, of: epochs); return .proceed })
         if let out {
-            let meta = ForecastCheckpoint(task: taskSpec, normalization: prepared.normalization).metadata()
+            let meta = ForecastCheckpoint(prepared: prepared, task: taskSpec).metadata()
                 .merging(["seed": String(seed), "best_epoch": String(result.bestEpoch), "val_mae": String(result.valMAE), "test_mae": String(result.testMAE)]) { $1 }
             do { try Checkpoint.save(trainer.model, to: URL(fileURLWithPath: out), metadata: meta) } catch {
                 throw CLIError("cannot write \(out): \(error.localizedDescription)")

@@ -1,25 +1,40 @@
 import Foundation
 import RecurEngine
 
-/// The forecasting metadata a checkpoint carries so it can be used on its own: the task spec and
-/// the training split's normalization statistics.
+/// The forecasting metadata a checkpoint carries so it can be used on its own: the task spec, the
+/// training split's normalization statistics, and the training data's row spacing and timestamp
+/// column (absent from checkpoints of earlier versions).
 public struct ForecastCheckpoint {
     public var task: TaskSpec
     public var normalization: Normalization
+    /// Seconds between rows of the training data.
+    public var stepSeconds: Int64?
+    /// The training data's timestamp column header.
+    public var timestampColumn: String?
 
-    public init(task: TaskSpec, normalization: Normalization) {
+    public init(task: TaskSpec, normalization: Normalization, stepSeconds: Int64? = nil, timestampColumn: String? = nil) {
         self.task = task
         self.normalization = normalization
+        self.stepSeconds = stepSeconds
+        self.timestampColumn = timestampColumn
+    }
+
+    /// The metadata of a model trained on `prepared`.
+    public init(prepared: PreparedTask, task: TaskSpec) {
+        self.init(task: task, normalization: prepared.normalization, stepSeconds: prepared.step, timestampColumn: prepared.timestampColumn)
     }
 
     /// Metadata entries to store beside the weights.
     public func metadata() -> [String: String] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return [
+        var out = [
             "task": String(decoding: (try? encoder.encode(task)) ?? Data(), as: UTF8.self),
             "normalization": String(decoding: (try? encoder.encode(normalization)) ?? Data(), as: UTF8.self),
         ]
+        if let stepSeconds { out["step_seconds"] = String(stepSeconds) }
+        if let timestampColumn { out["timestamp_column"] = timestampColumn }
+        return out
     }
 
     /// Reads the entries back; throws when the checkpoint was not written for forecasting.
@@ -35,6 +50,11 @@ public struct ForecastCheckpoint {
         }
         if let problem = self.task.problems(prefix: "checkpoint task").first { throw ForecastError(problem) }
         try self.normalization.validate()
+        if let text = metadata["step_seconds"] {
+            guard let step = Int64(text), step > 0 else { throw ForecastError("checkpoint: step_seconds '\(text)' is not a positive integer; the checkpoint is corrupt") }
+            stepSeconds = step
+        }
+        timestampColumn = metadata["timestamp_column"]
     }
 }
 
@@ -44,11 +64,13 @@ public struct Forecast: Sendable {
         public var origin: Int64
         public var target: Int64
         public var forecast: Double
+        /// The observed target, when the data has that row and it was not filled by interpolation.
         public var actual: Double?
     }
     public var rows: [Row]
 
-    /// Runs `model` over every window of `series` (standardized with the checkpoint's statistics).
+    /// Runs `model` over every window of `series` (standardized with the checkpoint's statistics),
+    /// 256 windows at a time. A series whose row spacing differs from the training data's is refused.
     public static func make(model: SequentialModel, checkpoint: ForecastCheckpoint, series: TimeSeries) throws -> Forecast {
         let spec = checkpoint.task, norm = checkpoint.normalization
         let columns = try norm.features.map { name -> Int in
@@ -58,6 +80,10 @@ public struct Forecast: Sendable {
         guard columns.count == model.spec.inputFeatures else {
             throw ForecastError("checkpoint: its normalization names \(columns.count) features but the model takes \(model.spec.inputFeatures); the checkpoint is corrupt")
         }
+        if let trained = checkpoint.stepSeconds, series.rowCount >= 2, series.step != trained {
+            throw ForecastError("data: rows are \(series.step) s apart, but the model was trained on rows \(trained) s apart; resample the file to that spacing")
+        }
+        let step = checkpoint.stepSeconds ?? series.step
         let f = columns.count, t = spec.sequenceLength, r = spec.samplingRate
         let inputSpan = (t - 1) * r + 1
         guard series.rowCount >= inputSpan else {
@@ -65,23 +91,29 @@ public struct Forecast: Sendable {
         }
         let width = series.columns.count
         let count = series.rowCount - inputSpan + 1
-        var x = [Float](repeating: 0, count: count * t * f)
-        for s in 0..<count {
-            for k in 0..<t {
-                let row = s + k * r
-                for (j, c) in columns.enumerated() { x[(s * t + k) * f + j] = Float((series.values[row * width + c] - norm.mean[j]) / norm.std[j]) }
-            }
-        }
-        let y = try model.predict(x, count: count, steps: t)
         let targetColumn = series.column(norm.target)
+        let chunk = 256
+        var x = [Float](repeating: 0, count: chunk * t * f)
         var rows: [Row] = []
         rows.reserveCapacity(count)
-        for s in 0..<count {
-            let last = s + (t - 1) * r, targetRow = last + spec.horizon
-            let actual = targetColumn.flatMap { c in targetRow < series.rowCount ? series.values[targetRow * width + c] : nil }
-            rows.append(Row(
-                origin: series.timestamps[last], target: series.timestamps[last] + Int64(spec.horizon) * series.step,
-                forecast: Double(y[s]) * norm.targetStd + norm.targetMean, actual: actual))
+        for first in stride(from: 0, to: count, by: chunk) {
+            let n = min(chunk, count - first)
+            for w in 0..<n {
+                for k in 0..<t {
+                    let row = first + w + k * r
+                    for (j, c) in columns.enumerated() { x[(w * t + k) * f + j] = Float((series.values[row * width + c] - norm.mean[j]) / norm.std[j]) }
+                }
+            }
+            let y = try model.predict(Array(x[0..<(n * t * f)]), count: n, steps: t)
+            for w in 0..<n {
+                let s = first + w
+                let last = s + (t - 1) * r, targetRow = last + spec.horizon
+                let observed = targetRow < series.rowCount && !(series.filledRows.isEmpty ? false : series.filledRows[targetRow])
+                let actual = targetColumn.flatMap { c in observed ? series.values[targetRow * width + c] : nil }
+                rows.append(Row(
+                    origin: series.timestamps[last], target: series.timestamps[last] + Int64(spec.horizon) * step,
+                    forecast: Double(y[w]) * norm.targetStd + norm.targetMean, actual: actual))
+            }
         }
         return Forecast(rows: rows)
     }

@@ -57,6 +57,8 @@ public struct PreparedTask: Sendable {
     public let rowRanges: [Range<Int>]
     /// Rows added by gap interpolation.
     public let interpolatedRows: Int
+    /// The header of the data's timestamp column.
+    public let timestampColumn: String
 
     public var featureCount: Int { normalization.features.count }
     public var rowCount: Int { timestamps.count }
@@ -129,6 +131,7 @@ public struct PreparedTask: Sendable {
         timestamps = series.timestamps
         step = series.step
         interpolatedRows = series.interpolatedRows
+        timestampColumn = series.timestampName
     }
 
     /// First input rows of every window in `split`.

@@ -20,6 +20,10 @@ public struct TimeSeries: Sendable, Equatable {
     public var step: Int64
     /// Rows added by interpolation.
     public var interpolatedRows: Int
+    /// The header of the timestamp column that was read.
+    public var timestampName = "timestamp"
+    /// Per row, true when interpolation made it (empty when nothing was filled).
+    public var filledRows: [Bool] = []
 
     public var rowCount: Int { timestamps.count }
 
@@ -64,7 +68,7 @@ public struct TimeSeries: Sendable, Equatable {
             }
             indices.append(i)
         }
-        if headerOnly { return TimeSeries(columns: names, timestamps: [], values: [], step: 0, interpolatedRows: 0) }
+        if headerOnly { return TimeSeries(columns: names, timestamps: [], values: [], step: 0, interpolatedRows: 0, timestampName: header[timeIndex]) }
         guard lines.count > 1 else { throw ForecastError("dataset \(source): the file has a header but no data rows") }
         var timestamps: [Int64] = []
         var values: [Double] = []
@@ -91,7 +95,7 @@ public struct TimeSeries: Sendable, Equatable {
                 values.append(v)
             }
         }
-        var series = TimeSeries(columns: names, timestamps: timestamps, values: values, step: 0, interpolatedRows: 0)
+        var series = TimeSeries(columns: names, timestamps: timestamps, values: values, step: 0, interpolatedRows: 0, timestampName: header[timeIndex])
         try series.regularize(source: source, gaps: gaps)
         return series
     }
@@ -105,6 +109,7 @@ public struct TimeSeries: Sendable, Equatable {
         let width = columns.count
         var newTimes: [Int64] = [timestamps[0]]
         var newValues: [Double] = Array(values[0..<width])
+        var filled = [false]
         var added = 0
         for i in 1..<rowCount {
             let gap = timestamps[i] - timestamps[i - 1]
@@ -122,16 +127,19 @@ public struct TimeSeries: Sendable, Equatable {
                 for k in 1...missing {
                     let w = Double(k) / Double(missing + 1)
                     newTimes.append(timestamps[i - 1] + Int64(k) * step)
+                    filled.append(true)
                     for c in 0..<width { newValues.append(values[(i - 1) * width + c] * (1 - w) + values[i * width + c] * w) }
                 }
                 added += missing
             }
             newTimes.append(timestamps[i])
+            filled.append(false)
             newValues.append(contentsOf: values[(i * width)..<((i + 1) * width)])
         }
         timestamps = newTimes
         values = newValues
         interpolatedRows = added
+        filledRows = added > 0 ? filled : []
     }
 }
 

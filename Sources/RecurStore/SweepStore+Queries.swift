@@ -91,17 +91,23 @@ extension SweepStore {
         }
     }
 
+    /// A trial with its attempts and metrics, read in one snapshot (a new attempt's first report
+    /// cannot appear without its attempt).
     public func trialDetail(id: Int64) throws -> API.TrialDetail {
-        let trial = try trial(id: id)
-        let sweep = try sweep(id: trial.sweepId)
-        let attempts = try attempts(trial: id)
+        let (trial, sweep, attempts, metrics) = try read { db in
+            guard let trial = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no trial with id \(id)") }
+            guard let sweep = try SweepRecord.fetchOne(db, key: trial.sweepId) else { throw StoreError.notFound("no sweep with id \(trial.sweepId)") }
+            let attempts = try AttemptRecord.filter(Column("trial_id") == id).order(Column("number")).fetchAll(db)
+            let metrics = try EpochMetricRecord.filter(Column("trial_id") == id).order(Column("attempt_id"), Column("epoch")).fetchAll(db)
+            return (trial, sweep, attempts, metrics)
+        }
         let numbers = Dictionary(uniqueKeysWithValues: attempts.map { ($0.id!, $0.number) })
         return API.TrialDetail(
             sweep: sweep.name, trial: trial.number, trialId: id, state: trial.state.rawValue,
             params: (try? TrialConfig.decode(json: trial.configJson)) ?? TrialConfig([:]), valMae: trial.bestValMetric, testMae: trial.testMetric,
             bestEpoch: trial.bestEpoch,
             attempts: attempts.map { API.AttemptInfo(number: $0.number, worker: $0.workerId, state: $0.state.rawValue, error: $0.error, startedAt: $0.startedAt, finishedAt: $0.finishedAt) },
-            metrics: try metrics(trial: id).map {
+            metrics: metrics.map {
                 API.MetricRow(attempt: numbers[$0.attemptId] ?? 0, epoch: $0.epoch, trainLoss: $0.trainLoss, valLoss: $0.valLoss, valMae: $0.valMae, seconds: $0.seconds)
             }, objective: Self.objective(sweep))
     }

@@ -66,7 +66,7 @@ extension Worker {
                     if worker.isShuttingDown && report.epoch < lease.training.epochs { control.stop(.shutdown) }
                     return control.reason == .none ? .proceed : .stop
                 })
-                var metadata = ForecastCheckpoint(task: lease.task, normalization: task.normalization).metadata()
+                var metadata = ForecastCheckpoint(prepared: task, task: lease.task).metadata()
                 metadata["sweep"] = lease.sweep
                 metadata["trial"] = String(lease.trialNumber)
                 metadata["config"] = lease.config.canonicalJSON

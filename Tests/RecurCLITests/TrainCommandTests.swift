@@ -66,6 +66,7 @@ import Testing
         (["train", "--task", "nofile.yaml", "--cell", "gru"], "task.dataset: cannot read nothere.csv", 1),
         (["predict", "--checkpoint", "plain.safetensors", "--data", "small.csv"], "no task or normalization metadata", 1),
         (["data", "synth", "--rows", "0", "--out", "x.csv"], "--rows: 0 must be between 1 and", 64),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--out", "nodir/x.safetensors"], "--out: cannot write nodir/x.safetensors", 1),
     ]
 
     @Test(arguments: badRuns.indices)
@@ -83,6 +84,38 @@ import Testing
         #expect(result.status == bad.status, "\(bad.arguments): \(result.stderr)")
         #expect(result.stderr.contains(bad.message), "\(bad.arguments): \(result.stderr)")
         #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    /// predict reads the data as the model was trained: the timestamp column by name (columns may
+    /// be in another order), the training row spacing (another spacing is refused, not silently
+    /// mis-timed), and no `actual` for a target row that interpolation made up.
+    @Test func predictFollowsTheTrainingData() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.writeSmallTask(in: dir)
+        let train = try RecurBinary.run(["train", "--task", "task.yaml", "--cell", "gru", "--units", "4", "--epochs", "1", "--out", "m.safetensors"], directory: dir)
+        #expect(train.status == 0, "\(train.stderr)")
+        let lines = try String(contentsOf: dir.appendingPathComponent("small.csv"), encoding: .utf8).split(separator: "\n").map(String.init)
+        func write(_ name: String, _ rows: [String]) throws { try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: dir.appendingPathComponent(name)) }
+        // Columns reordered: temp, timestamp, load.
+        try write("reordered.csv", lines.map { line in let c = line.split(separator: ",").map(String.init); return [c[2], c[0], c[1]].joined(separator: ",") })
+        let reordered = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "reordered.csv", "--out", "r.csv"], directory: dir)
+        #expect(reordered.status == 0, "\(reordered.stderr)")
+        let same = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "small.csv", "--out", "s.csv"], directory: dir)
+        let r = try Data(contentsOf: dir.appendingPathComponent("r.csv")), s = try Data(contentsOf: dir.appendingPathComponent("s.csv"))
+        #expect(same.status == 0 && r == s)
+        // Every other row: hourly data for a model trained on half-hourly rows.
+        try write("hourly.csv", [lines[0]] + lines.dropFirst().enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
+        let hourly = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "hourly.csv"], directory: dir)
+        #expect(hourly.status == 1 && hourly.stderr.contains("rows are 3600 s apart, but the model was trained on rows 1800 s apart"), "\(hourly.stderr)")
+        // Rows 101–103 missing: filled, announced, and never scored as actual values.
+        try write("gappy.csv", lines.enumerated().filter { !(102...104).contains($0.offset) }.map(\.element))
+        let gappy = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "gappy.csv", "--out", "g.csv"], directory: dir)
+        #expect(gappy.status == 0 && gappy.stderr.contains("3 missing row(s) of gappy.csv were filled by interpolation"), "\(gappy.stderr)")
+        let rows = try String(contentsOf: dir.appendingPathComponent("g.csv"), encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let filledTargets = Set((101...103).map { Timestamp.format(978_307_200 + Int64($0) * 1800) })
+        let blank = rows.filter { filledTargets.contains(String($0[1])) }
+        #expect(blank.count == 3 && blank.allSatisfy { $0[3].isEmpty }, "\(blank)")
     }
 
     @Test func synthWritesAJenaLikeSeriesThatLoads() throws {
