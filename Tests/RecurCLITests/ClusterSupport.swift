@@ -135,6 +135,11 @@ final class Cluster {
         throw ClusterError("timed out after \(timeout) s waiting for \(what)")
     }
 
+    /// Waits until `count` epoch reports are stored (training is under way).
+    func waitForReports(_ count: Int = 1, _ what: String = "an epoch to be reported") throws {
+        try waitFor(what, timeout: 60) { try self.count("SELECT COUNT(*) FROM epoch_metrics") >= count }
+    }
+
     func sweepState(_ name: String = "it") throws -> SweepState { try store().sweep(named: name).state }
 
     /// The result of a `SELECT COUNT(*) …` on the coordinator's database.

@@ -37,9 +37,7 @@ import Glibc
         try cluster.startCoordinator(leaseSeconds: 4)
         try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 12, units: 16, length: 48))
         let victim = try cluster.startWorker()
-        try cluster.waitFor("an epoch to be reported", timeout: 60) {
-            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 2
-        }
+        try cluster.waitForReports(2)
         cluster.signal(victim, SIGKILL)
         victim.waitUntilExit()
         try cluster.startWorker()
@@ -107,9 +105,7 @@ import Glibc
         try cluster.startCoordinator(leaseSeconds: 4)
         try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 10, units: 16, length: 48))
         let worker = try cluster.startWorker()
-        try cluster.waitFor("an epoch to be reported", timeout: 60) {
-            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 1
-        }
+        try cluster.waitForReports()
         cluster.signal(worker, SIGSTOP)
         try cluster.waitFor("the frozen lease to expire", timeout: 30) {
             try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'lost'") >= 1
@@ -137,9 +133,7 @@ import Glibc
         try cluster.startCoordinator(leaseSeconds: 30)
         try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 15, units: 16, length: 48))
         let worker = try cluster.startWorker()
-        try cluster.waitFor("an epoch to be reported", timeout: 60) {
-            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 1
-        }
+        try cluster.waitForReports()
         cluster.signal(worker, SIGTERM)
         worker.waitUntilExit()
         #expect(worker.terminationStatus == 0)
@@ -159,9 +153,7 @@ import Glibc
         try cluster.createSweep(cluster.sweepYAML(trials: 10, parallel: 1, epochs: 30, units: 16, length: 48))
         // Ten trials of about a second each: the coordinator checks a worker's row at most every 5 s.
         let worker = try cluster.startWorker()
-        try cluster.waitFor("an epoch to be reported", timeout: 60) {
-            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 1
-        }
+        try cluster.waitForReports()
         let forgotten = try cluster.store().writer.write { db -> String in
             let id = try String.fetchOne(db, sql: "SELECT id FROM workers") ?? ""
             try db.execute(sql: "DELETE FROM workers")

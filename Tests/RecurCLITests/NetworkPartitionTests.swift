@@ -50,9 +50,7 @@ import Testing
         try cluster.startCoordinator(leaseSeconds: 15, extraListen: [remote])
         try cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 15, units: 16, length: 48))
         try cluster.startWorker(prefix: ["/usr/sbin/ip", "netns", "exec", ns], coordinator: remote)
-        try cluster.waitFor("an epoch over the veth link", timeout: 60) {
-            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 1
-        }
+        try cluster.waitForReports(1, "an epoch over the veth link")
         func rows() throws -> Int { try cluster.count("SELECT COUNT(*) FROM epoch_metrics") }
         try #require(Self.sh(["link", "set", host, "down"]) == 0)
         Thread.sleep(forTimeInterval: 0.5)

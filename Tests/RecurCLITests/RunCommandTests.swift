@@ -28,19 +28,7 @@ import Glibc
     @Test func interruptThenResume() throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        try Data(cluster.sweepYAML(name: "long", trials: 6, parallel: 2, epochs: 12, units: 16, length: 48).utf8).write(to: cluster.dir.appendingPathComponent("long.yaml"))
-        let p = Process()
-        p.executableURL = RecurBinary.url
-        p.arguments = ["run", "long.yaml", "--workers", "2", "--db", "r.db"]
-        p.currentDirectoryURL = cluster.dir
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        try cluster.waitFor("a trial to start", timeout: 60) {
-            guard FileManager.default.fileExists(atPath: cluster.dir.appendingPathComponent("r.db").path) else { return false }
-            return try SweepStore(path: cluster.dir.appendingPathComponent("r.db").path).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
-        }
+        let (p, out) = try Self.startLongRun(in: cluster, trials: 6)
         kill(p.processIdentifier, SIGINT)
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
@@ -58,20 +46,8 @@ import Glibc
     @Test func deadWorkersFailTheRunAndTheirTrialsAreHandedBack() throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        try Data(cluster.sweepYAML(name: "long", trials: 4, parallel: 2, epochs: 12, units: 16, length: 48).utf8).write(to: cluster.dir.appendingPathComponent("long.yaml"))
-        let p = Process()
-        p.executableURL = RecurBinary.url
-        p.arguments = ["run", "long.yaml", "--workers", "2", "--db", "r.db"]
-        p.currentDirectoryURL = cluster.dir
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
+        let (p, out) = try Self.startLongRun(in: cluster, trials: 4)
         let db = cluster.dir.appendingPathComponent("r.db").path
-        try cluster.waitFor("a trial to start", timeout: 60) {
-            guard FileManager.default.fileExists(atPath: db) else { return false }
-            return try SweepStore(path: db).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
-        }
         let children = try childProcesses(of: p.processIdentifier)
         #expect(children.count == 2)
         for child in children { kill(child, SIGKILL) }
@@ -86,6 +62,26 @@ import Glibc
         try checkCompletedExactlyOnce(store, sweep: "long", trials: 4)
         #expect(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'lost'") } == 0)
         #expect(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'released'") } ?? 0 >= 1)
+    }
+
+    /// Starts `recur run long.yaml --workers 2 --db r.db` (trials of a few seconds) and returns
+    /// once an epoch is stored; stdout and stderr go to the pipe.
+    static func startLongRun(in cluster: Cluster, trials: Int) throws -> (Process, Pipe) {
+        try Data(cluster.sweepYAML(name: "long", trials: trials, parallel: 2, epochs: 12, units: 16, length: 48).utf8).write(to: cluster.dir.appendingPathComponent("long.yaml"))
+        let p = Process()
+        p.executableURL = RecurBinary.url
+        p.arguments = ["run", "long.yaml", "--workers", "2", "--db", "r.db"]
+        p.currentDirectoryURL = cluster.dir
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let db = cluster.dir.appendingPathComponent("r.db").path
+        try cluster.waitFor("a trial to start", timeout: 60) {
+            guard FileManager.default.fileExists(atPath: db) else { return false }
+            return try SweepStore(readingPath: db).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
+        }
+        return (p, out)
     }
 
     /// Process ids whose parent is `pid` (from /proc).

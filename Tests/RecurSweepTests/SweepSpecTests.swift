@@ -34,6 +34,23 @@ import Testing
         #expect(spec.jsonString().contains("\"per_layer\""))
     }
 
+    /// Parses `yaml`, expecting it refused with a problem starting with each of `lines`.
+    @discardableResult
+    static func expectProblems(_ yaml: String, source: String = "sweep", _ lines: [String], sourceLocation: SourceLocation = #_sourceLocation) -> SweepSpecError? {
+        do {
+            _ = try SweepSpec.parse(yaml: yaml, source: source)
+            Issue.record("accepted \(source)", sourceLocation: sourceLocation)
+        } catch let error as SweepSpecError {
+            for line in lines {
+                #expect(error.problems.contains { $0.hasPrefix(line) }, "missing: \(line)\nall: \(error.problems)", sourceLocation: sourceLocation)
+            }
+            return error
+        } catch {
+            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+        }
+        return nil
+    }
+
     static let valid = """
         name: t
         task: {dataset: d.csv, target: y}
@@ -66,36 +83,26 @@ import Testing
             pruning: {method: hyperband}
             colour: blue
             """
-        do {
-            _ = try SweepSpec.parse(yaml: yaml, source: "bad.yaml")
-            Issue.record("accepted a bad sweep")
-        } catch let error as SweepSpecError {
-            let expected = [
-                "name: 'bad sweep' must be letters",
-                "task.horizon: 0 must be ≥ 1",
-                "objective.metric: 'test_mae' must be val_mae or val_loss",
-                "search.method: 'bayes' must be grid, random or tpe",
-                "search.max_trials: 0 must be ≥ 1",
-                "space.dropout.float[1]: 1.5 must be < 1",
-                "space.cell.choice[1]: 'transformer' must be one of simple_rnn, lstm, gru",
-                "space.units.int[0]: 0 must be ≥ 1",
-                "space.depht: unknown parameter",
-                "space.learning_rate.float[0]: 0.0 must be > 0",
-                "space.bidirectional: a bare list is ambiguous",
-                "training.epochs: 0 must be ≥ 1",
-                "training.optimizer: 'adagrad' must be rmsprop, adam or sgd",
-                "pruning.method: 'hyperband' must be none, median or asha",
-                "colour: unknown key",
-            ]
-            for line in expected { #expect(error.problems.contains { $0.hasPrefix(line) }, "missing: \(line)\nall: \(error.problems)") }
-            #expect(error.description.split(separator: "\n").allSatisfy { $0.hasPrefix("bad.yaml: ") })
-        } catch {
-            Issue.record("unexpected \(error)")
-        }
+        let error = Self.expectProblems(yaml, source: "bad.yaml", [
+            "name: 'bad sweep' must be letters",
+            "task.horizon: 0 must be ≥ 1",
+            "objective.metric: 'test_mae' must be val_mae or val_loss",
+            "search.method: 'bayes' must be grid, random or tpe",
+            "search.max_trials: 0 must be ≥ 1",
+            "space.dropout.float[1]: 1.5 must be < 1",
+            "space.cell.choice[1]: 'transformer' must be one of simple_rnn, lstm, gru",
+            "space.units.int[0]: 0 must be ≥ 1",
+            "space.depht: unknown parameter",
+            "space.learning_rate.float[0]: 0.0 must be > 0",
+            "space.bidirectional: a bare list is ambiguous",
+            "training.epochs: 0 must be ≥ 1",
+            "training.optimizer: 'adagrad' must be rmsprop, adam or sgd",
+            "pruning.method: 'hyperband' must be none, median or asha",
+            "colour: unknown key",
+        ])
+        #expect(error?.description.split(separator: "\n").allSatisfy { $0.hasPrefix("bad.yaml: ") } == true)
     }
 
-    /// Values that parse but would overflow later (rung arithmetic, Int(Double) of a bound, a
-    /// division by an empty grid) are refused up front, each naming its field.
     @Test func outOfRangeNumbersAndEmptyGridsAreProblemsNotCrashes() {
         let yaml = """
             name: huge
@@ -110,26 +117,18 @@ import Testing
             pruning: {method: asha, reduction_factor: 1000000000000000000}
             retries: {max_attempts: 1000}
             """
-        do {
-            _ = try SweepSpec.parse(yaml: yaml, source: "huge.yaml")
-            Issue.record("accepted out-of-range numbers")
-        } catch let error as SweepSpecError {
-            let expected = [
-                "task.sequence_length: 9223372036854775807 must be ≤ 1000000",
-                "task.sampling_rate: 4000000000 must be ≤ 1000000",
-                "search.max_trials: 100000000000 must be ≤ 1000000",
-                "space.depth.int[1]: 9223372036854775807 must be ≤ 16",
-                "space.units.choice[1]: 100000 must be ≤ 4096",
-                "space.dropout.grid: expected a non-empty list",
-                "space.batch_size: 1000000000 must be ≤ 65536",
-                "training.epochs: 99999999999 must be ≤ 1000000",
-                "pruning.reduction_factor: 1000000000000000000 must be ≤ 100",
-                "retries.max_attempts: 1000 must be ≤ 100",
-            ]
-            for line in expected { #expect(error.problems.contains { $0.hasPrefix(line) }, "missing: \(line)\nall: \(error.problems)") }
-        } catch {
-            Issue.record("unexpected \(error)")
-        }
+        Self.expectProblems(yaml, source: "huge.yaml", [
+            "task.sequence_length: 9223372036854775807 must be ≤ 1000000",
+            "task.sampling_rate: 4000000000 must be ≤ 1000000",
+            "search.max_trials: 100000000000 must be ≤ 1000000",
+            "space.depth.int[1]: 9223372036854775807 must be ≤ 16",
+            "space.units.choice[1]: 100000 must be ≤ 4096",
+            "space.dropout.grid: expected a non-empty list",
+            "space.batch_size: 1000000000 must be ≤ 65536",
+            "training.epochs: 99999999999 must be ≤ 1000000",
+            "pruning.reduction_factor: 1000000000000000000 must be ≤ 100",
+            "retries.max_attempts: 1000 must be ≤ 100",
+        ])
     }
 
     /// `grid` and `log` where they do not apply, and repeated grid points, are problems rather
@@ -144,16 +143,9 @@ import Testing
               cell: {choice: [gru, lstm], log: true}
               dropout: {float: [0, 0.5], grid: [0.1, 0.2, 0.1]}
             """
-        do {
-            _ = try SweepSpec.parse(yaml: yaml)
-            Issue.record("accepted keys that do not apply")
-        } catch let error as SweepSpecError {
-            for line in ["space.units.grid: an int range is already a grid", "space.cell.log: applies to int and float ranges only", "space.dropout.grid[2]: 0.1 is listed twice"] {
-                #expect(error.problems.contains { $0.hasPrefix(line) }, "missing: \(line)\nall: \(error.problems)")
-            }
-        } catch {
-            Issue.record("unexpected \(error)")
-        }
+        Self.expectProblems(yaml, [
+            "space.units.grid: an int range is already a grid", "space.cell.log: applies to int and float ranges only", "space.dropout.grid[2]: 0.1 is listed twice",
+        ])
     }
 
     @Test func malformedYAMLIsOneProblem() {
