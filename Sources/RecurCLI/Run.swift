@@ -13,7 +13,10 @@ struct Run: AsyncParsableCommand {
         abstract: "Run a sweep on this machine: an embedded coordinator and one worker process per core.",
         discussion: """
             Shows live progress, then the leaderboard. Ctrl-C stops cleanly (workers finish their
-            epoch and hand their trials back); running the same command again resumes the sweep.
+            epoch and hand their trials back); running the same command again resumes the sweep,
+            handing back trials a killed run left behind. Raise max_trials in the file to extend a
+            finished sweep. One recur run per database: its trials left running are taken as
+            orphans, so do not point it at a database that recur serve is using.
 
             Examples:
               recur run sweeps/quickstart.yaml
