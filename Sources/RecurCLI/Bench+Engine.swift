@@ -60,9 +60,6 @@ extension Bench {
                 print("BLAS: \(blas.library), kernel \(blas.coreName) (\(blas.configuration))")
                 print("denormals flushed to zero: \(TrainingThread.flushesDenormals), threads: 1, batch \(batch), seq_len \(seqLen), \(steps) timed steps")
                 print("model        F   samples/s   ms/step   GFLOP/s")
-            } else {
-                let info: [String: Any] = ["blas": blas.library, "blas_kernel": blas.coreName, "blas_config": blas.configuration]
-                print(String(decoding: try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys]), as: UTF8.self))
             }
             for name in try parsedModels() {
                 for f in try parsedFeatures() {
@@ -91,6 +88,7 @@ extension Bench {
                         let object: [String: Any] = [
                             "model": name, "features": f, "batch": batch, "seq_len": seqLen, "threads": 1,
                             "samples_per_sec": (samplesPerSecond * 10).rounded() / 10, "gflops": (gflops * 100).rounded() / 100,
+                            "blas": blas.library, "blas_kernel": blas.coreName, "blas_config": blas.configuration,
                         ]
                         print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
                     } else {

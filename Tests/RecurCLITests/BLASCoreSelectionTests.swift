@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import RecurCLI
@@ -33,10 +34,18 @@ import Testing
     }
 
     /// The built binary really runs on the chosen kernel (on machines where the decision applies).
-    @Test func binaryReportsTheKernelItRunsOn() throws {
-        let result = try RecurBinary.run(["bench", "engine", "--models", "simple_rnn", "--features", "1", "--batch", "8", "--seq-len", "4", "--steps", "1", "--warmup", "0", "--json"])
+    /// `bench engine --json` prints one object per case with the pinned keys (and the BLAS kernel
+    /// it ran on), for all five lecture models.
+    @Test func benchJSONHasThePinnedKeysAndTheKernel() throws {
+        let result = try RecurBinary.run(["bench", "engine", "--features", "1,2", "--batch", "4", "--seq-len", "3", "--steps", "1", "--warmup", "0", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("\"blas_kernel\""))
-        #expect(result.stdout.contains("\"samples_per_sec\""))
+        let objects = try result.stdout.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(objects.count == 10)
+        for o in objects {
+            for key in ["model", "features", "batch", "seq_len", "threads", "samples_per_sec", "blas_kernel"] { #expect(o[key] != nil, "missing \(key) in \(o)") }
+            #expect(o["threads"] as? Int == 1 && o["batch"] as? Int == 4 && o["seq_len"] as? Int == 3 && (o["samples_per_sec"] as? Double ?? 0) > 0)
+        }
+        #expect(Set(objects.compactMap { $0["model"] as? String }) == ["simple_rnn", "lstm", "gru", "stacked_gru", "bilstm"])
+        #expect(Set(objects.compactMap { $0["features"] as? Int }) == [1, 2])
     }
 }

@@ -9,7 +9,8 @@ import Testing
         "simple_rnn", "simple_rnn_backwards_seq", "simple_rnn_backwards", "lstm", "lstm_stacked", "gru",
         "gru_reset_before", "gru_stacked_seq", "bi_lstm_concat", "bi_gru_sum_seq_bi_rnn_ave", "bi_lstm_mul_seq",
         "bi_gru_reset_before_concat_seq", "dropouts_ignored", "gru_lecture_size", "lstm_dense_on_sequence",
-        "lstm_state", "gru_state",
+        "lstm_state", "gru_state", "simple_rnn_state", "lstm_backwards_seq", "gru_reset_before_backwards",
+        "lstm_lecture_size", "simple_rnn_lecture_size", "bilstm_lecture_size",
     ]
 
     @Test(arguments: forwardCases)
@@ -20,7 +21,9 @@ import Testing
         let expected = try Fixtures.array("\(name).output.npy")
         let (b, t) = (x.shape[0], x.shape[1])
         let y = try model.predict(x.values, count: b, steps: t)
-        #expect(y.count == expected.values.count, "output shape \(expected.shape)")
+        let output = model.spec.output
+        #expect(expected.shape == (output.isSequence ? [b, t, output.channels] : [b, output.channels]), "\(name): Keras shape \(expected.shape)")
+        try #require(y.count == expected.values.count, "\(name): \(y.count) values against Keras' \(expected.shape)")
         let diff = maxAbsDifference(y, expected.values)
         #expect(diff.value <= 1e-5, "\(name): max |Δ| \(diff.value) at \(diff.index)")
     }
@@ -35,13 +38,15 @@ import Testing
         #expect(maxAbsDifference(states[1], try Fixtures.array("lstm_state.state_c.npy").values).value <= 1e-5)
     }
 
-    @Test func backwardGRUReturnStateMatchesKeras() throws {
-        let (model, _) = try Fixtures.checkpoint("gru_state.safetensors")
-        let x = try Fixtures.array("gru_state.input.npy")
+    /// GRU and SimpleRNN (both run backwards) return one state, h.
+    @Test(arguments: ["gru_state", "simple_rnn_state"])
+    func backwardReturnStateMatchesKeras(_ name: String) throws {
+        let (model, _) = try Fixtures.checkpoint("\(name).safetensors")
+        let x = try Fixtures.array("\(name).input.npy")
         _ = try model.predict(x.values, count: x.shape[0], steps: x.shape[1])
         let states = model.finalStates(ofLayer: 0, batch: x.shape[0])
         #expect(states.count == 1)
-        #expect(maxAbsDifference(states[0], try Fixtures.array("gru_state.state_h.npy").values).value <= 1e-5)
+        #expect(maxAbsDifference(states[0], try Fixtures.array("\(name).state_h.npy").values).value <= 1e-5)
     }
 
     static let optimizerCases = [

@@ -45,8 +45,8 @@ def anchor(script, steps, model, extra=()):
 def recur(binary, steps, model):
     out = last_json([binary, "bench", "engine", "--json", "--steps", str(steps), "--warmup", "3", "--models", model])
     rows = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
-    info = rows[0]
-    return {(r["model"], r["features"]): r["samples_per_sec"] for r in rows[1:]}, info
+    info = {k: rows[0][k] for k in ("blas", "blas_kernel", "blas_config") if k in rows[0]}
+    return {(r["model"], r["features"]): r["samples_per_sec"] for r in rows}, info
 
 
 def build_floor():

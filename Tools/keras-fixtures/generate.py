@@ -373,6 +373,13 @@ def forward_cases():
     c.append(("lstm_dense_on_sequence", S([rnn("lstm", 3, return_sequences=True), dense(2)]), {}))
     c.append(("lstm_state", S([rnn("lstm", 4)]), {"return_state": ["output", "state_h", "state_c"]}))
     c.append(("gru_state", S([rnn("gru", 3, go_backwards=True)]), {"return_state": ["output", "state_h"]}))
+    c.append(("simple_rnn_state", S([rnn("simple_rnn", 4, go_backwards=True)]), {"return_state": ["output", "state_h"]}))
+    c.append(("lstm_backwards_seq", S([rnn("lstm", 4, return_sequences=True, go_backwards=True)]), {}))
+    c.append(("gru_reset_before_backwards", S([rnn("gru", 4, reset_after=False, go_backwards=True), dense(1)]), {}))
+    # The lecture's shapes, so the kernels' full 16-lane paths are compared with Keras too.
+    c.append(("lstm_lecture_size", S([rnn("lstm", 32), dense(1)], F=14), {"B": 8, "T": 120}))
+    c.append(("simple_rnn_lecture_size", S([rnn("simple_rnn", 32), dense(1)], F=1), {"B": 8, "T": 120}))
+    c.append(("bilstm_lecture_size", S([bi("lstm", 16), dense(1)], F=14), {"B": 8, "T": 120}))
     return c
 
 
