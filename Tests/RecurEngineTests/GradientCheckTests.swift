@@ -68,27 +68,43 @@ import Testing
         _ = loss()
         let analytic = model.parameters.flatGradients
         var values = model.parameters.flatValues
-        let eps: Float = 1e-2
         var failures: [String] = []
         for slot in model.parameters.slots {
             for i in slot.offset..<(slot.offset + slot.count) {
-                let saved = values[i]
-                values[i] = saved + eps
-                model.parameters.flatValues = values
-                let plus = loss()
-                values[i] = saved - eps
-                model.parameters.flatValues = values
-                let minus = loss()
-                values[i] = saved
-                model.parameters.flatValues = values
-                let numeric = (plus - minus) / Double(2 * eps)
+                let numeric = Self.richardson { h in
+                    let saved = values[i]
+                    values[i] = saved + h
+                    model.parameters.flatValues = values
+                    let plus = loss()
+                    values[i] = saved - h
+                    model.parameters.flatValues = values
+                    let minus = loss()
+                    values[i] = saved
+                    model.parameters.flatValues = values
+                    return (plus - minus) / Double(2 * h)
+                }
                 let a = Double(analytic[i])
-                if abs(a - numeric) > 2e-3 + 2e-2 * abs(numeric) {
+                if !Self.agrees(a, numeric) {
                     failures.append("\(slot.name)[\(i - slot.offset)]: analytic \(a), numeric \(numeric)")
                 }
             }
         }
         #expect(failures.isEmpty, "\(c.name): \(failures.count) mismatches, first: \(failures.prefix(3))")
+    }
+
+    /// The derivative from central differences at steps h = 1e-2 and h/2 combined by Richardson
+    /// extrapolation, `(4·D(h/2) − D(h)) / 3`, which cancels the h² error: plain central
+    /// differences at 1e-2 were 11 % off on a curved SimpleRNN bias, and smaller steps drown in
+    /// float32 rounding.
+    static func richardson(_ centralDifference: (Float) -> Double) -> Double {
+        let h: Float = 1e-2
+        return (4 * centralDifference(h / 2) - centralDifference(h)) / 3
+    }
+
+    /// The tolerance leaves a margin of a few times the largest error of a correct gradient and no
+    /// more, so a gradient 5 % wrong, or missing one term, is caught.
+    static func agrees(_ analytic: Double, _ numeric: Double) -> Bool {
+        abs(analytic - numeric) <= 2e-4 + 5e-3 * abs(numeric)
     }
 
     /// The check is sharp: a gradient with one term dropped (here the forget-gate term of one
@@ -111,16 +127,21 @@ import Testing
         let analytic = model.parameters.gradients(of: slot)
         var values = model.parameters.values(of: slot)
         let j = 3 + 1  // forget gate, unit 1
-        values[j] += 1e-2
-        model.parameters.setValues(values, of: slot)
-        let plus = run()
-        values[j] -= 2e-2
-        model.parameters.setValues(values, of: slot)
-        let minus = run()
-        let numeric = (plus - minus) / 2e-2
-        #expect(abs(Double(analytic[j]) - numeric) <= 2e-3 + 2e-2 * abs(numeric))
+        let numeric = Self.richardson { h in
+            let saved = values[j]
+            values[j] = saved + h
+            model.parameters.setValues(values, of: slot)
+            let plus = run()
+            values[j] = saved - h
+            model.parameters.setValues(values, of: slot)
+            let minus = run()
+            values[j] = saved
+            model.parameters.setValues(values, of: slot)
+            return (plus - minus) / Double(2 * h)
+        }
+        #expect(Self.agrees(Double(analytic[j]), numeric))
         #expect(abs(numeric) > 1e-3, "the forget bias must matter for the check to be meaningful")
-        // Dropping the term (gradient 0) would be far outside the tolerance.
-        #expect(abs(0 - numeric) > 2e-3 + 2e-2 * abs(numeric))
+        // Dropping the term (gradient 0), or getting it 5 % wrong, is outside the tolerance.
+        #expect(!Self.agrees(0, numeric) && !Self.agrees(1.05 * numeric, numeric))
     }
 }
