@@ -205,6 +205,18 @@ extension ModelSpec: Codable {
         try c.encode(layers, forKey: .layers)
     }
 
+    /// How a Swift type a decoder wanted reads in JSON terms.
+    private static func jsonKind(of type: Any.Type) -> String {
+        switch type {
+        case is Int.Type: return "an integer"
+        case is Double.Type, is Float.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        case is String.Type: return "a string"
+        case is [Any].Type: return "a list"
+        default: return "an object"
+        }
+    }
+
     /// Parses and validates the pinned JSON form.
     public static func parse(json: Data) throws -> ModelSpec {
         let spec: ModelSpec
@@ -216,7 +228,7 @@ extension ModelSpec: Codable {
             let detail = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
             throw EngineError.invalidSpec(path: codingPath(context.codingPath), message: "not valid JSON (\(detail ?? context.debugDescription))")
         } catch let DecodingError.typeMismatch(type, context) {
-            throw EngineError.invalidSpec(path: codingPath(context.codingPath), message: "expected \(type)")
+            throw EngineError.invalidSpec(path: codingPath(context.codingPath), message: "expected \(jsonKind(of: type))")
         } catch {
             throw EngineError.invalidSpec(path: "", message: "\(error)")
         }

@@ -21,6 +21,8 @@ import Testing
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "bidirectional": true, "go_backwards": true}]}"#, "go_backwards cannot be combined"),
         (#"{"input_features": 2, "layers": [{"type": "lstm"}]}"#, "layers[0].units: missing"),
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4}"#, "not valid JSON"),
+        (#"{"input_features": 2, "layers": [4]}"#, "layers[0]: expected an object"),
+        (#"{"input_features": 2, "layers": {"type": "dense"}}"#, "layers: expected a list"),
         (#"{"input_features": 4611686018427387904, "layers": [{"type": "dense", "units": 1}]}"#, "input_features: 4611686018427387904 is more than the 65536 allowed"),
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 1048576}]}"#, "layers[0].units: 1048576 is more than the 65536 allowed"),
         (#"{"input_features": 2, "layers": [{"type": "dense", "units": 70000}]}"#, "layers[0].units: 70000 is more than the 65536 allowed"),
@@ -66,6 +68,40 @@ import Testing
         st.append(contentsOf: Array(header.utf8))
         #expect(throws: EngineError.self) { try SafeTensors.decode(st) }
         do { _ = try SafeTensors.decode(st) } catch { #expect("\(error)".contains("too large to hold in memory"), "got: \(error)") }
+    }
+
+    /// Well-formed files that do not fit: a tensor of the wrong shape, a tensor the spec does not
+    /// have, an F16 tensor; `.npy` in Fortran order or big-endian.
+    @Test func wellFormedButWrongFilesAreRejected() throws {
+        let model = try SequentialModel(spec: ModelSpec(inputFeatures: 3, layers: [.recurrent(RecurrentSpec(cell: .lstm, units: 3)), .dense(units: 1)]), seed: 1)
+        let good = try SafeTensors.decode(Checkpoint.encode(model))
+        func expectRefused(_ file: SafeTensors, _ message: String) {
+            do { _ = try Checkpoint.decode(file.encoded()); Issue.record("accepted: \(message)") } catch {
+                #expect("\(error)".contains(message), "got: \(error)")
+                #expect(!"\(error)".contains("\n"))
+            }
+        }
+        var transposed = good
+        let k = try #require(transposed.tensors.firstIndex { $0.name == "layers.0.kernel" })
+        transposed.tensors[k].shape = [12, 3]
+        expectRefused(transposed, "tensor 'layers.0.kernel' has shape [12, 3]; the spec needs [3, 12]")
+        var extra = good
+        extra.tensors.append(SafeTensors.Tensor(name: "layers.5.kernel", shape: [1], values: [0]))
+        expectRefused(extra, "unexpected tensor 'layers.5.kernel'")
+
+        var f16 = [UInt8](good.encoded())
+        let f32 = Array("\"F32\"".utf8)
+        let at = try #require((0..<(f16.count - f32.count)).first { Array(f16[$0..<($0 + f32.count)]) == f32 })
+        f16.replaceSubrange(at..<(at + f32.count), with: Array("\"F16\"".utf8))
+        #expect(throws: EngineError.self) { try Checkpoint.decode(Data(f16)) }
+
+        for (find, replace, message) in [("'fortran_order': False", "'fortran_order': True ", "Fortran order"), ("'<f4'", "'>f4'", "dtype >f4 is not supported")] {
+            var npy = [UInt8](NumPyArray(shape: [2, 2], values: [1, 2, 3, 4]).encoded())
+            let from = Array(find.utf8)
+            let i = try #require((0..<(npy.count - from.count)).first { Array(npy[$0..<($0 + from.count)]) == from })
+            npy.replaceSubrange(i..<(i + from.count), with: Array(replace.utf8))
+            do { _ = try NumPyArray.decode(Data(npy)); Issue.record("accepted \(replace)") } catch { #expect("\(error)".contains(message), "got: \(error)") }
+        }
     }
 
     @Test func truncatedNpyIsRejected() {
