@@ -219,6 +219,9 @@ extension ModelSpec: Codable {
 
     /// Parses and validates the pinned JSON form.
     public static func parse(json: Data) throws -> ModelSpec {
+        if let (path, key) = firstDuplicateKey(in: [UInt8](json)) {
+            throw EngineError.invalidSpec(path: path, message: "the key '\(key)' appears twice; keep one")
+        }
         let spec: ModelSpec
         do {
             spec = try JSONDecoder().decode(ModelSpec.self, from: json)

@@ -22,6 +22,8 @@ import Testing
         (#"{"input_features": 2, "layers": [{"type": "lstm"}]}"#, "layers[0].units: missing"),
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4}"#, "not valid JSON"),
         (#"{"input_features": 2, "layers": [4]}"#, "layers[0]: expected an object"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "units": 0}]}"#, "layers[0]: the key 'units' appears twice"),
+        (#"{"input_features": 2, "input_features": 3, "layers": [{"type": "dense", "units": 1}]}"#, "model spec: the key 'input_features' appears twice"),
         (#"{"input_features": 2, "layers": {"type": "dense"}}"#, "layers: expected a list"),
         (#"{"input_features": 4611686018427387904, "layers": [{"type": "dense", "units": 1}]}"#, "input_features: 4611686018427387904 is more than the 65536 allowed"),
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 1048576}]}"#, "layers[0].units: 1048576 is more than the 65536 allowed"),
