@@ -159,10 +159,8 @@ extension Run {
         guard spec.search.maxTrials >= trials else {
             throw CLIError("search.max_trials: \(spec.search.maxTrials) is below the \(trials) trials sweep '\(spec.name)' already has")
         }
-        var json = try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)) as? [String: Any] ?? [:]
         let stored = try JSONSerialization.jsonObject(with: Data(existing.definitionJson.utf8)) as? [String: Any] ?? [:]
-        for key in ["dataset_sha256", "features"] { json[key] = stored[key] }
-        let definition = String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
+        let definition = try Coordinator.definitionJSON(spec, datasetSHA256: stored["dataset_sha256"] as? String, features: stored["features"] as? Int)
         _ = try store.redefineSweep(existing.id!, yaml: yaml, definitionJSON: definition, reopen: spec.search.maxTrials > old.search.maxTrials, now: Date().timeIntervalSince1970)
         if spec.search.maxTrials != old.search.maxTrials { print("sweep \(spec.name): max_trials \(old.search.maxTrials) → \(spec.search.maxTrials)") }
     }

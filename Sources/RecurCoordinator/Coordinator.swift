@@ -126,15 +126,20 @@ public actor Coordinator {
         do { prepared = try PreparedTask.load(task, directory: datasetDirectory) } catch let error as ForecastError {
             throw SweepSpecError(source: source, problems: [error.description])
         }
-        // Keep what workers need to check their copy of the data, beside the parsed definition.
-        var json = try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)) as? [String: Any] ?? [:]
-        json["dataset_sha256"] = task.datasetSHA256
-        json["features"] = prepared.featureCount
-        let definition = String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
+        let definition = try Self.definitionJSON(spec, datasetSHA256: task.datasetSHA256, features: prepared.featureCount)
         let record = try store.createSweep(spec, yaml: yaml, definitionJSON: definition, now: clock())
         runtimes[record.id!] = Runtime(record: record, spec: spec, task: task, features: prepared.featureCount)
         logger.info("sweep created", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
         return record
+    }
+
+    /// The stored definition: the parsed spec plus what workers need to check their copy of the
+    /// data (its SHA-256 and feature count).
+    public static func definitionJSON(_ spec: SweepSpec, datasetSHA256: String?, features: Int?) throws -> String {
+        var json = try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)) as? [String: Any] ?? [:]
+        json["dataset_sha256"] = datasetSHA256
+        json["features"] = features
+        return String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
     }
 
     public func setState(sweep name: String, to state: SweepState) throws -> SweepRecord {

@@ -20,6 +20,21 @@ private struct DuplicateKeyScanner {
         while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
     }
 
+    /// Skips space, then consumes `byte` if it is next.
+    mutating func take(_ byte: UInt8) -> Bool {
+        skipSpace()
+        guard i < bytes.count, bytes[i] == byte else { return false }
+        i += 1
+        return true
+    }
+
+    /// After an element of an object or a list: true at a comma, false at `close`.
+    mutating func more(before close: UInt8) throws -> Bool {
+        if take(UInt8(ascii: ",")) { return true }
+        if take(close) { return false }
+        throw Malformed()
+    }
+
     /// Scans one value; returns the first duplicate inside it, if any.
     mutating func value(path: String) throws -> (path: String, key: String)? {
         skipSpace()
@@ -29,41 +44,27 @@ private struct DuplicateKeyScanner {
             i += 1
             var seen: Set<String> = []
             var found: (String, String)?
-            skipSpace()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return nil }
-            while true {
+            if take(UInt8(ascii: "}")) { return nil }
+            repeat {
                 skipSpace()
                 let key = try string()
                 if !seen.insert(key).inserted, found == nil { found = (path, key) }
-                skipSpace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw Malformed() }
-                i += 1
+                guard take(UInt8(ascii: ":")) else { throw Malformed() }
                 let inner = try value(path: path.isEmpty ? key : "\(path).\(key)")
                 if found == nil { found = inner }
-                skipSpace()
-                guard i < bytes.count else { throw Malformed() }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                guard bytes[i] == UInt8(ascii: "}") else { throw Malformed() }
-                i += 1
-                return found
-            }
+            } while try more(before: UInt8(ascii: "}"))
+            return found
         case UInt8(ascii: "["):
             i += 1
             var found: (String, String)?
             var index = 0
-            skipSpace()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return nil }
-            while true {
+            if take(UInt8(ascii: "]")) { return nil }
+            repeat {
                 let inner = try value(path: "\(path)[\(index)]")
                 if found == nil { found = inner }
                 index += 1
-                skipSpace()
-                guard i < bytes.count else { throw Malformed() }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                guard bytes[i] == UInt8(ascii: "]") else { throw Malformed() }
-                i += 1
-                return found
-            }
+            } while try more(before: UInt8(ascii: "]"))
+            return found
         case UInt8(ascii: "\""):
             _ = try string()
             return nil

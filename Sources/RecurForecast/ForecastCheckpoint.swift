@@ -108,7 +108,7 @@ public struct Forecast: Sendable {
             for w in 0..<n {
                 let s = first + w
                 let last = s + (t - 1) * r, targetRow = last + spec.horizon
-                let observed = targetRow < series.rowCount && !(series.filledRows.isEmpty ? false : series.filledRows[targetRow])
+                let observed = targetRow < series.rowCount && !series.isFilled(targetRow)
                 let actual = targetColumn.flatMap { c in observed ? series.values[targetRow * width + c] : nil }
                 rows.append(Row(
                     origin: series.timestamps[last], target: series.timestamps[last] + Int64(spec.horizon) * step,

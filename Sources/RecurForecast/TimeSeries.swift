@@ -29,6 +29,9 @@ public struct TimeSeries: Sendable, Equatable {
 
     public func column(_ name: String) -> Int? { columns.firstIndex(of: name) }
 
+    /// True when interpolation made row `row`.
+    public func isFilled(_ row: Int) -> Bool { !filledRows.isEmpty && filledRows[row] }
+
     /// Reads `path` keeping the timestamp column (default: the first) and the named numeric columns
     /// (default: every other column).
     public static func load(path: String, timestampColumn: String? = nil, columns wanted: [String]? = nil, gaps: GapPolicy = .interpolate) throws -> TimeSeries {
