@@ -84,7 +84,9 @@ struct Train: AsyncParsableCommand {
         let prepared = try PreparedTask.load(taskSpec)
         let progress = Progress(toStandardError: json)
         if prepared.interpolatedRows > 0 {
-            progress.note("warning: \(prepared.interpolatedRows) missing row(s) in \(taskSpec.dataset) were filled by linear interpolation (set gaps: error to refuse)")
+            progress.note(
+                "warning: \(prepared.interpolatedRows) missing row(s) in \(taskSpec.dataset) were filled by linear interpolation (set gaps: error to refuse); "
+                    + "\(prepared.unscoredCount(.validation)) validation and \(prepared.unscoredCount(.test)) test window(s) target a filled row and are not scored")
         }
         let spec: ModelSpec
         if let model {
@@ -99,7 +101,7 @@ struct Train: AsyncParsableCommand {
         }
         let trainer = try Trainer(task: prepared, spec: spec, settings: settings())
         let windows = prepared.windowStarts(.train).count
-        progress.note("training on \(windows) windows (\(prepared.windowStarts(.validation).count) validation, \(prepared.windowStarts(.test).count) test), \(prepared.featureCount) features, \(trainer.model.parameters.count) parameters")
+        progress.note("training on \(windows) windows (\(prepared.scoredStarts(.validation).count) validation, \(prepared.scoredStarts(.test).count) test), \(prepared.featureCount) features, \(trainer.model.parameters.count) parameters")
         let result = try trainer.run(
             onBatch: { done, total, seconds, loss in progress.batch(done: done, total: total, seconds: seconds, loss: loss, epochs: epochs) },
             onEpoch: { report in progress.epoch(report, of: epochs); return .proceed })

@@ -57,6 +57,8 @@ public struct PreparedTask: Sendable {
     public let rowRanges: [Range<Int>]
     /// Rows added by gap interpolation.
     public let interpolatedRows: Int
+    /// Per row, true when interpolation made it (empty when nothing was filled).
+    public let filledRows: [Bool]
     /// The header of the data's timestamp column.
     public let timestampColumn: String
 
@@ -131,7 +133,12 @@ public struct PreparedTask: Sendable {
         timestamps = series.timestamps
         step = series.step
         interpolatedRows = series.interpolatedRows
+        filledRows = series.filledRows
         timestampColumn = series.timestampName
+        for split in [Split.validation, .test] where scoredStarts(split).isEmpty {
+            throw ForecastError(
+                "task: every \(split == .test ? "test" : "validation") window targets a row filled by interpolation, so none can be scored; fill the gap in \(spec.dataset) or move the split")
+        }
     }
 
     /// First input rows of every window in `split`.
@@ -139,6 +146,17 @@ public struct PreparedTask: Sendable {
         let rows = rowRanges[split.rawValue]
         return rows.lowerBound..<(rows.upperBound - spec.windowSpan + 1)
     }
+
+    /// The windows of `split` that are scored: those whose target row was observed, not filled by
+    /// interpolation. Training uses every window; validation, test and the baselines only these.
+    public func scoredStarts(_ split: Split) -> [Int] {
+        let starts = windowStarts(split)
+        guard !filledRows.isEmpty else { return Array(starts) }
+        return starts.filter { !filledRows[targetRow($0)] }
+    }
+
+    /// Windows of `split` left out of scoring because their target row was filled.
+    public func unscoredCount(_ split: Split) -> Int { windowStarts(split).count - scoredStarts(split).count }
 
     /// The last input row and the target row of the window starting at `start`.
     public func lastInputRow(_ start: Int) -> Int { start + (spec.sequenceLength - 1) * spec.samplingRate }
@@ -156,11 +174,11 @@ public struct PreparedTask: Sendable {
         }
     }
 
-    /// Persistence and train-mean MAE on validation and test, in original units.
+    /// Persistence and train-mean MAE on the scored windows of validation and test, in original units.
     public func baselines() -> Baselines {
         func scores(_ predict: (Int) -> Double) -> Baselines.Scores {
             func mae(_ split: Split) -> Double {
-                let starts = windowStarts(split)
+                let starts = scoredStarts(split)
                 var sum = 0.0
                 for s in starts { sum += abs(predict(s) - rawTarget[targetRow(s)]) }
                 return sum / Double(starts.count)

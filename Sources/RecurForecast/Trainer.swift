@@ -187,25 +187,24 @@ public final class Trainer {
             stopReason: reason, history: history, baselines: task.baselines(), seconds: (clock.now - started).seconds)
     }
 
-    /// Mean loss (standardized units) and MAE (original units) over every window of a split.
+    /// Mean loss (standardized units) and MAE (original units) over the scored windows of a split
+    /// (those whose target row was observed; see `PreparedTask.scoredStarts`).
     public func evaluate(_ split: PreparedTask.Split) -> (loss: Double, mae: Double) {
-        let starts = task.windowStarts(split)
+        let starts = task.scoredStarts(split)
         let (t, f) = (task.spec.sequenceLength, task.featureCount)
         let chunk = max(settings.batchSize, 256)
         if x.count < chunk * t * f { x = [Float](repeating: 0, count: chunk * t * f); y = [Float](repeating: 0, count: chunk) }
         var lossSum = 0.0, maeSum = 0.0
-        var s = starts.lowerBound
-        while s < starts.upperBound {
-            let b = min(chunk, starts.upperBound - s)
+        for s in stride(from: 0, to: starts.count, by: chunk) {
+            let b = min(chunk, starts.count - s)
             let r = x.withUnsafeMutableBufferPointer { xs in
                 y.withUnsafeMutableBufferPointer { ys in
-                    task.gather(s..<(s + b), x: xs.baseAddress!, y: ys.baseAddress!)
+                    task.gather(starts[s..<(s + b)], x: xs.baseAddress!, y: ys.baseAddress!)
                     return model.evaluate(x: xs.baseAddress!, y: ys.baseAddress!, batch: b, steps: t, loss: loss)
                 }
             }
             lossSum += r.loss * Double(b)
             maeSum += r.mae * Double(b)
-            s += b
         }
         let n = Double(starts.count)
         return (lossSum / n, maeSum / n * task.normalization.targetStd)

@@ -84,4 +84,40 @@ import Testing
         // Train mean 7; the one validation window (start 15) targets row 21 → |21 − 7| = 14.
         #expect(abs(b.trainMean.valMAE - 14) < 1e-12)
     }
+
+    /// The tiny task with rows flagged as filled by interpolation, and row 28's value replaced.
+    static func gappedTask(filled: [Int], row28: Double = 28) throws -> PreparedTask {
+        var series = tinySeries()
+        series.filledRows = (0..<30).map { filled.contains($0) }
+        series.interpolatedRows = filled.count
+        series.values[28 * 2] = row28
+        return try PreparedTask(spec: try tinyTask().spec, series: series, featureNames: ["a", "b"])
+    }
+
+    @Test func windowsWhoseTargetWasFilledAreNotScored() throws {
+        // Test windows start at 22 and 23 and target rows 28 and 29.
+        let task = try Self.gappedTask(filled: [28])
+        #expect(task.scoredStarts(.test) == [23] && task.unscoredCount(.test) == 1)
+        #expect(task.scoredStarts(.validation) == [15] && Array(task.windowStarts(.train)) == Array(0..<9))
+        // Train mean 7: only start 23 (target 29) is scored, |29 − 7| = 22, not (21 + 22) / 2.
+        #expect(abs(task.baselines().trainMean.testMAE - 22) < 1e-12)
+
+        // The model's test score ignores the filled target's value; an observed row's value counts.
+        func testScore(_ task: PreparedTask) throws -> Double {
+            var settings = TrainingSettings()
+            settings.seed = 5
+            return try Trainer(task: task, spec: try Architecture(cell: .gru, units: [2]).modelSpec(features: 2), settings: settings).evaluate(.test).mae
+        }
+        #expect(try testScore(task) == testScore(try Self.gappedTask(filled: [28], row28: 1e4)))
+        #expect(try testScore(try Self.gappedTask(filled: [])) != testScore(try Self.gappedTask(filled: [], row28: 1e4)))
+    }
+
+    @Test func aSplitWithOnlyFilledTargetsIsRefused() throws {
+        // The one validation window targets row 21.
+        #expect {
+            try Self.gappedTask(filled: [21])
+        } throws: { error in
+            "\(error)".contains("every validation window targets a row filled by interpolation")
+        }
+    }
 }
