@@ -20,6 +20,8 @@ import Testing
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "merge_mode": "max"}]}"#, "layers[0].merge_mode"),
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "bidirectional": true, "go_backwards": true}]}"#, "go_backwards cannot be combined"),
         (#"{"input_features": 2, "layers": [{"type": "lstm"}]}"#, "layers[0].units: missing"),
+        (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4.5}]}"#, "layers[0].units: expected a positive integer"),
+        (#"{"input_features": 1.5, "layers": [{"type": "dense", "units": 1}]}"#, "input_features: expected a positive integer"),
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4}"#, "not valid JSON"),
         (#"{"input_features": 2, "layers": [4]}"#, "layers[0]: expected an object"),
         (#"{"input_features": 2, "layers": [{"type": "lstm", "units": 4, "units": 0}]}"#, "layers[0]: the key 'units' appears twice"),
@@ -41,6 +43,12 @@ import Testing
             #expect(message.contains(bad.expected), "got: \(message)")
             #expect(!message.contains("\n"))
         }
+    }
+
+    /// JSON Schema's `integer`: a number with no fractional part, however it is written.
+    @Test func wholeNumbersWrittenWithAPointAreIntegers() throws {
+        let spec = try ModelSpec.parse(json: Data(#"{"input_features": 2.0, "layers": [{"type": "gru", "units": 4.0}, {"type": "dense", "units": 1e0}]}"#.utf8))
+        #expect(spec == (try ModelSpec.parse(json: Data(#"{"input_features": 2, "layers": [{"type": "gru", "units": 4}, {"type": "dense", "units": 1}]}"#.utf8))))
     }
 
     @Test func npyWithWrongDtypeIsRejected() throws {
