@@ -59,9 +59,12 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         // `recur run` starts its workers with --parent-pid: if it is killed, they shut down too.
         if let parentPID { _ = recur_terminate_with_parent(parentPID) }
-        try await worker.run()
+        do { try await worker.run() } catch {
+            await client.shutdown()
+            throw error
+        }
         _ = sources
         await client.shutdown()
-        if worker.failed { throw CLIError("the coordinator has no sweep named '\(sweep ?? "")' (--sweep)") }
+        if let reason = worker.failureReason { throw CLIError(reason) }
     }
 }

@@ -46,6 +46,7 @@ extension SweepSpec {
 /// Walks the YAML tree, collecting problems instead of stopping at the first.
 struct SpecParser {
     var problems: [String] = []
+    var monitorGiven = false
 
     mutating func problem(_ path: String, _ message: String) { problems.append("\(path): \(message)") }
 
@@ -148,6 +149,12 @@ struct SpecParser {
         if let s = map["search"] { search(s, into: &spec) }
         if let t = map["training"] { training(t, into: &spec) }
         if let p = map["pruning"] { pruning(p, into: &spec) }
+        // Early stopping watches the objective unless told otherwise, so the epoch it keeps is the
+        // one the trial is ranked by.
+        if !monitorGiven, var e = spec.training.earlyStopping, let m = EarlyStopping.Monitor(rawValue: spec.objective.metric) {
+            e.monitor = m
+            spec.training.earlyStopping = e
+        }
         if let r = map["retries"], let entries = mapping(r, "retries", allowed: ["max_attempts"]) {
             for (k, v) in entries where k == "max_attempts" { spec.maxAttempts = positiveInt(v, "retries.max_attempts", maximum: 100) ?? spec.maxAttempts }
         }
@@ -213,7 +220,15 @@ struct SpecParser {
                     switch ek {
                     case "patience": e.patience = positiveInt(ev, "\(path).patience", minimum: 0) ?? e.patience
                     case "monitor":
-                        if let m = text(ev).flatMap(EarlyStopping.Monitor.init(rawValue:)) { e.monitor = m } else { problem("\(path).monitor", "\(describe(ev)) must be val_mae or val_loss") }
+                        monitorGiven = true
+                        if let m = text(ev).flatMap(EarlyStopping.Monitor.init(rawValue:)) {
+                            e.monitor = m
+                            if m.rawValue != spec.objective.metric {
+                                problem("\(path).monitor", "\(m.rawValue) differs from objective.metric \(spec.objective.metric), so trials would be ranked at the epoch another metric chose; remove the line (it follows the objective)")
+                            }
+                        } else {
+                            problem("\(path).monitor", "\(describe(ev)) must be val_mae or val_loss")
+                        }
                     case "min_delta":
                         if let d = double(ev), d >= 0 { e.minDelta = d } else { problem("\(path).min_delta", "\(describe(ev)) must be a number ≥ 0") }
                     default:

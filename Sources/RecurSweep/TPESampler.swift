@@ -169,7 +169,9 @@ public final class TPESampler: Sampler {
             }
             let raw = log ? exp(best) : best
             if integer {
-                let lo = Int((log ? exp(low) : low) + 0.5), hi = Int((log ? exp(high) : high) - 0.5)
+                // The bounds are the integers ± ½ (in log space when `log`); rounding, not truncating,
+                // recovers them exactly despite exp(log(x)) ≠ x.
+                let lo = Int(((log ? exp(low) : low) + 0.5).rounded()), hi = Int(((log ? exp(high) : high) - 0.5).rounded())
                 return .int(min(hi, max(lo, Int(raw.rounded()))))
             }
             return .double(raw)

@@ -56,7 +56,8 @@ extension Worker {
 
         let outcome: Result<(TrainingResult, Data), Error>
         do {
-            let task = try await datasets.task(lease.task)
+            let task: PreparedTask
+            do { task = try await datasets.task(lease.task) } catch { throw DatasetUnavailable(message: "\(error)") }
             let worker = self
             outcome = .success(try await onThread {
                 let trainer = try Trainer(task: task, spec: lease.model, settings: lease.training)
@@ -112,6 +113,12 @@ extension Worker {
             } catch {
                 logger.warning("completion refused", metadata: meta.merging(["error": "\(error)"]) { $1 })
             }
+        case (.failure(let error as DatasetUnavailable), .none):
+            // The worker's own files are at fault, not the trial: hand it back without charging an
+            // attempt, and stop, rather than fail every trial of the sweep in turn.
+            logger.error("cannot load the trial's dataset; releasing the lease and stopping", metadata: meta.merging(["error": "\(error.message)"]) { $1 })
+            _ = try? await client.retrying(.POST, "\(tokenPath)/release", body: Empty?.none, as: API.TrialStateResponse.self, giveUp: { true })
+            stop(failing: "\(error.message) (paths in the task resolve against this worker's working directory)")
         case (.failure(let error), .none):
             let retryable = !"\(error)".contains("training diverged")
             logger.error("trial failed", metadata: meta.merging(["error": "\(error)", "retryable": "\(retryable)"]) { $1 })
@@ -127,4 +134,10 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         thread.stackSize = 8 << 20
         thread.start()
     }
+}
+
+/// The trial's dataset could not be loaded on this worker (missing file, other bytes than the
+/// coordinator's): a fault of the worker, not of the trial.
+struct DatasetUnavailable: Error {
+    let message: String
 }

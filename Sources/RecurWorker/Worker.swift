@@ -28,9 +28,15 @@ public final class Worker: Sendable {
     let shuttingDown = Atomic<Bool>(false)
     let datasets = DatasetCache()
     let identity = WorkerIdentity()
-    let failure = Atomic<Bool>(false)
-    /// True when the worker stopped because of a configuration error (the CLI exits non-zero).
-    public var failed: Bool { failure.load(ordering: .relaxed) }
+    let failure = Mutex<String?>(nil)
+    /// Why the worker stopped on a configuration error (the CLI exits non-zero), or nil.
+    public var failureReason: String? { failure.withLock { $0 } }
+
+    /// Stops every slot because of a configuration error that retrying cannot fix.
+    func stop(failing reason: String) {
+        failure.withLock { if $0 == nil { $0 = reason } }
+        requestShutdown()
+    }
 
     public init(client: CoordinatorClient, options: Options, logger: Logger) {
         self.client = client
@@ -72,8 +78,7 @@ public final class Worker: Sendable {
             } catch CoordinatorCallError.status(404, let message) where !message.contains("unknown worker") {
                 // `--sweep` names no sweep: nothing this worker can do will change that.
                 logger.error("lease refused; check --sweep", metadata: ["error": "\(message)"])
-                requestShutdown()
-                failure.store(true, ordering: .relaxed)
+                stop(failing: "the coordinator has no sweep named '\(options.sweep ?? "")' (--sweep)")
                 return
             } catch CoordinatorCallError.status(404, let message) {
                 // The coordinator no longer knows this worker (its registry was reset): register again.

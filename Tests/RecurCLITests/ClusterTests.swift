@@ -144,6 +144,25 @@ import Glibc
         try checkCompletedExactlyOnce(cluster.store(), trials: 2)
     }
 
+    /// A worker that cannot load the dataset (started elsewhere) hands its lease back without
+    /// using up an attempt and exits 1 saying why, instead of failing every trial in turn.
+    @Test func aWorkerWithoutTheDatasetReleasesAndStops() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator(leaseSeconds: 30)
+        try cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 2))
+        let elsewhere = try makeTemporaryDirectory()
+        let lost = try cluster.startWorker(directory: elsewhere)
+        lost.waitUntilExit()
+        #expect(lost.terminationStatus == 1)
+        #expect(cluster.workerLog(0).contains("cannot load the trial's dataset"), "\(cluster.workerLog(0).suffix(2000))")
+        #expect(try cluster.count("SELECT COUNT(*) FROM trials WHERE state = 'failed'") == 0)
+        #expect(try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'released'") == 1)
+        try cluster.startWorker()
+        try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
+        try checkCompletedExactlyOnce(cluster.store(), trials: 3)
+    }
+
     /// A worker the coordinator forgets (its row gone, as after the registry is reset) is told so
     /// on its next lease (404), registers again and finishes the sweep; nothing is lost or doubled.
     @Test func aForgottenWorkerRegistersAgain() throws {

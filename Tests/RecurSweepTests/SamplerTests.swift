@@ -81,6 +81,22 @@ import Testing
         }
     }
 
+    /// TPE's integer bounds survive the log round trip: exp(log(64.5)) − 0.5 is 63.999…, which
+    /// truncation used to turn into 63, so 64 could never be suggested.
+    @Test func tpeReachesBothEndsOfALogIntRange() throws {
+        let spec = try Self.spec("tpe", space: "  units: {int: [62, 64], log: true}\n  dropout: {float: [0.0, 0.5]}", extra: ", n_startup: 3")
+        let sampler = spec.makeSampler()
+        var seen: [Int] = []
+        for n in 0..<40 {
+            let c = try #require(sampler.suggest(number: n, isTaken: { _ in false }))
+            let units = c["units"]!.intValue!
+            seen.append(units)
+            sampler.observe(Observation(config: c, value: Double(64 - units) + c["dropout"]!.doubleValue!, pruned: false))
+        }
+        #expect(seen.allSatisfy { (62...64).contains($0) })
+        #expect(seen[3...].filter { $0 == 64 }.count > 10, "TPE suggested \(seen)")
+    }
+
     /// On a synthetic objective over the same kind of space, TPE's median best after 50 trials
     /// beats random search's, over 10 seeds.
     @Test func tpeBeatsRandomOnASyntheticObjective() throws {

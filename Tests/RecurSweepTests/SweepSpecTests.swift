@@ -133,6 +133,18 @@ import Testing
 
     /// `grid` and `log` where they do not apply, and repeated grid points, are problems rather
     /// than silently ignored (a user meaning 4 units values must not get 57).
+    /// Early stopping keeps the epoch the objective ranks by: its monitor follows
+    /// `objective.metric`, and a different monitor is refused.
+    @Test func earlyStoppingMonitorsTheObjective() throws {
+        let loss = try SweepSpec.parse(yaml: Self.valid + "\nobjective: {metric: val_loss}\ntraining: {early_stopping: {patience: 2}}")
+        #expect(loss.training.earlyStopping?.monitor == .valLoss)
+        #expect(try SweepSpec.parse(yaml: Self.valid + "\nobjective: {metric: val_loss}").training.earlyStopping?.monitor == .valLoss)
+        #expect(try SweepSpec.parse(yaml: Self.valid).training.earlyStopping?.monitor == .valMAE)
+        Self.expectProblems(Self.valid + "\nobjective: {metric: val_loss}\ntraining: {early_stopping: {monitor: val_mae}}", [
+            "training.early_stopping.monitor: val_mae differs from objective.metric val_loss",
+        ])
+    }
+
     @Test func keysThatDoNotApplyAreProblems() {
         let yaml = """
             name: keys
