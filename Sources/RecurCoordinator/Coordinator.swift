@@ -99,7 +99,13 @@ public actor Coordinator {
             if trial.state == .running { runtime.running += 1 }
             runtime.nextNumber = max(runtime.nextNumber, trial.number + 1)
             let metrics = try store.metrics(trial: trial.id!)
-            for m in metrics { _ = runtime.pruner.report(trial: trial.number, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss)) }
+            var attempt = metrics.first?.attemptId
+            for m in metrics {
+                // Each attempt is judged on its own epochs (metrics come ordered by attempt).
+                if m.attemptId != attempt { runtime.pruner.restart(trial: trial.number); attempt = m.attemptId }
+                _ = runtime.pruner.report(trial: trial.number, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss))
+            }
+            if trial.state == .pending { runtime.pruner.restart(trial: trial.number) }
             if trial.state == .completed { runtime.pruner.complete(trial: trial.number) }
             if trial.state == .completed || trial.state == .pruned, let config = try? TrialConfig.decode(json: trial.configJson) {
                 runtime.sampler.observe(Observation(config: config, value: trial.bestValMetric ?? .infinity, pruned: trial.state == .pruned))
@@ -230,7 +236,10 @@ public actor Coordinator {
     func finished(_ token: String, _ runtime: Runtime, trial: TrialRecord) {
         leases[token] = nil
         runtime.running = max(0, runtime.running - 1)
-        if trial.state == .pending { runtime.pending[trial.number] = trial.id! }
+        if trial.state == .pending {
+            runtime.pending[trial.number] = trial.id!
+            runtime.pruner.restart(trial: trial.number)
+        }
         if trial.state == .completed { runtime.pruner.complete(trial: trial.number) }
     }
 
@@ -380,7 +389,10 @@ public actor Coordinator {
                 finished(token, runtime, trial: t)
             } else if let runtime = runtimes[t.sweepId] {
                 runtime.running = max(0, runtime.running - 1)
-                if t.state == .pending { runtime.pending[t.number] = t.id! }
+                if t.state == .pending {
+                    runtime.pending[t.number] = t.id!
+                    runtime.pruner.restart(trial: t.number)
+                }
             }
         }
         return expired.count

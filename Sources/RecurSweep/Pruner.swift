@@ -16,10 +16,14 @@ public protocol Pruner: AnyObject {
     func report(trial: Int, epoch: Int, value: Double) -> PruneDecision
     /// Trial `trial` finished all its epochs (completed, not pruned or failed).
     func complete(trial: Int)
+    /// Trial `trial` goes back to pending for a new attempt: what its lost attempt reported is
+    /// forgotten, so the retry is judged on its own epochs only.
+    func restart(trial: Int)
 }
 
 extension Pruner {
     public func complete(trial: Int) {}
+    public func restart(trial: Int) {}
 }
 
 extension SweepSpec {
@@ -55,6 +59,8 @@ struct CurveBook {
     }
 
     func display(_ signed: Double) -> Double { minimize ? signed : -signed }
+
+    mutating func forget(trial: Int) { best[trial] = nil }
 }
 
 /// Stops a trial at epoch `e > warmup` when its best value so far is worse than the median of
@@ -85,6 +91,12 @@ public final class MedianPruner: Pruner {
             list.insert(value, at: list.firstIndex { $0 > value } ?? list.count)
             atEpoch[epoch] = list
         }
+    }
+
+    public func restart(trial: Int) {
+        guard !completed.contains(trial) else { return }
+        book.forget(trial: trial)
+        curves[trial] = nil
     }
 
     public func report(trial: Int, epoch: Int, value: Double) -> PruneDecision {
@@ -123,7 +135,8 @@ public final class ASHAPruner: Pruner {
     let reductionFactor: Int
     let maxEpochs: Int
     private var rungs: [Int: [Double]] = [:]
-    private var recorded: Set<[Int]> = []
+    /// The value each `[trial, rung]` entered its rung with.
+    private var recorded: [[Int]: Double] = [:]
 
     public init(minEpochs: Int, reductionFactor: Int, maxEpochs: Int, minimize: Bool) {
         self.minEpochs = minEpochs
@@ -145,14 +158,22 @@ public final class ASHAPruner: Pruner {
         return nil
     }
 
+    public func restart(trial: Int) {
+        book.forget(trial: trial)
+        for (key, value) in recorded where key[0] == trial {
+            recorded[key] = nil
+            if let i = rungs[key[1]]?.firstIndex(of: value) { rungs[key[1]]!.remove(at: i) }
+        }
+    }
+
     public func report(trial: Int, epoch: Int, value: Double) -> PruneDecision {
         let best = book.record(trial: trial, value: value)
         guard let k = rung(at: epoch) else {
             return PruneDecision(prune: false, rule: "asha", reason: "epoch \(epoch) is not a rung", numbers: ["epoch": Double(epoch)])
         }
         var values = rungs[k] ?? []
-        if !recorded.contains([trial, k]) {
-            recorded.insert([trial, k])
+        if recorded[[trial, k]] == nil {
+            recorded[[trial, k]] = best
             values.insert(best, at: values.firstIndex { $0 > best } ?? values.count)
             rungs[k] = values
         }

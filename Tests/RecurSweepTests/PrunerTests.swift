@@ -45,6 +45,25 @@ import Testing
         #expect(!p.report(trial: 9, epoch: 2, value: 50).prune)
     }
 
+    /// A retried trial is judged on its own epochs: the lost attempt's good value no longer
+    /// carries it (the reviewer's repro: 1.0 lost, then 9.0 against a median of 5).
+    @Test func aRetryForgetsItsLostAttempt() {
+        let median = MedianPruner(warmup: 0, minTrials: 1, minimize: true)
+        for e in 1...3 { _ = median.report(trial: 0, epoch: e, value: 5) }
+        median.complete(trial: 0)
+        #expect(!median.report(trial: 1, epoch: 1, value: 1).prune)
+        median.restart(trial: 1)
+        #expect(median.report(trial: 1, epoch: 1, value: 9).prune)
+
+        let asha = ASHAPruner(minEpochs: 1, reductionFactor: 2, maxEpochs: 8, minimize: true)
+        _ = asha.report(trial: 0, epoch: 1, value: 5)
+        #expect(!asha.report(trial: 1, epoch: 1, value: 1).prune)
+        asha.restart(trial: 1)
+        // Without the restart the rung would hold [1, 5] and the retry's best would still be 1.
+        let d = asha.report(trial: 1, epoch: 1, value: 9)
+        #expect(d.prune && d.numbers["best"] == 9 && d.numbers["trials"] == 2 && d.numbers["threshold"] == 5)
+    }
+
     @Test func medianHandlesMaximisation() {
         let p = MedianPruner(warmup: 0, minTrials: 2, minimize: false)
         _ = p.report(trial: 0, epoch: 1, value: 0.9)
