@@ -70,7 +70,7 @@ extension Bench {
             let token = "bench-token"
             let listener: Listener = transport == "tcp" ? .tcp(host: "127.0.0.1", port: 0) : .unix(path: dir.appendingPathComponent("b.sock").path)
             let (stream, continuation) = AsyncStream<Listener>.makeStream()
-            let services = makeCoordinatorServices(coordinator: coordinator, listeners: [listener], token: token, logger: logger) { continuation.yield($0) }
+            let services = try makeCoordinatorServices(coordinator: coordinator, listeners: [listener], token: token, logger: logger) { continuation.yield($0) }
             let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
             let server = Task { try await group.run() }
             var iterator = stream.makeAsyncIterator()

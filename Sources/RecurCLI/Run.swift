@@ -41,6 +41,8 @@ struct Run: AsyncParsableCommand {
         logger.logLevel = .warning
         let store: SweepStore
         do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
+        let lock = try DatabaseLock(path: db)
+        defer { withExtendedLifetime(lock) {} }
         // Attempts still running belong to workers of an earlier `recur run` that died with it
         // (killed, or its terminal closed): hand them back now, without using up a retry, instead
         // of waiting for their leases to expire and counting them as lost.
@@ -65,7 +67,7 @@ struct Run: AsyncParsableCommand {
         var socket = dbURL.deletingLastPathComponent().appendingPathComponent("recur-\(getpid()).sock").path
         if socket.utf8.count > 100 { socket = "/tmp/recur-\(getpid()).sock" }
         let (ready, readyContinuation) = AsyncStream<Listener>.makeStream()
-        let services = makeCoordinatorServices(coordinator: coordinator, listeners: [.unix(path: socket)], token: "", logger: logger) { readyContinuation.yield($0) }
+        let services = try makeCoordinatorServices(coordinator: coordinator, listeners: [.unix(path: socket)], token: "", logger: logger) { readyContinuation.yield($0) }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
         let server = Task {
             defer { readyContinuation.finish() }

@@ -45,8 +45,10 @@ struct Serve: AsyncParsableCommand {
         let token = try TokenFile.loadOrCreate(path: tokenFile ?? db + ".token")
         let store: SweepStore
         do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
+        let lock = try DatabaseLock(path: db)
+        defer { withExtendedLifetime(lock) {} }
         let coordinator = try Coordinator(store: store, leaseSeconds: leaseSeconds, logger: logger)
-        let services = makeCoordinatorServices(
+        let services = try makeCoordinatorServices(
             coordinator: coordinator, listeners: listeners, token: token, maximumCompleteBytes: maxCheckpointBytes, logger: logger
         ) { listener in
             FileHandle.standardOutput.write(Data("listening on \(listener)\n".utf8))

@@ -73,6 +73,9 @@ public actor Coordinator {
         self.datasetDirectory = URL(fileURLWithPath: (datasetDirectory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).path, isDirectory: true)
         self.logger = logger
         self.clock = clock
+        // The workers kept training while the coordinator was down; an outage longer than the
+        // lease must not throw their work away the moment it is back.
+        try store.extendRunningLeases(until: clock() + leaseSeconds)
         runtimes = try Coordinator.restoreActiveSweeps(store: store)
     }
 

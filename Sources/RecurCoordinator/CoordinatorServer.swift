@@ -55,7 +55,7 @@ struct LeaseReaper: Service {
 public func makeCoordinatorServices(
     coordinator: Coordinator, listeners: [Listener], token: String, reapInterval: Duration = .milliseconds(500),
     maximumCompleteBytes: Int = API.maximumCompleteBodyBytes, logger: Logger, onListening: @escaping @Sendable (Listener) -> Void
-) -> [any Service] {
+) throws -> [any Service] {
     let metrics = HTTPMetrics()
     var services: [any Service] = []
     for listener in listeners {
@@ -66,7 +66,7 @@ public func makeCoordinatorServices(
             router = buildRouter(coordinator: coordinator, metrics: metrics, token: token, maximumCompleteBytes: maximumCompleteBytes)
             address = .hostname(host, port: port)
         case .unix(let path):
-            try? FileManager.default.removeItem(atPath: path)
+            try removeStaleSocket(at: path)
             router = buildRouter(coordinator: coordinator, metrics: metrics, token: nil, maximumCompleteBytes: maximumCompleteBytes)
             address = .unixDomainSocket(path: path)
         }
@@ -84,4 +84,39 @@ public func makeCoordinatorServices(
     }
     services.append(LeaseReaper(coordinator: coordinator, interval: reapInterval, logger: logger))
     return services
+}
+
+/// A listener that cannot be set up, named with its `--listen` value and the fix.
+public struct ListenerError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Clears the way for a Unix socket at `path`: nothing there, or a socket nobody listens on (left
+/// by a coordinator that died), is fine; a live socket or any other file is refused, not deleted.
+func removeStaleSocket(at path: String) throws {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return }
+    guard info.st_mode & S_IFMT == S_IFSOCK else {
+        throw ListenerError(description: "--listen unix:\(path): a file that is not a socket is there; move it or pick another path")
+    }
+    if unixSocketAcceptsConnections(path) {
+        throw ListenerError(description: "--listen unix:\(path): another process is listening there (a coordinator?); stop it or pick another path")
+    }
+    unlink(path)
+}
+
+private func unixSocketAcceptsConnections(_ path: String) -> Bool {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (i, b) in bytes.enumerated() { raw[i] = b }
+    }
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+    }
 }

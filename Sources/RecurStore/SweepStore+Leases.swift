@@ -190,6 +190,14 @@ extension SweepStore {
         }
     }
 
+    /// Gives every running attempt until at least `deadline`: after a coordinator restart, its
+    /// workers get one lease length to reach it again before their work is counted lost.
+    public func extendRunningLeases(until deadline: Double) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE state = 'running'", arguments: [deadline])
+        }
+    }
+
     /// Attempts currently running (e.g. to resume leases after a restart).
     public func runningAttempts() throws -> [AttemptRecord] {
         try read { db in try AttemptRecord.filter(Column("state") == "running").fetchAll(db) }
