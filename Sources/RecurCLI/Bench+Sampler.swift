@@ -40,7 +40,7 @@ extension Bench {
                 """
             if !json { print("method  history   p50 ms   p99 ms   max ms") }
             for method in methods.split(separator: ",").map(String.init) {
-                guard let m = SweepSpec.Method(rawValue: method), m != .grid else { throw ValidationError("--methods: '\(method)' must be tpe or random") }
+                guard let m = SweepSpec.Method(rawValue: method), m != .grid else { throw CLIError("--methods: '\(method)' must be tpe or random") }
                 for n in sizes {
                     var spec = try SweepSpec.parse(yaml: yaml)
                     spec.search.method = m

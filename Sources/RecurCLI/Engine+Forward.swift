@@ -8,7 +8,8 @@ extension Engine {
             abstract: "Run inference (dropout off) on a NumPy array.",
             discussion: """
                 Reads X.npy [B, T, F] (float32 or float64, C order) and writes float32 Y.npy [B, out],
-                or [B, T, out] when the model's last recurrent layer returns sequences and no Dense follows.
+                or [B, T, out] when the model's last recurrent layer returns sequences (a Dense after it
+                applies at every step, as in Keras).
 
                 Example:
                   recur engine forward --checkpoint model.safetensors --input x.npy --output y.npy

@@ -10,7 +10,8 @@ struct Predict: AsyncParsableCommand {
         discussion: """
             Writes CSV rows `origin,target_time,forecast_<target>,actual_<target>`: the last input row's
             time, the forecast's time, the forecast in original units, and the observed value when the
-            file reaches that far. The last row is the forecast beyond the end of the data.
+            file reaches that far. The last `horizon` rows forecast beyond the end of the data and have
+            no actual value.
 
             Example:
               recur predict --checkpoint best.safetensors --data datasets/greensboro-tmy3.csv --out forecasts.csv

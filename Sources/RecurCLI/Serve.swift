@@ -42,11 +42,18 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "recur.serve")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let listeners = listen.isEmpty ? [Listener.tcp(host: "127.0.0.1", port: 7878)] : listen.compactMap(Listener.init)
-        let token = try TokenFile.loadOrCreate(path: tokenFile ?? db + ".token")
+        // As `recur run`: the database's directory is created if missing, and the database is opened
+        // (and locked) before a token file is written beside it.
+        do {
+            try FileManager.default.createDirectory(at: URL(fileURLWithPath: db).deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch { throw CLIError("--db \(db): cannot create its directory (\(error.localizedDescription))") }
         let store: SweepStore
-        do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
+        do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") } catch {
+            throw CLIError("--db \(db): cannot open it as a Recur database (\(error)); pick a new file or an existing Recur database")
+        }
         let lock = try DatabaseLock(path: db)
         defer { withExtendedLifetime(lock) {} }
+        let token = try TokenFile.loadOrCreate(path: tokenFile ?? db + ".token")
         let coordinator = try Coordinator(store: store, leaseSeconds: leaseSeconds, logger: logger)
         let services = try makeCoordinatorServices(
             coordinator: coordinator, listeners: listeners, token: token, maximumCompleteBytes: maxCheckpointBytes, logger: logger

@@ -111,7 +111,8 @@ extension SweepStore {
             let move = try db.cachedStatement(sql: "UPDATE trials SET state = ?, finished_at = ? WHERE id = ? AND state = 'running'")
             try move.execute(arguments: [trialState.rawValue, finished, attempt.trialId])
             guard db.changesCount == 1 else { throw StoreError.conflict("trial \(attempt.trialId) is not running") }
-            if trialState == .pending {
+            // A requeued trial starts over; a failed one has no result to rank (its partial epochs stay).
+            if trialState == .pending || trialState == .failed {
                 try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = NULL, best_epoch = NULL WHERE id = ?").execute(arguments: [attempt.trialId])
             }
             try update(db, attempt)

@@ -252,7 +252,13 @@ public final class SweepStore: Sendable {
     public func checkpoint(trial: Int64) throws -> Data {
         try read { db in
             guard let data = try Data.fetchOne(db, sql: "SELECT data FROM checkpoints WHERE trial_id = ?", arguments: [trial]) else {
-                throw StoreError.notFound("trial \(trial) has no checkpoint (it has not completed)")
+                guard let state = try String.fetchOne(db, sql: "SELECT state FROM trials WHERE id = ?", arguments: [trial]) else {
+                    throw StoreError.notFound("no trial with id \(trial)")
+                }
+                if state == TrialState.completed.rawValue {
+                    throw StoreError.notFound("trial \(trial) completed without a checkpoint (it was over the coordinator's --max-checkpoint-bytes)")
+                }
+                throw StoreError.notFound("trial \(trial) has no checkpoint (it is \(state), not completed)")
             }
             return data
         }

@@ -67,7 +67,7 @@ import Testing
         (["leaderboard", "nope", "--db", "runs/r.db"], "no sweep named 'nope'", 1),
         (["status", "nope", "--db", "runs/r.db"], "no sweep named 'nope'", 1),
         (["trial", "show", "99999", "--db", "runs/r.db"], "no trial with id 99999", 1),
-        (["export", "99999", "-o", "x.safetensors", "--db", "runs/r.db"], "has no checkpoint", 1),
+        (["export", "99999", "-o", "x.safetensors", "--db", "runs/r.db"], "no trial with id 99999", 1),
         (["leaderboard", "done1", "--db", "missing.db"], "no database at missing.db", 1),
         (["leaderboard", "done1", "--format", "xml", "--db", "runs/r.db"], "--format", 64),
         (["leaderboard", "done1", "--top", "0", "--db", "runs/r.db"], "--top: 0 must be ≥ 1", 64),

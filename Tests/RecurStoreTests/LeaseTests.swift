@@ -80,11 +80,17 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
         #expect(try store.attempts(trial: id).map(\.state) == [.released, .failed, .failed])
     }
 
+    /// A failed trial has no result to rank: the best value its epochs reached is cleared (the
+    /// epochs themselves stay), so the leaderboard cannot show it beside completed trials.
     @Test func nonRetryableFailureFailsAtOnce() throws {
         let store = try SweepStore()
         let (_, trials) = try makeSweep(store, trials: 1)
         _ = try store.lease(trial: trials[0].id!, worker: "w", token: "a", deadline: 10, now: 0)
-        #expect(try store.fail(token: "a", error: "diverged", retryable: false, maxAttempts: 3, now: 1).state == .failed)
+        _ = try store.report(token: "a", metrics: metrics(1, 0.3), objective: 0.3, minimize: true, deadline: 10, now: 0.5)
+        let failed = try store.fail(token: "a", error: "diverged", retryable: false, maxAttempts: 3, now: 1)
+        #expect(failed.state == .failed && failed.bestValMetric == nil)
+        #expect(try store.metrics(trial: trials[0].id!).count == 1)
+        #expect(throws: StoreError.notFound("trial \(trials[0].id!) has no checkpoint (it is failed, not completed)")) { try store.checkpoint(trial: trials[0].id!) }
     }
 
     @Test func duplicateConfigsAndNamesAreRefused() throws {
