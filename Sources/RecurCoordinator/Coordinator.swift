@@ -34,6 +34,12 @@ public actor Coordinator {
             taken = []
             nextNumber = 0
         }
+
+        /// A trial back to pending for a new attempt, judged afresh by the pruner.
+        func requeue(_ trial: TrialRecord) {
+            pending[trial.number] = trial.id!
+            pruner.restart(trial: trial.number)
+        }
     }
 
     nonisolated public let store: SweepStore
@@ -98,7 +104,6 @@ public actor Coordinator {
         let trials = try store.trials(sweep: record.id!)
         for trial in trials {
             runtime.taken.insert(trial.configHash)
-            if trial.state == .pending { runtime.pending[trial.number] = trial.id! }
             if trial.state == .running { runtime.running += 1 }
             runtime.nextNumber = max(runtime.nextNumber, trial.number + 1)
             let metrics = try store.metrics(trial: trial.id!)
@@ -108,7 +113,7 @@ public actor Coordinator {
                 if m.attemptId != attempt { runtime.pruner.restart(trial: trial.number); attempt = m.attemptId }
                 _ = runtime.pruner.report(trial: trial.number, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss))
             }
-            if trial.state == .pending { runtime.pruner.restart(trial: trial.number) }
+            if trial.state == .pending { runtime.requeue(trial) }
             if trial.state == .completed { runtime.pruner.complete(trial: trial.number) }
             if trial.state == .completed || trial.state == .pruned, let config = try? TrialConfig.decode(json: trial.configJson) {
                 runtime.sampler.observe(Observation(config: config, value: trial.bestValMetric ?? .infinity, pruned: trial.state == .pruned))
@@ -239,10 +244,7 @@ public actor Coordinator {
     func finished(_ token: String, _ runtime: Runtime, trial: TrialRecord) {
         leases[token] = nil
         runtime.running = max(0, runtime.running - 1)
-        if trial.state == .pending {
-            runtime.pending[trial.number] = trial.id!
-            runtime.pruner.restart(trial: trial.number)
-        }
+        if trial.state == .pending { runtime.requeue(trial) }
         if trial.state == .completed { runtime.pruner.complete(trial: trial.number) }
     }
 
@@ -392,10 +394,7 @@ public actor Coordinator {
                 finished(token, runtime, trial: t)
             } else if let runtime = runtimes[t.sweepId] {
                 runtime.running = max(0, runtime.running - 1)
-                if t.state == .pending {
-                    runtime.pending[t.number] = t.id!
-                    runtime.pruner.restart(trial: t.number)
-                }
+                if t.state == .pending { runtime.requeue(t) }
             }
         }
         return expired.count
