@@ -36,6 +36,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.7.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // MARK: - Engine
@@ -68,6 +73,17 @@ let package = Package(
             dependencies: ["RecurForecast", "RecurEngine", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams")]
         ),
 
+        // MARK: - Contract: types, server and client generated from docs/openapi.yaml
+        .target(
+            name: "RecurAPI",
+            dependencies: [
+                "RecurSweep", "RecurForecast", "RecurEngine",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
+
         // MARK: - Store
         .target(
             name: "Migrations",
@@ -87,8 +103,10 @@ let package = Package(
         .target(
             name: "RecurCoordinator",
             dependencies: [
-                "RecurStore", "RecurSweep", "RecurForecast",
+                "RecurAPI", "RecurStore", "RecurSweep", "RecurForecast",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -96,8 +114,10 @@ let package = Package(
         .target(
             name: "RecurWorker",
             dependencies: [
-                "RecurSweep", "RecurForecast", "RecurEngine",
+                "RecurAPI", "RecurSweep", "RecurForecast", "RecurEngine",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -106,6 +126,7 @@ let package = Package(
         .target(
             name: "RecurCLI",
             dependencies: [
+                "RecurAPI",
                 "RecurEngine",
                 "RecurForecast",
                 "RecurSweep",
@@ -136,7 +157,10 @@ let package = Package(
         .testTarget(name: "RecurStoreTests", dependencies: ["RecurStore", "RecurSweep", "Migrations", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "RecurCoordinatorTests",
-            dependencies: ["RecurCoordinator", "RecurStore", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: [
+                "RecurCoordinator", "RecurAPI", "RecurStore", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            ]
         ),
         .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", "RecurForecast", "RecurStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],

@@ -1,3 +1,4 @@
+import RecurAPI
 import ArgumentParser
 import Foundation
 import Logging
@@ -137,21 +138,21 @@ extension Bench {
                 return value
             }
             do {
-                let worker = try await client.call(.POST, "/v1/workers", body: API.RegisterRequest(host: "bench", slots: 1, version: "bench"), as: API.RegisterResponse.self)
+                let worker = try await client.register(API.RegisterRequest(host: "bench", slots: 1, version: "bench"))
                 while true {
                     let response = try await timed(&stats.lease) {
-                        try await client.call(.POST, "/v1/lease", body: API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 1), as: API.LeaseResponse.self)
+                        try await client.lease(API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 1))
                     }
-                    if response.status == "done" { break }
+                    if response.status == .done { break }
                     guard let lease = response.lease else { continue }
                     for epoch in 1...epochs {
                         let e = Double(epoch)
                         let report = API.EpochReport(epoch: epoch, trainLoss: 1.0 / e, valLoss: 1.0 / e, valMae: 2.0 / e, seconds: 0.01)
-                        _ = try await timed(&stats.report) { try await client.call(.POST, "/v1/leases/\(lease.token)/epochs", body: report, as: API.ReportResponse.self) }
+                        _ = try await timed(&stats.report) { try await client.report(token: lease.token, report) }
                     }
                     let e = Double(epochs)
                     let done = API.CompleteRequest(valMae: 2.0 / e, valLoss: 1.0 / e, testMae: 2.5 / e, bestEpoch: epochs, epochsRun: epochs, checkpoint: nil)
-                    _ = try await timed(&stats.complete) { try await client.call(.POST, "/v1/leases/\(lease.token)/complete", body: done, as: API.TrialStateResponse.self) }
+                    _ = try await timed(&stats.complete) { try await client.complete(token: lease.token, done) }
                     stats.completed += 1
                 }
             } catch {

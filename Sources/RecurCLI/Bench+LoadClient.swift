@@ -1,3 +1,4 @@
+import RecurAPI
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -101,14 +102,14 @@ private final class LifecycleHandler: ChannelInboundHandler {
         case .lease:
             stats.lease.append(seconds)
             let response = try decoder.decode(API.LeaseResponse.self, from: body)
-            if response.status == "done" { return finish(context, error: nil) }
+            if response.status == .done { return finish(context, error: nil) }
             guard let lease = response.lease else { return self.lease(context) }
             token = lease.token
             report(context, epoch: 1)
         case .report(let epoch):
             stats.report.append(seconds)
             let response = try decoder.decode(API.ReportResponse.self, from: body)
-            guard response.action == "continue" else { throw CLIError("report of epoch \(epoch): \(response.action)") }
+            guard response.action == ._continue else { throw CLIError("report of epoch \(epoch): \(response.action.rawValue)") }
             if epoch < epochs { return report(context, epoch: epoch + 1) }
             step = .complete
             let e = Double(epochs)

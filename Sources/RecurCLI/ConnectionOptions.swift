@@ -1,3 +1,4 @@
+import RecurAPI
 import ArgumentParser
 import Foundation
 import Logging
@@ -35,8 +36,8 @@ struct ConnectionOptions: ParsableArguments {
             await client.shutdown()
             switch error {
             case .unreachable: throw CLIError("cannot reach the coordinator at \(target); is `recur serve` running there?")
-            case .status(401, _): throw CLIError("the coordinator at \(target) refused the token; pass its token file with --token-file")
-            case .status(_, let message): throw CLIError(message)
+            case .status(401, _, _): throw CLIError("the coordinator at \(target) refused the token; pass its token file with --token-file")
+            case .status(_, _, let message): throw CLIError(message)
             }
         }
     }

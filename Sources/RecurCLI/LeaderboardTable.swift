@@ -1,3 +1,4 @@
+import RecurAPI
 import Foundation
 import RecurSweep
 
@@ -16,10 +17,10 @@ enum LeaderboardTable {
         return v.description
     }
 
-    /// `objective` is the sweep's (`val_mae` or `val_loss`), which the `val` column holds.
-    static func table(_ rows: [API.LeaderboardRow], unit: String = "", objective: String = "val_mae") -> String {
+    /// `objective` is the sweep's, which the `val` column holds.
+    static func table(_ rows: [API.LeaderboardRow], unit: String = "", objective: API.Objective = .valMae) -> String {
         let params = parameterNames(rows)
-        let val = objective == "val_loss" ? "val loss" : "val MAE\(unit)"
+        let val = objective == .valLoss ? "val loss" : "val MAE\(unit)"
         let header = ["rank", "trial", "id"] + params + [val, "test MAE\(unit)", "epochs", "state", "time", "worker"]
         var lines: [[String]] = [header]
         for r in rows {
@@ -29,7 +30,7 @@ enum LeaderboardTable {
             let test: String = r.testMae.map { String(format: "%.3f", $0) } ?? "–"
             let time: String = r.durationS.map { String(format: "%.1f s", $0) } ?? "–"
             let worker: String = r.worker.map { String($0.prefix(8)) } ?? "–"
-            lines.append(head + values + [val, test, "\(r.epochs)", r.state, time, worker])
+            lines.append(head + values + [val, test, "\(r.epochs)", r.state.rawValue, time, worker])
         }
         let widths = (0..<header.count).map { c in lines.map { $0[c].count }.max() ?? 0 }
         let numeric = Set([0, 1, 2] + (0..<3).map { 3 + params.count + $0 })
@@ -47,7 +48,7 @@ enum LeaderboardTable {
         var out = (["rank", "trial", "trial_id"] + params + ["val_mae", "test_mae", "epochs", "state", "pruned", "duration_s", "worker"]).joined(separator: ",") + "\n"
         for r in rows {
             let fields = ["\(r.rank)", "\(r.trial)", "\(r.trialId)"] + params.map { r.params[$0]?.description ?? "" } + [
-                r.valMae.map { String($0) } ?? "", r.testMae.map { String($0) } ?? "", "\(r.epochs)", r.state, "\(r.pruned)",
+                r.valMae.map { String($0) } ?? "", r.testMae.map { String($0) } ?? "", "\(r.epochs)", r.state.rawValue, "\(r.pruned)",
                 r.durationS.map { String(format: "%.3f", $0) } ?? "", r.worker ?? "",
             ]
             out += fields.map(esc).joined(separator: ",") + "\n"

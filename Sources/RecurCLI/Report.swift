@@ -1,3 +1,4 @@
+import RecurAPI
 import ArgumentParser
 import Foundation
 import RecurCoordinator
@@ -24,8 +25,8 @@ struct Report: AsyncParsableCommand {
             }
         } else {
             let escaped = API.pathComponent(sweep)
-            _ = try await source.connection.with { try await $0.call(.GET, "/v1/sweeps/\(escaped)", body: Empty?.none, as: EmptyObject.self) }
-            let data = try await source.connection.with { try await $0.callRaw(.GET, "/sweeps/\(escaped)?standalone=1") }
+            _ = try await source.connection.with { try await $0.sweep(named: sweep) }
+            let data = try await source.connection.with { try await $0.page("/sweeps/\(escaped)?standalone=1") }
             page = String(decoding: data, as: UTF8.self)
         }
         do { try Data(page.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
@@ -34,6 +35,3 @@ struct Report: AsyncParsableCommand {
         print("wrote \(output)")
     }
 }
-
-/// Any JSON object, ignored.
-struct EmptyObject: Decodable {}

@@ -1,3 +1,4 @@
+import RecurAPI
 import ArgumentParser
 import Foundation
 import Logging
@@ -118,7 +119,7 @@ struct Run: AsyncParsableCommand {
         while true {
             let summary = try coordinator.summary(named: spec.name)
             progress.show(summary)
-            if summary.state == "done" || children.allSatisfy({ !$0.isRunning }) { break }
+            if summary.state == .done || children.allSatisfy({ !$0.isRunning }) { break }
             try await Task.sleep(for: .milliseconds(250))
         }
         for c in children { c.waitUntilExit() }
@@ -129,11 +130,11 @@ struct Run: AsyncParsableCommand {
         let last = try coordinator.summary(named: spec.name)
         let rows = try coordinator.leaderboard(sweep: spec.name, top: top)
         print("")
-        print(LeaderboardTable.table(rows, unit: "", objective: spec.objective.metric))
+        print(LeaderboardTable.table(rows, unit: "", objective: API.Objective(spec.objective.metric)))
         let b = try? PreparedTask.load(spec.task).baselines()
         if let b { print(String(format: "\nbaselines (%@): persistence val %.3f / test %.3f, train mean val %.3f / test %.3f", spec.task.target, b.persistence.valMAE, b.persistence.testMAE, b.trainMean.valMAE, b.trainMean.testMAE)) }
         if interrupted.isSet { print("\nstopped; run the same command again to resume") }
-        else if last.state == "running" {
+        else if last.state == .running {
             let logs = (1...count).map { dbURL.deletingLastPathComponent().appendingPathComponent("worker-\($0).log").path }
             FileHandle.standardError.write(Data("\nthe workers exited before the sweep finished (see \(logs.joined(separator: ", "))); run the same command again to resume\n".utf8))
             throw ExitCode(1)
@@ -197,7 +198,7 @@ final class SweepProgress {
         let elapsed = Date().timeIntervalSince(started)
         let done = finished - alreadyFinished
         let eta = done > 0 && finished < maxTrials ? String(format: " · ETA %.0f s", elapsed / Double(done) * Double(maxTrials - finished)) : ""
-        let best = s.bestValMae.map { String(format: " · best %@ %.3f (trial %d)", API.objectiveLabel(s.objective), $0, s.bestTrial ?? -1) } ?? ""
+        let best = s.bestValMae.map { String(format: " · best %@ %.3f (trial %d)", s.objective.label, $0, s.bestTrial ?? -1) } ?? ""
         let line = "\(finished)/\(maxTrials) trials: \(s.completed) done, \(s.running) running, \(s.pruned) pruned, \(s.failed) failed\(best)\(eta)"
         if live {
             FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(line)\(final ? "\n" : "")".utf8))

@@ -1,3 +1,4 @@
+import RecurAPI
 import ArgumentParser
 import Foundation
 import Logging

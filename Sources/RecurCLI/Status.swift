@@ -25,7 +25,7 @@ struct Status: AsyncParsableCommand {
             var text = SweepSummaryTable.render([s]) + "\n\n" + LeaderboardTable.table(top, objective: s.objective)
             if watch && Style.enabled { text = "\u{1B}[H\u{1B}[2J" + text }
             print(text)
-            guard watch, s.state == "running" || s.state == "paused" else { return }
+            guard watch, s.state == .running || s.state == .paused else { return }
             try await Task.sleep(for: .seconds(1))
         }
     }

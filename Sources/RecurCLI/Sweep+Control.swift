@@ -1,3 +1,4 @@
+import RecurAPI
 import ArgumentParser
 import Foundation
 import RecurSweep
@@ -5,10 +6,9 @@ import RecurWorker
 
 /// `recur sweep pause|resume|cancel NAME`.
 struct SweepControl {
-    static func change(_ name: String, _ action: String, _ connection: ConnectionOptions) async throws {
-        let escaped = API.pathComponent(name)
-        let s = try await connection.with { try await $0.call(.POST, "/v1/sweeps/\(escaped)/\(action)", body: Empty?.none, as: API.SweepSummary.self) }
-        print("sweep \(s.name) is \(s.state)")
+    static func change(_ name: String, _ action: SweepAction, _ connection: ConnectionOptions) async throws {
+        let s = try await connection.with { try await $0.control(sweep: name, action) }
+        print("sweep \(s.name) is \(s.state.rawValue)")
     }
 }
 
@@ -19,20 +19,20 @@ extension Sweep {
             discussion: "Example:\n  recur sweep pause lecture --coordinator tcp://127.0.0.1:7878 --token-file sweeps.db.token")
         @Argument(help: "Sweep name.") var name: String
         @OptionGroup var connection: ConnectionOptions
-        func run() async throws { try await SweepControl.change(name, "pause", connection) }
+        func run() async throws { try await SweepControl.change(name, .pause, connection) }
     }
 
     struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Resume a paused sweep.", discussion: "Example:\n  recur sweep resume lecture")
         @Argument(help: "Sweep name.") var name: String
         @OptionGroup var connection: ConnectionOptions
-        func run() async throws { try await SweepControl.change(name, "resume", connection) }
+        func run() async throws { try await SweepControl.change(name, .resume, connection) }
     }
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Cancel a sweep; its results stay readable.", discussion: "Example:\n  recur sweep cancel lecture")
         @Argument(help: "Sweep name.") var name: String
         @OptionGroup var connection: ConnectionOptions
-        func run() async throws { try await SweepControl.change(name, "cancel", connection) }
+        func run() async throws { try await SweepControl.change(name, .cancel, connection) }
     }
 }

@@ -1,3 +1,4 @@
+import RecurAPI
 import ArgumentParser
 import Foundation
 import RecurSweep
@@ -18,7 +19,7 @@ extension Sweep {
         func run() async throws {
             let (spec, yaml) = try SweepSpec.load(path: file)
             let summary = try await connection.with { client in
-                try await client.call(.POST, "/v1/sweeps", body: API.CreateSweepRequest(yaml: yaml), as: API.SweepSummary.self)
+                try await client.createSweep(yaml: yaml)
             }
             print("created sweep \(summary.name): \(spec.search.method.rawValue) search, up to \(summary.maxTrials) trials")
         }

@@ -1,3 +1,4 @@
+import RecurAPI
 import ArgumentParser
 import Foundation
 import RecurSweep
@@ -23,8 +24,8 @@ enum SweepSummaryTable {
         var rows = [["sweep", "state", "method", "done", "running", "pruned", "failed", "best", "objective", "best trial"]]
         for s in sweeps {
             rows.append([
-                s.name, Style.state(s.state), s.method, "\(s.completed + s.pruned + s.failed)/\(s.maxTrials)", "\(s.running)", "\(s.pruned)", "\(s.failed)",
-                s.bestValMae.map { String(format: "%.3f", $0) } ?? "–", API.objectiveLabel(s.objective), s.bestTrial.map { String($0) } ?? "–",
+                s.name, Style.state(s.state), s.method.rawValue, "\(s.completed + s.pruned + s.failed)/\(s.maxTrials)", "\(s.running)", "\(s.pruned)", "\(s.failed)",
+                s.bestValMae.map { String(format: "%.3f", $0) } ?? "–", s.objective.label, s.bestTrial.map { String($0) } ?? "–",
             ])
         }
         return alignedTable(rows, numeric: [3, 4, 5, 6, 7, 9])

@@ -1,3 +1,4 @@
+import RecurAPI
 import ArgumentParser
 import Foundation
 import RecurStore
@@ -44,35 +45,34 @@ struct LocalReader: SweepReader {
     func wrap<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as StoreError { throw CLIError(error.description) }
     }
-    func summaries() throws -> [API.SweepSummary] { try wrap { try store.summaries() } }
-    func summary(_ name: String) throws -> API.SweepSummary { try wrap { try store.summary(named: name) } }
-    func leaderboard(_ name: String, top: Int?) throws -> [API.LeaderboardRow] { try wrap { try store.leaderboard(sweep: name, top: top) } }
-    func trial(_ id: Int64) throws -> API.TrialDetail { try wrap { try store.trialDetail(id: id) } }
-    func workers() throws -> [API.WorkerInfo] { try wrap { try store.workerInfos() } }
+    func summaries() throws -> [API.SweepSummary] { try wrap { try store.summaries().map(API.SweepSummary.init) } }
+    func summary(_ name: String) throws -> API.SweepSummary { try wrap { API.SweepSummary(try store.summary(named: name)) } }
+    func leaderboard(_ name: String, top: Int?) throws -> [API.LeaderboardRow] {
+        try wrap { try store.leaderboard(sweep: name, top: top).map(API.LeaderboardRow.init) }
+    }
+    func trial(_ id: Int64) throws -> API.TrialDetail { try wrap { API.TrialDetail(try store.trialDetail(id: id)) } }
+    func workers() throws -> [API.WorkerInfo] { try wrap { try store.workerInfos().map(API.WorkerInfo.init) } }
     func checkpoint(_ id: Int64) throws -> Data { try wrap { try store.checkpoint(trial: id) } }
 }
 
 struct RemoteReader: SweepReader {
     let connection: ConnectionOptions
-    func get<T: Decodable>(_ path: String, _ type: T.Type) async throws -> T {
-        try await connection.with { try await $0.call(.GET, path, body: Empty?.none, as: type) }
-    }
-    func summaries() async throws -> [API.SweepSummary] { try await get("/v1/sweeps", [API.SweepSummary].self) }
-    func summary(_ name: String) async throws -> API.SweepSummary { try await get("/v1/sweeps/\(API.pathComponent(name))", API.SweepSummary.self) }
+    func summaries() async throws -> [API.SweepSummary] { try await connection.with { try await $0.sweeps() } }
+    func summary(_ name: String) async throws -> API.SweepSummary { try await connection.with { try await $0.sweep(named: name) } }
     func leaderboard(_ name: String, top: Int?) async throws -> [API.LeaderboardRow] {
-        try await get("/v1/sweeps/\(API.pathComponent(name))/leaderboard" + (top.map { "?top=\($0)" } ?? ""), [API.LeaderboardRow].self)
+        try await connection.with { try await $0.leaderboard(sweep: name, top: top) }
     }
-    func trial(_ id: Int64) async throws -> API.TrialDetail { try await get("/v1/trials/\(id)", API.TrialDetail.self) }
-    func workers() async throws -> [API.WorkerInfo] { try await get("/v1/workers", [API.WorkerInfo].self) }
-    func checkpoint(_ id: Int64) async throws -> Data {
-        try await connection.with { client in try await client.callRaw(.GET, "/v1/trials/\(id)/checkpoint") }
-    }
+    func trial(_ id: Int64) async throws -> API.TrialDetail { try await connection.with { try await $0.trial(id: id) } }
+    func workers() async throws -> [API.WorkerInfo] { try await connection.with { try await $0.workers() } }
+    func checkpoint(_ id: Int64) async throws -> Data { try await connection.with { try await $0.checkpoint(trial: id) } }
 }
 
 /// Terminal styling: colour only on a TTY and never with NO_COLOR.
 enum Style {
     static let enabled = isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
     static func paint(_ text: String, _ code: String) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+    /// A sweep, trial or attempt state, coloured by what it means.
+    static func state<State: RawRepresentable>(_ s: State) -> String where State.RawValue == String { state(s.rawValue) }
     static func state(_ s: String) -> String {
         switch s {
         case "completed", "done": return paint(s, "32")

@@ -1,3 +1,4 @@
+import RecurAPI
 import ArgumentParser
 import Foundation
 import RecurSweep
@@ -28,7 +29,7 @@ struct Trial: AsyncParsableCommand {
             print("sweep \(t.sweep), trial \(t.trial) (id \(t.trialId)): \(Style.state(t.state))")
             print("config: " + t.params.values.keys.sorted().map { "\($0)=\(LeaderboardTable.cell(t.params[$0]))" }.joined(separator: " "))
             let val = t.valMae.map { String(format: "%.3f", $0) } ?? "–", test = t.testMae.map { String(format: "%.3f", $0) } ?? "–"
-            print("best \(API.objectiveLabel(t.objective)) \(val) at epoch \(t.bestEpoch.map(String.init) ?? "–"), test MAE \(test)")
+            print("best \(t.objective.label) \(val) at epoch \(t.bestEpoch.map(String.init) ?? "–"), test MAE \(test)")
             print("")
             var attempts = [["attempt", "worker", "state", "started", "duration", "error"]]
             for a in t.attempts {

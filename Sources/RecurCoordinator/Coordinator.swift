@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RecurAPI
 import RecurForecast
 import RecurStore
 import RecurSweep
@@ -219,19 +220,19 @@ public actor Coordinator {
             let plan = try runtime.spec.trainingPlan(for: config, features: runtime.features, seed: seed)
             counters.leases += 1
             logger.info("leased", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(leased.number)", "attempt": "\(attempt.number)", "worker.id": "\(worker)"])
-            return API.LeaseResponse(status: "leased", lease: API.Lease(
+            return API.LeaseResponse(status: .leased, lease: API.Lease(
                 token: token, deadline: attempt.leaseDeadline, leaseSeconds: leaseSeconds, sweep: runtime.record.name, trialId: leased.id!,
                 trialNumber: leased.number, attempt: attempt.number, config: config, task: runtime.task, model: plan.model, training: plan.settings,
-                objective: runtime.spec.objective.metric))
+                objective: API.Objective(runtime.spec.objective.metric)))
         }
-        return API.LeaseResponse(status: anyActive ? "no_work" : "done", lease: nil)
+        return API.LeaseResponse(status: anyActive ? .noWork : .done, lease: nil)
     }
 
     /// The lease `token` refers to: from memory, or (after a restart) from the store.
     func leaseInfo(_ token: String) throws -> (LeaseInfo, Runtime) {
         if let info = leases[token], let runtime = runtimes[info.sweepId] { return (info, runtime) }
         let attempt = try store.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
-        guard let attempt else { counters.staleCalls += 1; throw StoreError.staleLease("unknown lease token") }
+        guard let attempt else { counters.staleCalls += 1; throw StoreError.notFound(.lease, "unknown lease token") }
         guard attempt.state == .running else { counters.staleCalls += 1; throw StoreError.staleLease("the lease of attempt \(attempt.number) is \(attempt.state.rawValue)") }
         let trial = try store.trial(id: attempt.trialId)
         guard let runtime = runtimes[trial.sweepId] else { throw StoreError.conflict("the sweep of trial \(trial.number) is not active") }
@@ -307,12 +308,12 @@ public actor Coordinator {
         counters.reports += 1
         guard result.inserted else {
             counters.duplicateReports += 1
-            return API.ReportResponse(action: "continue", deadline: result.leaseDeadline, reason: "epoch \(report.epoch) was already recorded")
+            return API.ReportResponse(action: ._continue, deadline: result.leaseDeadline, reason: "epoch \(report.epoch) was already recorded")
         }
         if runtime.record.state != .running {
             let trial = try store.release(token: token, now: now)
             finished(token, runtime, trial: trial)
-            return API.ReportResponse(action: "stop", deadline: now, reason: "sweep \(runtime.record.name) is \(runtime.record.state.rawValue)")
+            return API.ReportResponse(action: .stop, deadline: now, reason: "sweep \(runtime.record.name) is \(runtime.record.state.rawValue)")
         }
         let decision = runtime.pruner.report(trial: info.trialNumber, epoch: report.epoch, value: objective)
         if decision.prune {
@@ -323,14 +324,14 @@ public actor Coordinator {
             runtime.sampler.observe(Observation(config: info.config, value: trial.bestValMetric ?? objective, pruned: true))
             counters.prunes += 1
             logger.info("pruned", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(info.trialNumber)", "reason": "\(decision.reason)"])
-            return API.ReportResponse(action: "prune", deadline: now, reason: decision.reason)
+            return API.ReportResponse(action: .prune, deadline: now, reason: decision.reason)
         }
         if decision.rule == "asha", decision.numbers["rung"] != nil {
             var detail: [String: Any] = ["rule": decision.rule, "reason": decision.reason]
             for (k, v) in decision.numbers { detail[k] = v }
             try store.recordEvent("promoted", sweep: info.sweepId, trial: info.trialId, attempt: info.attemptId, detail: detail, now: now)
         }
-        return API.ReportResponse(action: "continue", deadline: result.leaseDeadline, reason: nil)
+        return API.ReportResponse(action: ._continue, deadline: result.leaseDeadline, reason: nil)
     }
 
     public func complete(token: String, _ request: API.CompleteRequest) async throws -> API.TrialStateResponse {
@@ -338,10 +339,7 @@ public actor Coordinator {
     }
 
     func completeNow(token: String, _ request: API.CompleteRequest) throws -> API.TrialStateResponse {
-        let checkpoint = try request.checkpoint.map { text -> Data in
-            guard let data = Data(base64Encoded: text) else { throw APIError.badRequest("checkpoint: not valid base64") }
-            return data
-        }
+        let checkpoint = request.checkpoint.map { Data($0.data) }
         let (info, runtime) = try leaseInfo(token)
         let value = runtime.spec.objective.value(valMAE: request.valMae, valLoss: request.valLoss)
         let trial: TrialRecord
@@ -355,7 +353,7 @@ public actor Coordinator {
         runtime.sampler.observe(Observation(config: info.config, value: value, pruned: false))
         counters.completions += 1
         logger.info("completed", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(trial.number)", "metric.val": "\(value)", "metric.test": "\(request.testMae)"])
-        return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
+        return API.TrialStateResponse(trialId: trial.id!, state: API.TrialState(trial.state))
     }
 
     public func fail(token: String, _ request: API.FailRequest) async throws -> API.TrialStateResponse {
@@ -368,7 +366,7 @@ public actor Coordinator {
         finished(token, runtime, trial: trial)
         counters.failures += 1
         logger.warning("attempt failed", metadata: ["trial.id": "\(trial.id!)", "error": "\(request.error.prefix(200))", "trial.state": "\(trial.state.rawValue)"])
-        return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
+        return API.TrialStateResponse(trialId: trial.id!, state: API.TrialState(trial.state))
     }
 
     public func release(token: String) async throws -> API.TrialStateResponse {
@@ -380,7 +378,7 @@ public actor Coordinator {
         let trial = try store.release(token: token, now: clock())
         finished(token, runtime, trial: trial)
         counters.releases += 1
-        return API.TrialStateResponse(trialId: trial.id!, state: trial.state.rawValue)
+        return API.TrialStateResponse(trialId: trial.id!, state: API.TrialState(trial.state))
     }
 
     /// Marks expired leases lost and requeues their trials. Called by the reaper.
@@ -405,18 +403,10 @@ public actor Coordinator {
     }
 
     func registerNow(_ request: API.RegisterRequest) throws -> API.RegisterResponse {
-        let w = try store.registerWorker(host: request.host, slots: request.slots, version: request.version, now: clock())
+        let w = try store.registerWorker(host: request.host, slots: Int(request.slots), version: request.version, now: clock())
         logger.info("worker registered", metadata: ["worker.id": "\(w.id)", "worker.host": "\(w.host)", "worker.slots": "\(w.slots)"])
         return API.RegisterResponse(workerId: w.id, leaseSeconds: leaseSeconds)
     }
-}
-
-extension Coordinator {
-    public nonisolated func summaries() throws -> [API.SweepSummary] { try store.summaries() }
-    public nonisolated func summary(named name: String) throws -> API.SweepSummary { try store.summary(named: name) }
-    public nonisolated func leaderboard(sweep name: String, top: Int? = nil) throws -> [API.LeaderboardRow] { try store.leaderboard(sweep: name, top: top) }
-    public nonisolated func trialDetail(id: Int64) throws -> API.TrialDetail { try store.trialDetail(id: id) }
-    public nonisolated func workerInfos() throws -> [API.WorkerInfo] { try store.workerInfos() }
 }
 
 /// Request-level errors of the API (400).

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import RecurAPI
 import RecurStore
 import RecurSweep
 import ServiceLifecycle
@@ -63,11 +64,11 @@ public func makeCoordinatorServices(
         let address: BindAddress
         switch listener {
         case .tcp(let host, let port):
-            router = buildRouter(coordinator: coordinator, metrics: metrics, token: token, maximumCompleteBytes: maximumCompleteBytes)
+            router = try buildRouter(coordinator: coordinator, metrics: metrics, token: token, maximumCompleteBytes: maximumCompleteBytes)
             address = .hostname(host, port: port)
         case .unix(let path):
             try removeStaleSocket(at: path)
-            router = buildRouter(coordinator: coordinator, metrics: metrics, token: nil, maximumCompleteBytes: maximumCompleteBytes)
+            router = try buildRouter(coordinator: coordinator, metrics: metrics, token: nil, maximumCompleteBytes: maximumCompleteBytes)
             address = .unixDomainSocket(path: path)
         }
         let app = Application(

@@ -51,17 +51,6 @@ public actor HTTPMetrics {
         }
         return out
     }
-
-    /// The route template of a path: tokens, ids and names become placeholders.
-    static func route(_ path: String) -> String {
-        let parts = path.split(separator: "/").map(String.init)
-        guard parts.count >= 2 else { return path }
-        var out = parts
-        if parts.count >= 3, ["leases", "sweeps", "trials"].contains(parts[1]), parts[2] != "validate" {
-            out[2] = parts[1] == "leases" ? "{token}" : parts[1] == "sweeps" ? "{name}" : "{id}"
-        }
-        return "/" + out.joined(separator: "/")
-    }
 }
 
 struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -72,7 +61,8 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        await metrics.record(route: HTTPMetrics.route(request.uri.path), status: response.status.code, seconds: seconds)
+        // The route's template (`/v1/leases/{token}/epochs`), so tokens and names add no series.
+        await metrics.record(route: context.endpointPath ?? "unmatched", status: response.status.code, seconds: seconds)
         return response
     }
 }

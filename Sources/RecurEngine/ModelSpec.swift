@@ -22,7 +22,7 @@ public enum MergeMode: String, Codable, Sendable, CaseIterable {
 }
 
 /// A recurrent layer (SimpleRNN, LSTM or GRU), optionally bidirectional. Defaults follow Keras 3.
-public struct RecurrentSpec: Sendable, Equatable {
+public struct RecurrentSpec: Sendable, Hashable {
     public var cell: CellKind
     /// Hidden size `H` per direction.
     public var units: Int
@@ -62,7 +62,7 @@ public struct RecurrentSpec: Sendable, Equatable {
 }
 
 /// One layer of a sequential model.
-public enum LayerSpec: Sendable, Equatable {
+public enum LayerSpec: Sendable, Hashable {
     case recurrent(RecurrentSpec)
     /// Elementwise inverted dropout at training time; identity at inference.
     case dropout(rate: Double)
@@ -75,7 +75,7 @@ public enum LayerSpec: Sendable, Equatable {
 /// The JSON form is pinned (checkpoints store it):
 /// `{"input_features": F, "layers": [{"type": "lstm", "units": 32, …}, {"type": "dense", "units": 1}]}`.
 /// Omitted options take Keras defaults; unknown keys and types are errors.
-public struct ModelSpec: Sendable, Equatable {
+public struct ModelSpec: Sendable, Hashable {
     public var inputFeatures: Int
     public var layers: [LayerSpec]
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Optimizer settings with Keras 3 defaults and update rules.
-public struct OptimizerConfig: Codable, Sendable, Equatable {
+public struct OptimizerConfig: Codable, Sendable, Hashable {
     public enum Kind: String, Codable, Sendable, CaseIterable { case rmsprop, adam, sgd }
 
     public var kind: Kind

@@ -13,9 +13,9 @@ import Foundation
 /// split: [0.5, 0.25, 0.25] # chronological train / validation / test fractions
 /// gaps: interpolate        # or error
 /// ```
-public struct TaskSpec: Codable, Sendable, Equatable {
+public struct TaskSpec: Codable, Sendable, Hashable {
     /// Which input columns to use.
-    public enum Features: Codable, Sendable, Equatable {
+    public enum Features: Codable, Sendable, Hashable {
         case all
         case columns([String])
 

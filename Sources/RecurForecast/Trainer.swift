@@ -2,7 +2,7 @@ import Foundation
 import RecurEngine
 
 /// Keras-style early stopping. Defaults: monitor val_mae, patience 3, min_delta 0, restore best.
-public struct EarlyStopping: Codable, Sendable, Equatable {
+public struct EarlyStopping: Codable, Sendable, Hashable {
     public enum Monitor: String, Codable, Sendable { case valLoss = "val_loss", valMAE = "val_mae" }
     public var monitor: Monitor = .valMAE
     public var patience: Int = 3
@@ -28,7 +28,7 @@ public struct EarlyStopping: Codable, Sendable, Equatable {
 }
 
 /// How to train one model. Defaults follow the lecture: RMSprop 1e-3, batch 256, MSE, 10 epochs.
-public struct TrainingSettings: Codable, Sendable, Equatable {
+public struct TrainingSettings: Codable, Sendable, Hashable {
     public var epochs: Int = 10
     public var batchSize: Int = 256
     public var seed: UInt64 = 1
@@ -151,7 +151,7 @@ public final class Trainer {
                     }
                 }
                 guard result.loss.isFinite else {
-                    throw ForecastError("training diverged: the loss is \(result.loss) in epoch \(epoch), batch \(b0 / batch + 1); lower the learning rate or set clipnorm")
+                    throw TrainingDiverged("training diverged: the loss is \(result.loss) in epoch \(epoch), batch \(b0 / batch + 1); lower the learning rate or set clipnorm")
                 }
                 optimizer.step(model.parameters)
                 lossSum += result.loss * Double(b)
@@ -160,7 +160,7 @@ public final class Trainer {
             let trainSeconds = (clock.now - epochStart).seconds
             let val = evaluate(.validation)
             guard val.loss.isFinite && val.mae.isFinite else {
-                throw ForecastError("training diverged: the validation loss is \(val.loss) after epoch \(epoch); lower the learning rate or set clipnorm")
+                throw TrainingDiverged("training diverged: the validation loss is \(val.loss) after epoch \(epoch); lower the learning rate or set clipnorm")
             }
             let report = EpochReport(
                 epoch: epoch, trainLoss: lossSum / Double(order.count), valLoss: val.loss, valMAE: val.mae,

@@ -2,8 +2,10 @@ import Migrations
 
 /// Why a store operation was refused. Each maps to an HTTP status in the coordinator.
 public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
-    /// 404: no such sweep, trial or attempt.
-    case notFound(String)
+    /// What a 404 did not find; the API sends it as a stable error code.
+    public enum Missing: String, Sendable { case sweep, trial, worker, checkpoint, lease }
+    /// 404: no such sweep, trial, worker, checkpoint or lease.
+    case notFound(Missing, String)
     /// 409: the lease token is not (or no longer) the running attempt's.
     case staleLease(String)
     /// 409: the entity is not in a state that allows this change.
@@ -17,7 +19,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case .notFound(let m), .staleLease(let m), .conflict(let m), .duplicate(let m): return m
+        case .notFound(_, let m), .staleLease(let m), .conflict(let m), .duplicate(let m): return m
         case .newerDatabase(let ids):
             return "the database was written by a newer Recur (unknown migrations: \(ids.joined(separator: ", "))); upgrade recur to open it"
         case .olderDatabase(let ids) where ids.count == Migrations.all.count:

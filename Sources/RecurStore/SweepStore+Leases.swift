@@ -22,7 +22,7 @@ extension SweepStore {
     static func lease(_ db: Database, trial: Int64, worker: String?, token: String, deadline: Double, now: Double) throws -> (TrialRecord, AttemptRecord) {
         let start = try db.cachedStatement(sql: "UPDATE trials SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state = 'pending' RETURNING *")
         guard let t = try TrialRecord.fetchOne(start, arguments: [now, trial]) else {
-            guard let t = try TrialRecord.fetchOne(db, key: trial) else { throw StoreError.notFound("no trial with id \(trial)") }
+            guard let t = try TrialRecord.fetchOne(db, key: trial) else { throw StoreError.notFound(.trial, "no trial with id \(trial)") }
             throw StoreError.conflict("trial \(t.number) is \(t.state.rawValue), not pending")
         }
         let previous = try db.cachedStatement(sql: "SELECT MAX(number) FROM attempts WHERE trial_id = ?")
@@ -48,7 +48,7 @@ extension SweepStore {
     static func runningAttempt(_ db: Database, token: String) throws -> AttemptRecord {
         let select = try db.cachedStatement(sql: "SELECT * FROM attempts WHERE lease_token = ?")
         guard let a = try AttemptRecord.fetchOne(select, arguments: [token]) else {
-            throw StoreError.staleLease("unknown lease token")
+            throw StoreError.notFound(.lease, "unknown lease token")
         }
         guard a.state == .running else { throw StoreError.staleLease("the lease of attempt \(a.number) of trial \(a.trialId) is \(a.state.rawValue)") }
         return a

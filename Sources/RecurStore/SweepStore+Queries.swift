@@ -4,15 +4,15 @@ import RecurSweep
 
 /// Read-side queries for the CLI (also straight from a database file) and the admin API.
 extension SweepStore {
-    public func summaries() throws -> [API.SweepSummary] {
+    public func summaries() throws -> [SweepSummary] {
         try sweeps().map { try summary(of: $0) }
     }
 
-    public func summary(named name: String) throws -> API.SweepSummary {
+    public func summary(named name: String) throws -> SweepSummary {
         try summary(of: sweep(named: name))
     }
 
-    func summary(of record: SweepRecord) throws -> API.SweepSummary {
+    func summary(of record: SweepRecord) throws -> SweepSummary {
         let counts = try counts(sweep: record.id!)
         let json = (try? JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8))) as? [String: Any] ?? [:]
         let search = json["search"] as? [String: Any] ?? [:]
@@ -23,18 +23,18 @@ extension SweepStore {
                 ORDER BY best_val_metric \(minimize ? "ASC" : "DESC") LIMIT 1
                 """, arguments: [record.id])
         }
-        return API.SweepSummary(
+        return SweepSummary(
             // A sweep done before max_trials ran out of configs: its total is what it ran.
-            name: record.name, state: record.state.rawValue, method: search["method"] as? String ?? "",
+            name: record.name, state: record.state, method: (search["method"] as? String).flatMap(SweepSpec.Method.init(rawValue:)) ?? .random,
             maxTrials: record.state == .done ? counts.values.reduce(0, +) : search["max_trials"] as? Int ?? 0,
             trials: counts.values.reduce(0, +), pending: counts[.pending] ?? 0, running: counts[.running] ?? 0, completed: counts[.completed] ?? 0,
-            pruned: counts[.pruned] ?? 0, failed: counts[.failed] ?? 0, bestValMae: best?["best_val_metric"], bestTrial: best?["number"],
+            pruned: counts[.pruned] ?? 0, failed: counts[.failed] ?? 0, bestValue: best?["best_val_metric"], bestTrial: best?["number"],
             createdAt: record.createdAt, objective: Self.objective(record))
     }
 
     /// Trials ranked by their best validation metric (completed first, then pruned, failed,
     /// running, pending); one row per trial, with its final attempt.
-    public func leaderboard(sweep name: String, top: Int? = nil) throws -> [API.LeaderboardRow] {
+    public func leaderboard(sweep name: String, top: Int? = nil) throws -> [LeaderboardRow] {
         let record = try sweep(named: name)
         let minimize = Self.minimizes(record)
         let order = """
@@ -44,24 +44,29 @@ extension SweepStore {
         return try leaderboardRows(sweep: record.id!, order: order, limit: top ?? -1, offset: 0)
     }
 
-    /// One page of trials sorted by `column` (`val_mae`, `test_mae`, `trial`, `state`, `epochs`).
-    public func leaderboardPage(sweep name: String, sort column: String, descending: Bool, offset: Int, limit: Int) throws -> [API.LeaderboardRow] {
+    /// The columns a leaderboard page can be sorted by.
+    public enum SortColumn: String, Sendable, CaseIterable {
+        case valMAE = "val_mae", testMAE = "test_mae", trial, state, epochs
+    }
+
+    /// One page of trials sorted by `column`.
+    public func leaderboardPage(sweep name: String, sort column: SortColumn, descending: Bool, offset: Int, limit: Int) throws -> [LeaderboardRow] {
         let record = try sweep(named: name)
         let key: String
         switch column {
-        case "test_mae": key = "t.test_metric IS NULL, t.test_metric"
-        case "trial": key = "t.number"
-        case "state": key = "t.state"
-        case "epochs": key = "epochs"
-        default: key = "t.best_val_metric IS NULL, t.best_val_metric"
+        case .testMAE: key = "t.test_metric IS NULL, t.test_metric"
+        case .trial: key = "t.number"
+        case .state: key = "t.state"
+        case .epochs: key = "epochs"
+        case .valMAE: key = "t.best_val_metric IS NULL, t.best_val_metric"
         }
         return try leaderboardRows(sweep: record.id!, order: "\(key)\(descending ? " DESC" : ""), t.number", limit: limit, offset: offset)
     }
 
-    /// `val_mae` or `val_loss`, from the stored definition.
-    static func objective(_ record: SweepRecord) -> String {
+    /// The objective's metric, from the stored definition.
+    static func objective(_ record: SweepRecord) -> SweepSpec.Objective.Metric {
         let json = (try? JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8))) as? [String: Any] ?? [:]
-        return ((json["objective"] as? [String: Any])?["metric"] as? String) ?? "val_mae"
+        return ((json["objective"] as? [String: Any])?["metric"] as? String).flatMap(SweepSpec.Objective.Metric.init(rawValue:)) ?? .valMAE
     }
 
     static func minimizes(_ record: SweepRecord) -> Bool {
@@ -70,7 +75,7 @@ extension SweepStore {
     }
 
     /// Leaderboard rows in `order` (an SQL ORDER BY list over `t` = trials); `limit` −1 for all.
-    private func leaderboardRows(sweep id: Int64, order: String, limit: Int, offset: Int) throws -> [API.LeaderboardRow] {
+    private func leaderboardRows(sweep id: Int64, order: String, limit: Int, offset: Int) throws -> [LeaderboardRow] {
         let rows = try writer.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT t.id, t.number, t.config_json, t.state, t.best_val_metric, t.test_metric, t.started_at, t.finished_at,
@@ -83,40 +88,40 @@ extension SweepStore {
         }
         return rows.enumerated().map { i, row in
             let started: Double? = row["started_at"], finished: Double? = row["finished_at"]
-            let state: String = row["state"]
-            return API.LeaderboardRow(
+            let state = TrialState(rawValue: row["state"]) ?? .pending
+            return LeaderboardRow(
                 rank: offset + i + 1, trial: row["number"], trialId: row["id"], params: (try? TrialConfig.decode(json: row["config_json"])) ?? TrialConfig([:]),
-                valMae: row["best_val_metric"], testMae: row["test_metric"], epochs: row["epochs"], state: state, pruned: state == "pruned",
-                durationS: started.flatMap { s in finished.map { $0 - s } }, worker: row["worker_id"])
+                value: row["best_val_metric"], testMAE: row["test_metric"], epochs: row["epochs"], state: state,
+                durationSeconds: started.flatMap { s in finished.map { $0 - s } }, worker: row["worker_id"])
         }
     }
 
     /// A trial with its attempts and metrics, read in one snapshot (a new attempt's first report
     /// cannot appear without its attempt).
-    public func trialDetail(id: Int64) throws -> API.TrialDetail {
+    public func trialDetail(id: Int64) throws -> TrialDetail {
         let (trial, sweep, attempts, metrics) = try read { db in
-            guard let trial = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no trial with id \(id)") }
-            guard let sweep = try SweepRecord.fetchOne(db, key: trial.sweepId) else { throw StoreError.notFound("no sweep with id \(trial.sweepId)") }
+            guard let trial = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.trial, "no trial with id \(id)") }
+            guard let sweep = try SweepRecord.fetchOne(db, key: trial.sweepId) else { throw StoreError.notFound(.sweep, "no sweep with id \(trial.sweepId)") }
             let attempts = try AttemptRecord.filter(Column("trial_id") == id).order(Column("number")).fetchAll(db)
             let metrics = try EpochMetricRecord.filter(Column("trial_id") == id).order(Column("attempt_id"), Column("epoch")).fetchAll(db)
             return (trial, sweep, attempts, metrics)
         }
         let numbers = Dictionary(uniqueKeysWithValues: attempts.map { ($0.id!, $0.number) })
-        return API.TrialDetail(
-            sweep: sweep.name, trial: trial.number, trialId: id, state: trial.state.rawValue,
-            params: (try? TrialConfig.decode(json: trial.configJson)) ?? TrialConfig([:]), valMae: trial.bestValMetric, testMae: trial.testMetric,
+        return TrialDetail(
+            sweep: sweep.name, trial: trial.number, trialId: id, state: trial.state,
+            params: (try? TrialConfig.decode(json: trial.configJson)) ?? TrialConfig([:]), value: trial.bestValMetric, testMAE: trial.testMetric,
             bestEpoch: trial.bestEpoch,
-            attempts: attempts.map { API.AttemptInfo(number: $0.number, worker: $0.workerId, state: $0.state.rawValue, error: $0.error, startedAt: $0.startedAt, finishedAt: $0.finishedAt) },
+            attempts: attempts.map { AttemptInfo(number: $0.number, worker: $0.workerId, state: $0.state, error: $0.error, startedAt: $0.startedAt, finishedAt: $0.finishedAt) },
             metrics: metrics.map {
-                API.MetricRow(attempt: numbers[$0.attemptId] ?? 0, epoch: $0.epoch, trainLoss: $0.trainLoss, valLoss: $0.valLoss, valMae: $0.valMae, seconds: $0.seconds)
+                MetricRow(attempt: numbers[$0.attemptId] ?? 0, epoch: $0.epoch, trainLoss: $0.trainLoss, valLoss: $0.valLoss, valMAE: $0.valMae, seconds: $0.seconds)
             }, objective: Self.objective(sweep))
     }
 
-    public func workerInfos() throws -> [API.WorkerInfo] {
+    public func workerInfos() throws -> [WorkerInfo] {
         let running = try writer.read { db in
             try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT worker_id, COUNT(*) AS n FROM attempts WHERE state = 'running' AND worker_id IS NOT NULL GROUP BY worker_id")
                 .map { (($0["worker_id"] as String?) ?? "", $0["n"] as Int) })
         }
-        return try workers().map { API.WorkerInfo(id: $0.id, host: $0.host, slots: $0.slots, version: $0.version, lastSeen: $0.lastSeen, running: running[$0.id] ?? 0) }
+        return try workers().map { WorkerInfo(id: $0.id, host: $0.host, slots: $0.slots, version: $0.version, lastSeen: $0.lastSeen, running: running[$0.id] ?? 0) }
     }
 }

@@ -157,7 +157,7 @@ public final class SweepStore: Sendable {
     public func sweep(named name: String) throws -> SweepRecord {
         try read { db in
             guard let s = try SweepRecord.filter(Column("name") == name).fetchOne(db) else {
-                throw StoreError.notFound("no sweep named '\(name)'")
+                throw StoreError.notFound(.sweep, "no sweep named '\(name)'")
             }
             return s
         }
@@ -165,7 +165,7 @@ public final class SweepStore: Sendable {
 
     public func sweep(id: Int64) throws -> SweepRecord {
         try read { db in
-            guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no sweep with id \(id)") }
+            guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.sweep, "no sweep with id \(id)") }
             return s
         }
     }
@@ -182,7 +182,7 @@ public final class SweepStore: Sendable {
             var arguments: StatementArguments = [state.rawValue, now, id]
             arguments += StatementArguments(from.map(\.rawValue))
             try db.execute(sql: "UPDATE sweeps SET state = ?, updated_at = ? WHERE id = ? AND state IN (\(placeholders))", arguments: arguments)
-            guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no sweep with id \(id)") }
+            guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.sweep, "no sweep with id \(id)") }
             guard db.changesCount == 1 || s.state == state else {
                 throw StoreError.conflict("sweep '\(s.name)' is \(s.state.rawValue); it cannot become \(state.rawValue)")
             }
@@ -197,7 +197,7 @@ public final class SweepStore: Sendable {
         try write { db in
             try db.execute(sql: "UPDATE sweeps SET definition_yaml = ?, definition_json = ?, updated_at = ? WHERE id = ?", arguments: [yaml, definitionJSON, now, id])
             if reopen { try db.execute(sql: "UPDATE sweeps SET state = 'running' WHERE id = ? AND state = 'done'", arguments: [id]) }
-            guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no sweep with id \(id)") }
+            guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.sweep, "no sweep with id \(id)") }
             try SweepStore.event(db, "sweep_redefined", sweep: id, now: now)
             return s
         }
@@ -228,7 +228,7 @@ public final class SweepStore: Sendable {
 
     public func trial(id: Int64) throws -> TrialRecord {
         try read { db in
-            guard let t = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no trial with id \(id)") }
+            guard let t = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.trial, "no trial with id \(id)") }
             return t
         }
     }
@@ -253,12 +253,12 @@ public final class SweepStore: Sendable {
         try read { db in
             guard let data = try Data.fetchOne(db, sql: "SELECT data FROM checkpoints WHERE trial_id = ?", arguments: [trial]) else {
                 guard let state = try String.fetchOne(db, sql: "SELECT state FROM trials WHERE id = ?", arguments: [trial]) else {
-                    throw StoreError.notFound("no trial with id \(trial)")
+                    throw StoreError.notFound(.trial, "no trial with id \(trial)")
                 }
                 if state == TrialState.completed.rawValue {
-                    throw StoreError.notFound("trial \(trial) completed without a checkpoint (it was over the coordinator's --max-checkpoint-bytes)")
+                    throw StoreError.notFound(.checkpoint, "trial \(trial) completed without a checkpoint (it was over the coordinator's --max-checkpoint-bytes)")
                 }
-                throw StoreError.notFound("trial \(trial) has no checkpoint (it is \(state), not completed)")
+                throw StoreError.notFound(.checkpoint, "trial \(trial) has no checkpoint (it is \(state), not completed)")
             }
             return data
         }
@@ -289,7 +289,7 @@ public final class SweepStore: Sendable {
     public func touchWorker(_ id: String, now: Double) throws {
         try write { db in
             try db.execute(sql: "UPDATE workers SET last_seen = ? WHERE id = ?", arguments: [now, id])
-            if db.changesCount == 0 { throw StoreError.notFound("unknown worker \(id); register again") }
+            if db.changesCount == 0 { throw StoreError.notFound(.worker, "unknown worker \(id); register again") }
         }
     }
 

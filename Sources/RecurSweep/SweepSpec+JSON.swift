@@ -42,7 +42,7 @@ extension SweepSpec {
         let taskObject = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(task))) ?? [:]
         let object: [String: Any] = [
             "name": name, "description": description, "task": taskObject,
-            "objective": ["metric": objective.metric, "direction": objective.minimize ? "minimize" : "maximize"],
+            "objective": ["metric": objective.metric.rawValue, "direction": objective.minimize ? "minimize" : "maximize"],
             "search": ["method": search.method.rawValue, "seed": search.seed, "max_trials": search.maxTrials, "max_parallel": search.maxParallel,
                        "n_startup": search.startupTrials, "candidates": search.candidates] as [String: Any],
             "space": space, "parameter_order": self.space.map(\.name), "training": training,

@@ -151,7 +151,7 @@ struct SpecParser {
         if let p = map["pruning"] { pruning(p, into: &spec) }
         // Early stopping watches the objective unless told otherwise, so the epoch it keeps is the
         // one the trial is ranked by.
-        if !monitorGiven, var e = spec.training.earlyStopping, let m = EarlyStopping.Monitor(rawValue: spec.objective.metric) {
+        if !monitorGiven, var e = spec.training.earlyStopping, let m = EarlyStopping.Monitor(rawValue: spec.objective.metric.rawValue) {
             e.monitor = m
             spec.training.earlyStopping = e
         }
@@ -168,7 +168,7 @@ struct SpecParser {
             switch k {
             case "metric":
                 let m = text(v) ?? ""
-                if ["val_mae", "val_loss"].contains(m) { spec.objective.metric = m } else { problem("objective.metric", "'\(m)' must be val_mae or val_loss (select on validation, report test)") }
+                if let metric = SweepSpec.Objective.Metric(rawValue: m) { spec.objective.metric = metric } else { problem("objective.metric", "'\(m)' must be val_mae or val_loss (select on validation, report test)") }
             default:
                 switch text(v) {
                 case "minimize": spec.objective.minimize = true
@@ -223,8 +223,8 @@ struct SpecParser {
                         monitorGiven = true
                         if let m = text(ev).flatMap(EarlyStopping.Monitor.init(rawValue:)) {
                             e.monitor = m
-                            if m.rawValue != spec.objective.metric {
-                                problem("\(path).monitor", "\(m.rawValue) differs from objective.metric \(spec.objective.metric), so trials would be ranked at the epoch another metric chose; remove the line (it follows the objective)")
+                            if m.rawValue != spec.objective.metric.rawValue {
+                                problem("\(path).monitor", "\(m.rawValue) differs from objective.metric \(spec.objective.metric.rawValue), so trials would be ranked at the epoch another metric chose; remove the line (it follows the objective)")
                             }
                         } else {
                             problem("\(path).monitor", "\(describe(ev)) must be val_mae or val_loss")

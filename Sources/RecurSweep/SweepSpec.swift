@@ -8,13 +8,19 @@ public struct SweepSpec: Sendable, Equatable {
     public enum Method: String, Sendable, CaseIterable { case grid, random, tpe }
 
     public struct Objective: Sendable, Equatable {
-        /// `val_mae` or `val_loss`. Default: val_mae.
-        public var metric: String = "val_mae"
+        /// The validation metrics a sweep can select on (test is only reported).
+        public enum Metric: String, Sendable, CaseIterable, Codable {
+            case valMAE = "val_mae", valLoss = "val_loss"
+            /// How to name it to a reader: "val MAE" or "val loss".
+            public var label: String { self == .valLoss ? "val loss" : "val MAE" }
+        }
+        /// Default: val_mae.
+        public var metric: Metric = .valMAE
         /// Default: minimize.
         public var minimize = true
 
         /// The objective's value among an epoch's (or a result's) metrics.
-        public func value(valMAE: Double, valLoss: Double) -> Double { metric == "val_loss" ? valLoss : valMAE }
+        public func value(valMAE: Double, valLoss: Double) -> Double { metric == .valLoss ? valLoss : valMAE }
     }
 
     public struct Search: Sendable, Equatable {

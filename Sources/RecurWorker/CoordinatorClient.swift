@@ -1,9 +1,11 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import Logging
 import NIOCore
-import NIOHTTP1
-import RecurSweep
+import OpenAPIAsyncHTTPClient
+import OpenAPIRuntime
+import RecurAPI
 
 /// The address of a coordinator: `tcp://HOST:PORT` or `unix:PATH`.
 public struct CoordinatorAddress: Sendable, Equatable, CustomStringConvertible {
@@ -30,39 +32,61 @@ public struct CoordinatorAddress: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Errors of one call to the coordinator.
-public enum CoordinatorCallError: Error, CustomStringConvertible {
-    /// The coordinator answered with an error status.
-    case status(Int, String)
+public enum CoordinatorCallError: Error, CustomStringConvertible, Equatable {
+    /// The coordinator answered with an error status and, when it sent one, a stable error code.
+    case status(Int, API.ErrorCode?, String)
     /// The coordinator could not be reached (or the connection broke).
     case unreachable(String)
 
     public var description: String {
         switch self {
-        case .status(let code, let message): return "coordinator answered \(code): \(message)"
+        case .status(let code, _, let message): return "coordinator answered \(code): \(message)"
         case .unreachable(let message): return "coordinator unreachable: \(message)"
         }
+    }
+
+    /// The error code the coordinator sent, if any.
+    public var code: API.ErrorCode? {
+        if case .status(_, let code, _) = self { return code }
+        return nil
     }
 
     /// Worth retrying: transport failures and 5xx.
     public var isTransient: Bool {
         switch self {
         case .unreachable: return true
-        case .status(let code, _): return code >= 500
+        case .status(let status, _, _): return status >= 500
         }
     }
 
-    public var isLeaseGone: Bool {
-        if case .status(let code, _) = self { return code == 409 || code == 404 }
-        return false
-    }
+    /// The lease is gone: expired, finished by another call, or unknown to this coordinator.
+    public var isLeaseGone: Bool { code == .leaseGone || code == .unknownLease }
 }
 
-/// A JSON client for the coordinator's `/v1` API over TCP or a Unix socket.
-public final class CoordinatorClient: Sendable {
+/// What a worker needs of its coordinator. ``CoordinatorClient`` speaks the generated HTTP
+/// client; tests put a fake behind this protocol to drive the trial loop.
+public protocol CoordinatorService: Sendable {
+    var address: CoordinatorAddress { get }
+    func register(_ request: API.RegisterRequest) async throws -> API.RegisterResponse
+    func lease(_ request: API.LeaseRequest) async throws -> API.LeaseResponse
+    func heartbeat(token: String) async throws -> API.DeadlineResponse
+    func report(token: String, _ report: API.EpochReport) async throws -> API.ReportResponse
+    func complete(token: String, _ request: API.CompleteRequest) async throws -> API.TrialStateResponse
+    func fail(token: String, _ request: API.FailRequest) async throws -> API.TrialStateResponse
+    func release(token: String) async throws -> API.TrialStateResponse
+}
+
+/// The coordinator's `/v1` API over TCP or a Unix socket, through the client generated from
+/// docs/openapi.yaml. Every non-2xx answer becomes ``CoordinatorCallError/status(_:_:_:)`` with
+/// the error's stable code.
+public final class CoordinatorClient: CoordinatorService {
     public let address: CoordinatorAddress
     let token: String?
     let http: HTTPClient
     let logger: Logger
+    /// Calls that may take up to a minute (long-polls, uploads), and calls that should not.
+    let api: Client
+    let quick: Client
 
     public init(address: CoordinatorAddress, token: String?, logger: Logger, maxConnections: Int = 8, connectTimeoutSeconds: Int64 = 5) {
         self.address = address
@@ -72,60 +96,170 @@ public final class CoordinatorClient: Sendable {
         config.timeout = .init(connect: .seconds(connectTimeoutSeconds), read: .seconds(60))
         config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = maxConnections
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        let url = URL(string: address.baseURL)!
+        let middlewares: [any ClientMiddleware] = [ErrorStatusMiddleware(), BearerMiddleware(token: token)]
+        api = Client(serverURL: url, transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(60))), middlewares: middlewares)
+        quick = Client(serverURL: url, transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(10))), middlewares: middlewares)
     }
 
     public func shutdown() async { try? await http.shutdown() }
 
-    /// One call; non-2xx answers throw ``CoordinatorCallError/status(_:_:)``.
-    public func call<Response: Decodable>(_ method: HTTPMethod, _ path: String, body: (some Encodable)?, as: Response.Type, timeout: TimeAmount = .seconds(60)) async throws -> Response {
-        let data = try await callRaw(method, path, body: try body.map { try API.encoder().encode($0) }, timeout: timeout)
-        do { return try API.decoder().decode(Response.self, from: data) } catch {
-            throw CoordinatorCallError.status(200, "unreadable response: \(error)")
+    /// Runs one generated call, turning the runtime's wrapped errors into ``CoordinatorCallError``.
+    func call<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as ClientError {
+            if let inner = error.underlyingError as? CoordinatorCallError { throw inner }
+            if error.response != nil {
+                throw CoordinatorCallError.status(Int(error.response!.status.code), nil, "unreadable response: \(error.underlyingError)")
+            }
+            throw CoordinatorCallError.unreachable("\(error.underlyingError)")
+        } catch let error as CoordinatorCallError {
+            throw error
+        } catch {
+            throw CoordinatorCallError.status(200, nil, "unreadable response: \(error)")
         }
     }
 
-    /// One call returning the raw body (checkpoints); `body` is sent as JSON.
-    public func callRaw(_ method: HTTPMethod, _ path: String, body: Data? = nil, timeout: TimeAmount = .seconds(60)) async throws -> Data {
-        var request = HTTPClientRequest(url: address.baseURL + path)
-        request.method = method
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
+    // MARK: Worker protocol
+
+    public func register(_ request: API.RegisterRequest) async throws -> API.RegisterResponse {
+        try await call { try await api.registerWorker(body: .json(request)).created.body.json }
+    }
+
+    public func lease(_ request: API.LeaseRequest) async throws -> API.LeaseResponse {
+        try await call { try await api.leaseTrial(body: .json(request)).ok.body.json }
+    }
+
+    public func heartbeat(token: String) async throws -> API.DeadlineResponse {
+        try await call { try await quick.renewLease(path: .init(token: token)).ok.body.json }
+    }
+
+    public func report(token: String, _ report: API.EpochReport) async throws -> API.ReportResponse {
+        try await call { try await api.reportEpoch(path: .init(token: token), body: .json(report)).ok.body.json }
+    }
+
+    public func complete(token: String, _ request: API.CompleteRequest) async throws -> API.TrialStateResponse {
+        try await call { try await api.completeTrial(path: .init(token: token), body: .json(request)).ok.body.json }
+    }
+
+    public func fail(token: String, _ request: API.FailRequest) async throws -> API.TrialStateResponse {
+        try await call { try await api.failAttempt(path: .init(token: token), body: .json(request)).ok.body.json }
+    }
+
+    public func release(token: String) async throws -> API.TrialStateResponse {
+        try await call { try await api.releaseLease(path: .init(token: token)).ok.body.json }
+    }
+
+    // MARK: Sweeps (the CLI)
+
+    public func sweeps() async throws -> [API.SweepSummary] {
+        try await call { try await api.listSweeps().ok.body.json }
+    }
+
+    public func sweep(named name: String) async throws -> API.SweepSummary {
+        try await call { try await api.getSweep(path: .init(name: name)).ok.body.json }
+    }
+
+    public func createSweep(yaml: String) async throws -> API.SweepSummary {
+        try await call { try await api.createSweep(body: .json(.init(yaml: yaml))).created.body.json }
+    }
+
+    /// The sweep after the change; `action` is pause, resume or cancel.
+    public func control(sweep name: String, _ action: SweepAction) async throws -> API.SweepSummary {
+        try await call {
+            switch action {
+            case .pause: return try await api.pauseSweep(path: .init(name: name)).ok.body.json
+            case .resume: return try await api.resumeSweep(path: .init(name: name)).ok.body.json
+            case .cancel: return try await api.cancelSweep(path: .init(name: name)).ok.body.json
+            }
         }
+    }
+
+    public func leaderboard(sweep name: String, top: Int?) async throws -> [API.LeaderboardRow] {
+        try await call { try await api.getLeaderboard(path: .init(name: name), query: .init(top: top)).ok.body.json }
+    }
+
+    public func trial(id: Int64) async throws -> API.TrialDetail {
+        try await call { try await api.getTrial(path: .init(id: id)).ok.body.json }
+    }
+
+    public func workers() async throws -> [API.WorkerInfo] {
+        try await call { try await api.listWorkers().ok.body.json }
+    }
+
+    /// The trial's checkpoint bytes.
+    public func checkpoint(trial id: Int64) async throws -> Data {
+        try await call {
+            let body = try await api.getCheckpoint(path: .init(id: id)).ok.body.binary
+            return try await Data(collecting: body, upTo: API.maximumCompleteBodyBytes)
+        }
+    }
+
+    /// A dashboard page (HTML), which the generated client does not cover.
+    public func page(_ path: String) async throws -> Data {
+        var request = HTTPClientRequest(url: address.baseURL + path)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await http.execute(request, timeout: timeout)
+            response = try await http.execute(request, timeout: .seconds(60))
             bytes = try await response.body.collect(upTo: 256 * 1024 * 1024)
         } catch {
             throw CoordinatorCallError.unreachable("\(error)")
         }
-        let data = Data(bytes.readableBytesView)
         guard (200..<300).contains(response.status.code) else {
-            let message = (try? API.decoder().decode(API.ErrorBody.self, from: data).error) ?? String(decoding: data.prefix(300), as: UTF8.self)
-            throw CoordinatorCallError.status(Int(response.status.code), message)
+            throw CoordinatorCallError.status(Int(response.status.code), nil, String(buffer: bytes).prefix(300).description)
         }
-        return data
-    }
-
-    /// Retries transient failures with capped exponential backoff and jitter until `giveUp`
-    /// returns true (checked between tries).
-    public func retrying<Response: Decodable>(
-        _ method: HTTPMethod, _ path: String, body: (some Encodable)?, as type: Response.Type, timeout: TimeAmount = .seconds(60),
-        giveUp: @Sendable () -> Bool = { false }
-    ) async throws -> Response {
-        var delay = 0.1
-        while true {
-            do { return try await call(method, path, body: body, as: type, timeout: timeout) } catch let error as CoordinatorCallError where error.isTransient {
-                if giveUp() || Task.isCancelled { throw error }
-                logger.warning("coordinator call failed; retrying", metadata: ["path": "\(path)", "error": "\(error)", "retry_in_s": "\(String(format: "%.2f", delay))"])
-                try? await Task.sleep(for: .milliseconds(Int(delay * 1000 * Double.random(in: 0.5...1.5))))
-                delay = min(delay * 2, 5)
-            }
-        }
+        return Data(bytes.readableBytesView)
     }
 }
 
-/// An empty JSON body.
-public struct Empty: Codable, Sendable { public init() {} }
+/// What `recur sweep pause|resume|cancel` asks for.
+public enum SweepAction: String, Sendable, CaseIterable {
+    case pause, resume, cancel
+}
+
+/// Throws ``CoordinatorCallError/status(_:_:_:)`` for every non-2xx answer, with the error body's
+/// code, before the generated code looks at it.
+struct ErrorStatusMiddleware: ClientMiddleware {
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        let (response, responseBody) = try await next(request, body, baseURL)
+        guard response.status.kind != .successful else { return (response, responseBody) }
+        var bytes = Data()
+        if let responseBody { bytes = (try? await Data(collecting: responseBody, upTo: 1 << 20)) ?? Data() }
+        let decoded = try? JSONDecoder().decode(API.ErrorBody.self, from: bytes)
+        throw CoordinatorCallError.status(Int(response.status.code), decoded?.code, decoded?.error ?? String(decoding: bytes.prefix(300), as: UTF8.self))
+    }
+}
+
+/// Adds `Authorization: Bearer <token>` (TCP listeners require it).
+struct BearerMiddleware: ClientMiddleware {
+    let token: String?
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        if let token { request.headerFields[.authorization] = "Bearer \(token)" }
+        return try await next(request, body, baseURL)
+    }
+}
+
+/// Retries transient failures (unreachable, 5xx) with capped exponential backoff and jitter
+/// until `giveUp` returns true (checked between tries).
+public func retrying<T>(
+    logger: Logger, _ what: String, giveUp: @Sendable () -> Bool = { false }, _ body: () async throws -> T
+) async throws -> T {
+    var delay = 0.1
+    while true {
+        do { return try await body() } catch let error as CoordinatorCallError where error.isTransient {
+            if giveUp() || Task.isCancelled { throw error }
+            logger.warning("coordinator call failed; retrying", metadata: ["call": "\(what)", "error": "\(error)", "retry_in_s": "\(String(format: "%.2f", delay))"])
+            try? await Task.sleep(for: .milliseconds(Int(delay * 1000 * Double.random(in: 0.5...1.5))))
+            delay = min(delay * 2, 5)
+        }
+    }
+}

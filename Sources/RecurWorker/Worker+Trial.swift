@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import OpenAPIRuntime
+import RecurAPI
 import RecurEngine
 import RecurForecast
 import RecurSweep
@@ -21,7 +23,8 @@ extension Worker {
         logger.info("trial leased", metadata: meta)
         let control = TrialControl()
         let (reports, continuation) = AsyncStream<API.EpochReport>.makeStream()
-        let tokenPath = "/v1/leases/\(lease.token)"
+        let token = lease.token
+        let client = self.client
 
         // Sends reports in order; retries while the coordinator is unreachable.
         let sender = Task {
@@ -30,10 +33,11 @@ extension Worker {
                 if [.pruned, .stopped, .leaseGone].contains(control.reason) { continue }
                 do {
                     // Unacknowledged reports are not kept by the coordinator; on shutdown they may be dropped.
-                    let answer = try await client.retrying(
-                        .POST, "\(tokenPath)/epochs", body: report, as: API.ReportResponse.self, giveUp: { [self] in isShuttingDown })
-                    if answer.action == "prune" { control.stop(.pruned); logger.info("pruned", metadata: meta.merging(["reason": "\(answer.reason ?? "")"]) { $1 }) }
-                    if answer.action == "stop" { control.stop(.stopped) }
+                    let answer = try await retrying(logger: logger, "report", giveUp: { [self] in isShuttingDown }) {
+                        try await client.report(token: token, report)
+                    }
+                    if answer.action == .prune { control.stop(.pruned); logger.info("pruned", metadata: meta.merging(["reason": "\(answer.reason ?? "")"]) { $1 }) }
+                    if answer.action == .stop { control.stop(.stopped) }
                 } catch let error as CoordinatorCallError where error.isLeaseGone {
                     control.stop(.leaseGone)
                     logger.warning("lease gone; giving the trial up", metadata: meta.merging(["error": "\(error)"]) { $1 })
@@ -47,7 +51,7 @@ extension Worker {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(max(0.2, lease.leaseSeconds / 3)))
                 if Task.isCancelled { break }
-                do { _ = try await client.call(.POST, "\(tokenPath)/heartbeat", body: Empty?.none, as: API.DeadlineResponse.self, timeout: .seconds(10)) } catch let error as CoordinatorCallError where error.isLeaseGone {
+                do { _ = try await client.heartbeat(token: token) } catch let error as CoordinatorCallError where error.isLeaseGone {
                     if control.reason == .none { logger.warning("lease gone; giving the trial up", metadata: meta.merging(["error": "\(error)"]) { $1 }) }
                     control.stop(.leaseGone)
                 } catch {}
@@ -86,14 +90,14 @@ extension Worker {
         case (_, .pruned), (_, .stopped), (_, .leaseGone):
             return
         case (_, .shutdown):
-            _ = try? await client.retrying(.POST, "\(tokenPath)/release", body: Empty?.none, as: API.TrialStateResponse.self, giveUp: { true })
+            _ = try? await retrying(logger: logger, "release", giveUp: { true }) { try await client.release(token: token) }
             logger.info("lease released on shutdown", metadata: meta)
         case (.success(let (result, checkpoint)), .none):
             var request = API.CompleteRequest(
                 valMae: result.valMAE, valLoss: result.history[result.bestEpoch - 1].valLoss, testMae: result.testMAE, bestEpoch: result.bestEpoch,
-                epochsRun: result.epochsRun, checkpoint: checkpoint.base64EncodedString())
+                epochsRun: result.epochsRun, checkpoint: Base64EncodedData(checkpoint))
             // The metrics matter more than the weights: a checkpoint too large to upload is dropped.
-            if request.checkpoint!.utf8.count > API.maximumCompleteBodyBytes - 64 * 1024 {
+            if (checkpoint.count + 2) / 3 * 4 > API.maximumCompleteBodyBytes - 64 * 1024 {
                 logger.warning("checkpoint too large to upload; completing without it", metadata: meta.merging(["bytes": "\(checkpoint.count)"]) { $1 })
                 request.checkpoint = nil
             }
@@ -103,11 +107,11 @@ extension Worker {
             let giveUp: @Sendable () -> Bool = { [self] in isShuttingDown && ContinuousClock.now > giveUpAt }
             do {
                 do {
-                    _ = try await client.retrying(.POST, "\(tokenPath)/complete", body: request, as: API.TrialStateResponse.self, giveUp: giveUp)
-                } catch CoordinatorCallError.status(413, let message) where request.checkpoint != nil {
+                    _ = try await retrying(logger: logger, "complete", giveUp: giveUp) { [request] in try await client.complete(token: token, request) }
+                } catch CoordinatorCallError.status(413, _, let message) where request.checkpoint != nil {
                     logger.warning("checkpoint refused as too large; completing without it", metadata: meta.merging(["error": "\(message)"]) { $1 })
                     request.checkpoint = nil
-                    _ = try await client.retrying(.POST, "\(tokenPath)/complete", body: request, as: API.TrialStateResponse.self, giveUp: giveUp)
+                    _ = try await retrying(logger: logger, "complete", giveUp: giveUp) { [request] in try await client.complete(token: token, request) }
                 }
                 logger.info("trial completed", metadata: meta.merging(["metric.val_mae": "\(result.valMAE)", "metric.test_mae": "\(result.testMAE)"]) { $1 })
             } catch {
@@ -117,12 +121,13 @@ extension Worker {
             // The worker's own files are at fault, not the trial: hand it back without charging an
             // attempt, and stop, rather than fail every trial of the sweep in turn.
             logger.error("cannot load the trial's dataset; releasing the lease and stopping", metadata: meta.merging(["error": "\(error.message)"]) { $1 })
-            _ = try? await client.retrying(.POST, "\(tokenPath)/release", body: Empty?.none, as: API.TrialStateResponse.self, giveUp: { true })
+            _ = try? await retrying(logger: logger, "release", giveUp: { true }) { try await client.release(token: token) }
             stop(failing: "\(error.message) (paths in the task resolve against this worker's working directory)")
         case (.failure(let error), .none):
-            let retryable = !"\(error)".contains("training diverged")
-            logger.error("trial failed", metadata: meta.merging(["error": "\(error)", "retryable": "\(retryable)"]) { $1 })
-            _ = try? await client.retrying(.POST, "\(tokenPath)/fail", body: API.FailRequest(error: "\(error)", retryable: retryable), as: API.TrialStateResponse.self)
+            let diverged = error is TrainingDiverged
+            logger.error("trial failed", metadata: meta.merging(["error": "\(error)", "retryable": "\(!diverged)"]) { $1 })
+            let request = API.FailRequest(error: "\(error)", retryable: !diverged, kind: diverged ? .diverged : .error)
+            _ = try? await retrying(logger: logger, "fail") { try await client.fail(token: token, request) }
         }
     }
 }

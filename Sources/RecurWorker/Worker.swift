@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RecurAPI
 import RecurEngine
 import RecurForecast
 import RecurSweep
@@ -22,7 +23,7 @@ public final class Worker: Sendable {
         public init() {}
     }
 
-    let client: CoordinatorClient
+    let client: any CoordinatorService
     let options: Options
     let logger: Logger
     let shuttingDown = Atomic<Bool>(false)
@@ -38,7 +39,7 @@ public final class Worker: Sendable {
         requestShutdown()
     }
 
-    public init(client: CoordinatorClient, options: Options, logger: Logger) {
+    public init(client: any CoordinatorService, options: Options, logger: Logger) {
         self.client = client
         self.options = options
         self.logger = logger
@@ -60,9 +61,10 @@ public final class Worker: Sendable {
 
     /// Registers with the coordinator and returns the worker id it assigned.
     func register() async throws -> String {
-        let registration = try await client.retrying(
-            .POST, "/v1/workers", body: API.RegisterRequest(host: options.host, slots: options.slots, version: options.version),
-            as: API.RegisterResponse.self, giveUp: { [self] in isShuttingDown })
+        let request = API.RegisterRequest(host: options.host, slots: Int32(clamping: options.slots), version: options.version)
+        let registration = try await retrying(logger: logger, "register", giveUp: { [self] in isShuttingDown }) {
+            try await client.register(request)
+        }
         logger.info("registered", metadata: ["worker.id": "\(registration.workerId)", "coordinator": "\(client.address)", "slots": "\(options.slots)"])
         return registration.workerId
     }
@@ -72,15 +74,14 @@ public final class Worker: Sendable {
             let response: API.LeaseResponse
             let workerId = await identity.id
             do {
-                response = try await client.retrying(
-                    .POST, "/v1/lease", body: API.LeaseRequest(workerId: workerId, sweep: options.sweep, waitSeconds: 5), as: API.LeaseResponse.self,
-                    timeout: .seconds(40), giveUp: { [self] in isShuttingDown })
-            } catch CoordinatorCallError.status(404, let message) where !message.contains("unknown worker") {
+                let request = API.LeaseRequest(workerId: workerId, sweep: options.sweep, waitSeconds: 5)
+                response = try await retrying(logger: logger, "lease", giveUp: { [self] in isShuttingDown }) { try await client.lease(request) }
+            } catch CoordinatorCallError.status(404, .unknownSweep, let message) {
                 // `--sweep` names no sweep: nothing this worker can do will change that.
                 logger.error("lease refused; check --sweep", metadata: ["error": "\(message)"])
                 stop(failing: "the coordinator has no sweep named '\(options.sweep ?? "")' (--sweep)")
                 return
-            } catch CoordinatorCallError.status(404, let message) {
+            } catch CoordinatorCallError.status(404, .unknownWorker, let message) {
                 // The coordinator no longer knows this worker (its registry was reset): register again.
                 logger.warning("coordinator does not know this worker; registering again", metadata: ["error": "\(message)"])
                 do { try await identity.renew(replacing: workerId) { try await self.register() } } catch {
@@ -95,13 +96,13 @@ public final class Worker: Sendable {
                 continue
             }
             switch response.status {
-            case "leased":
+            case .leased:
                 guard let lease = response.lease else { continue }
                 await runTrial(lease, slot: slot)
-            case "done":
+            case .done:
                 if options.exitWhenDone { logger.info("no sweep has work left; slot \(slot) exits"); return }
                 try? await Task.sleep(for: .seconds(1))
-            default:
+            case .noWork:
                 continue
             }
         }

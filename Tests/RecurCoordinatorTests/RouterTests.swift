@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import OpenAPIRuntime
+import RecurAPI
 import RecurStore
 import RecurSweep
 import Testing
@@ -13,7 +15,7 @@ import Testing
 
     static func app(token: String? = "secret") throws -> (some ApplicationProtocol, Coordinator) {
         let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: root)
-        let router = buildRouter(coordinator: coordinator, metrics: HTTPMetrics(), token: token)
+        let router = try buildRouter(coordinator: coordinator, metrics: HTTPMetrics(), token: token)
         return (Application(router: router), coordinator)
     }
 
@@ -31,47 +33,43 @@ import Testing
         training: {epochs: 2}
         """
 
-    /// The routes `buildRouter` registers, read from its source (`router.get("/v1/x/:id")` →
-    /// `GET /v1/x/{id}`); an interpolated segment (`\(action)`) becomes `*`.
-    static func registeredRoutes() throws -> [(method: String, path: String)] {
-        let source = try String(contentsOf: root.appendingPathComponent("Sources/RecurCoordinator/Router+Build.swift"), encoding: .utf8)
-        let pattern = try Regex(#"router\.(get|post|put|patch|delete)\("([^"]*)""#)
-        return source.matches(of: pattern).map { match in
-            let method = String(match.output[1].substring!).uppercased()
-            let path = String(match.output[2].substring!).split(separator: "/", omittingEmptySubsequences: false).map { segment -> String in
-                if segment.hasPrefix(":") { return "{\(segment.dropFirst())}" }
-                return segment.contains("\\(") ? "*" : String(segment)
-            }.joined(separator: "/")
-            return (method, path)
+    /// The paths and methods of docs/openapi.yaml, read line by line (`  /path:` then `    get:`).
+    static func documentedOperations() throws -> Set<String> {
+        let spec = try String(contentsOf: root.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
+        var operations: Set<String> = [], path: String?, inPaths = false
+        for line in spec.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line == "paths:" { inPaths = true; continue }
+            guard inPaths else { continue }
+            if line.hasPrefix("  /") && line.hasSuffix(":") { path = String(line.dropFirst(2).dropLast()); continue }
+            for method in ["get", "post", "put", "patch", "delete"] where line == "    \(method):" { operations.insert("\(method.uppercased()) \(path!)") }
         }
+        return operations
     }
 
-    @Test func everyRegisteredRouteIsListedAndSpecified() throws {
-        let registered = try Self.registeredRoutes()
-        #expect(registered.count >= 20, "the route scan found only \(registered.count) routes; has buildRouter moved?")
-        for route in registered {
-            let listed = apiRoutes.contains { r in
-                r.method == route.method && r.path.split(separator: "/").count == route.path.split(separator: "/").count
-                    && zip(r.path.split(separator: "/"), route.path.split(separator: "/")).allSatisfy { $1 == "*" || $0 == $1 }
+    /// The 405 table and the document name the same operations, and every one of them is served:
+    /// a request with no body gets anything but 404 (generated routes and hand-written pages alike).
+    @Test func everyDocumentedOperationIsServed() async throws {
+        let documented = try Self.documentedOperations()
+        #expect(documented.count >= 24, "the scan found only \(documented.count) operations")
+        let table = Set(documentedMethods.flatMap { entry in
+            entry.methods.map { "\($0.rawValue) /\(entry.template.joined(separator: "/"))".replacingOccurrences(of: "{}", with: "{x}") }
+        })
+        let normalized = Set(documented.map { $0.replacing(#/\{[a-z_]+\}/#, with: "{x}") })
+        #expect(table == normalized, "documentedMethods and docs/openapi.yaml differ: \(table.symmetricDifference(normalized).sorted())")
+        let (app, _) = try Self.app()
+        try await app.test(.router) { client in
+            for operation in documented.sorted() {
+                let parts = operation.split(separator: " ")
+                let uri = String(parts[1]).replacing(#/\{id\}/#, with: "1").replacing(#/\{[a-z_]+\}/#, with: "x")
+                try await client.execute(uri: uri, method: .init(String(parts[0]))!, headers: Self.auth) { r in
+                    #expect(r.status != .notFound || operation.contains("{"), "\(operation) is not served: \(r.status)")
+                    #expect(r.status != .methodNotAllowed && r.status.code < 500, "\(operation): \(r.status) \(String(buffer: r.body).prefix(200))")
+                }
             }
-            #expect(listed, "\(route.method) \(route.path) is registered but not in apiRoutes")
-        }
-        for route in apiRoutes {
-            let registeredHere = registered.contains { r in
-                r.method == route.method && r.path.split(separator: "/").count == route.path.split(separator: "/").count
-                    && zip(route.path.split(separator: "/"), r.path.split(separator: "/")).allSatisfy { $1 == "*" || $0 == $1 }
+            try await client.execute(uri: "/v1/sweeps", method: .delete, headers: Self.auth) { r in
+                #expect(r.status == .methodNotAllowed && r.headers[.allow] == "GET, POST")
+                #expect(String(buffer: r.body).contains(#""code":"method_not_allowed""#))
             }
-            #expect(registeredHere, "\(route.method) \(route.path) is in apiRoutes but buildRouter does not register it")
-        }
-    }
-
-    @Test func everyRouteIsInTheOpenAPISpec() throws {
-        let spec = try String(contentsOf: Self.root.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
-        let lines = spec.split(separator: "\n").map(String.init)
-        for route in apiRoutes {
-            guard let at = lines.firstIndex(of: "  \(route.path):") else { Issue.record("\(route.path) is not in docs/openapi.yaml"); continue }
-            let block = lines[(at + 1)...].prefix { $0.hasPrefix("   ") }
-            #expect(block.contains("    \(route.method.lowercased()):"), "\(route.method) \(route.path) is not in docs/openapi.yaml")
         }
     }
 
@@ -82,7 +80,7 @@ import Testing
         let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
         let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
         let checkpoint = Data((0..<(12 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) })
-        let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 1, epochsRun: 1, checkpoint: checkpoint.base64EncodedString())
+        let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 1, epochsRun: 1, checkpoint: Base64EncodedData(checkpoint))
         try await app.test(.router) { client in
             try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(complete)) { r in
                 #expect(r.status == .ok, "\(String(buffer: r.body))")
@@ -91,9 +89,9 @@ import Testing
         #expect(try coordinator.store.checkpoint(trial: lease.trialId) == checkpoint)
     }
 
-    /// Query values from a link are never trusted: a page past the end shows the last page, an
-    /// unknown sort key sorts by val MAE and is not echoed into the page links.
-    @Test func dashboardClampsThePageAndIgnoresUnknownSortKeys() async throws {
+    /// Query values from a link are never trusted: a page past the end shows the last page; a
+    /// value outside the documented schema (an unknown sort key, page 0) is 400 and not echoed.
+    @Test func dashboardClampsThePageAndRefusesUnknownSortKeys() async throws {
         let (app, coordinator) = try Self.app()
         _ = try await coordinator.createSweep(yaml: Self.sweepYAML.replacingOccurrences(of: "max_trials: 2, max_parallel: 2", with: "max_trials: 60, max_parallel: 60")
             .replacingOccurrences(of: "cell: {choice: [gru, lstm]}", with: "learning_rate: {float: [0.0001, 0.1], log: true}"))
@@ -101,12 +99,17 @@ import Testing
         for _ in 0..<55 { _ = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease) }
         let script = "%22%3E%3Cscript%3Ealert(1)%3C/script%3E"
         try await app.test(.router) { client in
-            try await client.execute(uri: "/sweeps/tiny?page=9223372036854775807&sort=\(script)", method: .get, headers: Self.auth) { r in
+            try await client.execute(uri: "/sweeps/tiny?page=999", method: .get, headers: Self.auth) { r in
                 let html = String(buffer: r.body)
                 #expect(r.status == .ok, "\(html.prefix(300))")
                 #expect(html.contains("page 2 of 2"))
-                #expect(!html.contains("<script>alert"))
                 #expect(html.contains("sort=val_mae&amp;desc=0&amp;page=1") || html.contains("sort=val_mae&desc=0&page=1"))
+            }
+            for query in ["sort=\(script)", "page=0", "page=9223372036854775807", "desc=2", "standalone=yes"] {
+                try await client.execute(uri: "/sweeps/tiny?\(query)", method: .get, headers: Self.auth) { r in
+                    #expect(r.status == .badRequest, "\(query)")
+                    #expect(!String(buffer: r.body).contains("<script>alert"))
+                }
             }
         }
     }
@@ -120,8 +123,8 @@ import Testing
         _ = try await coordinator.report(token: lease.token, API.EpochReport(epoch: 1, trainLoss: 0.5, valLoss: 0.25, valMae: 3, seconds: 1))
         _ = try await coordinator.complete(token: lease.token, API.CompleteRequest(valMae: 3, valLoss: 0.25, testMae: 4, bestEpoch: 1, epochsRun: 1, checkpoint: nil))
         let summary = try coordinator.store.summary(named: "tiny")
-        #expect(summary.objective == "val_loss" && summary.bestValMae == 0.25)
-        #expect(try coordinator.store.trialDetail(id: lease.trialId).objective == "val_loss")
+        #expect(summary.objective == .valLoss && summary.bestValue == 0.25)
+        #expect(try coordinator.store.trialDetail(id: lease.trialId).objective == .valLoss)
         let html = try Dashboard.sweep(store: coordinator.store, name: "tiny")
         #expect(html.contains("best val loss 0.250") && !html.contains("best val MAE"))
     }
@@ -129,7 +132,12 @@ import Testing
     @Test func missingOrWrongTokenIs401() async throws {
         let (app, _) = try Self.app()
         try await app.test(.router) { client in
-            try await client.execute(uri: "/v1/sweeps", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/v1/sweeps", method: .get) { r in
+                #expect(r.status == .unauthorized && String(buffer: r.body).contains(#""code":"unauthorized""#))
+            }
+            try await client.execute(uri: "/sweeps/x", method: .get) { r in
+                #expect(r.status == .unauthorized && String(buffer: r.body).contains("id=\"token\""), "a page shows the sign-in form")
+            }
             try await client.execute(uri: "/v1/sweeps", method: .get, headers: [.authorization: "Bearer wrong"]) { #expect($0.status == .unauthorized) }
             try await client.execute(uri: "/v1/sweeps", method: .get, headers: Self.auth) { #expect($0.status == .ok) }
         }
@@ -140,16 +148,31 @@ import Testing
         try await app.test(.router) { client in
             try await client.execute(uri: "/v1/workers", method: .post, headers: Self.auth, body: ByteBuffer(string: "{not json")) { r in
                 #expect(r.status == .badRequest)
-                #expect(String(buffer: r.body).contains("not valid JSON"))
+                #expect(String(buffer: r.body).contains(#""code":"bad_request""#))
             }
             try await client.execute(uri: "/v1/workers", method: .post, headers: Self.auth, body: ByteBuffer(string: #"{"host": "h"}"#)) { r in
                 #expect(r.status == .badRequest)
-                #expect(String(buffer: r.body).contains("missing field"))
+                #expect(String(buffer: r.body).contains("missing field 'slots'"), "\(String(buffer: r.body))")
             }
-            let big = ByteBuffer(repeating: UInt8(ascii: "x"), count: maximumBodyBytes + 10)
-            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: big) { #expect($0.status == .contentTooLarge) }
-            try await client.execute(uri: "/v1/sweeps/nope", method: .get, headers: Self.auth) { #expect($0.status == .notFound) }
-            try await client.execute(uri: "/v1/leases/bogus/heartbeat", method: .post, headers: Self.auth) { #expect($0.status == .conflict) }
+            try await client.execute(uri: "/v1/workers", method: .post, headers: Self.auth, body: ByteBuffer(string: #"{"host": "h", "slots": 0, "version": "t"}"#)) { r in
+                #expect(r.status == .badRequest && String(buffer: r.body).contains("slots: 0 must be from 1 to 1024"))
+            }
+            try await client.execute(uri: "/v1/workers", method: .post, headers: [.authorization: "Bearer secret", .contentType: "text/plain"], body: ByteBuffer(string: "x")) { r in
+                #expect(r.status == .unsupportedMediaType && String(buffer: r.body).contains(#""code":"unsupported_media_type""#))
+            }
+            let big = ByteBuffer(repeating: UInt8(ascii: "x"), count: API.maximumBodyBytes + 10)
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: big) { r in
+                #expect(r.status == .contentTooLarge && String(buffer: r.body).contains(#""code":"body_too_large""#))
+            }
+            try await client.execute(uri: "/v1/sweeps/nope", method: .get, headers: Self.auth) { r in
+                #expect(r.status == .notFound && String(buffer: r.body).contains(#""code":"unknown_sweep""#))
+            }
+            try await client.execute(uri: "/v1/trials/9223372036854775808", method: .get, headers: Self.auth) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/trials/0", method: .get, headers: Self.auth) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/sweeps/x/leaderboard?top=abc", method: .get, headers: Self.auth) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/leases/bogus/heartbeat", method: .post, headers: Self.auth) { r in
+                #expect(r.status == .notFound && String(buffer: r.body).contains(#""code":"unknown_lease""#))
+            }
         }
     }
 
@@ -157,8 +180,9 @@ import Testing
         let (app, _) = try Self.app()
         try await app.test(.router) { client in
             let yaml = "name: x\ntask: {dataset: d.csv, target: y}\nspace:\n  dropout: {float: [0, 1.5]}\n"
-            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.CreateSweepRequest(yaml: yaml))) { r in
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.SweepDefinition(yaml: yaml))) { r in
                 #expect(r.status == .unprocessableContent)
+                #expect(String(buffer: r.body).contains(#""code":"invalid_sweep""#))
                 #expect(String(buffer: r.body).contains("space.dropout.float[1]: 1.5 must be < 1"))
             }
         }
@@ -168,7 +192,7 @@ import Testing
     @Test func aLeaseLifecycleOverHTTP() async throws {
         let (app, coordinator) = try Self.app()
         try await app.test(.router) { client in
-            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.CreateSweepRequest(yaml: Self.sweepYAML))) {
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.SweepDefinition(yaml: Self.sweepYAML))) {
                 #expect($0.status == .created)
             }
             let register = try await client.execute(uri: "/v1/workers", method: .post, headers: Self.auth, body: Self.body(API.RegisterRequest(host: "h", slots: 1, version: "t")))
@@ -184,13 +208,15 @@ import Testing
                     #expect(String(buffer: r.body).contains("\"continue\""))
                 }
             }
-            let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 2, epochsRun: 2, checkpoint: Data([1, 2]).base64EncodedString())
+            let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 2, epochsRun: 2, checkpoint: Base64EncodedData(Data([1, 2])))
             try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(complete)) { #expect($0.status == .ok) }
             try await client.execute(uri: "/v1/leases/\(lease.token)/epochs", method: .post, headers: Self.auth,
-                                     body: Self.body(API.EpochReport(epoch: 3, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1))) { #expect($0.status == .conflict) }
+                                     body: Self.body(API.EpochReport(epoch: 3, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1))) { r in
+                #expect(r.status == .conflict && String(buffer: r.body).contains(#""code":"lease_gone""#))
+            }
             try await client.execute(uri: "/v1/sweeps/tiny/leaderboard", method: .get, headers: Self.auth) { r in
                 let rows = try API.decoder().decode([API.LeaderboardRow].self, from: Data(r.body.readableBytesView))
-                #expect(rows.first?.state == "completed" && rows.first?.testMae == 3 && rows.first?.epochs == 2)
+                #expect(rows.first?.state == .completed && rows.first?.testMae == 3 && rows.first?.epochs == 2)
             }
             try await client.execute(uri: "/metrics", method: .get, headers: Self.auth) { r in
                 let text = String(buffer: r.body)

@@ -36,7 +36,7 @@ import Testing
         }
         #expect(seenInside == 2)
         #expect((try? outcomes[0].get()) == true && (try? outcomes[2].get()) == true)
-        #expect(throws: StoreError.staleLease("unknown lease token")) { try outcomes[1].get() }
+        #expect(throws: StoreError.notFound(.lease, "unknown lease token")) { try outcomes[1].get() }
         #expect(try store.metrics(trial: trials[0].id!).map(\.epoch) == [1, 2])
         #expect(try store.metrics(trial: trials[1].id!).isEmpty)
         #expect(try store.trial(id: trials[0].id!).bestValMetric == 0.5)

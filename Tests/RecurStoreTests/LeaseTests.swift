@@ -90,7 +90,7 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
         let failed = try store.fail(token: "a", error: "diverged", retryable: false, maxAttempts: 3, now: 1)
         #expect(failed.state == .failed && failed.bestValMetric == nil)
         #expect(try store.metrics(trial: trials[0].id!).count == 1)
-        #expect(throws: StoreError.notFound("trial \(trials[0].id!) has no checkpoint (it is failed, not completed)")) { try store.checkpoint(trial: trials[0].id!) }
+        #expect(throws: StoreError.notFound(.checkpoint, "trial \(trials[0].id!) has no checkpoint (it is failed, not completed)")) { try store.checkpoint(trial: trials[0].id!) }
     }
 
     @Test func duplicateConfigsAndNamesAreRefused() throws {

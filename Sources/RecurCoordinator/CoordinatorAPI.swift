@@ -1,0 +1,154 @@
+import Foundation
+import HTTPTypes
+import OpenAPIRuntime
+import RecurAPI
+import RecurStore
+import RecurSweep
+
+/// The `/v1` operations of docs/openapi.yaml, served by the generated server code: decoding,
+/// routing and encoding are generated; this type only validates what the schema's constraints
+/// say (the generator does not check `minimum`, `maxLength`…) and calls the coordinator.
+struct CoordinatorAPI: APIProtocol {
+    let coordinator: Coordinator
+
+    // MARK: Workers
+
+    func registerWorker(_ input: Operations.RegisterWorker.Input) async throws -> Operations.RegisterWorker.Output {
+        guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
+        try check(!body.host.isEmpty && body.host.count <= 255, "host: must be 1 to 255 characters")
+        try check((1...1024).contains(body.slots), "slots: \(body.slots) must be from 1 to 1024")
+        try check(body.version.count <= 200, "version: must be at most 200 characters")
+        return .created(.init(body: .json(try await coordinator.register(body))))
+    }
+
+    func listWorkers(_ input: Operations.ListWorkers.Input) async throws -> Operations.ListWorkers.Output {
+        .ok(.init(body: .json(try coordinator.store.workerInfos().map(API.WorkerInfo.init))))
+    }
+
+    func leaseTrial(_ input: Operations.LeaseTrial.Input) async throws -> Operations.LeaseTrial.Output {
+        guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
+        try check(!body.workerId.isEmpty && body.workerId.count <= 200, "worker_id: must be 1 to 200 characters")
+        if let sweep = body.sweep { try check(!sweep.isEmpty && sweep.count <= 200, "sweep: must be 1 to 200 characters") }
+        try check((0...30).contains(body.waitSeconds), "wait_seconds: \(body.waitSeconds) must be from 0 to 30")
+        let deadline = ContinuousClock.now + .milliseconds(Int(body.waitSeconds * 1000))
+        while true {
+            let response = try await coordinator.lease(worker: body.workerId, sweep: body.sweep)
+            if response.status != .noWork || ContinuousClock.now >= deadline { return .ok(.init(body: .json(response))) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    func renewLease(_ input: Operations.RenewLease.Input) async throws -> Operations.RenewLease.Output {
+        .ok(.init(body: .json(try await coordinator.heartbeat(token: try token(input.path.token)))))
+    }
+
+    func reportEpoch(_ input: Operations.ReportEpoch.Input) async throws -> Operations.ReportEpoch.Output {
+        guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
+        try check((1...1_000_000).contains(body.epoch), "epoch: \(body.epoch) must be from 1 to 1000000")
+        try check(body.seconds >= 0, "seconds: \(body.seconds) must be ≥ 0")
+        return .ok(.init(body: .json(try await coordinator.report(token: try token(input.path.token), body))))
+    }
+
+    func completeTrial(_ input: Operations.CompleteTrial.Input) async throws -> Operations.CompleteTrial.Output {
+        guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
+        try check((1...1_000_000).contains(body.bestEpoch), "best_epoch: \(body.bestEpoch) must be from 1 to 1000000")
+        try check((1...1_000_000).contains(body.epochsRun), "epochs_run: \(body.epochsRun) must be from 1 to 1000000")
+        return .ok(.init(body: .json(try await coordinator.complete(token: try token(input.path.token), body))))
+    }
+
+    func failAttempt(_ input: Operations.FailAttempt.Input) async throws -> Operations.FailAttempt.Output {
+        guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
+        try check(body.error.count <= 100_000, "error: must be at most 100000 characters")
+        return .ok(.init(body: .json(try await coordinator.fail(token: try token(input.path.token), body))))
+    }
+
+    func releaseLease(_ input: Operations.ReleaseLease.Input) async throws -> Operations.ReleaseLease.Output {
+        .ok(.init(body: .json(try await coordinator.release(token: try token(input.path.token)))))
+    }
+
+    // MARK: Sweeps
+
+    func listSweeps(_ input: Operations.ListSweeps.Input) async throws -> Operations.ListSweeps.Output {
+        .ok(.init(body: .json(try coordinator.store.summaries().map(API.SweepSummary.init))))
+    }
+
+    func createSweep(_ input: Operations.CreateSweep.Input) async throws -> Operations.CreateSweep.Output {
+        guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
+        try check(body.yaml.count <= 1_000_000, "yaml: must be at most 1000000 characters")
+        let record = try await coordinator.createSweep(yaml: body.yaml)
+        return .created(.init(body: .json(API.SweepSummary(try coordinator.store.summary(named: record.name)))))
+    }
+
+    func validateSweep(_ input: Operations.ValidateSweep.Input) async throws -> Operations.ValidateSweep.Output {
+        guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
+        try check(body.yaml.count <= 1_000_000, "yaml: must be at most 1000000 characters")
+        do {
+            _ = try SweepSpec.parse(yaml: body.yaml)
+            return .ok(.init(body: .json(.init(ok: true, problems: []))))
+        } catch let error as SweepSpecError {
+            return .unprocessableContent(.init(body: .json(.init(ok: false, problems: error.problems))))
+        }
+    }
+
+    func getSweep(_ input: Operations.GetSweep.Input) async throws -> Operations.GetSweep.Output {
+        .ok(.init(body: .json(API.SweepSummary(try coordinator.store.summary(named: try name(input.path.name))))))
+    }
+
+    func pauseSweep(_ input: Operations.PauseSweep.Input) async throws -> Operations.PauseSweep.Output {
+        .ok(.init(body: .json(try await setState(input.path.name, .paused))))
+    }
+
+    func resumeSweep(_ input: Operations.ResumeSweep.Input) async throws -> Operations.ResumeSweep.Output {
+        .ok(.init(body: .json(try await setState(input.path.name, .running))))
+    }
+
+    func cancelSweep(_ input: Operations.CancelSweep.Input) async throws -> Operations.CancelSweep.Output {
+        .ok(.init(body: .json(try await setState(input.path.name, .cancelled))))
+    }
+
+    func getLeaderboard(_ input: Operations.GetLeaderboard.Input) async throws -> Operations.GetLeaderboard.Output {
+        if let top = input.query.top { try check((1...1_000_000).contains(top), "top: \(top) must be from 1 to 1000000") }
+        let rows = try coordinator.store.leaderboard(sweep: try name(input.path.name), top: input.query.top)
+        return .ok(.init(body: .json(rows.map(API.LeaderboardRow.init))))
+    }
+
+    func getTrial(_ input: Operations.GetTrial.Input) async throws -> Operations.GetTrial.Output {
+        .ok(.init(body: .json(API.TrialDetail(try coordinator.store.trialDetail(id: try id(input.path.id))))))
+    }
+
+    func getCheckpoint(_ input: Operations.GetCheckpoint.Input) async throws -> Operations.GetCheckpoint.Output {
+        let data = try coordinator.store.checkpoint(trial: try id(input.path.id))
+        return .ok(.init(body: .binary(HTTPBody(data))))
+    }
+
+    // MARK: Checks the generated code leaves to us
+
+    private func setState(_ name: String, _ state: SweepState) async throws -> API.SweepSummary {
+        let name = try self.name(name)
+        do {
+            _ = try await coordinator.setState(sweep: name, to: state)
+        } catch StoreError.conflict(let message) {
+            throw APIFailure(.conflict, .sweepFinished, message)
+        }
+        return API.SweepSummary(try coordinator.store.summary(named: name))
+    }
+
+    private func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+        guard condition else { throw APIFailure.badRequest(message()) }
+    }
+
+    private func token(_ token: String) throws -> String {
+        try check(!token.isEmpty && token.count <= 200, "token: must be 1 to 200 characters")
+        return token
+    }
+
+    private func name(_ name: String) throws -> String {
+        try check(!name.isEmpty && name.count <= 200, "name: must be 1 to 200 characters")
+        return name
+    }
+
+    private func id(_ id: Int64) throws -> Int64 {
+        try check(id >= 1, "id: \(id) must be ≥ 1")
+        return id
+    }
+}

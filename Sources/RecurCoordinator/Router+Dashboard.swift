@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import RecurAPI
+import RecurStore
+
+/// The dashboard's HTML pages and sign-in. Query parameters are checked as docs/openapi.yaml
+/// declares them: a value out of its schema gets 400, not a silent default.
+func addDashboardRoutes(to router: Router<BasicRequestContext>, coordinator: Coordinator, token: String?) {
+    router.get("/") { _, _ in await respondHTML { try Dashboard.index(store: coordinator.store) } }
+    router.get("/sweeps/:name") { request, context in
+        await respondHTML {
+            let q = request.uri.queryParameters
+            let sort = try q.get("sort").map { text in
+                guard let column = SweepStore.SortColumn(rawValue: text) else { throw badQuery("sort", "val_mae, test_mae, trial, state or epochs") }
+                return column
+            }
+            let desc = try flag(q.get("desc"), "desc")
+            let standalone = try flag(q.get("standalone"), "standalone")
+            let page = try q.get("page").map { text in
+                guard let n = Int(text), (1...1_000_000).contains(n) else { throw badQuery("page", "a whole number from 1 to 1000000") }
+                return n
+            }
+            return try Dashboard.sweep(
+                store: coordinator.store, name: context.parameters.require("name"), sort: sort ?? .valMAE, descending: desc, page: page ?? 1,
+                standalone: standalone)
+        }
+    }
+    router.get("/trials/:id") { _, context in
+        await respondHTML {
+            guard let id = Int64(try context.parameters.require("id")), id >= 1 else { throw APIError.badRequest("the trial id must be a positive integer") }
+            return try Dashboard.trial(store: coordinator.store, id: id)
+        }
+    }
+    // `/login?token=T&next=/sweeps/x` signs in from a link; without a token it shows the form.
+    router.get("/login") { request, _ in
+        let q = request.uri.queryParameters
+        let next = localPath(q.get("next"))
+        guard let given = q.get("token"), let token, constantTimeEqual(given, token) else { return html(Dashboard.login(next: next)) }
+        return signedIn(token: token, next: next)
+    }
+    router.post("/login") { request, context in
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: 4096) } catch {
+            return html(Dashboard.page("Too large", refresh: false, "<p>The sign-in form is over 4 KiB.</p>"), status: .contentTooLarge)
+        }
+        let form = try? URLEncodedFormDecoder().decode(LoginForm.self, from: String(buffer: body))
+        let next = localPath(form?.next)
+        guard let token else { return html(Dashboard.login(next: next)) }
+        guard let presented = form?.token, constantTimeEqual(presented, token) else { return html(Dashboard.login(next: next, wrong: true), status: .unauthorized) }
+        return signedIn(token: token, next: next)
+    }
+}
+
+struct LoginForm: Decodable {
+    var token: String?
+    var next: String?
+}
+
+/// A same-origin path to go to after signing in, or `/`. `//host` and `/\host` are read by
+/// browsers as another origin, so they are refused, as is anything with a control character.
+func localPath(_ next: String?) -> String {
+    guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\"),
+        !next.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+    else { return "/" }
+    return next
+}
+
+func signedIn(token: String, next: String) -> Response {
+    var response = Response(status: .seeOther, headers: [.location: next])
+    response.setCookie(Cookie(name: "recur_token", value: token, path: "/", httpOnly: true, sameSite: .lax))
+    return response
+}
+
+func badQuery(_ name: String, _ expected: String) -> APIError { APIError.badRequest("\(name): expected \(expected)") }
+
+/// `0` or `1` (absent: false).
+func flag(_ text: String?, _ name: String) throws -> Bool {
+    switch text {
+    case nil, "0": return false
+    case "1": return true
+    default: throw badQuery(name, "0 or 1")
+    }
+}
+
+func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+    Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+}
+
+func respondHTML(_ body: () throws -> String) async -> Response {
+    do { return html(try body()) } catch {
+        let failure = APIFailure(error)
+        let title = failure.status == .notFound ? "Not found" : "Error"
+        return html(Dashboard.page(title, refresh: false, "<h1>\(title)</h1><p>\(SVGPlots.escape(failure.message))</p>"), status: failure.status)
+    }
+}
