@@ -8,7 +8,11 @@ import PackageDescription
 let targetCPU = ProcessInfo.processInfo.environment["RECUR_TARGET_CPU"] ?? "native"
 
 #if arch(x86_64)
-let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
+let cpuFlags: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", targetCPU]),
+    // `recur --version` names the target: RECUR_TARGET_CPU_NATIVE, RECUR_TARGET_CPU_HASWELL, …
+    .define("RECUR_TARGET_CPU_" + targetCPU.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()),
+]
 #else
 let cpuFlags: [SwiftSetting] = []
 #endif
@@ -162,7 +166,18 @@ let package = Package(
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
             ]
         ),
-        .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", "RecurEngine", "RecurForecast", "RecurStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(
+            name: "RecurWorkerTests",
+            dependencies: ["RecurWorker", "RecurAPI", "RecurForecast", "RecurEngine", "RecurSweep", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // Real processes: coordinators and workers on loopback, Unix sockets and network
+        // namespaces, kill -9, headless Chromium, Schemathesis. `.ci/run` installs every tool.
+        .testTarget(
+            name: "RecurSystemTests",
+            dependencies: ["RecurCLI", "RecurEngine", "RecurForecast", "RecurStore", .product(name: "GRDB", package: "GRDB.swift")],
+            exclude: ["schemathesis.toml"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -43,7 +43,7 @@ public enum API {
     public typealias ReportResponse = Components.Schemas.ReportResponse
     public typealias CompleteRequest = Components.Schemas.CompleteRequest
     public typealias FailRequest = Components.Schemas.FailRequest
-    public typealias FailureKind = Components.Schemas.FailureKind
+    public typealias FailureKind = Components.Schemas.FailRequest.KindPayload
     public typealias TrialStateResponse = Components.Schemas.TrialStateResponse
     public typealias SweepDefinition = Components.Schemas.SweepDefinition
     public typealias ValidationResponse = Components.Schemas.ValidationResponse

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RecurEngine
 
 /// `recur`: hyperparameter sweeps for recurrent forecasting models.
 @available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
@@ -6,6 +7,7 @@ public struct RecurCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "recur",
         abstract: "Hyperparameter sweeps for recurrent forecasting models, on a Keras-exact CPU engine.",
+        version: BuildInfo.summary,
         subcommands: [Run.self, Serve.self, WorkerCommand.self, Sweep.self, Status.self, Leaderboard.self, Trial.self, Workers.self, Export.self, Report.self, Train.self, Predict.self, DataCommand.self, Engine.self, Bench.self])
 
     public init() {}

@@ -20,9 +20,9 @@ public func buildRouter(
     router.middlewares.add(MetricsMiddleware(metrics: metrics))
     router.middlewares.add(MethodNotAllowedMiddleware())
     if let token { router.middlewares.add(BearerAuthMiddleware(token: token)) }
+    router.middlewares.add(BodyLimitMiddleware(completeLimit: maximumCompleteBytes))
     try CoordinatorAPI(coordinator: coordinator).registerHandlers(
-        on: router, configuration: .init(jsonEncodingOptions: [.sortedKeys]),
-        middlewares: [ErrorBodyMiddleware(), BodyLimitMiddleware(completeLimit: maximumCompleteBytes)])
+        on: router, configuration: .init(jsonEncodingOptions: [.sortedKeys]), middlewares: [ErrorBodyMiddleware()])
     addDashboardRoutes(to: router, coordinator: coordinator, token: token)
     router.get("/metrics") { _, _ in
         let text = await metrics.prometheusText(counters: coordinator.counters, store: coordinator.store)
@@ -120,24 +120,20 @@ struct ErrorBodyMiddleware: ServerMiddleware {
     }
 }
 
-/// Caps request bodies before the generated code buffers them: 8 MiB, or `completeLimit` for a
-/// completion (its checkpoint travels in it).
-struct BodyLimitMiddleware: ServerMiddleware {
+/// Caps request bodies before the generated code reads them: 8 MiB, or `completeLimit` for a
+/// completion (its checkpoint travels in it). Over the cap: 413 `body_too_large`.
+struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let completeLimit: Int
 
-    func intercept(
-        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
-        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
-    ) async throws -> (HTTPResponse, HTTPBody?) {
-        guard let body else { return try await next(request, nil, metadata) }
-        let limit = operationID == "completeTrial" ? completeLimit : API.maximumBodyBytes
-        let bytes: ArraySlice<UInt8>
-        do { bytes = try await ArraySlice(collecting: body, upTo: limit) } catch {
-            throw APIFailure(
-                .contentTooLarge, .bodyTooLarge,
-                "the request body is over the coordinator's limit (\(limit) bytes\(operationID == "completeTrial" ? "; recur serve --max-checkpoint-bytes" : ""))")
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.uri.path.hasPrefix("/v1/"), request.method != .get else { return try await next(request, context) }
+        let limit = request.uri.path.hasSuffix("/complete") ? completeLimit : API.maximumBodyBytes
+        var request = request
+        do { _ = try await request.collectBody(upTo: limit) } catch is NIOTooManyBytesError {
+            let hint = limit == completeLimit ? "; recur serve --max-checkpoint-bytes" : ""
+            return errorResponse(APIFailure(.contentTooLarge, .bodyTooLarge, "the request body is over the coordinator's limit (\(limit) bytes\(hint))"))
         }
-        return try await next(request, HTTPBody(bytes), metadata)
+        return try await next(request, context)
     }
 }
 

@@ -35,6 +35,9 @@ func addDashboardRoutes(to router: Router<BasicRequestContext>, coordinator: Coo
     // `/login?token=T&next=/sweeps/x` signs in from a link; without a token it shows the form.
     router.get("/login") { request, _ in
         let q = request.uri.queryParameters
+        if (q.get("token")?.count ?? 0) > 200 || (q.get("next")?.count ?? 0) > 2000 {
+            return html(Dashboard.page("Error", refresh: false, "<p>token is over 200 or next over 2000 characters.</p>"), status: .badRequest)
+        }
         let next = localPath(q.get("next"))
         guard let given = q.get("token"), let token, constantTimeEqual(given, token) else { return html(Dashboard.login(next: next)) }
         return signedIn(token: token, next: next)

@@ -19,7 +19,7 @@ public final class Worker: Sendable {
         public var sweep: String?
         public var exitWhenDone = false
         public var host = ProcessInfo.processInfo.hostName
-        public var version = "recur-0.1"
+        public var version = "recur-\(BuildInfo.version)"
         public init() {}
     }
 

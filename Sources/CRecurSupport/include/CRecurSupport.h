@@ -12,6 +12,18 @@ int recur_flush_denormals_enabled(void);
 int recur_cpu_has_avx512f(void);
 int recur_cpu_has_avx2(void);
 
+/// The instruction set the including code was compiled for (inline, so it reports the flags of
+/// the Swift target that calls it, not of this C library): 2 AVX-512F, 1 AVX2 + FMA, 0 neither.
+static inline int recur_compiled_vector_level(void) {
+#if defined(__AVX512F__)
+    return 2;
+#elif defined(__AVX2__) && defined(__FMA__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /// Linux: asks for SIGTERM when the parent process (expected to be `expected_parent`) dies, and
 /// raises it at once if that parent is already gone. Returns 0 where unsupported.
 int recur_terminate_with_parent(int expected_parent);

@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import OpenAPIRuntime
+import RecurAPI
+import RecurEngine
+import RecurForecast
+import RecurSweep
+import Synchronization
+import Testing
+
+@testable import RecurWorker
+
+/// A coordinator the test scripts: each call is recorded, and answers come from closures.
+final class FakeCoordinator: CoordinatorService, Sendable {
+    let address = CoordinatorAddress("unix:/fake")!
+    let calls = Mutex<[String]>([])
+    let onReport: @Sendable (API.EpochReport, Int) throws -> API.ReportAction
+    let onComplete: @Sendable (API.CompleteRequest, Int) throws -> Void
+    let reportTries = Mutex(0)
+    let completeTries = Mutex(0)
+
+    init(
+        onReport: @escaping @Sendable (API.EpochReport, Int) throws -> API.ReportAction = { _, _ in ._continue },
+        onComplete: @escaping @Sendable (API.CompleteRequest, Int) throws -> Void = { _, _ in }
+    ) {
+        self.onReport = onReport
+        self.onComplete = onComplete
+    }
+
+    func record(_ call: String) { calls.withLock { $0.append(call) } }
+    var log: [String] { calls.withLock { $0 } }
+
+    func register(_ request: API.RegisterRequest) async throws -> API.RegisterResponse {
+        record("register")
+        return .init(workerId: "w", leaseSeconds: 30)
+    }
+    func lease(_ request: API.LeaseRequest) async throws -> API.LeaseResponse { .init(status: .done) }
+    func heartbeat(token: String) async throws -> API.DeadlineResponse { .init(deadline: 0) }
+    func report(token: String, _ report: API.EpochReport) async throws -> API.ReportResponse {
+        let attempt = reportTries.withLock { $0 += 1; return $0 }
+        let action = try onReport(report, attempt)
+        record("report \(report.epoch)")
+        return .init(action: action, deadline: 0)
+    }
+    func complete(token: String, _ request: API.CompleteRequest) async throws -> API.TrialStateResponse {
+        let attempt = completeTries.withLock { $0 += 1; return $0 }
+        try onComplete(request, attempt)
+        record(request.checkpoint == nil ? "complete without checkpoint" : "complete")
+        return .init(trialId: 1, state: .completed)
+    }
+    func fail(token: String, _ request: API.FailRequest) async throws -> API.TrialStateResponse {
+        record("fail \(request.kind?.rawValue ?? "error") retryable=\(request.retryable)")
+        return .init(trialId: 1, state: .pending)
+    }
+    func release(token: String) async throws -> API.TrialStateResponse {
+        record("release")
+        return .init(trialId: 1, state: .pending)
+    }
+}
+
+/// The worker's trial loop against a fake coordinator: what it does on 409, 413, prune, shutdown
+/// and an unreachable coordinator, with real (tiny) training in between.
+@Suite struct TrialLoopTests {
+    /// A 600-row hourly series with a daily cycle, written once.
+    static let dataset: String = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("recur-worker-tests-\(getpid()).csv")
+        var csv = "timestamp,load,temp\n"
+        for i in 0..<600 {
+            let t = Timestamp.format(978_307_200 + Int64(i) * 3600)
+            csv += "\(t),\(50 + 10 * sin(Double(i) * 2 * .pi / 24)),\(10 + 5 * cos(Double(i) * 2 * .pi / 24))\n"
+        }
+        try! Data(csv.utf8).write(to: url)
+        return url.path
+    }()
+
+    static func lease(epochs: Int = 4, learningRate: Float? = nil) -> API.Lease {
+        var task = TaskSpec(dataset: dataset, target: "load")
+        task.sequenceLength = 12
+        task.horizon = 3
+        var training = TrainingSettings()
+        training.epochs = epochs
+        training.batchSize = 32
+        training.earlyStopping = nil
+        if let learningRate { training.optimizer = OptimizerConfig(kind: .sgd, learningRate: learningRate) }
+        let model = ModelSpec(inputFeatures: 2, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 4)), .dense(units: 1)])
+        return API.Lease(
+            token: "t", deadline: 0, leaseSeconds: 30, sweep: "s", trialId: 1, trialNumber: 0, attempt: 1, config: TrialConfig([:]), task: task,
+            model: model, training: training, objective: .valMae)
+    }
+
+    static func worker(_ fake: FakeCoordinator) -> Worker {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return Worker(client: fake, options: Worker.Options(), logger: logger)
+    }
+
+    @Test func aTrialReportsEveryEpochInOrderThenCompletes() async {
+        let fake = FakeCoordinator()
+        await Self.worker(fake).runTrial(Self.lease(), slot: 0)
+        #expect(fake.log == ["report 1", "report 2", "report 3", "report 4", "complete"])
+    }
+
+    /// Reports that cannot be delivered are retried, in order, while training goes on.
+    @Test func reportsAreRetriedInOrderWhileTheCoordinatorIsUnreachable() async {
+        let fake = FakeCoordinator(onReport: { _, attempt in
+            if attempt <= 3 { throw CoordinatorCallError.unreachable("connection refused") }
+            return ._continue
+        })
+        await Self.worker(fake).runTrial(Self.lease(), slot: 0)
+        #expect(fake.log == ["report 1", "report 2", "report 3", "report 4", "complete"])
+        #expect(fake.reportTries.withLock { $0 } == 7)
+    }
+
+    /// 409: the lease is gone (another worker may hold the trial now), so nothing more is sent.
+    @Test func aLostLeaseStopsTheTrialWithoutCompleting() async {
+        let fake = FakeCoordinator(onReport: { report, _ in
+            if report.epoch == 2 { throw CoordinatorCallError.status(409, .leaseGone, "the lease is lost") }
+            return ._continue
+        })
+        await Self.worker(fake).runTrial(Self.lease(epochs: 6), slot: 0)
+        #expect(fake.log == ["report 1"])
+    }
+
+    @Test func aPruneStopsTrainingAndSendsNothingMore() async {
+        let fake = FakeCoordinator(onReport: { report, _ in report.epoch == 2 ? .prune : ._continue })
+        await Self.worker(fake).runTrial(Self.lease(epochs: 6), slot: 0)
+        #expect(fake.log == ["report 1", "report 2"])
+    }
+
+    /// 413: the coordinator will not take the checkpoint; the metrics still arrive.
+    @Test func aCheckpointRefusedAsTooLargeIsDroppedAndTheTrialCompletes() async {
+        let fake = FakeCoordinator(onComplete: { request, _ in
+            if request.checkpoint != nil { throw CoordinatorCallError.status(413, .bodyTooLarge, "over the limit") }
+        })
+        await Self.worker(fake).runTrial(Self.lease(epochs: 2), slot: 0)
+        #expect(fake.log == ["report 1", "report 2", "complete without checkpoint"])
+    }
+
+    /// SIGTERM (a shutdown request) mid-trial: the epoch finishes, its report goes out, and the
+    /// lease is released, which costs the trial no retry.
+    @Test func shutdownReleasesTheLease() async {
+        let box = Mutex<Worker?>(nil)
+        let fake = FakeCoordinator(onReport: { report, _ in
+            if report.epoch == 1 { box.withLock { $0?.requestShutdown() } }
+            return ._continue
+        })
+        let worker = Self.worker(fake)
+        box.withLock { $0 = worker }
+        await worker.runTrial(Self.lease(epochs: 50), slot: 0)
+        let log = fake.log
+        #expect(log.last == "release" && !log.contains("complete") && log.count <= 4, "\(log)")
+    }
+
+    /// A diverged run is reported as such (not retryable), by the error's type, not its text.
+    @Test func divergenceIsReportedAsNotRetryable() async {
+        let fake = FakeCoordinator()
+        await Self.worker(fake).runTrial(Self.lease(epochs: 3, learningRate: 1e30), slot: 0)
+        #expect(fake.log.last == "fail diverged retryable=false", "\(fake.log)")
+    }
+}
