@@ -17,11 +17,16 @@ let cpuFlags: [SwiftSetting] = [
 let cpuFlags: [SwiftSetting] = []
 #endif
 
+/// CI builds Recur's own targets with warnings as errors (`RECUR_STRICT=1`, set by `.ci/run`). The
+/// generated contract code is left out: its unused `public import`s warn.
+let strict: [SwiftSetting] = ProcessInfo.processInfo.environment["RECUR_STRICT"] == "1" ? [.unsafeFlags(["-warnings-as-errors"])] : []
+
 /// The engine is optimised in debug builds too, so its tests run real shapes in seconds.
-let engineSettings: [SwiftSetting] = cpuFlags + [
-    .unsafeFlags(["-O"], .when(configuration: .debug)),
-    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
-]
+let engineSettings: [SwiftSetting] =
+    cpuFlags + [
+        .unsafeFlags(["-O"], .when(configuration: .debug)),
+        .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+    ]
 
 let package = Package(
     name: "Recur",
@@ -74,7 +79,9 @@ let package = Package(
         // MARK: - Sweeps (pure: spec, space, samplers, pruners)
         .target(
             name: "RecurSweep",
-            dependencies: ["RecurForecast", "RecurEngine", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "RecurForecast", "RecurEngine", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+            ]
         ),
 
         // MARK: - Contract: types, server and client generated from docs/openapi.yaml
@@ -158,7 +165,10 @@ let package = Package(
         ),
         .testTarget(name: "RecurForecastTests", dependencies: ["RecurForecast", "RecurEngine"]),
         .testTarget(name: "RecurSweepTests", dependencies: ["RecurSweep", "RecurForecast"]),
-        .testTarget(name: "RecurStoreTests", dependencies: ["RecurStore", "RecurSweep", "Migrations", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "RecurStoreTests",
+            dependencies: ["RecurStore", "RecurSweep", "Migrations", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "RecurCoordinatorTests",
             dependencies: [
@@ -181,3 +191,8 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Warnings as errors (RECUR_STRICT=1) for every Swift target of Recur's own but the generated contract.
+for target in package.targets where target.type != .system && !["RecurAPI", "CRecurSupport"].contains(target.name) {
+    target.swiftSettings = (target.swiftSettings ?? []) + strict
+}

@@ -57,11 +57,19 @@ public enum BLASCoreSelection {
         let info = BLASInfo.current
         guard info.library == "OpenBLAS" else { return }
         let changes = environmentForRestart(
-            coreName: info.coreName, hasAVX512: recur_cpu_has_avx512f() != 0, hasAVX2: recur_cpu_has_avx2() != 0,
-            environment: ProcessInfo.processInfo.environment)
+            coreName: info.coreName,
+            hasAVX512: recur_cpu_has_avx512f() != 0,
+            hasAVX2: recur_cpu_has_avx2() != 0,
+            environment: ProcessInfo.processInfo.environment
+        )
         guard !changes.isEmpty else { return }
         if verbose, let core = changes["OPENBLAS_CORETYPE"] {
-            FileHandle.standardError.write(Data("recur: OpenBLAS picked its \(info.coreName) kernels on a CPU that supports \(core); restarting with OPENBLAS_CORETYPE=\(core)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "recur: OpenBLAS picked its \(info.coreName) kernels on a CPU that supports \(core); restarting with OPENBLAS_CORETYPE=\(core)\n"
+                        .utf8
+                )
+            )
         }
         for (key, value) in changes { setenv(key, value, 1) }
         setenv(marker, "1", 1)

@@ -1,7 +1,7 @@
-import RecurAPI
 import ArgumentParser
 import Foundation
 import Logging
+import RecurAPI
 import RecurCoordinator
 import RecurStore
 import RecurSweep
@@ -26,7 +26,8 @@ extension Bench {
 
                 Example:
                   .build/release/recur bench coordinator --clients 64 --trials 2000 --epochs 10 --json
-                """)
+                """
+        )
 
         @Option(help: "Concurrent clients.") var clients = 64
         @Option(help: "Trials in the sweep.") var trials = 2000
@@ -56,26 +57,32 @@ extension Bench {
             if let db { try? FileManager.default.removeItem(atPath: db) }
             let store = try SweepStore(path: db ?? dir.appendingPathComponent("bench.db").path)
             let coordinator = try Coordinator(store: store, leaseSeconds: 60, datasetDirectory: dir, logger: logger)
-            _ = try await coordinator.createSweep(yaml: """
-                name: bench
-                task: {dataset: d.csv, target: y, sequence_length: 8, horizon: 1}
-                search: {method: \(sampler), seed: 1, max_trials: \(trials), max_parallel: \(clients)}
-                space:
-                  cell: {choice: [simple_rnn, lstm, gru]}
-                  depth: {int: [1, 3]}
-                  dropout: {float: [0.0, 0.5]}
-                  bidirectional: {choice: [false, true]}
-                  learning_rate: {float: [1.0e-4, 1.0e-2], log: true}
-                training: {epochs: \(epochs)}
-                """)
+            _ = try await coordinator.createSweep(
+                yaml: """
+                    name: bench
+                    task: {dataset: d.csv, target: y, sequence_length: 8, horizon: 1}
+                    search: {method: \(sampler), seed: 1, max_trials: \(trials), max_parallel: \(clients)}
+                    space:
+                      cell: {choice: [simple_rnn, lstm, gru]}
+                      depth: {int: [1, 3]}
+                      dropout: {float: [0.0, 0.5]}
+                      bidirectional: {choice: [false, true]}
+                      learning_rate: {float: [1.0e-4, 1.0e-2], log: true}
+                    training: {epochs: \(epochs)}
+                    """
+            )
             let token = "bench-token"
             let listener: Listener = transport == "tcp" ? .tcp(host: "127.0.0.1", port: 0) : .unix(path: dir.appendingPathComponent("b.sock").path)
             let (stream, continuation) = AsyncStream<Listener>.makeStream()
-            let services = try makeCoordinatorServices(coordinator: coordinator, listeners: [listener], token: token, logger: logger) { continuation.yield($0) }
+            let services = try makeCoordinatorServices(coordinator: coordinator, listeners: [listener], token: token, logger: logger) {
+                continuation.yield($0)
+            }
             let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
             let server = Task { try await group.run() }
             var iterator = stream.makeAsyncIterator()
-            guard let bound = await iterator.next(), let address = CoordinatorAddress(bound.description) else { throw CLIError("the coordinator did not start") }
+            guard let bound = await iterator.next(), let address = CoordinatorAddress(bound.description) else {
+                throw CLIError("the coordinator did not start")
+            }
             let workerClient = CoordinatorClient(address: address, token: token, logger: logger, maxConnections: clients)
             let started = ContinuousClock.now
             let results = try await withThrowingTaskGroup(of: LoadStats.self) { tasks in
@@ -104,24 +111,31 @@ extension Bench {
             if json {
                 let object: [String: Any] = [
                     "script": "recur_bench_coordinator",
-                    "results": [[
-                        "storage": "recur-sqlite-wal", "sampler": sampler, "workers": clients, "transport": transport, "client": client, "epochs": epochs,
-                        "trials": trials, "trials_per_s": (rate * 10).rounded() / 10, "wall_s": seconds,
-                        "latency_ms": [
-                            "ask": ["p50": q(results.lease, 0.5), "p99": q(results.lease, 0.99)],
-                            "report": ["p50": q(results.report, 0.5), "p99": q(results.report, 0.99)],
-                            "tell": ["p50": q(results.complete, 0.5), "p99": q(results.complete, 0.99)],
-                        ],
-                        "errors_total": results.errors, "integrity_ok": integrity, "calls_per_commit": (callsPerCommit * 10).rounded() / 10,
-                    ] as [String: Any]],
+                    "results": [
+                        [
+                            "storage": "recur-sqlite-wal", "sampler": sampler, "workers": clients, "transport": transport, "client": client,
+                            "epochs": epochs,
+                            "trials": trials, "trials_per_s": (rate * 10).rounded() / 10, "wall_s": seconds,
+                            "latency_ms": [
+                                "ask": ["p50": q(results.lease, 0.5), "p99": q(results.lease, 0.99)],
+                                "report": ["p50": q(results.report, 0.5), "p99": q(results.report, 0.99)],
+                                "tell": ["p50": q(results.complete, 0.5), "p99": q(results.complete, 0.99)],
+                            ],
+                            "errors_total": results.errors, "integrity_ok": integrity, "calls_per_commit": (callsPerCommit * 10).rounded() / 10,
+                        ] as [String: Any]
+                    ],
                 ]
                 print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             } else {
-                print("\(clients) \(client) clients, \(sampler), \(trials) trials × \(epochs) reports over \(transport): \(String(format: "%.1f", rate)) trials/s in \(String(format: "%.1f", seconds)) s")
+                print(
+                    "\(clients) \(client) clients, \(sampler), \(trials) trials × \(epochs) reports over \(transport): \(String(format: "%.1f", rate)) trials/s in \(String(format: "%.1f", seconds)) s"
+                )
                 print(String(format: "lease    p50 %7.2f ms  p99 %7.2f ms", q(results.lease, 0.5), q(results.lease, 0.99)))
                 print(String(format: "report   p50 %7.2f ms  p99 %7.2f ms", q(results.report, 0.5), q(results.report, 0.99)))
                 print(String(format: "complete p50 %7.2f ms  p99 %7.2f ms", q(results.complete, 0.5), q(results.complete, 0.99)))
-                print("errors: \(results.errors); database: \(summary.completed) completed of \(trials) (\(integrity ? "ok" : "MISMATCH")); \(String(format: "%.1f", callsPerCommit)) calls per commit")
+                print(
+                    "errors: \(results.errors); database: \(summary.completed) completed of \(trials) (\(integrity ? "ok" : "MISMATCH")); \(String(format: "%.1f", callsPerCommit)) calls per commit"
+                )
             }
             if let first = results.firstError { FileHandle.standardError.write(Data("first error: \(first)\n".utf8)) }
             if !integrity || results.errors > 0 { throw ExitCode(1) }
@@ -151,7 +165,14 @@ extension Bench {
                         _ = try await timed(&stats.report) { try await client.report(token: lease.token, report) }
                     }
                     let e = Double(epochs)
-                    let done = API.CompleteRequest(valMae: 2.0 / e, valLoss: 1.0 / e, testMae: 2.5 / e, bestEpoch: epochs, epochsRun: epochs, checkpoint: nil)
+                    let done = API.CompleteRequest(
+                        valMae: 2.0 / e,
+                        valLoss: 1.0 / e,
+                        testMae: 2.5 / e,
+                        bestEpoch: epochs,
+                        epochsRun: epochs,
+                        checkpoint: nil
+                    )
                     _ = try await timed(&stats.complete) { try await client.complete(token: lease.token, done) }
                     stats.completed += 1
                 }

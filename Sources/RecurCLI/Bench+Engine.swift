@@ -14,7 +14,8 @@ extension Bench {
 
                 Example:
                   swift build -c release && .build/release/recur bench engine --json
-                """)
+                """
+        )
 
         @Option(help: "Models: simple_rnn, lstm, gru, stacked_gru, bilstm (comma-separated) or all.")
         var models = "all"
@@ -58,7 +59,9 @@ extension Bench {
             let blas = BLASInfo.current
             if !json {
                 print("BLAS: \(blas.library), kernel \(blas.coreName) (\(blas.configuration))")
-                print("denormals flushed to zero: \(TrainingThread.flushesDenormals), threads: 1, batch \(batch), seq_len \(seqLen), \(steps) timed steps")
+                print(
+                    "denormals flushed to zero: \(TrainingThread.flushesDenormals), threads: 1, batch \(batch), seq_len \(seqLen), \(steps) timed steps"
+                )
                 print("model        F   samples/s   ms/step   GFLOP/s")
             }
             for name in try parsedModels() {
@@ -73,7 +76,14 @@ extension Bench {
                     func step() {
                         x.withUnsafeBufferPointer { xs in
                             y.withUnsafeBufferPointer { ys in
-                                _ = model.computeGradients(x: xs.baseAddress!, y: ys.baseAddress!, batch: batch, steps: seqLen, loss: .meanSquaredError, rng: &rng)
+                                _ = model.computeGradients(
+                                    x: xs.baseAddress!,
+                                    y: ys.baseAddress!,
+                                    batch: batch,
+                                    steps: seqLen,
+                                    loss: .meanSquaredError,
+                                    rng: &rng
+                                )
                             }
                         }
                         optimizer.step(model.parameters)
@@ -94,7 +104,8 @@ extension Bench {
                     } else {
                         print(
                             name.padding(toLength: 11, withPad: " ", startingAt: 0)
-                                + String(format: "%3d %11.0f %9.2f %9.1f", f, samplesPerSecond, seconds * 1000 / Double(steps), gflops))
+                                + String(format: "%3d %11.0f %9.2f %9.1f", f, samplesPerSecond, seconds * 1000 / Double(steps), gflops)
+                        )
                     }
                 }
             }

@@ -1,8 +1,8 @@
-import RecurAPI
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import RecurAPI
 import RecurCoordinator
 import RecurSweep
 
@@ -13,8 +13,11 @@ struct LoadStats: Sendable {
     var firstError: String?
 
     mutating func merge(_ other: LoadStats) {
-        lease += other.lease; report += other.report; complete += other.complete
-        completed += other.completed; errors += other.errors
+        lease += other.lease
+        report += other.report
+        complete += other.complete
+        completed += other.completed
+        errors += other.errors
         firstError = firstError ?? other.firstError
     }
 }
@@ -33,7 +36,8 @@ enum LoadClient {
                 try channel.pipeline.syncOperations.addHandler(LifecycleHandler(host: host, token: token, epochs: epochs, done: promise))
             }
         }
-        let bootstrap = ClientBootstrap(group: promise.futureResult.eventLoop).channelOption(.socketOption(.tcp_nodelay), value: 1).channelInitializer(initializer)
+        let bootstrap = ClientBootstrap(group: promise.futureResult.eventLoop).channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer(initializer)
         let channel: Channel
         switch listener {
         case .tcp(let host, let port): channel = try await bootstrap.connect(host: host, port: port).get()
@@ -50,7 +54,11 @@ private final class LifecycleHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
-    private enum Step { case register, lease, report(Int), complete }
+    private enum Step {
+        case register, lease
+        case report(Int)
+        case complete
+    }
 
     private let host: String
     private let authorization: String?
@@ -113,7 +121,11 @@ private final class LifecycleHandler: ChannelInboundHandler {
             if epoch < epochs { return report(context, epoch: epoch + 1) }
             step = .complete
             let e = Double(epochs)
-            send(context, "/v1/leases/\(token)/complete", API.CompleteRequest(valMae: 2.0 / e, valLoss: 1.0 / e, testMae: 2.5 / e, bestEpoch: epochs, epochsRun: epochs, checkpoint: nil))
+            send(
+                context,
+                "/v1/leases/\(token)/complete",
+                API.CompleteRequest(valMae: 2.0 / e, valLoss: 1.0 / e, testMae: 2.5 / e, bestEpoch: epochs, epochsRun: epochs, checkpoint: nil)
+            )
         case .complete:
             stats.complete.append(seconds)
             _ = try decoder.decode(API.TrialStateResponse.self, from: body)
@@ -130,7 +142,11 @@ private final class LifecycleHandler: ChannelInboundHandler {
     private func report(_ context: ChannelHandlerContext, epoch: Int) {
         step = .report(epoch)
         let e = Double(epoch)
-        send(context, "/v1/leases/\(token)/epochs", API.EpochReport(epoch: epoch, trainLoss: 1.0 / e, valLoss: 1.0 / e, valMae: 2.0 / e, seconds: 0.01))
+        send(
+            context,
+            "/v1/leases/\(token)/epochs",
+            API.EpochReport(epoch: epoch, trainLoss: 1.0 / e, valLoss: 1.0 / e, valMae: 2.0 / e, seconds: 0.01)
+        )
     }
 
     private func send(_ context: ChannelHandlerContext, _ path: String, _ value: some Encodable) {

@@ -14,7 +14,8 @@ extension Bench {
 
                 Example:
                   .build/release/recur bench sampler --json
-                """)
+                """
+        )
 
         @Option(help: "History sizes (comma-separated).") var history = "1000,10000,100000"
         @Option(help: "Methods (comma-separated): tpe, random.") var methods = "tpe,random"
@@ -59,7 +60,9 @@ extension Bench {
                         times.append(Double(d.components.attoseconds) * 1e-15 + Double(d.components.seconds) * 1e3)
                     }
                     times.sort()
-                    let p50 = times[times.count / 2], p99 = times[min(times.count - 1, Int(Double(times.count) * 0.99))], mx = times.last!
+                    let p50 = times[times.count / 2]
+                    let p99 = times[min(times.count - 1, Int(Double(times.count) * 0.99))]
+                    let mx = times.last!
                     if json {
                         print(#"{"method":"\#(method)","history":\#(n),"p50_ms":\#(round3(p50)),"p99_ms":\#(round3(p99)),"max_ms":\#(round3(mx))}"#)
                     } else {

@@ -1,7 +1,7 @@
-import RecurAPI
 import ArgumentParser
 import Foundation
 import Logging
+import RecurAPI
 import RecurSweep
 import RecurWorker
 

@@ -5,7 +5,10 @@ import RecurForecast
 /// `recur data …`: datasets.
 struct DataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Make datasets (a synthetic Jena-like weather series).", subcommands: [Synth.self])
+        commandName: "data",
+        abstract: "Make datasets (a synthetic Jena-like weather series).",
+        subcommands: [Synth.self]
+    )
 
     struct Synth: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -16,7 +19,8 @@ struct DataCommand: AsyncParsableCommand {
 
                 Example:
                   recur data synth --rows 420551 --seed 7 --out datasets/jena-like.csv
-                """)
+                """
+        )
 
         @Option(help: "Rows (at most \(SyntheticWeather.maximumRows)).") var rows = 52_560
         @Option(help: "Seed.") var seed: UInt64 = 7

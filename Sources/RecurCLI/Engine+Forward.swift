@@ -13,7 +13,8 @@ extension Engine {
 
                 Example:
                   recur engine forward --checkpoint model.safetensors --input x.npy --output y.npy
-                """)
+                """
+        )
 
         @Option(help: "Checkpoint (.safetensors) written by Recur.") var checkpoint: String
         @Option(help: "Input array [B, T, F] (.npy).") var input: String

@@ -12,7 +12,8 @@ extension Engine {
 
                 Example:
                   recur engine init --spec gru.json --seed 1 --output gru.safetensors
-                """)
+                """
+        )
 
         @Option(help: "Model spec JSON file.") var spec: String
         @Option(help: "Seed for the initial weights.") var seed: UInt64 = 0

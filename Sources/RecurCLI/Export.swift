@@ -12,7 +12,8 @@ struct Export: AsyncParsableCommand {
             Examples:
               recur export 12 -o best.safetensors --db .recur/recur.db
               recur export 3 --sweep lecture -o best.safetensors --db .recur/recur.db
-            """)
+            """
+    )
 
     @Argument(help: "Trial id, or with --sweep the trial number.") var trial: Int64
     @Option(help: "Read TRIAL as this sweep's trial number.") var sweep: String?

@@ -12,7 +12,8 @@ struct Leaderboard: AsyncParsableCommand {
             Examples:
               recur leaderboard lecture --top 10
               recur leaderboard lecture --db .recur/recur.db --format csv > lecture.csv
-            """)
+            """
+    )
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
 
@@ -29,7 +30,10 @@ struct Leaderboard: AsyncParsableCommand {
         let reader = try source.reader()
         let rows = try await reader.leaderboard(sweep, top: top)
         switch format {
-        case .table: print(rows.isEmpty ? "sweep \(sweep) has no trials yet" : LeaderboardTable.table(rows, objective: try await reader.summary(sweep).objective))
+        case .table:
+            print(
+                rows.isEmpty ? "sweep \(sweep) has no trials yet" : LeaderboardTable.table(rows, objective: try await reader.summary(sweep).objective)
+            )
         case .json: print(try LeaderboardTable.json(rows))
         case .csv: print(LeaderboardTable.csv(rows), terminator: "")
         }

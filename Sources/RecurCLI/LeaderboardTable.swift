@@ -1,5 +1,5 @@
-import RecurAPI
 import Foundation
+import RecurAPI
 import RecurSweep
 
 /// Renders leaderboard rows as an aligned table, JSON or CSV (formats documented in the README).
@@ -45,12 +45,16 @@ enum LeaderboardTable {
     static func csv(_ rows: [API.LeaderboardRow]) -> String {
         let params = parameterNames(rows)
         func esc(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"\(s.replacingOccurrences(of: "\"", with: "\"\""))\"" : s }
-        var out = (["rank", "trial", "trial_id"] + params + ["val_mae", "test_mae", "epochs", "state", "pruned", "duration_s", "worker"]).joined(separator: ",") + "\n"
+        var out =
+            (["rank", "trial", "trial_id"] + params + ["val_mae", "test_mae", "epochs", "state", "pruned", "duration_s", "worker"]).joined(
+                separator: ","
+            ) + "\n"
         for r in rows {
-            let fields = ["\(r.rank)", "\(r.trial)", "\(r.trialId)"] + params.map { r.params[$0]?.description ?? "" } + [
-                r.valMae.map { String($0) } ?? "", r.testMae.map { String($0) } ?? "", "\(r.epochs)", r.state.rawValue, "\(r.pruned)",
-                r.durationS.map { String(format: "%.3f", $0) } ?? "", r.worker ?? "",
-            ]
+            let fields =
+                ["\(r.rank)", "\(r.trial)", "\(r.trialId)"] + params.map { r.params[$0]?.description ?? "" } + [
+                    r.valMae.map { String($0) } ?? "", r.testMae.map { String($0) } ?? "", "\(r.epochs)", r.state.rawValue, "\(r.pruned)",
+                    r.durationS.map { String(format: "%.3f", $0) } ?? "", r.worker ?? "",
+                ]
             out += fields.map(esc).joined(separator: ",") + "\n"
         }
         return out

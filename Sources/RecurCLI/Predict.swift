@@ -15,7 +15,8 @@ struct Predict: AsyncParsableCommand {
 
             Example:
               recur predict --checkpoint best.safetensors --data datasets/greensboro-tmy3.csv --out forecasts.csv
-            """)
+            """
+    )
 
     @Option(help: "Checkpoint written by `recur train`, a sweep or `recur export`.") var checkpoint: String
     @Option(help: "CSV with the columns the model was trained on.") var data: String
@@ -33,13 +34,22 @@ struct Predict: AsyncParsableCommand {
         // The timestamp column is found by the name it had in training (older checkpoints: the task's, else the first column).
         let timestampColumn = info.timestampColumn ?? info.task.timestampColumn
         let header = try TimeSeries.parse(
-            csv: Data(bytes.prefix(while: { $0 != 10 })) + Data("\n".utf8), source: data, timestampColumn: timestampColumn, headerOnly: true)
+            csv: Data(bytes.prefix(while: { $0 != 10 })) + Data("\n".utf8),
+            source: data,
+            timestampColumn: timestampColumn,
+            headerOnly: true
+        )
         // The target column is optional: without it the forecasts have no `actual` values.
         let target = info.normalization.target
         let wanted = info.normalization.features + (!info.normalization.features.contains(target) && header.columns.contains(target) ? [target] : [])
         let series = try TimeSeries.parse(csv: bytes, source: data, timestampColumn: timestampColumn, columns: wanted, gaps: info.task.gaps)
         if series.interpolatedRows > 0 {
-            FileHandle.standardError.write(Data("note: \(series.interpolatedRows) missing row(s) of \(data) were filled by interpolation; forecasts whose inputs include them use filled values, and those rows have no actual value\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "note: \(series.interpolatedRows) missing row(s) of \(data) were filled by interpolation; forecasts whose inputs include them use filled values, and those rows have no actual value\n"
+                        .utf8
+                )
+            )
         }
         let forecast = try Forecast.make(model: model, checkpoint: info, series: series)
         let text = forecast.csv(targetName: info.normalization.target)

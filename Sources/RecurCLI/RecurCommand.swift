@@ -8,7 +8,11 @@ public struct RecurCommand: AsyncParsableCommand {
         commandName: "recur",
         abstract: "Hyperparameter sweeps for recurrent forecasting models, on a Keras-exact CPU engine.",
         version: BuildInfo.summary,
-        subcommands: [Run.self, Serve.self, WorkerCommand.self, Sweep.self, Status.self, Leaderboard.self, Trial.self, Workers.self, Export.self, Report.self, Train.self, Predict.self, DataCommand.self, Engine.self, Bench.self])
+        subcommands: [
+            Run.self, Serve.self, WorkerCommand.self, Sweep.self, Status.self, Leaderboard.self, Trial.self, Workers.self, Export.self, Report.self,
+            Train.self, Predict.self, DataCommand.self, Engine.self, Bench.self,
+        ]
+    )
 
     public init() {}
 }
@@ -17,14 +21,16 @@ public struct RecurCommand: AsyncParsableCommand {
 struct Engine: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create models and run inference with the RNN engine.",
-        subcommands: [Init.self, Forward.self])
+        subcommands: [Init.self, Forward.self]
+    )
 }
 
 /// `recur bench …`: release-build speed measurements (benchmarks, not tests).
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed (build with -c release).",
-        subcommands: [EngineBench.self, SamplerBench.self, CoordinatorBench.self])
+        subcommands: [EngineBench.self, SamplerBench.self, CoordinatorBench.self]
+    )
 }
 
 /// Options every command shares.

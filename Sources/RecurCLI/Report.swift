@@ -1,6 +1,6 @@
-import RecurAPI
 import ArgumentParser
 import Foundation
+import RecurAPI
 import RecurCoordinator
 import RecurStore
 import RecurSweep
@@ -10,7 +10,9 @@ import RecurWorker
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a sweep's dashboard page (leaderboard, learning curves, parallel coordinates, importance) as one self-contained HTML file.",
-        discussion: "Examples:\n  recur report lecture -o lecture.html --db .recur/lecture.db\n  recur report lecture -o lecture.html --coordinator tcp://HOST:7878 --token-file sweeps.db.token")
+        discussion:
+            "Examples:\n  recur report lecture -o lecture.html --db .recur/lecture.db\n  recur report lecture -o lecture.html --coordinator tcp://HOST:7878 --token-file sweeps.db.token"
+    )
 
     @Argument(help: "Sweep name.") var sweep: String
     @Option(name: [.short, .customLong("output")], help: "HTML file to write.") var output: String

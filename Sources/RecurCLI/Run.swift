@@ -1,7 +1,7 @@
-import RecurAPI
 import ArgumentParser
 import Foundation
 import Logging
+import RecurAPI
 import RecurCoordinator
 import RecurForecast
 import RecurStore
@@ -22,7 +22,8 @@ struct Run: AsyncParsableCommand {
             Examples:
               recur run sweeps/quickstart.yaml
               recur run sweeps/lecture.yaml --workers 2 --db runs/lecture.db
-            """)
+            """
+    )
 
     @Argument(help: "Sweep file (YAML).") var file: String
     @Option(help: "Worker processes (default: one per core).") var workers: Int?
@@ -55,7 +56,9 @@ struct Run: AsyncParsableCommand {
         let coordinator = try Coordinator(store: store, leaseSeconds: 30, logger: logger)
         if let existing = try? store.sweep(named: spec.name) {
             if existing.state == .paused || existing.state == .cancelled {
-                if existing.state == .cancelled { _ = try store.setSweepState(existing.id!, to: .paused, from: [.cancelled], now: Date().timeIntervalSince1970) }
+                if existing.state == .cancelled {
+                    _ = try store.setSweepState(existing.id!, to: .paused, from: [.cancelled], now: Date().timeIntervalSince1970)
+                }
                 _ = try await coordinator.setState(sweep: spec.name, to: .running)
             }
             print("resuming sweep \(spec.name) from \(db)" + (orphans.isEmpty ? "" : " (\(orphans.count) trial(s) of the last run handed back)"))
@@ -68,7 +71,9 @@ struct Run: AsyncParsableCommand {
         var socket = dbURL.deletingLastPathComponent().appendingPathComponent("recur-\(getpid()).sock").path
         if socket.utf8.count > 100 { socket = "/tmp/recur-\(getpid()).sock" }
         let (ready, readyContinuation) = AsyncStream<Listener>.makeStream()
-        let services = try makeCoordinatorServices(coordinator: coordinator, listeners: [.unix(path: socket)], token: "", logger: logger) { readyContinuation.yield($0) }
+        let services = try makeCoordinatorServices(coordinator: coordinator, listeners: [.unix(path: socket)], token: "", logger: logger) {
+            readyContinuation.yield($0)
+        }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
         let server = Task {
             defer { readyContinuation.finish() }
@@ -90,7 +95,10 @@ struct Run: AsyncParsableCommand {
             #else
             p.executableURL = Bundle.main.executableURL
             #endif
-            p.arguments = ["worker", "--coordinator", "unix:\(socket)", "--sweep", spec.name, "--exit-when-done", "--log-level", "warning", "--parent-pid", String(getpid())]
+            p.arguments = [
+                "worker", "--coordinator", "unix:\(socket)", "--sweep", spec.name, "--exit-when-done", "--log-level", "warning", "--parent-pid",
+                String(getpid()),
+            ]
             let log = dbURL.deletingLastPathComponent().appendingPathComponent("worker-\(i + 1).log").path
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             p.standardOutput = FileHandle(forWritingAtPath: log)
@@ -115,7 +123,11 @@ struct Run: AsyncParsableCommand {
         defer { _ = sources }
 
         let before = try coordinator.summary(named: spec.name)
-        let progress = SweepProgress(live: isatty(1) != 0, maxTrials: spec.search.maxTrials, alreadyFinished: before.completed + before.pruned + before.failed)
+        let progress = SweepProgress(
+            live: isatty(1) != 0,
+            maxTrials: spec.search.maxTrials,
+            alreadyFinished: before.completed + before.pruned + before.failed
+        )
         while true {
             let summary = try coordinator.summary(named: spec.name)
             progress.show(summary)
@@ -132,11 +144,28 @@ struct Run: AsyncParsableCommand {
         print("")
         print(LeaderboardTable.table(rows, unit: "", objective: API.Objective(spec.objective.metric)))
         let b = try? PreparedTask.load(spec.task).baselines()
-        if let b { print(String(format: "\nbaselines (%@): persistence val %.3f / test %.3f, train mean val %.3f / test %.3f", spec.task.target, b.persistence.valMAE, b.persistence.testMAE, b.trainMean.valMAE, b.trainMean.testMAE)) }
-        if interrupted.isSet { print("\nstopped; run the same command again to resume") }
-        else if last.state == .running {
+        if let b {
+            print(
+                String(
+                    format: "\nbaselines (%@): persistence val %.3f / test %.3f, train mean val %.3f / test %.3f",
+                    spec.task.target,
+                    b.persistence.valMAE,
+                    b.persistence.testMAE,
+                    b.trainMean.valMAE,
+                    b.trainMean.testMAE
+                )
+            )
+        }
+        if interrupted.isSet {
+            print("\nstopped; run the same command again to resume")
+        } else if last.state == .running {
             let logs = (1...count).map { dbURL.deletingLastPathComponent().appendingPathComponent("worker-\($0).log").path }
-            FileHandle.standardError.write(Data("\nthe workers exited before the sweep finished (see \(logs.joined(separator: ", "))); run the same command again to resume\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "\nthe workers exited before the sweep finished (see \(logs.joined(separator: ", "))); run the same command again to resume\n"
+                        .utf8
+                )
+            )
             throw ExitCode(1)
         }
     }
@@ -156,16 +185,30 @@ extension Run {
             return s.jsonString()
         }
         guard comparable(old) == comparable(spec) else {
-            throw CLIError("\(db) already has a sweep named '\(spec.name)' with another definition (on a resume only search.max_trials and max_parallel may change); rename the sweep or pass --db")
+            throw CLIError(
+                "\(db) already has a sweep named '\(spec.name)' with another definition (on a resume only search.max_trials and max_parallel may change); rename the sweep or pass --db"
+            )
         }
         let trials = try store.trials(sweep: existing.id!).count
         guard spec.search.maxTrials >= trials else {
             throw CLIError("search.max_trials: \(spec.search.maxTrials) is below the \(trials) trials sweep '\(spec.name)' already has")
         }
         let stored = try JSONSerialization.jsonObject(with: Data(existing.definitionJson.utf8)) as? [String: Any] ?? [:]
-        let definition = try Coordinator.definitionJSON(spec, datasetSHA256: stored["dataset_sha256"] as? String, features: stored["features"] as? Int)
-        _ = try store.redefineSweep(existing.id!, yaml: yaml, definitionJSON: definition, reopen: spec.search.maxTrials > old.search.maxTrials, now: Date().timeIntervalSince1970)
-        if spec.search.maxTrials != old.search.maxTrials { print("sweep \(spec.name): max_trials \(old.search.maxTrials) → \(spec.search.maxTrials)") }
+        let definition = try Coordinator.definitionJSON(
+            spec,
+            datasetSHA256: stored["dataset_sha256"] as? String,
+            features: stored["features"] as? Int
+        )
+        _ = try store.redefineSweep(
+            existing.id!,
+            yaml: yaml,
+            definitionJSON: definition,
+            reopen: spec.search.maxTrials > old.search.maxTrials,
+            now: Date().timeIntervalSince1970
+        )
+        if spec.search.maxTrials != old.search.maxTrials {
+            print("sweep \(spec.name): max_trials \(old.search.maxTrials) → \(spec.search.maxTrials)")
+        }
     }
 }
 
@@ -174,8 +217,18 @@ final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
     /// True the first time.
-    func set() -> Bool { lock.lock(); defer { lock.unlock() }; let first = !value; value = true; return first }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let first = !value
+        value = true
+        return first
+    }
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
 }
 
 /// A live progress line on a terminal; plain lines when something changes otherwise.

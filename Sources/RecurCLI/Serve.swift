@@ -1,7 +1,7 @@
-import RecurAPI
 import ArgumentParser
 import Foundation
 import Logging
+import RecurAPI
 import RecurCoordinator
 import RecurStore
 import RecurSweep
@@ -18,7 +18,8 @@ struct Serve: AsyncParsableCommand {
             Examples:
               recur serve --db sweeps.db
               recur serve --db sweeps.db --listen tcp://0.0.0.0:7878 --listen unix:/tmp/recur.sock
-            """)
+            """
+    )
 
     @Option(help: "SQLite database (created if missing).") var db: String
     @Option(name: .customLong("listen"), help: "tcp://HOST:PORT or unix:PATH (repeatable). Default: tcp://127.0.0.1:7878.") var listen: [String] = []
@@ -27,7 +28,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(
         name: .customLong("max-checkpoint-bytes"),
-        help: "Largest completion a worker may upload, checkpoint included; a worker whose checkpoint is refused completes without it.")
+        help: "Largest completion a worker may upload, checkpoint included; a worker whose checkpoint is refused completes without it."
+    )
     var maxCheckpointBytes = API.maximumCompleteBodyBytes
 
     func validate() throws {
@@ -57,11 +59,17 @@ struct Serve: AsyncParsableCommand {
         let token = try TokenFile.loadOrCreate(path: tokenFile ?? db + ".token")
         let coordinator = try Coordinator(store: store, leaseSeconds: leaseSeconds, logger: logger)
         let services = try makeCoordinatorServices(
-            coordinator: coordinator, listeners: listeners, token: token, maximumCompleteBytes: maxCheckpointBytes, logger: logger
+            coordinator: coordinator,
+            listeners: listeners,
+            token: token,
+            maximumCompleteBytes: maxCheckpointBytes,
+            logger: logger
         ) { listener in
             FileHandle.standardOutput.write(Data("listening on \(listener)\n".utf8))
         }
-        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
         try await group.run()
     }
 }
@@ -86,7 +94,9 @@ enum TokenFile {
 
     static func read(path: String) throws -> String {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw CLIError("cannot read token file \(path); pass the coordinator's token with --token-file (it lives beside its database as <db>.token)")
+            throw CLIError(
+                "cannot read token file \(path); pass the coordinator's token with --token-file (it lives beside its database as <db>.token)"
+            )
         }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -6,7 +6,8 @@ import RecurSweep
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show sweeps, or one sweep's progress; --watch refreshes until it ends.",
-        discussion: "Examples:\n  recur status\n  recur status lecture --watch\n  recur status lecture --db .recur/recur.db")
+        discussion: "Examples:\n  recur status\n  recur status lecture --watch\n  recur status lecture --db .recur/recur.db"
+    )
 
     @Argument(help: "Sweep name (all sweeps when omitted).") var sweep: String?
     @Flag(help: "Refresh every second until the sweep ends.") var watch = false

@@ -1,6 +1,6 @@
-import RecurAPI
 import ArgumentParser
 import Foundation
+import RecurAPI
 import RecurSweep
 import RecurWorker
 
@@ -16,7 +16,8 @@ extension Sweep {
     struct Pause: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Pause a sweep: running trials stop at their next epoch and go back to the queue.",
-            discussion: "Example:\n  recur sweep pause lecture --coordinator tcp://127.0.0.1:7878 --token-file sweeps.db.token")
+            discussion: "Example:\n  recur sweep pause lecture --coordinator tcp://127.0.0.1:7878 --token-file sweeps.db.token"
+        )
         @Argument(help: "Sweep name.") var name: String
         @OptionGroup var connection: ConnectionOptions
         func run() async throws { try await SweepControl.change(name, .pause, connection) }
@@ -30,7 +31,10 @@ extension Sweep {
     }
 
     struct Cancel: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Cancel a sweep; its results stay readable.", discussion: "Example:\n  recur sweep cancel lecture")
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a sweep; its results stay readable.",
+            discussion: "Example:\n  recur sweep cancel lecture"
+        )
         @Argument(help: "Sweep name.") var name: String
         @OptionGroup var connection: ConnectionOptions
         func run() async throws { try await SweepControl.change(name, .cancel, connection) }

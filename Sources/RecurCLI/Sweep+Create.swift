@@ -1,6 +1,6 @@
-import RecurAPI
 import ArgumentParser
 import Foundation
+import RecurAPI
 import RecurSweep
 import RecurWorker
 
@@ -11,7 +11,8 @@ extension Sweep {
             discussion: """
                 Example:
                   recur sweep create sweeps/lecture.yaml --coordinator tcp://127.0.0.1:7878 --token-file sweeps.db.token
-                """)
+                """
+        )
 
         @Argument(help: "Sweep file (YAML).") var file: String
         @OptionGroup var connection: ConnectionOptions

@@ -1,19 +1,23 @@
-import RecurAPI
 import ArgumentParser
 import Foundation
+import RecurAPI
 import RecurSweep
 
 extension Sweep {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List sweeps with their progress and best validation MAE.",
-            discussion: "Examples:\n  recur sweep list\n  recur sweep list --db .recur/recur.db")
+            discussion: "Examples:\n  recur sweep list\n  recur sweep list --db .recur/recur.db"
+        )
 
         @OptionGroup var source: ReadOptions
 
         func run() async throws {
             let sweeps = try await source.reader().summaries()
-            if sweeps.isEmpty { print("no sweeps"); return }
+            if sweeps.isEmpty {
+                print("no sweeps")
+                return
+            }
             print(SweepSummaryTable.render(sweeps))
         }
     }
@@ -24,7 +28,8 @@ enum SweepSummaryTable {
         var rows = [["sweep", "state", "method", "done", "running", "pruned", "failed", "best", "objective", "best trial"]]
         for s in sweeps {
             rows.append([
-                s.name, Style.state(s.state), s.method.rawValue, "\(s.completed + s.pruned + s.failed)/\(s.maxTrials)", "\(s.running)", "\(s.pruned)", "\(s.failed)",
+                s.name, Style.state(s.state), s.method.rawValue, "\(s.completed + s.pruned + s.failed)/\(s.maxTrials)", "\(s.running)", "\(s.pruned)",
+                "\(s.failed)",
                 s.bestValMae.map { String(format: "%.3f", $0) } ?? "–", s.objective.label, s.bestTrial.map { String($0) } ?? "–",
             ])
         }

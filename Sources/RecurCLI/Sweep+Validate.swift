@@ -6,14 +6,16 @@ import RecurSweep
 extension Sweep {
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check sweep files and print every problem with its YAML path; the task is also checked against its dataset when that file is here.",
+            abstract:
+                "Check sweep files and print every problem with its YAML path; the task is also checked against its dataset when that file is here.",
             discussion: """
                 Exits with status 1 when any file has a problem, e.g.
                   sweeps/x.yaml: space.dropout.float[1]: 1.5 must be < 1
 
                 Example:
                   recur sweep validate sweeps/*.yaml
-                """)
+                """
+        )
 
         @Argument(help: "Sweep files (YAML).") var files: [String]
 
@@ -39,7 +41,9 @@ extension Sweep {
                             continue
                         }
                     }
-                    print("\(file): ok — \(spec.name): \(spec.space.count) parameters, \(spec.search.method.rawValue) search, up to \(spec.search.maxTrials) trials\(grid)\(data)")
+                    print(
+                        "\(file): ok — \(spec.name): \(spec.space.count) parameters, \(spec.search.method.rawValue) search, up to \(spec.search.maxTrials) trials\(grid)\(data)"
+                    )
                 } catch let error as SweepSpecError {
                     failed += 1
                     FileHandle.standardError.write(Data((error.description + "\n").utf8))

@@ -1,6 +1,6 @@
-import RecurAPI
 import ArgumentParser
 import Foundation
+import RecurAPI
 import RecurStore
 import RecurSweep
 import RecurWorker
@@ -98,10 +98,17 @@ func alignedTable(_ rows: [[String]], numeric: Set<Int> = []) -> String {
 
 /// Width without ANSI colour codes.
 func visibleWidth(_ s: String) -> Int {
-    var count = 0, escape = false
+    var count = 0
+    var escape = false
     for c in s {
-        if c == "\u{1B}" { escape = true; continue }
-        if escape { if c == "m" { escape = false }; continue }
+        if c == "\u{1B}" {
+            escape = true
+            continue
+        }
+        if escape {
+            if c == "m" { escape = false }
+            continue
+        }
         count += 1
     }
     return count

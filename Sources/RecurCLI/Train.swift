@@ -15,7 +15,8 @@ struct Train: AsyncParsableCommand {
             Examples:
               recur train --task task.yaml --cell gru --units 32 --epochs 10 --seed 1 --out best.safetensors
               recur train --task task.yaml --model stacked.json --epochs 20 --json
-            """)
+            """
+    )
 
     @Option(help: "Task file (YAML or JSON): dataset, target, features, sequence_length, horizon, split…") var task: String
     @Option(help: "Model spec JSON file (instead of --cell …).") var model: String?
@@ -86,28 +87,45 @@ struct Train: AsyncParsableCommand {
         if prepared.interpolatedRows > 0 {
             progress.note(
                 "warning: \(prepared.interpolatedRows) missing row(s) in \(taskSpec.dataset) were filled by linear interpolation (set gaps: error to refuse); "
-                    + "\(prepared.unscoredCount(.validation)) validation and \(prepared.unscoredCount(.test)) test window(s) target a filled row and are not scored")
+                    + "\(prepared.unscoredCount(.validation)) validation and \(prepared.unscoredCount(.test)) test window(s) target a filled row and are not scored"
+            )
         }
         let spec: ModelSpec
         if let model {
             let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: model)) } catch { throw CLIError("cannot read model file \(model): \(error.localizedDescription)") }
+            do { data = try Data(contentsOf: URL(fileURLWithPath: model)) } catch {
+                throw CLIError("cannot read model file \(model): \(error.localizedDescription)")
+            }
             spec = try ModelSpec.parse(json: data)
         } else {
             spec = try Architecture(
-                cell: CellKind(rawValue: cell!)!, units: parsedUnits()!, depth: depth, dropout: dropout, recurrentDropout: recurrentDropout,
-                bidirectional: bidirectional, headDropout: headDropout
+                cell: CellKind(rawValue: cell!)!,
+                units: parsedUnits()!,
+                depth: depth,
+                dropout: dropout,
+                recurrentDropout: recurrentDropout,
+                bidirectional: bidirectional,
+                headDropout: headDropout
             ).modelSpec(features: prepared.featureCount)
         }
         let trainer = try Trainer(task: prepared, spec: spec, settings: settings())
         let windows = prepared.windowStarts(.train).count
-        progress.note("training on \(windows) windows (\(prepared.scoredStarts(.validation).count) validation, \(prepared.scoredStarts(.test).count) test), \(prepared.featureCount) features, \(trainer.model.parameters.count) parameters")
+        progress.note(
+            "training on \(windows) windows (\(prepared.scoredStarts(.validation).count) validation, \(prepared.scoredStarts(.test).count) test), \(prepared.featureCount) features, \(trainer.model.parameters.count) parameters"
+        )
         let result = try trainer.run(
             onBatch: { done, total, seconds, loss in progress.batch(done: done, total: total, seconds: seconds, loss: loss, epochs: epochs) },
-            onEpoch: { report in progress.epoch(report, of: epochs); return .proceed })
+            onEpoch: { report in
+                progress.epoch(report, of: epochs)
+                return .proceed
+            }
+        )
         if let out {
             let meta = ForecastCheckpoint(prepared: prepared, task: taskSpec).metadata()
-                .merging(["seed": String(seed), "best_epoch": String(result.bestEpoch), "val_mae": String(result.valMAE), "test_mae": String(result.testMAE)]) { $1 }
+                .merging([
+                    "seed": String(seed), "best_epoch": String(result.bestEpoch), "val_mae": String(result.valMAE),
+                    "test_mae": String(result.testMAE),
+                ]) { $1 }
             do { try Checkpoint.save(trainer.model, to: URL(fileURLWithPath: out), metadata: meta) } catch {
                 throw CLIError("cannot write \(out): \(error.localizedDescription)")
             }
@@ -119,7 +137,9 @@ struct Train: AsyncParsableCommand {
         } else {
             let b = result.baselines
             print("")
-            print("best epoch \(result.bestEpoch) of \(result.epochsRun) (\(result.stopReason.replacingOccurrences(of: "_", with: " "))), \(String(format: "%.1f", result.seconds)) s")
+            print(
+                "best epoch \(result.bestEpoch) of \(result.epochsRun) (\(result.stopReason.replacingOccurrences(of: "_", with: " "))), \(String(format: "%.1f", result.seconds)) s"
+            )
             print("                      val MAE    test MAE   (\(taskSpec.target))")
             print(String(format: "model               %8.3f    %8.3f", result.valMAE, result.testMAE))
             print(String(format: "persistence         %8.3f    %8.3f", b.persistence.valMAE, b.persistence.testMAE))

@@ -1,6 +1,6 @@
-import RecurAPI
 import ArgumentParser
 import Foundation
+import RecurAPI
 import RecurSweep
 
 /// `recur trial show ID`.
@@ -17,7 +17,8 @@ struct Trial: AsyncParsableCommand {
                 Examples:
                   recur trial show 12 --db .recur/recur.db
                   recur trial show 3 --sweep lecture --db .recur/recur.db
-                """)
+                """
+        )
 
         @Argument(help: "Trial id, or with --sweep the trial number.") var id: Int64
         @Option(help: "Read ID as this sweep's trial number.") var sweep: String?
@@ -28,7 +29,8 @@ struct Trial: AsyncParsableCommand {
             let t = try await reader.trial(try await reader.trialID(id, sweep: sweep))
             print("sweep \(t.sweep), trial \(t.trial) (id \(t.trialId)): \(Style.state(t.state))")
             print("config: " + t.params.values.keys.sorted().map { "\($0)=\(LeaderboardTable.cell(t.params[$0]))" }.joined(separator: " "))
-            let val = t.valMae.map { String(format: "%.3f", $0) } ?? "–", test = t.testMae.map { String(format: "%.3f", $0) } ?? "–"
+            let val = t.valMae.map { String(format: "%.3f", $0) } ?? "–"
+            let test = t.testMae.map { String(format: "%.3f", $0) } ?? "–"
             print("best \(t.objective.label) \(val) at epoch \(t.bestEpoch.map(String.init) ?? "–"), test MAE \(test)")
             print("")
             var attempts = [["attempt", "worker", "state", "started", "duration", "error"]]
@@ -46,7 +48,10 @@ struct Trial: AsyncParsableCommand {
                 print("\nattempt \(a.number): val MAE \(sparkline(rows.map(\.valMae)))")
                 var table = [["epoch", "train loss", "val loss", "val MAE", "seconds"]]
                 for m in rows {
-                    table.append(["\(m.epoch)", String(format: "%.4f", m.trainLoss), String(format: "%.4f", m.valLoss), String(format: "%.3f", m.valMae), String(format: "%.2f", m.seconds)])
+                    table.append([
+                        "\(m.epoch)", String(format: "%.4f", m.trainLoss), String(format: "%.4f", m.valLoss), String(format: "%.3f", m.valMae),
+                        String(format: "%.2f", m.seconds),
+                    ])
                 }
                 print(alignedTable(table, numeric: [0, 1, 2, 3, 4]))
             }

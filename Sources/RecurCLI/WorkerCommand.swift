@@ -1,7 +1,7 @@
 import ArgumentParser
+import CRecurSupport
 import Dispatch
 import Foundation
-import CRecurSupport
 import Logging
 import RecurWorker
 
@@ -17,10 +17,12 @@ struct WorkerCommand: AsyncParsableCommand {
             Examples:
               recur worker --coordinator tcp://10.0.0.5:7878 --token-file recur.token --slots 2
               recur worker --coordinator unix:/tmp/recur.sock
-            """)
+            """
+    )
 
     @Option(help: "tcp://HOST:PORT or unix:PATH (or RECUR_COORDINATOR).") var coordinator: String?
-    @Option(name: .customLong("token-file"), help: "The coordinator's token file (or RECUR_TOKEN_FILE); not needed on a Unix socket.") var tokenFile: String?
+    @Option(name: .customLong("token-file"), help: "The coordinator's token file (or RECUR_TOKEN_FILE); not needed on a Unix socket.") var tokenFile:
+        String?
     @Option(help: "Trials trained at once (one thread each).") var slots = 1
     @Option(help: "Only take trials of this sweep.") var sweep: String?
     @Flag(name: .customLong("exit-when-done"), help: "Exit when no sweep has work left.") var exitWhenDone = false
@@ -40,7 +42,9 @@ struct WorkerCommand: AsyncParsableCommand {
         let address = CoordinatorAddress(coordinator ?? ProcessInfo.processInfo.environment["RECUR_COORDINATOR"] ?? "tcp://127.0.0.1:7878")!
         let tokenPath = tokenFile ?? ProcessInfo.processInfo.environment["RECUR_TOKEN_FILE"]
         let token: String? = try tokenPath.map { try TokenFile.read(path: $0) }
-        if token == nil && !address.isUnixSocket { throw CLIError("a TCP coordinator needs its token: pass --token-file FILE (or set RECUR_TOKEN_FILE)") }
+        if token == nil && !address.isUnixSocket {
+            throw CLIError("a TCP coordinator needs its token: pass --token-file FILE (or set RECUR_TOKEN_FILE)")
+        }
         let client = CoordinatorClient(address: address, token: token, logger: logger)
         var options = Worker.Options()
         options.slots = slots

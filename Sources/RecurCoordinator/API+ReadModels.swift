@@ -9,40 +9,88 @@ import RecurSweep
 extension API.SweepSummary {
     public init(_ m: RecurStore.SweepSummary) {
         self.init(
-            name: m.name, state: API.SweepState(m.state), method: .init(rawValue: m.method.rawValue) ?? .random, maxTrials: m.maxTrials,
-            trials: m.trials, pending: m.pending, running: m.running, completed: m.completed, pruned: m.pruned, failed: m.failed,
-            bestValMae: m.bestValue, bestTrial: m.bestTrial, createdAt: m.createdAt, objective: API.Objective(m.objective))
+            name: m.name,
+            state: API.SweepState(m.state),
+            method: .init(rawValue: m.method.rawValue) ?? .random,
+            maxTrials: m.maxTrials,
+            trials: m.trials,
+            pending: m.pending,
+            running: m.running,
+            completed: m.completed,
+            pruned: m.pruned,
+            failed: m.failed,
+            bestValMae: m.bestValue,
+            bestTrial: m.bestTrial,
+            createdAt: m.createdAt,
+            objective: API.Objective(m.objective)
+        )
     }
 }
 
 extension API.LeaderboardRow {
     public init(_ m: RecurStore.LeaderboardRow) {
         self.init(
-            rank: m.rank, trial: m.trial, trialId: m.trialId, params: m.params, valMae: m.value, testMae: m.testMAE, epochs: m.epochs,
-            state: API.TrialState(m.state), pruned: m.pruned, durationS: m.durationSeconds, worker: m.worker)
+            rank: m.rank,
+            trial: m.trial,
+            trialId: m.trialId,
+            params: m.params,
+            valMae: m.value,
+            testMae: m.testMAE,
+            epochs: m.epochs,
+            state: API.TrialState(m.state),
+            pruned: m.pruned,
+            durationS: m.durationSeconds,
+            worker: m.worker
+        )
     }
 }
 
 extension API.TrialDetail {
     public init(_ m: RecurStore.TrialDetail) {
         self.init(
-            sweep: m.sweep, trial: m.trial, trialId: m.trialId, state: API.TrialState(m.state), params: m.params, valMae: m.value,
-            testMae: m.testMAE, bestEpoch: m.bestEpoch,
+            sweep: m.sweep,
+            trial: m.trial,
+            trialId: m.trialId,
+            state: API.TrialState(m.state),
+            params: m.params,
+            valMae: m.value,
+            testMae: m.testMAE,
+            bestEpoch: m.bestEpoch,
             attempts: m.attempts.map {
                 API.AttemptInfo(
-                    number: $0.number, worker: $0.worker, state: API.AttemptState(rawValue: $0.state.rawValue) ?? .failed, error: $0.error,
-                    startedAt: $0.startedAt, finishedAt: $0.finishedAt)
+                    number: $0.number,
+                    worker: $0.worker,
+                    state: API.AttemptState(rawValue: $0.state.rawValue) ?? .failed,
+                    error: $0.error,
+                    startedAt: $0.startedAt,
+                    finishedAt: $0.finishedAt
+                )
             },
             metrics: m.metrics.map {
-                API.MetricRow(attempt: $0.attempt, epoch: $0.epoch, trainLoss: $0.trainLoss, valLoss: $0.valLoss, valMae: $0.valMAE, seconds: $0.seconds)
+                API.MetricRow(
+                    attempt: $0.attempt,
+                    epoch: $0.epoch,
+                    trainLoss: $0.trainLoss,
+                    valLoss: $0.valLoss,
+                    valMae: $0.valMAE,
+                    seconds: $0.seconds
+                )
             },
-            objective: API.Objective(m.objective))
+            objective: API.Objective(m.objective)
+        )
     }
 }
 
 extension API.WorkerInfo {
     public init(_ m: RecurStore.WorkerInfo) {
-        self.init(id: m.id, host: m.host, slots: Int32(clamping: m.slots), version: m.version, lastSeen: m.lastSeen, running: Int32(clamping: m.running))
+        self.init(
+            id: m.id,
+            host: m.host,
+            slots: Int32(clamping: m.slots),
+            version: m.version,
+            lastSeen: m.lastSeen,
+            running: Int32(clamping: m.running)
+        )
     }
 }
 

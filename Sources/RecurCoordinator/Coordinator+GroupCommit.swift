@@ -24,9 +24,12 @@ extension Coordinator {
         let store = self.store
         return try await withCheckedThrowingContinuation { continuation in
             var outcome: Result<T, Error> = .failure(CancellationError())
-            queuedWrites.append(QueuedWrite(
-                run: { outcome = Result { try store.atomically(body) } },
-                finish: { error in continuation.resume(with: error.map { .failure($0) } ?? outcome) }))
+            queuedWrites.append(
+                QueuedWrite(
+                    run: { outcome = Result { try store.atomically(body) } },
+                    finish: { error in continuation.resume(with: error.map { .failure($0) } ?? outcome) }
+                )
+            )
             if !drainScheduled {
                 drainScheduled = true
                 Task { self.drainWrites() }

@@ -67,17 +67,24 @@ public actor Coordinator {
 
     /// Operation counts for `/metrics`.
     public struct Counters: Sendable {
-        public var leases = 0, reports = 0, duplicateReports = 0, completions = 0, prunes = 0, failures = 0, releases = 0, expirations = 0, staleCalls = 0
+        public var leases = 0, reports = 0, duplicateReports = 0, completions = 0, prunes = 0, failures = 0, releases = 0, expirations = 0,
+            staleCalls = 0
         public var groupCommits = 0, groupedCalls = 0
     }
 
     public init(
-        store: SweepStore, leaseSeconds: Double = 30, datasetDirectory: URL? = nil, logger: Logger = Logger(label: "recur.coordinator"),
+        store: SweepStore,
+        leaseSeconds: Double = 30,
+        datasetDirectory: URL? = nil,
+        logger: Logger = Logger(label: "recur.coordinator"),
         clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) throws {
         self.store = store
         self.leaseSeconds = leaseSeconds
-        self.datasetDirectory = URL(fileURLWithPath: (datasetDirectory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).path, isDirectory: true)
+        self.datasetDirectory = URL(
+            fileURLWithPath: (datasetDirectory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).path,
+            isDirectory: true
+        )
         self.logger = logger
         self.clock = clock
         // The workers kept training while the coordinator was down; an outage longer than the
@@ -111,7 +118,10 @@ public actor Coordinator {
             var attempt = metrics.first?.attemptId
             for m in metrics {
                 // Each attempt is judged on its own epochs (metrics come ordered by attempt).
-                if m.attemptId != attempt { runtime.pruner.restart(trial: trial.number); attempt = m.attemptId }
+                if m.attemptId != attempt {
+                    runtime.pruner.restart(trial: trial.number)
+                    attempt = m.attemptId
+                }
                 _ = runtime.pruner.report(trial: trial.number, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss))
             }
             if trial.state == .pending { runtime.requeue(trial) }
@@ -193,7 +203,10 @@ public actor Coordinator {
         for id in runtimes.keys.sorted() {
             guard let runtime = runtimes[id] else { continue }
             if let name, runtime.record.name != name { continue }
-            if runtime.record.state == .paused { anyActive = true; continue }
+            if runtime.record.state == .paused {
+                anyActive = true
+                continue
+            }
             guard runtime.record.state == .running else { continue }
             if runtime.running == 0 && runtime.pending.isEmpty && runtime.exhausted {
                 runtime.record = try store.setSweepState(id, to: .done, from: [.running], now: now)
@@ -205,7 +218,9 @@ public actor Coordinator {
             guard runtime.running < runtime.spec.search.maxParallel else { continue }
             let token = UUID().uuidString.lowercased() + "-" + UUID().uuidString.lowercased()
             let deadline = now + leaseSeconds
-            let leased: TrialRecord, attempt: AttemptRecord, config: TrialConfig
+            let leased: TrialRecord
+            let attempt: AttemptRecord
+            let config: TrialConfig
             if let first = runtime.pending.keys.min(), let trialId = runtime.pending.removeValue(forKey: first) {
                 (leased, attempt) = try store.lease(trial: trialId, worker: worker, token: token, deadline: deadline, now: now)
                 config = try TrialConfig.decode(json: leased.configJson)
@@ -219,11 +234,30 @@ public actor Coordinator {
             let seed = runtime.spec.search.seed &+ UInt64(leased.number) &* 7919
             let plan = try runtime.spec.trainingPlan(for: config, features: runtime.features, seed: seed)
             counters.leases += 1
-            logger.info("leased", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(leased.number)", "attempt": "\(attempt.number)", "worker.id": "\(worker)"])
-            return API.LeaseResponse(status: .leased, lease: API.Lease(
-                token: token, deadline: attempt.leaseDeadline, leaseSeconds: leaseSeconds, sweep: runtime.record.name, trialId: leased.id!,
-                trialNumber: leased.number, attempt: attempt.number, config: config, task: runtime.task, model: plan.model, training: plan.settings,
-                objective: API.Objective(runtime.spec.objective.metric)))
+            logger.info(
+                "leased",
+                metadata: [
+                    "sweep.name": "\(runtime.record.name)", "trial.number": "\(leased.number)", "attempt": "\(attempt.number)",
+                    "worker.id": "\(worker)",
+                ]
+            )
+            return API.LeaseResponse(
+                status: .leased,
+                lease: API.Lease(
+                    token: token,
+                    deadline: attempt.leaseDeadline,
+                    leaseSeconds: leaseSeconds,
+                    sweep: runtime.record.name,
+                    trialId: leased.id!,
+                    trialNumber: leased.number,
+                    attempt: attempt.number,
+                    config: config,
+                    task: runtime.task,
+                    model: plan.model,
+                    training: plan.settings,
+                    objective: API.Objective(runtime.spec.objective.metric)
+                )
+            )
         }
         return API.LeaseResponse(status: anyActive ? .noWork : .done, lease: nil)
     }
@@ -232,11 +266,23 @@ public actor Coordinator {
     func leaseInfo(_ token: String) throws -> (LeaseInfo, Runtime) {
         if let info = leases[token], let runtime = runtimes[info.sweepId] { return (info, runtime) }
         let attempt = try store.read { db in try AttemptRecord.filter(sql: "lease_token = ?", arguments: [token]).fetchOne(db) }
-        guard let attempt else { counters.staleCalls += 1; throw StoreError.notFound(.lease, "unknown lease token") }
-        guard attempt.state == .running else { counters.staleCalls += 1; throw StoreError.staleLease("the lease of attempt \(attempt.number) is \(attempt.state.rawValue)") }
+        guard let attempt else {
+            counters.staleCalls += 1
+            throw StoreError.notFound(.lease, "unknown lease token")
+        }
+        guard attempt.state == .running else {
+            counters.staleCalls += 1
+            throw StoreError.staleLease("the lease of attempt \(attempt.number) is \(attempt.state.rawValue)")
+        }
         let trial = try store.trial(id: attempt.trialId)
         guard let runtime = runtimes[trial.sweepId] else { throw StoreError.conflict("the sweep of trial \(trial.number) is not active") }
-        let info = LeaseInfo(attemptId: attempt.id!, trialId: trial.id!, trialNumber: trial.number, sweepId: trial.sweepId, config: try TrialConfig.decode(json: trial.configJson))
+        let info = LeaseInfo(
+            attemptId: attempt.id!,
+            trialId: trial.id!,
+            trialNumber: trial.number,
+            sweepId: trial.sweepId,
+            config: try TrialConfig.decode(json: trial.configJson)
+        )
         leases[token] = info
         return (info, runtime)
     }
@@ -252,7 +298,11 @@ public actor Coordinator {
     /// Samples a new config and leases it in one transaction; nil when the space or the trial
     /// budget is exhausted.
     private func sampleAndLease(
-        _ runtime: Runtime, worker: String, token: String, deadline: Double, now: Double
+        _ runtime: Runtime,
+        worker: String,
+        token: String,
+        deadline: Double,
+        now: Double
     ) throws -> (TrialRecord, AttemptRecord, TrialConfig)? {
         while runtime.nextNumber < runtime.spec.search.maxTrials {
             let number = runtime.nextNumber
@@ -262,7 +312,15 @@ public actor Coordinator {
             runtime.taken.insert(TrialConfig.hash(canonicalJSON: json))
             do {
                 let (trial, attempt) = try store.addAndLease(
-                    sweep: runtime.record.id!, number: number, config: config, canonicalJSON: json, worker: worker, token: token, deadline: deadline, now: now)
+                    sweep: runtime.record.id!,
+                    number: number,
+                    config: config,
+                    canonicalJSON: json,
+                    worker: worker,
+                    token: token,
+                    deadline: deadline,
+                    now: now
+                )
                 return (trial, attempt, config)
             } catch StoreError.duplicate(_) {
                 continue
@@ -279,7 +337,10 @@ public actor Coordinator {
     func heartbeatNow(token: String) throws -> API.DeadlineResponse {
         do {
             let attempt = try store.renew(token: token, deadline: clock() + leaseSeconds, now: clock())
-            if let w = attempt.workerId { lastTouch[w] = clock(); try? store.touchWorker(w, now: clock()) }
+            if let w = attempt.workerId {
+                lastTouch[w] = clock()
+                try? store.touchWorker(w, now: clock())
+            }
             return API.DeadlineResponse(deadline: attempt.leaseDeadline)
         } catch let error as StoreError {
             if case .staleLease = error { counters.staleCalls += 1 }
@@ -299,10 +360,24 @@ public actor Coordinator {
         let result: SweepStore.ReportOutcome
         do {
             result = try store.report(
-                token: token, metrics: EpochMetrics(epoch: report.epoch, trainLoss: report.trainLoss, valLoss: report.valLoss, valMAE: report.valMae, seconds: report.seconds),
-                objective: objective, minimize: runtime.spec.objective.minimize, deadline: now + leaseSeconds, now: now)
+                token: token,
+                metrics: EpochMetrics(
+                    epoch: report.epoch,
+                    trainLoss: report.trainLoss,
+                    valLoss: report.valLoss,
+                    valMAE: report.valMae,
+                    seconds: report.seconds
+                ),
+                objective: objective,
+                minimize: runtime.spec.objective.minimize,
+                deadline: now + leaseSeconds,
+                now: now
+            )
         } catch let error as StoreError {
-            if case .staleLease = error { counters.staleCalls += 1; leases[token] = nil }
+            if case .staleLease = error {
+                counters.staleCalls += 1
+                leases[token] = nil
+            }
             throw error
         }
         counters.reports += 1
@@ -323,7 +398,10 @@ public actor Coordinator {
             finished(token, runtime, trial: trial)
             runtime.sampler.observe(Observation(config: info.config, value: trial.bestValMetric ?? objective, pruned: true))
             counters.prunes += 1
-            logger.info("pruned", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(info.trialNumber)", "reason": "\(decision.reason)"])
+            logger.info(
+                "pruned",
+                metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(info.trialNumber)", "reason": "\(decision.reason)"]
+            )
             return API.ReportResponse(action: .prune, deadline: now, reason: decision.reason)
         }
         if decision.rule == "asha", decision.numbers["rung"] != nil {
@@ -344,15 +422,31 @@ public actor Coordinator {
         let value = runtime.spec.objective.value(valMAE: request.valMae, valLoss: request.valLoss)
         let trial: TrialRecord
         do {
-            trial = try store.complete(token: token, valMetric: value, bestEpoch: request.bestEpoch, testMetric: request.testMae, checkpoint: checkpoint, now: clock())
+            trial = try store.complete(
+                token: token,
+                valMetric: value,
+                bestEpoch: request.bestEpoch,
+                testMetric: request.testMae,
+                checkpoint: checkpoint,
+                now: clock()
+            )
         } catch let error as StoreError {
-            if case .staleLease = error { counters.staleCalls += 1; leases[token] = nil }
+            if case .staleLease = error {
+                counters.staleCalls += 1
+                leases[token] = nil
+            }
             throw error
         }
         finished(token, runtime, trial: trial)
         runtime.sampler.observe(Observation(config: info.config, value: value, pruned: false))
         counters.completions += 1
-        logger.info("completed", metadata: ["sweep.name": "\(runtime.record.name)", "trial.number": "\(trial.number)", "metric.val": "\(value)", "metric.test": "\(request.testMae)"])
+        logger.info(
+            "completed",
+            metadata: [
+                "sweep.name": "\(runtime.record.name)", "trial.number": "\(trial.number)", "metric.val": "\(value)",
+                "metric.test": "\(request.testMae)",
+            ]
+        )
         return API.TrialStateResponse(trialId: trial.id!, state: API.TrialState(trial.state))
     }
 
@@ -362,10 +456,19 @@ public actor Coordinator {
 
     func failNow(token: String, _ request: API.FailRequest) throws -> API.TrialStateResponse {
         let (_, runtime) = try leaseInfo(token)
-        let trial = try store.fail(token: token, error: String(request.error.prefix(4000)), retryable: request.retryable, maxAttempts: runtime.spec.maxAttempts, now: clock())
+        let trial = try store.fail(
+            token: token,
+            error: String(request.error.prefix(4000)),
+            retryable: request.retryable,
+            maxAttempts: runtime.spec.maxAttempts,
+            now: clock()
+        )
         finished(token, runtime, trial: trial)
         counters.failures += 1
-        logger.warning("attempt failed", metadata: ["trial.id": "\(trial.id!)", "error": "\(request.error.prefix(200))", "trial.state": "\(trial.state.rawValue)"])
+        logger.warning(
+            "attempt failed",
+            metadata: ["trial.id": "\(trial.id!)", "error": "\(request.error.prefix(200))", "trial.state": "\(trial.state.rawValue)"]
+        )
         return API.TrialStateResponse(trialId: trial.id!, state: API.TrialState(trial.state))
     }
 
@@ -413,6 +516,8 @@ public actor Coordinator {
 public enum APIError: Error, CustomStringConvertible {
     case badRequest(String)
     public var description: String {
-        switch self { case .badRequest(let m): return m }
+        switch self {
+        case .badRequest(let m): return m
+        }
     }
 }

@@ -15,7 +15,9 @@ public enum Listener: Equatable, Sendable, CustomStringConvertible {
     public init?(_ text: String) {
         if text.hasPrefix("tcp://") {
             let rest = text.dropFirst(6)
-            guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+            guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), (0...65535).contains(port) else {
+                return nil
+            }
             var host = String(rest[..<colon])
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             guard !host.isEmpty else { return nil }
@@ -54,8 +56,13 @@ struct LeaseReaper: Service {
 /// The coordinator's services: one HTTP application per listener (TCP ones require the token)
 /// and the lease reaper, run in one ServiceGroup that shuts down gracefully on SIGINT/SIGTERM.
 public func makeCoordinatorServices(
-    coordinator: Coordinator, listeners: [Listener], token: String, reapInterval: Duration = .milliseconds(500),
-    maximumCompleteBytes: Int = API.maximumCompleteBodyBytes, logger: Logger, onListening: @escaping @Sendable (Listener) -> Void
+    coordinator: Coordinator,
+    listeners: [Listener],
+    token: String,
+    reapInterval: Duration = .milliseconds(500),
+    maximumCompleteBytes: Int = API.maximumCompleteBodyBytes,
+    logger: Logger,
+    onListening: @escaping @Sendable (Listener) -> Void
 ) throws -> [any Service] {
     let metrics = HTTPMetrics()
     var services: [any Service] = []
@@ -72,7 +79,8 @@ public func makeCoordinatorServices(
             address = .unixDomainSocket(path: path)
         }
         let app = Application(
-            router: router, configuration: .init(address: address, serverName: "recur"),
+            router: router,
+            configuration: .init(address: address, serverName: "recur"),
             onServerRunning: { channel in
                 switch listener {
                 case .tcp(let host, _): onListening(.tcp(host: host, port: channel.localAddress?.port ?? 0))
@@ -80,7 +88,9 @@ public func makeCoordinatorServices(
                     chmod(path, 0o600)
                     onListening(.unix(path: path))
                 }
-            }, logger: logger)
+            },
+            logger: logger
+        )
         services.append(app)
     }
     services.append(LeaseReaper(coordinator: coordinator, interval: reapInterval, logger: logger))

@@ -4,7 +4,11 @@ import RecurStore
 
 /// Request counts and latencies per route and status, exposed at `/metrics` in Prometheus text format.
 public actor HTTPMetrics {
-    struct Series { var count = 0; var sum = 0.0; var buckets = [Int](repeating: 0, count: HTTPMetrics.bounds.count) }
+    struct Series {
+        var count = 0
+        var sum = 0.0
+        var buckets = [Int](repeating: 0, count: HTTPMetrics.bounds.count)
+    }
     static let bounds: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30]
     private var series: [String: Series] = [:]
     private var statuses: [String: Int] = [:]
@@ -45,7 +49,9 @@ public actor HTTPMetrics {
         }
         out += "# HELP recur_http_request_seconds Request latency by route.\n# TYPE recur_http_request_seconds histogram\n"
         for (route, s) in series.sorted(by: { $0.key < $1.key }) {
-            for (i, b) in HTTPMetrics.bounds.enumerated() { out += "recur_http_request_seconds_bucket{route=\"\(route)\",le=\"\(b)\"} \(s.buckets[i])\n" }
+            for (i, b) in HTTPMetrics.bounds.enumerated() {
+                out += "recur_http_request_seconds_bucket{route=\"\(route)\",le=\"\(b)\"} \(s.buckets[i])\n"
+            }
             out += "recur_http_request_seconds_bucket{route=\"\(route)\",le=\"+Inf\"} \(s.count)\n"
             out += "recur_http_request_seconds_sum{route=\"\(route)\"} \(s.sum)\nrecur_http_request_seconds_count{route=\"\(route)\"} \(s.count)\n"
         }

@@ -14,7 +14,10 @@ import RecurSweep
 /// `Authorization: Bearer <token>` or the sign-in cookie); Unix-socket listeners pass nil and rely
 /// on file permissions. `maximumCompleteBytes` caps a completion's body, checkpoint included.
 public func buildRouter(
-    coordinator: Coordinator, metrics: HTTPMetrics, token: String?, maximumCompleteBytes: Int = API.maximumCompleteBodyBytes
+    coordinator: Coordinator,
+    metrics: HTTPMetrics,
+    token: String?,
+    maximumCompleteBytes: Int = API.maximumCompleteBodyBytes
 ) throws -> Router<BasicRequestContext> {
     let router = Router()
     router.middlewares.add(MetricsMiddleware(metrics: metrics))
@@ -22,7 +25,10 @@ public func buildRouter(
     if let token { router.middlewares.add(BearerAuthMiddleware(token: token)) }
     router.middlewares.add(BodyLimitMiddleware(completeLimit: maximumCompleteBytes))
     try CoordinatorAPI(coordinator: coordinator).registerHandlers(
-        on: router, configuration: .init(jsonEncodingOptions: [.sortedKeys]), middlewares: [ErrorBodyMiddleware()])
+        on: router,
+        configuration: .init(jsonEncodingOptions: [.sortedKeys]),
+        middlewares: [ErrorBodyMiddleware()]
+    )
     addDashboardRoutes(to: router, coordinator: coordinator, token: token)
     router.get("/metrics") { _, _ in
         let text = await metrics.prometheusText(counters: coordinator.counters, store: coordinator.store)
@@ -59,7 +65,9 @@ func allowedMethods(path: String) -> Set<HTTPRequest.Method>? {
 /// answers 404 for any unmatched route).
 struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let allowed = allowedMethods(path: request.uri.path), !allowed.contains(request.method), !(request.method == .head && allowed.contains(.get)) {
+        if let allowed = allowedMethods(path: request.uri.path), !allowed.contains(request.method),
+            !(request.method == .head && allowed.contains(.get))
+        {
             var response = errorResponse(APIFailure(.methodNotAllowed, .methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)"))
             response.headers[.allow] = allowed.map(\.rawValue).sorted().joined(separator: ", ")
             return response
@@ -79,7 +87,10 @@ func errorResponse(_ failure: APIFailure) -> Response {
 /// coordinator's own errors their status and code.
 struct ErrorBodyMiddleware: ServerMiddleware {
     func intercept(
-        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+        _ request: HTTPRequest,
+        body: HTTPBody?,
+        metadata: ServerRequestMetadata,
+        operationID: String,
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         do {
@@ -91,7 +102,8 @@ struct ErrorBodyMiddleware: ServerMiddleware {
                     failure = APIFailure(error.underlyingError)
                 } else {
                     switch error.httpStatus {
-                    case .unsupportedMediaType: failure = APIFailure(.unsupportedMediaType, .unsupportedMediaType, "send the body as application/json")
+                    case .unsupportedMediaType:
+                        failure = APIFailure(.unsupportedMediaType, .unsupportedMediaType, "send the body as application/json")
                     case .notAcceptable: failure = APIFailure(.notAcceptable, .badRequest, "this operation answers application/json")
                     default: failure = APIFailure.badRequest(Self.describe(error.underlyingError))
                     }
@@ -131,7 +143,9 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         var request = request
         do { _ = try await request.collectBody(upTo: limit) } catch is NIOTooManyBytesError {
             let hint = limit == completeLimit ? "; recur serve --max-checkpoint-bytes" : ""
-            return errorResponse(APIFailure(.contentTooLarge, .bodyTooLarge, "the request body is over the coordinator's limit (\(limit) bytes\(hint))"))
+            return errorResponse(
+                APIFailure(.contentTooLarge, .bodyTooLarge, "the request body is over the coordinator's limit (\(limit) bytes\(hint))")
+            )
         }
         return try await next(request, context)
     }
@@ -158,7 +172,8 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8), y = Array(b.utf8)
+    let x = Array(a.utf8)
+    let y = Array(b.utf8)
     var difference = UInt8(x.count == y.count ? 0 : 1)
     for i in 0..<y.count { difference |= y[i] ^ (i < x.count ? x[i] : 0) }
     return difference == 0

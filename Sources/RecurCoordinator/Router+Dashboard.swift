@@ -22,13 +22,20 @@ func addDashboardRoutes(to router: Router<BasicRequestContext>, coordinator: Coo
                 return n
             }
             return try Dashboard.sweep(
-                store: coordinator.store, name: context.parameters.require("name"), sort: sort ?? .valMAE, descending: desc, page: page ?? 1,
-                standalone: standalone)
+                store: coordinator.store,
+                name: context.parameters.require("name"),
+                sort: sort ?? .valMAE,
+                descending: desc,
+                page: page ?? 1,
+                standalone: standalone
+            )
         }
     }
     router.get("/trials/:id") { _, context in
         await respondHTML {
-            guard let id = Int64(try context.parameters.require("id")), id >= 1 else { throw APIError.badRequest("the trial id must be a positive integer") }
+            guard let id = Int64(try context.parameters.require("id")), id >= 1 else {
+                throw APIError.badRequest("the trial id must be a positive integer")
+            }
             return try Dashboard.trial(store: coordinator.store, id: id)
         }
     }
@@ -51,7 +58,9 @@ func addDashboardRoutes(to router: Router<BasicRequestContext>, coordinator: Coo
         let form = try? URLEncodedFormDecoder().decode(LoginForm.self, from: String(buffer: body))
         let next = localPath(form?.next)
         guard let token else { return html(Dashboard.login(next: next)) }
-        guard let presented = form?.token, constantTimeEqual(presented, token) else { return html(Dashboard.login(next: next, wrong: true), status: .unauthorized) }
+        guard let presented = form?.token, constantTimeEqual(presented, token) else {
+            return html(Dashboard.login(next: next, wrong: true), status: .unauthorized)
+        }
         return signedIn(token: token, next: next)
     }
 }

@@ -21,20 +21,28 @@ enum SVGPlots {
         let span = hi > lo ? hi - lo : 1
         func x(_ e: Int) -> Double { l + (width - l - r) * (epochs > 1 ? Double(e) / Double(epochs - 1) : 0.5) }
         func y(_ v: Double) -> Double { t + (height - t - b) * (1 - (v - lo) / span) }
-        var svg = "<svg class=\"plot\" id=\"learning-curves\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"learning curves\">"
+        var svg =
+            "<svg class=\"plot\" id=\"learning-curves\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"learning curves\">"
         svg += axes(l: l, r: r, t: t, b: b, width: width, height: height, xLabel: "epoch", yLabel: "val MAE", yLo: lo, yHi: hi)
         let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
         for (i, c) in curves.enumerated().sorted(by: { $0.element.pruned && !$1.element.pruned }) {
             let points = c.values.enumerated().map { "\(f(x($0.offset))),\(f(y($0.element)))" }.joined(separator: " ")
             let color = c.pruned ? "#c8c8c8" : palette[i % palette.count]
-            svg += "<polyline class=\"\(c.pruned ? "curve pruned" : "curve")\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(c.pruned ? 1 : 2)\" points=\"\(points)\"><title>\(escape(c.label))</title></polyline>"
+            svg +=
+                "<polyline class=\"\(c.pruned ? "curve pruned" : "curve")\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(c.pruned ? 1 : 2)\" points=\"\(points)\"><title>\(escape(c.label))</title></polyline>"
         }
         return svg + "</svg>"
     }
 
     /// One vertical axis per parameter and one for the objective (val MAE or val loss); one line
     /// per trial, coloured by the objective.
-    static func parallelCoordinates(_ points: [SweepStore.TrialPoint], parameters: [String], objective: String = "val MAE", width: Double = 760, height: Double = 320) -> String {
+    static func parallelCoordinates(
+        _ points: [SweepStore.TrialPoint],
+        parameters: [String],
+        objective: String = "val MAE",
+        width: Double = 760,
+        height: Double = 320
+    ) -> String {
         let scored = points.filter { $0.valMae != nil }
         guard !scored.isEmpty, !parameters.isEmpty else { return "<p class=\"empty\">no finished trials yet</p>" }
         let axes = parameters + [objective]
@@ -62,13 +70,19 @@ enum SVGPlots {
                 tickText.append((String(format: "%.3g", lo), String(format: "%.3g", hi)))
             } else {
                 let categories = Array(Set(values.map(\.description))).sorted()
-                scales.append { v in v.flatMap { categories.firstIndex(of: $0.description) }.map { categories.count > 1 ? Double($0) / Double(categories.count - 1) : 0.5 } }
+                scales.append { v in
+                    v.flatMap { categories.firstIndex(of: $0.description) }.map {
+                        categories.count > 1 ? Double($0) / Double(categories.count - 1) : 0.5
+                    }
+                }
                 tickText.append((categories.first ?? "", categories.last ?? ""))
             }
         }
         let maes = scored.compactMap(\.valMae)
-        let lo = maes.min()!, hi = maes.max()!
-        var svg = "<svg class=\"plot\" id=\"parallel-coordinates\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"parallel coordinates\">"
+        let lo = maes.min()!
+        let hi = maes.max()!
+        var svg =
+            "<svg class=\"plot\" id=\"parallel-coordinates\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"parallel coordinates\">"
         func y(_ u: Double) -> Double { t + (height - t - b) * (1 - u) }
         for p in scored.reversed() {
             let u = hi > lo ? (p.valMae! - lo) / (hi - lo) : 0
@@ -76,20 +90,33 @@ enum SVGPlots {
             for (i, name) in parameters.enumerated() { if let v = scales[i](p.params[name]) { coords.append("\(f(ax(i))),\(f(y(v)))") } }
             coords.append("\(f(ax(axes.count - 1))),\(f(y(1 - u)))")
             let color = "hsl(\(Int(120 * (1 - u))), 70%, 45%)"
-            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-opacity=\"\(p.state == "pruned" ? 0.25 : 0.7)\" points=\"\(coords.joined(separator: " "))\"><title>trial \(p.number): \(String(format: "%.3f", p.valMae!))</title></polyline>"
+            svg +=
+                "<polyline fill=\"none\" stroke=\"\(color)\" stroke-opacity=\"\(p.state == "pruned" ? 0.25 : 0.7)\" points=\"\(coords.joined(separator: " "))\"><title>trial \(p.number): \(String(format: "%.3f", p.valMae!))</title></polyline>"
         }
         for (i, name) in axes.enumerated() {
             svg += "<line x1=\"\(f(ax(i)))\" y1=\"\(f(t))\" x2=\"\(f(ax(i)))\" y2=\"\(f(height - b))\" stroke=\"#333\"/>"
             svg += "<text x=\"\(f(ax(i)))\" y=\"\(f(height - b + 16))\" text-anchor=\"middle\" font-size=\"11\">\(escape(name))</text>"
             // The val MAE axis has the best (lowest) value on top.
-            let ticks: (lo: String, hi: String) = i < parameters.count ? tickText[i] : (lo: String(format: "%.3g", hi), hi: String(format: "%.3g", lo))
+            let ticks: (lo: String, hi: String) =
+                i < parameters.count ? tickText[i] : (lo: String(format: "%.3g", hi), hi: String(format: "%.3g", lo))
             svg += "<text x=\"\(f(ax(i) + 3))\" y=\"\(f(t + 8))\" font-size=\"9\" fill=\"#555\">\(escape(ticks.hi))</text>"
             svg += "<text x=\"\(f(ax(i) + 3))\" y=\"\(f(height - b - 2))\" font-size=\"9\" fill=\"#555\">\(escape(ticks.lo))</text>"
         }
         return svg + "</svg>"
     }
 
-    static func axes(l: Double, r: Double, t: Double, b: Double, width: Double, height: Double, xLabel: String, yLabel: String, yLo: Double, yHi: Double) -> String {
+    static func axes(
+        l: Double,
+        r: Double,
+        t: Double,
+        b: Double,
+        width: Double,
+        height: Double,
+        xLabel: String,
+        yLabel: String,
+        yLo: Double,
+        yHi: Double
+    ) -> String {
         var s = "<line x1=\"\(f(l))\" y1=\"\(f(height - b))\" x2=\"\(f(width - r))\" y2=\"\(f(height - b))\" stroke=\"#333\"/>"
         s += "<line x1=\"\(f(l))\" y1=\"\(f(t))\" x2=\"\(f(l))\" y2=\"\(f(height - b))\" stroke=\"#333\"/>"
         s += "<text x=\"\(f((l + width - r) / 2))\" y=\"\(f(height - 6))\" text-anchor=\"middle\" font-size=\"11\">\(xLabel)</text>"
@@ -134,9 +161,16 @@ enum SVGPlots {
             }
             let x = ranks(codes)
             let n = Double(x.count)
-            let mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
-            var sxy = 0.0, sxx = 0.0, syy = 0.0
-            for i in x.indices { sxy += (x[i] - mx) * (y[i] - my); sxx += (x[i] - mx) * (x[i] - mx); syy += (y[i] - my) * (y[i] - my) }
+            let mx = x.reduce(0, +) / n
+            let my = y.reduce(0, +) / n
+            var sxy = 0.0
+            var sxx = 0.0
+            var syy = 0.0
+            for i in x.indices {
+                sxy += (x[i] - mx) * (y[i] - my)
+                sxx += (x[i] - mx) * (x[i] - mx)
+                syy += (y[i] - my) * (y[i] - my)
+            }
             let rho = sxx > 0 && syy > 0 ? sxy / (sxx * syy).squareRoot() : 0
             return (name, abs(rho))
         }.sorted { $0.rho > $1.rho }

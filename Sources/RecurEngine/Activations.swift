@@ -69,9 +69,11 @@ func sigmoid(fromTanhFraction p: Vec, reciprocal: Vec) -> Vec {
 /// fraction lie in [4.9e-3, 1], so the product cannot under- or overflow.
 @inline(__always)
 func reciprocals(_ a: Vec, _ b: Vec, _ c: Vec, _ d: Vec) -> (Vec, Vec, Vec, Vec) {
-    let ab = a * b, cd = c * d
+    let ab = a * b
+    let cd = c * d
     let inverse = recur_reciprocal16(ab * cd)
-    let invAB = inverse * cd, invCD = inverse * ab
+    let invAB = inverse * cd
+    let invCD = inverse * ab
     return (invAB * b, invAB * a, invCD * d, invCD * c)
 }
 
@@ -92,7 +94,10 @@ func vsigmoid(_ x: Vec) -> Vec {
 /// time go to four accumulators, so the sums do not wait on one add chain.
 func addColumnSums(_ a: UnsafePointer<Float>, rows: Int, columns: Int, into y: UnsafeMutablePointer<Float>) {
     @inline(__always) func lanes(_ j: Int, _ w: Int) {
-        var s0 = Vec(), s1 = Vec(), s2 = Vec(), s3 = Vec()
+        var s0 = Vec()
+        var s1 = Vec()
+        var s2 = Vec()
+        var s3 = Vec()
         var r = 0
         while r + 4 <= rows {
             let p = a + r * columns + j
@@ -109,7 +114,10 @@ func addColumnSums(_ a: UnsafePointer<Float>, rows: Int, columns: Int, into y: U
         vstore(vload(y + j, w) + ((s0 + s1) + (s2 + s3)), y + j, w)
     }
     var j = 0
-    while j + vectorWidth <= columns { lanes(j, vectorWidth); j += vectorWidth }
+    while j + vectorWidth <= columns {
+        lanes(j, vectorWidth)
+        j += vectorWidth
+    }
     if j < columns { lanes(j, columns - j) }
 }
 

@@ -9,12 +9,19 @@ import CBLAS
 /// All matrices are row-major. `c[m, n] = alpha · op(a)[m, k] · op(b)[k, n] + beta · c`.
 @inline(__always)
 func gemm(
-    transA: Bool = false, transB: Bool = false,
-    m: Int, n: Int, k: Int, alpha: Float = 1,
-    a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int,
+    transA: Bool = false,
+    transB: Bool = false,
+    m: Int,
+    n: Int,
+    k: Int,
+    alpha: Float = 1,
+    a: UnsafePointer<Float>,
+    lda: Int,
+    b: UnsafePointer<Float>,
+    ldb: Int,
     beta: Float,
-    c: UnsafeMutablePointer<Float>, ldc: Int
+    c: UnsafeMutablePointer<Float>,
+    ldc: Int
 ) {
     if m == 0 || n == 0 { return }
     if k == 0 {
@@ -25,8 +32,18 @@ func gemm(
         CblasRowMajor,
         transA ? CblasTrans : CblasNoTrans,
         transB ? CblasTrans : CblasNoTrans,
-        Int32(m), Int32(n), Int32(k), alpha,
-        a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        Int32(m),
+        Int32(n),
+        Int32(k),
+        alpha,
+        a,
+        Int32(lda),
+        b,
+        Int32(ldb),
+        beta,
+        c,
+        Int32(ldc)
+    )
 }
 
 private func scaleRows(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int, by beta: Float) {

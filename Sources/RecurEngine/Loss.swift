@@ -27,8 +27,13 @@ public enum Loss: Sendable, Equatable {
     /// Adds the loss and absolute error of `count` predictions to the sums and writes
     /// `∂L/∂ŷ` for a batch mean over `normalizer` elements.
     func accumulate(
-        predictions: UnsafePointer<Float>, targets: UnsafePointer<Float>, count: Int, normalizer: Int,
-        gradient: UnsafeMutablePointer<Float>, lossSum: inout Double, absoluteErrorSum: inout Double
+        predictions: UnsafePointer<Float>,
+        targets: UnsafePointer<Float>,
+        count: Int,
+        normalizer: Int,
+        gradient: UnsafeMutablePointer<Float>,
+        lossSum: inout Double,
+        absoluteErrorSum: inout Double
     ) {
         let scale = 1 / Float(normalizer)
         for i in 0..<count {

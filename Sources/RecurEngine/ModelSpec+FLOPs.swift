@@ -9,7 +9,9 @@ extension ModelSpec {
         for layer in layers {
             switch layer {
             case .recurrent(let r):
-                let g = Double(r.cell.gateCount), h = Double(r.units), f = Double(channels)
+                let g = Double(r.cell.gateCount)
+                let h = Double(r.units)
+                let f = Double(channels)
                 var perStep = 2 * g * h * (f + h) + 2 * g * h * (2 * h + f)
                 if !first { perStep += 2 * g * h * f }
                 total += perStep * Double(steps) * (r.bidirectional ? 2 : 1)

@@ -42,9 +42,15 @@ public struct RecurrentSpec: Sendable, Hashable {
     public var resetAfter: Bool = true
 
     public init(
-        cell: CellKind, units: Int, returnSequences: Bool = false, goBackwards: Bool = false,
-        dropout: Double = 0, recurrentDropout: Double = 0, bidirectional: Bool = false,
-        mergeMode: MergeMode = .concat, resetAfter: Bool = true
+        cell: CellKind,
+        units: Int,
+        returnSequences: Bool = false,
+        goBackwards: Bool = false,
+        dropout: Double = 0,
+        recurrentDropout: Double = 0,
+        bidirectional: Bool = false,
+        mergeMode: MergeMode = .concat,
+        resetAfter: Bool = true
     ) {
         self.cell = cell
         self.units = units
@@ -122,7 +128,9 @@ public struct ModelSpec: Sendable, Hashable {
                 guard sequence else {
                     throw EngineError.invalidSpec(
                         path: path,
-                        message: "a recurrent layer needs a sequence input, but the layer before it returns only its last output; set return_sequences: true there")
+                        message:
+                            "a recurrent layer needs a sequence input, but the layer before it returns only its last output; set return_sequences: true there"
+                    )
                 }
                 if r.bidirectional && r.goBackwards {
                     throw EngineError.invalidSpec(path: "\(path).go_backwards", message: "go_backwards cannot be combined with bidirectional")
@@ -137,7 +145,10 @@ public struct ModelSpec: Sendable, Hashable {
         let parameters = parameterCount
         guard parameters <= Double(Self.maximumParameters) else {
             throw EngineError.invalidSpec(
-                path: "layers", message: "the model has \(String(format: "%.3g", parameters)) parameters, more than the \(Self.maximumParameters) allowed; use fewer units or layers")
+                path: "layers",
+                message:
+                    "the model has \(String(format: "%.3g", parameters)) parameters, more than the \(Self.maximumParameters) allowed; use fewer units or layers"
+            )
         }
     }
 
@@ -178,7 +189,10 @@ public struct ModelSpec: Sendable, Hashable {
 // MARK: - JSON
 
 extension ModelSpec: Codable {
-    private enum Key: String, CodingKey { case inputFeatures = "input_features", layers }
+    private enum Key: String, CodingKey {
+        case inputFeatures = "input_features"
+        case layers
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
@@ -293,9 +307,13 @@ extension LayerSpec: Codable {
         default:
             guard let cell = CellKind(rawValue: type) else {
                 throw EngineError.invalidSpec(
-                    path: "\(path).type", message: "unknown layer type '\(type)'; expected one of simple_rnn, lstm, gru, dropout, dense")
+                    path: "\(path).type",
+                    message: "unknown layer type '\(type)'; expected one of simple_rnn, lstm, gru, dropout, dense"
+                )
             }
-            var allowed: Set<String> = ["type", "units", "return_sequences", "go_backwards", "dropout", "recurrent_dropout", "bidirectional", "merge_mode"]
+            var allowed: Set<String> = [
+                "type", "units", "return_sequences", "go_backwards", "dropout", "recurrent_dropout", "bidirectional", "merge_mode",
+            ]
             if cell == .gru { allowed.insert("reset_after") }
             try rejectUnknownKeys(c, allowed: allowed, path: path)
             var r = RecurrentSpec(cell: cell, units: try integer("units"))
@@ -344,7 +362,10 @@ struct AnyKey: CodingKey {
     var intValue: Int?
     init(_ string: String) { stringValue = string }
     init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { self.stringValue = "\(intValue)"; self.intValue = intValue }
+    init?(intValue: Int) {
+        self.stringValue = "\(intValue)"
+        self.intValue = intValue
+    }
 }
 
 private func rejectUnknownKeys(_ c: KeyedDecodingContainer<AnyKey>, allowed: Set<String>, path: String) throws {

@@ -17,7 +17,8 @@ public struct NumPyArray: Sendable, Equatable {
         let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw EngineError.invalidArray("not a .npy file (missing \\x93NUMPY magic)") }
         let major = bytes[6]
-        let headerLength: Int, headerStart: Int
+        let headerLength: Int
+        let headerStart: Int
         switch major {
         case 1:
             headerLength = Int(bytes[8]) | Int(bytes[9]) << 8

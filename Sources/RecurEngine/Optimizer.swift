@@ -30,8 +30,13 @@ public struct OptimizerConfig: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind = "name", learningRate = "learning_rate", rho, momentum, epsilon, centered
-        case beta1 = "beta_1", beta2 = "beta_2", amsgrad, nesterov, clipnorm, globalClipnorm = "global_clipnorm"
+        case kind = "name"
+        case learningRate = "learning_rate"
+        case rho, momentum, epsilon, centered
+        case beta1 = "beta_1"
+        case beta2 = "beta_2"
+        case amsgrad, nesterov, clipnorm
+        case globalClipnorm = "global_clipnorm"
     }
 
     public init(from decoder: Decoder) throws {
@@ -105,7 +110,10 @@ public final class Optimizer {
     }
 
     private func rmsprop(_ w: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int) {
-        let lr = config.learningRate, rho = config.rho, eps = config.epsilon, mu = config.momentum
+        let lr = config.learningRate
+        let rho = config.rho
+        let eps = config.epsilon
+        let mu = config.momentum
         for i in 0..<n {
             let gi = g[i]
             second[i] = rho * second[i] + (1 - rho) * gi * gi
@@ -126,7 +134,9 @@ public final class Optimizer {
 
     private func adam(_ w: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int) {
         let t = Float(iterations + 1)
-        let b1 = config.beta1, b2 = config.beta2, eps = config.epsilon
+        let b1 = config.beta1
+        let b2 = config.beta2
+        let eps = config.epsilon
         let alpha = config.learningRate * (1 - pow(b2, t)).squareRoot() / (1 - pow(b1, t))
         for i in 0..<n {
             let gi = g[i]
@@ -142,7 +152,8 @@ public final class Optimizer {
     }
 
     private func sgd(_ w: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int) {
-        let lr = config.learningRate, mu = config.momentum
+        let lr = config.learningRate
+        let mu = config.momentum
         for i in 0..<n {
             if mu != 0 {
                 first[i] = first[i] * mu - g[i] * lr

@@ -89,7 +89,8 @@ enum Initializer {
     /// A `[rows, cols]` matrix with orthonormal rows (or columns when rows ≥ cols), as Keras'
     /// `Orthogonal`: QR of a normal `[max, min]` matrix with `sign(diag R)` folded into Q.
     static func orthogonal(_ p: UnsafeMutablePointer<Float>, rows: Int, cols: Int, rng: inout SeededGenerator) {
-        let m = max(rows, cols), n = min(rows, cols)
+        let m = max(rows, cols)
+        let n = min(rows, cols)
         var a = [Double](repeating: 0, count: m * n)  // column-major: column j at a[j*m ..< (j+1)*m]
         for i in 0..<(m * n) { a[i] = rng.nextNormal() }
         // Modified Gram–Schmidt gives Q with a positive diagonal in R, i.e. Q·sign(diag R).

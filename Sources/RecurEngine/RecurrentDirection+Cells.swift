@@ -17,12 +17,16 @@ extension RecurrentDirection {
         let out = state(outputSlot(t))
         let h = hiddenSize
         for r in 0..<batch {
-            let row = pre + r * h, o = out + r * h
+            let row = pre + r * h
+            let o = out + r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 vstore(vtanh(vload(row + j, w) + vload(bias + j, w)), o + j, w)
             }
             var j = 0
-            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            while j + vectorWidth <= h {
+                lanes(j, vectorWidth)
+                j += vectorWidth
+            }
             if j < h { lanes(j, h - j) }
         }
     }
@@ -36,7 +40,10 @@ extension RecurrentDirection {
             vstore(vload(dh + i, w) * (1 - hv * hv), d + i, w)
         }
         var i = 0
-        while i + vectorWidth <= n { lanes(i, vectorWidth); i += vectorWidth }
+        while i + vectorWidth <= n {
+            lanes(i, vectorWidth)
+            i += vectorWidth
+        }
         if i < n { lanes(i, n - i) }
         backpropagateRecurrent(d, gates: 0..<1, into: dhPrev, accumulate: false)
     }
@@ -44,14 +51,19 @@ extension RecurrentDirection {
     // MARK: LSTM: gates i f c o; c_t = f⊙c_{t−1} + i⊙g; h_t = o⊙tanh(c_t)
 
     func lstmForward(_ t: Int) {
-        let h = hiddenSize, gh = gateWidth, b = batch
-        let zt = z.pointer + t * b * gh, pre = preactivation.pointer
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
+        let zt = z.pointer + t * b * gh
+        let pre = preactivation.pointer
         addRecurrentProduct(state(previousSlot(t)), gates: 0..<4, into: pre, ldo: gh)
         let cPrev = cells.pointer + previousSlot(t) * b * h
         let cOut = cells.pointer + outputSlot(t) * b * h
         let hOut = state(outputSlot(t))
         for r in 0..<b {
-            let row = zt + r * gh, x = pre + r * gh, o = r * h
+            let row = zt + r * gh
+            let x = pre + r * gh
+            let o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let (pi, qi) = vsigmoidFraction(vload(x + j, w) + vload(bias + j, w))
                 let (pf, qf) = vsigmoidFraction(vload(x + h + j, w) + vload(bias + h + j, w))
@@ -72,24 +84,34 @@ extension RecurrentDirection {
                 vstore(og * tc, hOut + o + j, w)
             }
             var j = 0
-            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            while j + vectorWidth <= h {
+                lanes(j, vectorWidth)
+                j += vectorWidth
+            }
             if j < h { lanes(j, h - j) }
         }
     }
 
     func lstmBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
-        let h = hiddenSize, gh = gateWidth, b = batch
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
         let zt = z.pointer + t * b * gh
         let dt = delta.pointer
         let cPrev = cells.pointer + previousSlot(t) * b * h
         let cOut = cells.pointer + outputSlot(t) * b * h
         let dc = cellGradient.pointer
         for r in 0..<b {
-            let row = zt + r * gh, drow = dt + r * gh, o = r * h
+            let row = zt + r * gh
+            let drow = dt + r * gh
+            let o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
-                let ig = vload(row + j, w), fg = vload(row + h + j, w)
-                let gg = vload(row + 2 * h + j, w), og = vload(row + 3 * h + j, w)
-                let tc = vtanh(vload(cOut + o + j, w)), dhv = vload(dh + o + j, w)
+                let ig = vload(row + j, w)
+                let fg = vload(row + h + j, w)
+                let gg = vload(row + 2 * h + j, w)
+                let og = vload(row + 3 * h + j, w)
+                let tc = vtanh(vload(cOut + o + j, w))
+                let dhv = vload(dh + o + j, w)
                 let dcv = vload(dc + o + j, w).addingProduct(dhv * og, 1 - tc * tc)
                 vstore(dcv * gg * ig * (1 - ig), drow + j, w)
                 vstore(dcv * vload(cPrev + o + j, w) * fg * (1 - fg), drow + h + j, w)
@@ -98,7 +120,10 @@ extension RecurrentDirection {
                 vstore(dcv * fg, dc + o + j, w)
             }
             var j = 0
-            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            while j + vectorWidth <= h {
+                lanes(j, vectorWidth)
+                j += vectorWidth
+            }
             if j < h { lanes(j, h - j) }
         }
         backpropagateRecurrent(dt, gates: 0..<4, into: dhPrev, accumulate: false)
@@ -107,16 +132,23 @@ extension RecurrentDirection {
     // MARK: GRU, reset_after: ĥ = tanh(x K_h + b^x_h + r ⊙ (h U_h + b^h_h)); h_t = z⊙h_{t−1} + (1−z)⊙ĥ
 
     func gruForward(_ t: Int) {
-        let h = hiddenSize, gh = gateWidth, b = batch
-        let zt = z.pointer + t * b * gh, pre = preactivation.pointer
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
+        let zt = z.pointer + t * b * gh
+        let pre = preactivation.pointer
         let slab = recurrentSlab.pointer
         let hPrev = state(previousSlot(t))
         addRecurrentProduct(hPrev, gates: 0..<3, into: slab, ldo: gh, beta: 0)
-        let folded = foldedBias.pointer, recurrentBias = bias + gh
+        let folded = foldedBias.pointer
+        let recurrentBias = bias + gh
         let q = aux.pointer + t * b * h
         let hOut = state(outputSlot(t))
         for r in 0..<b {
-            let row = zt + r * gh, x = pre + r * gh, rec = slab + r * gh, o = r * h
+            let row = zt + r * gh
+            let x = pre + r * gh
+            let rec = slab + r * gh
+            let o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let (pz, qz) = vsigmoidFraction(vload(x + j, w) + vload(rec + j, w) + vload(folded + j, w))
                 let (pr, qr) = vsigmoidFraction(vload(x + h + j, w) + vload(rec + h + j, w) + vload(folded + h + j, w))
@@ -132,22 +164,32 @@ extension RecurrentDirection {
                 vstore(hh.addingProduct(zg, vload(hPrev + o + j, w) - hh), hOut + o + j, w)
             }
             var j = 0
-            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            while j + vectorWidth <= h {
+                lanes(j, vectorWidth)
+                j += vectorWidth
+            }
             if j < h { lanes(j, h - j) }
         }
     }
 
     func gruBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
-        let h = hiddenSize, gh = gateWidth, b = batch
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
         let zt = z.pointer + t * b * gh
         let dt = delta.pointer
         let drt = deltaRecurrent.pointer
         let q = aux.pointer + t * b * h
         let hPrev = state(previousSlot(t))
         for r in 0..<b {
-            let row = zt + r * gh, drow = dt + r * gh, rrow = drt + r * gh, o = r * h
+            let row = zt + r * gh
+            let drow = dt + r * gh
+            let rrow = drt + r * gh
+            let o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
-                let zg = vload(row + j, w), rg = vload(row + h + j, w), hh = vload(row + 2 * h + j, w)
+                let zg = vload(row + j, w)
+                let rg = vload(row + h + j, w)
+                let hh = vload(row + 2 * h + j, w)
                 let dhv = vload(dh + o + j, w)
                 let dhh = dhv * (1 - zg) * (1 - hh * hh)
                 let dz = dhv * (vload(hPrev + o + j, w) - hh) * zg * (1 - zg)
@@ -161,7 +203,10 @@ extension RecurrentDirection {
                 vstore(dhv * zg, dhPrev + o + j, w)
             }
             var j = 0
-            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            while j + vectorWidth <= h {
+                lanes(j, vectorWidth)
+                j += vectorWidth
+            }
             if j < h { lanes(j, h - j) }
         }
         backpropagateRecurrent(drt, gates: 0..<3, into: dhPrev, accumulate: true)
@@ -170,14 +215,19 @@ extension RecurrentDirection {
     // MARK: GRU, reset_before: ĥ = tanh(x K_h + b_h + (r ⊙ h_{t−1}) U_h)
 
     func gruResetBeforeForward(_ t: Int) {
-        let h = hiddenSize, gh = gateWidth, b = batch
-        let zt = z.pointer + t * b * gh, pre = preactivation.pointer
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
+        let zt = z.pointer + t * b * gh
+        let pre = preactivation.pointer
         let hPrev = state(previousSlot(t))
         addRecurrentProduct(hPrev, gates: 0..<2, into: pre, ldo: gh)
         let rh = aux.pointer + t * b * h
         let mask: UnsafePointer<Float>? = recurrentMaskCount > 0 ? recurrentMask(gate: 2) : nil
         for r in 0..<b {
-            let row = zt + r * gh, x = pre + r * gh, o = r * h
+            let row = zt + r * gh
+            let x = pre + r * gh
+            let o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let (pz, qz) = vsigmoidFraction(vload(x + j, w) + vload(bias + j, w))
                 let (pr, qr) = vsigmoidFraction(vload(x + h + j, w) + vload(bias + h + j, w))
@@ -191,40 +241,56 @@ extension RecurrentDirection {
                 vstore(rg * hp, rh + o + j, w)
             }
             var j = 0
-            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            while j + vectorWidth <= h {
+                lanes(j, vectorWidth)
+                j += vectorWidth
+            }
             if j < h { lanes(j, h - j) }
         }
         gemm(m: b, n: h, k: h, a: rh, lda: h, b: recurrentKernel + 2 * h, ldb: gh, beta: 1, c: pre + 2 * h, ldc: gh)
         let hOut = state(outputSlot(t))
         for r in 0..<b {
-            let row = zt + r * gh, x = pre + r * gh, o = r * h
+            let row = zt + r * gh
+            let x = pre + r * gh
+            let o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
                 let hh = vtanh(vload(x + 2 * h + j, w) + vload(bias + 2 * h + j, w))
                 vstore(hh, row + 2 * h + j, w)
                 vstore(hh.addingProduct(vload(row + j, w), vload(hPrev + o + j, w) - hh), hOut + o + j, w)
             }
             var j = 0
-            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            while j + vectorWidth <= h {
+                lanes(j, vectorWidth)
+                j += vectorWidth
+            }
             if j < h { lanes(j, h - j) }
         }
     }
 
     func gruResetBeforeBackward(_ t: Int, dh: UnsafeMutablePointer<Float>, dhPrev: UnsafeMutablePointer<Float>) {
-        let h = hiddenSize, gh = gateWidth, b = batch
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
         let zt = z.pointer + t * b * gh
         let dt = delta.pointer
         let hPrev = state(previousSlot(t))
         for r in 0..<b {
-            let row = zt + r * gh, drow = dt + r * gh, o = r * h
+            let row = zt + r * gh
+            let drow = dt + r * gh
+            let o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
-                let zg = vload(row + j, w), hh = vload(row + 2 * h + j, w)
+                let zg = vload(row + j, w)
+                let hh = vload(row + 2 * h + j, w)
                 let dhv = vload(dh + o + j, w)
                 vstore(dhv * (vload(hPrev + o + j, w) - hh) * zg * (1 - zg), drow + j, w)
                 vstore(dhv * (1 - zg) * (1 - hh * hh), drow + 2 * h + j, w)
                 vstore(dhv * zg, dhPrev + o + j, w)
             }
             var j = 0
-            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            while j + vectorWidth <= h {
+                lanes(j, vectorWidth)
+                j += vectorWidth
+            }
             if j < h { lanes(j, h - j) }
         }
         // s = δĥ·U_hᵀ is the gradient of r ⊙ h̃ (h̃ = h_{t−1} ⊙ m_h).
@@ -232,15 +298,21 @@ extension RecurrentDirection {
         gemm(m: b, n: h, k: h, a: dt + 2 * h, lda: gh, b: recurrentKernelT.pointer + 2 * h * h, ldb: h, beta: 0, c: s, ldc: h)
         let mask: UnsafePointer<Float>? = recurrentMaskCount > 0 ? recurrentMask(gate: 2) : nil
         for r in 0..<b {
-            let row = zt + r * gh, drow = dt + r * gh, o = r * h
+            let row = zt + r * gh
+            let drow = dt + r * gh
+            let o = r * h
             @inline(__always) func lanes(_ j: Int, _ w: Int) {
-                let rg = vload(row + h + j, w), sv = vload(s + o + j, w)
+                let rg = vload(row + h + j, w)
+                let sv = vload(s + o + j, w)
                 let m = mask.map { vload($0 + o + j, w) } ?? Vec(repeating: 1)
                 vstore(sv * vload(hPrev + o + j, w) * m * rg * (1 - rg), drow + h + j, w)
                 vstore(vload(dhPrev + o + j, w).addingProduct(sv * rg, m), dhPrev + o + j, w)
             }
             var j = 0
-            while j + vectorWidth <= h { lanes(j, vectorWidth); j += vectorWidth }
+            while j + vectorWidth <= h {
+                lanes(j, vectorWidth)
+                j += vectorWidth
+            }
             if j < h { lanes(j, h - j) }
         }
         backpropagateRecurrent(dt, gates: 0..<2, into: dhPrev, accumulate: true)

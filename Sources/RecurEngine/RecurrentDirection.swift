@@ -78,7 +78,11 @@ final class RecurrentDirection {
     private var input: UnsafePointer<Float>?
 
     init(
-        spec: RecurrentSpec, inputSize: Int, reverse: Bool, parameters: ParameterSet, prefix: String
+        spec: RecurrentSpec,
+        inputSize: Int,
+        reverse: Bool,
+        parameters: ParameterSet,
+        prefix: String
     ) {
         cell = spec.cell
         self.inputSize = inputSize
@@ -92,7 +96,9 @@ final class RecurrentDirection {
             guard let slot = parameters.slot(named: prefix + name) else { preconditionFailure("undeclared parameter \(prefix)\(name)") }
             return slot.offset
         }
-        let k = offset("kernel"), u = offset("recurrent_kernel"), b = offset("bias")
+        let k = offset("kernel")
+        let u = offset("recurrent_kernel")
+        let b = offset("bias")
         kernel = parameters.value(at: k)
         recurrentKernel = parameters.value(at: u)
         bias = parameters.value(at: b)
@@ -138,7 +144,9 @@ final class RecurrentDirection {
         self.steps = steps
         self.batch = batch
         input = x
-        let h = hiddenSize, gh = gateWidth, rows = steps * batch
+        let h = hiddenSize
+        let gh = gateWidth
+        let rows = steps * batch
         sampleMasks(training: training, rng: &rng)
 
         if cell != .simpleRNN { z.reserve(rows * gh) }
@@ -176,7 +184,12 @@ final class RecurrentDirection {
         inputMaskCount = training && dropout > 0 ? (cell != .simpleRNN && recurrentDropout > 0 ? gates : 1) : 0
         recurrentMaskCount = training && recurrentDropout > 0 ? (cell == .simpleRNN ? 1 : gates) : 0
         fillDropoutMask(inputMasks.reserve(inputMaskCount * batch * inputSize), count: inputMaskCount * batch * inputSize, rate: dropout, rng: &rng)
-        fillDropoutMask(recurrentMasks.reserve(recurrentMaskCount * batch * hiddenSize), count: recurrentMaskCount * batch * hiddenSize, rate: recurrentDropout, rng: &rng)
+        fillDropoutMask(
+            recurrentMasks.reserve(recurrentMaskCount * batch * hiddenSize),
+            count: recurrentMaskCount * batch * hiddenSize,
+            rate: recurrentDropout,
+            rng: &rng
+        )
     }
 
     /// The step-`t` input each gate sees, `[B, F]`: `x_t`, or `x_t ⊙ d_k` when input dropout is on.
@@ -189,7 +202,8 @@ final class RecurrentDirection {
     /// `x ⊙ d_k` for every step, `[count, T, B, F]`, when input dropout is on.
     private func prepareMaskedInput(_ x: UnsafePointer<Float>) {
         guard inputMaskCount > 0 else { return }
-        let rows = steps * batch, f = inputSize
+        let rows = steps * batch
+        let f = inputSize
         let masked = maskedInput.reserve(inputMaskCount * rows * f)
         for m in 0..<inputMaskCount {
             applyBatchMask(x, mask: inputMasks.pointer + m * batch * f, into: masked + m * rows * f, steps: steps, batch: batch, width: f)
@@ -199,7 +213,10 @@ final class RecurrentDirection {
     /// `preactivation = x_t·K` (per gate block when each gate has its own input mask). One small
     /// GEMM per step runs unpacked on cache-hot data; a single `[T·B, F]` GEMM measured slower here.
     private func projectInput(step t: Int) {
-        let f = inputSize, h = hiddenSize, gh = gateWidth, b = batch
+        let f = inputSize
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
         let pre = preactivation.pointer
         if inputMaskCount <= 1 {
             gemm(m: b, n: gh, k: f, a: stepInput(t, gate: 0), lda: f, b: kernel, ldb: gh, beta: 0, c: pre, ldc: gh)
@@ -211,8 +228,16 @@ final class RecurrentDirection {
     }
 
     /// `out[:, gates] = β·out + (h ⊙ m_k)·U_k` for the gate blocks in `gateRange`; `out` rows have stride `ldo`.
-    func addRecurrentProduct(_ hPrev: UnsafePointer<Float>, gates gateRange: Range<Int>, into out: UnsafeMutablePointer<Float>, ldo: Int, beta: Float = 1) {
-        let h = hiddenSize, gh = gateWidth, b = batch
+    func addRecurrentProduct(
+        _ hPrev: UnsafePointer<Float>,
+        gates gateRange: Range<Int>,
+        into out: UnsafeMutablePointer<Float>,
+        ldo: Int,
+        beta: Float = 1
+    ) {
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
         if recurrentMaskCount == 0 {
             let c0 = gateRange.lowerBound * h
             gemm(m: b, n: gateRange.count * h, k: h, a: hPrev, lda: h, b: recurrentKernel + c0, ldb: gh, beta: beta, c: out + c0, ldc: ldo)
@@ -244,9 +269,14 @@ final class RecurrentDirection {
     /// when `needInputGradient`.
     @discardableResult
     func backward(
-        dSequence: UnsafePointer<Float>?, dLast: UnsafePointer<Float>?, needInputGradient: Bool
+        dSequence: UnsafePointer<Float>?,
+        dLast: UnsafePointer<Float>?,
+        needInputGradient: Bool
     ) -> UnsafeMutablePointer<Float>? {
-        let h = hiddenSize, gh = gateWidth, b = batch, rows = steps * batch
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
+        let rows = steps * batch
         var dh = stateGradient.reserve(b * h)
         var dhPrev = stateGradientNext.reserve(b * h)
         if let dLast { dh.update(from: dLast, count: b * h) } else { dh.update(repeating: 0, count: b * h) }
@@ -280,12 +310,29 @@ final class RecurrentDirection {
     }
 
     /// `dhPrev (+)= Σ_k (Δ_k·U_kᵀ) ⊙ m_k` over `gateRange`; `deltaRow` rows have stride `G·H`.
-    func backpropagateRecurrent(_ deltaRow: UnsafePointer<Float>, gates gateRange: Range<Int>, into dhPrev: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let h = hiddenSize, gh = gateWidth, b = batch
+    func backpropagateRecurrent(
+        _ deltaRow: UnsafePointer<Float>,
+        gates gateRange: Range<Int>,
+        into dhPrev: UnsafeMutablePointer<Float>,
+        accumulate: Bool
+    ) {
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
         if recurrentMaskCount == 0 {
             let c0 = gateRange.lowerBound * h
-            gemm(m: b, n: h, k: gateRange.count * h, a: deltaRow + c0, lda: gh, b: recurrentKernelT.pointer + c0 * h, ldb: h,
-                 beta: accumulate ? 1 : 0, c: dhPrev, ldc: h)
+            gemm(
+                m: b,
+                n: h,
+                k: gateRange.count * h,
+                a: deltaRow + c0,
+                lda: gh,
+                b: recurrentKernelT.pointer + c0 * h,
+                ldb: h,
+                beta: accumulate ? 1 : 0,
+                c: dhPrev,
+                ldc: h
+            )
             return
         }
         if !accumulate { dhPrev.update(repeating: 0, count: b * h) }
@@ -302,28 +349,77 @@ final class RecurrentDirection {
     /// whole `Δ` first). GRU reset_before uses `r ⊙ h̃` for the candidate block; GRU reset_after
     /// takes the recurrent bias row from the recurrent-side Δ.
     private func accumulateStepWeightGradients(_ t: Int) {
-        let h = hiddenSize, gh = gateWidth, b = batch, f = inputSize
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
+        let f = inputSize
         let hPrev = UnsafePointer(state(previousSlot(t)))
         let inputDelta = UnsafePointer(delta.pointer)
         let recurrentDelta = resetAfter ? UnsafePointer(deltaRecurrent.pointer) : inputDelta
         let stateGates = cell == .gru && !resetAfter ? 0..<2 : 0..<gates
         if recurrentMaskCount == 0 {
-            gemm(transA: true, m: h, n: stateGates.count * h, k: b, a: hPrev, lda: h, b: recurrentDelta, ldb: gh, beta: 1, c: dRecurrentKernel, ldc: gh)
+            gemm(
+                transA: true,
+                m: h,
+                n: stateGates.count * h,
+                k: b,
+                a: hPrev,
+                lda: h,
+                b: recurrentDelta,
+                ldb: gh,
+                beta: 1,
+                c: dRecurrentKernel,
+                ldc: gh
+            )
         } else {
             for k in stateGates {
-                gemm(transA: true, m: h, n: h, k: b, a: maskedStateForGate(hPrev, gate: k), lda: h, b: recurrentDelta + k * h, ldb: gh,
-                     beta: 1, c: dRecurrentKernel + k * h, ldc: gh)
+                gemm(
+                    transA: true,
+                    m: h,
+                    n: h,
+                    k: b,
+                    a: maskedStateForGate(hPrev, gate: k),
+                    lda: h,
+                    b: recurrentDelta + k * h,
+                    ldb: gh,
+                    beta: 1,
+                    c: dRecurrentKernel + k * h,
+                    ldc: gh
+                )
             }
         }
         if cell == .gru && !resetAfter {
-            gemm(transA: true, m: h, n: h, k: b, a: aux.pointer + t * b * h, lda: h, b: inputDelta + 2 * h, ldb: gh,
-                 beta: 1, c: dRecurrentKernel + 2 * h, ldc: gh)
+            gemm(
+                transA: true,
+                m: h,
+                n: h,
+                k: b,
+                a: aux.pointer + t * b * h,
+                lda: h,
+                b: inputDelta + 2 * h,
+                ldb: gh,
+                beta: 1,
+                c: dRecurrentKernel + 2 * h,
+                ldc: gh
+            )
         }
         if inputMaskCount <= 1 {
             gemm(transA: true, m: f, n: gh, k: b, a: stepInput(t, gate: 0), lda: f, b: inputDelta, ldb: gh, beta: 1, c: dKernel, ldc: gh)
         } else {
             for k in 0..<gates {
-                gemm(transA: true, m: f, n: h, k: b, a: stepInput(t, gate: k), lda: f, b: inputDelta + k * h, ldb: gh, beta: 1, c: dKernel + k * h, ldc: gh)
+                gemm(
+                    transA: true,
+                    m: f,
+                    n: h,
+                    k: b,
+                    a: stepInput(t, gate: k),
+                    lda: f,
+                    b: inputDelta + k * h,
+                    ldb: gh,
+                    beta: 1,
+                    c: dKernel + k * h,
+                    ldc: gh
+                )
             }
         }
         addColumnSums(inputDelta, rows: b, columns: gh, into: dBias)
@@ -332,7 +428,10 @@ final class RecurrentDirection {
 
     /// `∂L/∂x_t = Σ_k (Δ_k·K_kᵀ) ⊙ d_k` for one step.
     private func inputGradient(step t: Int) {
-        let h = hiddenSize, gh = gateWidth, b = batch, f = inputSize
+        let h = hiddenSize
+        let gh = gateWidth
+        let b = batch
+        let f = inputSize
         let dt = delta.pointer
         let dx = inputGradient.pointer + t * b * f
         if inputMaskCount <= 1 {
@@ -369,7 +468,8 @@ func fillDropoutMask(_ p: UnsafeMutablePointer<Float>, count: Int, rate: Float, 
 }
 
 /// `out[t, b, :] = x[t, b, :] ⊙ mask[b, :]` for a per-sample mask fixed across time.
-func applyBatchMask(_ x: UnsafePointer<Float>, mask: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, steps: Int, batch: Int, width: Int) {
+func applyBatchMask(_ x: UnsafePointer<Float>, mask: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, steps: Int, batch: Int, width: Int)
+{
     for t in 0..<steps {
         for b in 0..<batch {
             let row = (t * batch + b) * width

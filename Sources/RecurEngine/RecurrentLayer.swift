@@ -61,7 +61,9 @@ final class RecurrentLayer: Layer {
         let c = spec.outputChannels
         let y = output.reserve(rows * c)
         for r in 0..<rows {
-            let fr = f + r * h, br = b + r * h, yr = y + r * c
+            let fr = f + r * h
+            let br = b + r * h
+            let yr = y + r * c
             switch spec.mergeMode {
             case .concat:
                 yr.update(from: fr, count: h)
@@ -95,7 +97,9 @@ final class RecurrentLayer: Layer {
         let f = spec.returnSequences ? directions[0].outputSequence : directions[0].lastOutput
         let b = spec.returnSequences ? directions[1].outputSequence : directions[1].lastOutput
         for r in 0..<rows {
-            let dr = dy + r * c, fr = gf + r * h, br = gb + r * h
+            let dr = dy + r * c
+            let fr = gf + r * h
+            let br = gb + r * h
             switch spec.mergeMode {
             case .concat:
                 fr.update(from: dr, count: h)
@@ -104,9 +108,15 @@ final class RecurrentLayer: Layer {
                 fr.update(from: dr, count: h)
                 br.update(from: dr, count: h)
             case .ave:
-                for j in 0..<h { fr[j] = dr[j] * 0.5; br[j] = dr[j] * 0.5 }
+                for j in 0..<h {
+                    fr[j] = dr[j] * 0.5
+                    br[j] = dr[j] * 0.5
+                }
             case .mul:
-                for j in 0..<h { fr[j] = dr[j] * b[r * h + j]; br[j] = dr[j] * f[r * h + j] }
+                for j in 0..<h {
+                    fr[j] = dr[j] * b[r * h + j]
+                    br[j] = dr[j] * f[r * h + j]
+                }
             }
         }
         let dxf = run(directions[0], gf)

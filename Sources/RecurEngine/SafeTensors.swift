@@ -54,7 +54,9 @@ public struct SafeTensors: Sendable, Equatable {
     /// Parses and validates a safetensors file.
     public static func decode(_ data: Data) throws -> SafeTensors {
         let bytes = [UInt8](data)
-        guard bytes.count >= 8 else { throw EngineError.invalidCheckpoint("file is \(bytes.count) bytes; a safetensors file starts with an 8-byte header length") }
+        guard bytes.count >= 8 else {
+            throw EngineError.invalidCheckpoint("file is \(bytes.count) bytes; a safetensors file starts with an 8-byte header length")
+        }
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
         guard n <= 100_000_000, 8 + Int(n) <= bytes.count else {
@@ -97,7 +99,9 @@ public struct SafeTensors: Sendable, Equatable {
                 throw EngineError.invalidCheckpoint("tensor '\(e.name)' offsets [\(e.begin), \(e.end)] do not tile the data for shape \(e.shape)")
             }
             guard e.end <= bufferLength else {
-                throw EngineError.invalidCheckpoint("tensor '\(e.name)' ends at byte \(e.end) but the data has \(bufferLength) bytes (truncated file)")
+                throw EngineError.invalidCheckpoint(
+                    "tensor '\(e.name)' ends at byte \(e.end) but the data has \(bufferLength) bytes (truncated file)"
+                )
             }
             let values = decodeLittleEndianFloats(bytes, start: base + e.begin, count: count, size: size)
             tensors.append(Tensor(name: e.name, shape: e.shape, values: values))

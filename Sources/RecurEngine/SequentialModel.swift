@@ -125,22 +125,35 @@ public final class SequentialModel {
     ///   - y: `[B, out]` targets (the model must end in a non-sequence output).
     /// - Returns: the mean loss and mean absolute error over the batch (dropout active).
     public func computeGradients(
-        x: UnsafePointer<Float>, y: UnsafePointer<Float>, batch: Int, steps: Int, loss: Loss, rng: inout SeededGenerator
+        x: UnsafePointer<Float>,
+        y: UnsafePointer<Float>,
+        batch: Int,
+        steps: Int,
+        loss: Loss,
+        rng: inout SeededGenerator
     ) -> (loss: Double, mae: Double) {
         let out = spec.output
         precondition(!out.isSequence, "training needs a model whose last layer returns one output per sample")
         parameters.zeroGradients()
-        let c = out.channels, f = spec.inputFeatures
+        let c = out.channels
+        let f = spec.inputFeatures
         let chunk = max(1, microBatchSize)
-        var lossSum = 0.0, maeSum = 0.0
+        var lossSum = 0.0
+        var maeSum = 0.0
         var start = 0
         while start < batch {
             let b = min(chunk, batch - start)
             let prediction = forward(x + start * steps * f, batch: b, steps: steps, training: true, rng: &rng)
             let g = lossGradient.reserve(b * c)
             loss.accumulate(
-                predictions: prediction.pointer, targets: y + start * c, count: b * c, normalizer: batch * c,
-                gradient: g, lossSum: &lossSum, absoluteErrorSum: &maeSum)
+                predictions: prediction.pointer,
+                targets: y + start * c,
+                count: b * c,
+                normalizer: batch * c,
+                gradient: g,
+                lossSum: &lossSum,
+                absoluteErrorSum: &maeSum
+            )
             var grad: UnsafeMutablePointer<Float>? = g
             for (i, layer) in layers.enumerated().reversed() {
                 guard let gi = grad else { break }
@@ -154,16 +167,27 @@ public final class SequentialModel {
 
     /// Mean loss and MAE of the model on `[B, T, F]` / `[B, out]` without dropout (no gradients).
     public func evaluate(
-        x: UnsafePointer<Float>, y: UnsafePointer<Float>, batch: Int, steps: Int, loss: Loss
+        x: UnsafePointer<Float>,
+        y: UnsafePointer<Float>,
+        batch: Int,
+        steps: Int,
+        loss: Loss
     ) -> (loss: Double, mae: Double) {
         let c = spec.output.channels
         var rng = SeededGenerator(seed: 0)
         let prediction = forward(x, batch: batch, steps: steps, training: false, rng: &rng)
-        var lossSum = 0.0, maeSum = 0.0
+        var lossSum = 0.0
+        var maeSum = 0.0
         let g = lossGradient.reserve(batch * c)
         loss.accumulate(
-            predictions: prediction.pointer, targets: y, count: batch * c, normalizer: batch * c,
-            gradient: g, lossSum: &lossSum, absoluteErrorSum: &maeSum)
+            predictions: prediction.pointer,
+            targets: y,
+            count: batch * c,
+            normalizer: batch * c,
+            gradient: g,
+            lossSum: &lossSum,
+            absoluteErrorSum: &maeSum
+        )
         return (lossSum / Double(batch * c), maeSum / Double(batch * c))
     }
 }

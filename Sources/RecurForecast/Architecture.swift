@@ -14,7 +14,15 @@ public struct Architecture: Codable, Sendable, Equatable {
     /// A Dropout layer before the Dense head (0: none).
     public var headDropout: Double
 
-    public init(cell: CellKind, units: [Int], depth: Int = 1, dropout: Double = 0, recurrentDropout: Double = 0, bidirectional: Bool = false, headDropout: Double = 0) {
+    public init(
+        cell: CellKind,
+        units: [Int],
+        depth: Int = 1,
+        dropout: Double = 0,
+        recurrentDropout: Double = 0,
+        bidirectional: Bool = false,
+        headDropout: Double = 0
+    ) {
         self.cell = cell
         self.units = units
         self.depth = depth
@@ -31,9 +39,16 @@ public struct Architecture: Codable, Sendable, Equatable {
             throw ForecastError("units: \(units.count) values for depth \(depth); give one value or one per layer")
         }
         var layers: [LayerSpec] = (0..<depth).map { i in
-            .recurrent(RecurrentSpec(
-                cell: cell, units: units.count == 1 ? units[0] : units[i], returnSequences: i < depth - 1,
-                dropout: dropout, recurrentDropout: recurrentDropout, bidirectional: bidirectional))
+            .recurrent(
+                RecurrentSpec(
+                    cell: cell,
+                    units: units.count == 1 ? units[0] : units[i],
+                    returnSequences: i < depth - 1,
+                    dropout: dropout,
+                    recurrentDropout: recurrentDropout,
+                    bidirectional: bidirectional
+                )
+            )
         }
         if headDropout > 0 { layers.append(.dropout(rate: headDropout)) }
         layers.append(.dense(units: 1))

@@ -51,7 +51,9 @@ public struct ForecastCheckpoint {
         if let problem = self.task.problems(prefix: "checkpoint task").first { throw ForecastError(problem) }
         try self.normalization.validate()
         if let text = metadata["step_seconds"] {
-            guard let step = Int64(text), step > 0 else { throw ForecastError("checkpoint: step_seconds '\(text)' is not a positive integer; the checkpoint is corrupt") }
+            guard let step = Int64(text), step > 0 else {
+                throw ForecastError("checkpoint: step_seconds '\(text)' is not a positive integer; the checkpoint is corrupt")
+            }
             stepSeconds = step
         }
         timestampColumn = metadata["timestamp_column"]
@@ -72,19 +74,26 @@ public struct Forecast: Sendable {
     /// Runs `model` over every window of `series` (standardized with the checkpoint's statistics),
     /// 256 windows at a time. A series whose row spacing differs from the training data's is refused.
     public static func make(model: SequentialModel, checkpoint: ForecastCheckpoint, series: TimeSeries) throws -> Forecast {
-        let spec = checkpoint.task, norm = checkpoint.normalization
+        let spec = checkpoint.task
+        let norm = checkpoint.normalization
         let columns = try norm.features.map { name -> Int in
             guard let c = series.column(name) else { throw ForecastError("data: no column '\(name)', which the model was trained on") }
             return c
         }
         guard columns.count == model.spec.inputFeatures else {
-            throw ForecastError("checkpoint: its normalization names \(columns.count) features but the model takes \(model.spec.inputFeatures); the checkpoint is corrupt")
+            throw ForecastError(
+                "checkpoint: its normalization names \(columns.count) features but the model takes \(model.spec.inputFeatures); the checkpoint is corrupt"
+            )
         }
         if let trained = checkpoint.stepSeconds, series.rowCount >= 2, series.step != trained {
-            throw ForecastError("data: rows are \(series.step) s apart, but the model was trained on rows \(trained) s apart; resample the file to that spacing")
+            throw ForecastError(
+                "data: rows are \(series.step) s apart, but the model was trained on rows \(trained) s apart; resample the file to that spacing"
+            )
         }
         let step = checkpoint.stepSeconds ?? series.step
-        let f = columns.count, t = spec.sequenceLength, r = spec.samplingRate
+        let f = columns.count
+        let t = spec.sequenceLength
+        let r = spec.samplingRate
         let inputSpan = (t - 1) * r + 1
         guard series.rowCount >= inputSpan else {
             throw ForecastError("data: \(series.rowCount) rows, but one input window needs \(inputSpan) (sequence_length \(t), sampling_rate \(r))")
@@ -101,18 +110,26 @@ public struct Forecast: Sendable {
             for w in 0..<n {
                 for k in 0..<t {
                     let row = first + w + k * r
-                    for (j, c) in columns.enumerated() { x[(w * t + k) * f + j] = Float((series.values[row * width + c] - norm.mean[j]) / norm.std[j]) }
+                    for (j, c) in columns.enumerated() {
+                        x[(w * t + k) * f + j] = Float((series.values[row * width + c] - norm.mean[j]) / norm.std[j])
+                    }
                 }
             }
             let y = try model.predict(Array(x[0..<(n * t * f)]), count: n, steps: t)
             for w in 0..<n {
                 let s = first + w
-                let last = s + (t - 1) * r, targetRow = last + spec.horizon
+                let last = s + (t - 1) * r
+                let targetRow = last + spec.horizon
                 let observed = targetRow < series.rowCount && !series.isFilled(targetRow)
                 let actual = targetColumn.flatMap { c in observed ? series.values[targetRow * width + c] : nil }
-                rows.append(Row(
-                    origin: series.timestamps[last], target: series.timestamps[last] + Int64(spec.horizon) * step,
-                    forecast: Double(y[w]) * norm.targetStd + norm.targetMean, actual: actual))
+                rows.append(
+                    Row(
+                        origin: series.timestamps[last],
+                        target: series.timestamps[last] + Int64(spec.horizon) * step,
+                        forecast: Double(y[w]) * norm.targetStd + norm.targetMean,
+                        actual: actual
+                    )
+                )
             }
         }
         return Forecast(rows: rows)

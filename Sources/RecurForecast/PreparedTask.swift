@@ -13,7 +13,9 @@ public struct Normalization: Codable, Sendable, Equatable {
     /// Throws unless there is one finite mean and one finite, positive std per feature.
     public func validate() throws {
         guard !features.isEmpty, mean.count == features.count, std.count == features.count else {
-            throw ForecastError("checkpoint normalization: \(features.count) features but \(mean.count) means and \(std.count) stds; the checkpoint is corrupt")
+            throw ForecastError(
+                "checkpoint normalization: \(features.count) features but \(mean.count) means and \(std.count) stds; the checkpoint is corrupt"
+            )
         }
         guard (mean + [targetMean]).allSatisfy(\.isFinite), (std + [targetStd]).allSatisfy({ $0.isFinite && $0 > 0 }) else {
             throw ForecastError("checkpoint normalization: means must be finite and stds finite and > 0; the checkpoint is corrupt")
@@ -26,13 +28,19 @@ public struct Baselines: Codable, Sendable, Equatable {
     public struct Scores: Codable, Sendable, Equatable {
         public var valMAE: Double
         public var testMAE: Double
-        enum CodingKeys: String, CodingKey { case valMAE = "val_mae", testMAE = "test_mae" }
+        enum CodingKeys: String, CodingKey {
+            case valMAE = "val_mae"
+            case testMAE = "test_mae"
+        }
     }
     /// The last observed target value.
     public var persistence: Scores
     /// The mean target of the training rows.
     public var trainMean: Scores
-    enum CodingKeys: String, CodingKey { case persistence, trainMean = "train_mean" }
+    enum CodingKeys: String, CodingKey {
+        case persistence
+        case trainMean = "train_mean"
+    }
 }
 
 /// A task ready to train on: the standardized series, and the window starts of each split.
@@ -77,10 +85,19 @@ public struct PreparedTask: Sendable {
         if let expected = spec.datasetSHA256 {
             let actual = sha256Hex(data)
             guard actual == expected.lowercased() else {
-                throw ForecastError("task.dataset: \(spec.dataset) has SHA-256 \(actual), but the task expects \(expected); use the same file as the coordinator")
+                throw ForecastError(
+                    "task.dataset: \(spec.dataset) has SHA-256 \(actual), but the task expects \(expected); use the same file as the coordinator"
+                )
             }
         }
-        let header = try TimeSeries.parse(csv: Data(data.prefix(while: { $0 != 10 })) + Data("\n".utf8), source: spec.dataset, timestampColumn: spec.timestampColumn, columns: nil, gaps: .error, headerOnly: true)
+        let header = try TimeSeries.parse(
+            csv: Data(data.prefix(while: { $0 != 10 })) + Data("\n".utf8),
+            source: spec.dataset,
+            timestampColumn: spec.timestampColumn,
+            columns: nil,
+            gaps: .error,
+            headerOnly: true
+        )
         var names: [String]
         switch spec.features {
         case .all: names = header.columns
@@ -104,7 +121,8 @@ public struct PreparedTask: Sendable {
         rowRanges = [0..<trainEnd, trainEnd..<valEnd, valEnd..<n]
         for (split, range) in zip(["train", "validation", "test"], rowRanges) where range.count < spec.windowSpan {
             throw ForecastError(
-                "task: the \(split) split has \(range.count) rows but one window spans \(spec.windowSpan) (sequence_length \(spec.sequenceLength), sampling_rate \(spec.samplingRate), horizon \(spec.horizon)); shorten the window or use more data")
+                "task: the \(split) split has \(range.count) rows but one window spans \(spec.windowSpan) (sequence_length \(spec.sequenceLength), sampling_rate \(spec.samplingRate), horizon \(spec.horizon)); shorten the window or use more data"
+            )
         }
         let width = series.columns.count
         let columnIndex = featureNames.map { series.column($0)! }
@@ -115,12 +133,16 @@ public struct PreparedTask: Sendable {
             for r in 0..<trainEnd { sum += series.values[r * width + c] }
             let m = sum / Double(trainEnd)
             var ss = 0.0
-            for r in 0..<trainEnd { let d = series.values[r * width + c] - m; ss += d * d }
+            for r in 0..<trainEnd {
+                let d = series.values[r * width + c] - m
+                ss += d * d
+            }
             let s = (ss / Double(trainEnd)).squareRoot()
             return (m, s > 0 ? s : 1)
         }
         let stats = columnIndex.map(statistics)
-        let mean = stats.map(\.mean), std = stats.map(\.std)
+        let mean = stats.map(\.mean)
+        let std = stats.map(\.std)
         let (tMean, tStd) = statistics(targetIndex)
         normalization = Normalization(features: featureNames, mean: mean, std: std, target: spec.target, targetMean: tMean, targetStd: tStd)
         var f = [Float](repeating: 0, count: n * featureNames.count)
@@ -137,7 +159,8 @@ public struct PreparedTask: Sendable {
         timestampColumn = series.timestampName
         for split in [Split.validation, .test] where scoredStarts(split).isEmpty {
             throw ForecastError(
-                "task: every \(split == .test ? "test" : "validation") window targets a row filled by interpolation, so none can be scored; fill the gap in \(spec.dataset) or move the split")
+                "task: every \(split == .test ? "test" : "validation") window targets a row filled by interpolation, so none can be scored; fill the gap in \(spec.dataset) or move the split"
+            )
         }
     }
 
@@ -164,7 +187,9 @@ public struct PreparedTask: Sendable {
 
     /// Writes windows `[B, T, F]` and standardized targets `[B]` for the given starts.
     public func gather<C: Collection<Int>>(_ starts: C, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let f = featureCount, t = spec.sequenceLength, r = spec.samplingRate
+        let f = featureCount
+        let t = spec.sequenceLength
+        let r = spec.samplingRate
         features.withUnsafeBufferPointer { src in
             for (b, start) in starts.enumerated() {
                 let out = x + b * t * f

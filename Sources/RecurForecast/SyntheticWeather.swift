@@ -19,7 +19,11 @@ public enum SyntheticWeather {
     /// Writes `rows` rows as CSV (header `timestamp,p_mbar,…`) to `handle`.
     public static func write(rows: Int, seed: UInt64, to handle: FileHandle) throws {
         var rng = SeededGenerator(seed: seed)
-        var pressureAnomaly = 0.0, tempAnomaly = 0.0, dryness = 4.0, wind = 2.0, direction = 200.0
+        var pressureAnomaly = 0.0
+        var tempAnomaly = 0.0
+        var dryness = 4.0
+        var wind = 2.0
+        var direction = 200.0
         var buffer = "timestamp," + columns.joined(separator: ",") + "\n"
         func noise(_ s: Double) -> Double { rng.nextNormal() * s }
         for i in 0..<rows {
@@ -37,7 +41,8 @@ public enum SyntheticWeather {
             let pressure = 989 + pressureAnomaly - 0.05 * temperature + noise(0.05)
             let dew = temperature - dryness * (1 + 0.4 * sin(2 * .pi * (hour - 9) / 24))
             func saturation(_ c: Double) -> Double { 6.1078 * exp(17.27 * c / (c + 237.3)) }
-            let vpMax = saturation(temperature), vpAct = min(vpMax, saturation(dew))
+            let vpMax = saturation(temperature)
+            let vpAct = min(vpMax, saturation(dew))
             let humidity = 100 * vpAct / vpMax
             let kelvin = temperature + 273.15
             let values = [

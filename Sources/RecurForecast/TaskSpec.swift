@@ -67,8 +67,12 @@ public struct TaskSpec: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case dataset, target, features, sequenceLength = "sequence_length", samplingRate = "sampling_rate", horizon, split, gaps
-        case timestampColumn = "timestamp_column", datasetSHA256 = "dataset_sha256"
+        case dataset, target, features
+        case sequenceLength = "sequence_length"
+        case samplingRate = "sampling_rate"
+        case horizon, split, gaps
+        case timestampColumn = "timestamp_column"
+        case datasetSHA256 = "dataset_sha256"
     }
 
     public init(from decoder: Decoder) throws {
@@ -85,8 +89,12 @@ public struct TaskSpec: Codable, Sendable, Hashable {
                 throw ForecastError("task.\(key.stringValue): expected \(expected)")
             }
         }
-        guard let dataset = try field(.dataset, String.self, expected: "a CSV path") else { throw ForecastError("task.dataset: missing; expected a CSV path") }
-        guard let target = try field(.target, String.self, expected: "a column name") else { throw ForecastError("task.target: missing; expected a column name") }
+        guard let dataset = try field(.dataset, String.self, expected: "a CSV path") else {
+            throw ForecastError("task.dataset: missing; expected a CSV path")
+        }
+        guard let target = try field(.target, String.self, expected: "a column name") else {
+            throw ForecastError("task.target: missing; expected a column name")
+        }
         self.init(dataset: dataset, target: target)
         features = try field(.features, Features.self, expected: "'all' or a list of column names") ?? .all
         sequenceLength = try field(.sequenceLength, Int.self, expected: "a positive integer") ?? 120
@@ -134,5 +142,8 @@ struct AnyCodingKey: CodingKey {
     var stringValue: String
     var intValue: Int?
     init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { self.stringValue = "\(intValue)"; self.intValue = intValue }
+    init?(intValue: Int) {
+        self.stringValue = "\(intValue)"
+        self.intValue = intValue
+    }
 }

@@ -34,7 +34,12 @@ public struct TimeSeries: Sendable, Equatable {
 
     /// Reads `path` keeping the timestamp column (default: the first) and the named numeric columns
     /// (default: every other column).
-    public static func load(path: String, timestampColumn: String? = nil, columns wanted: [String]? = nil, gaps: GapPolicy = .interpolate) throws -> TimeSeries {
+    public static func load(
+        path: String,
+        timestampColumn: String? = nil,
+        columns wanted: [String]? = nil,
+        gaps: GapPolicy = .interpolate
+    ) throws -> TimeSeries {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ForecastError("dataset \(path): cannot read the file (\(error.localizedDescription))")
@@ -43,7 +48,11 @@ public struct TimeSeries: Sendable, Equatable {
     }
 
     public static func parse(
-        csv data: Data, source: String, timestampColumn: String? = nil, columns wanted: [String]? = nil, gaps: GapPolicy = .interpolate,
+        csv data: Data,
+        source: String,
+        timestampColumn: String? = nil,
+        columns wanted: [String]? = nil,
+        gaps: GapPolicy = .interpolate,
         headerOnly: Bool = false
     ) throws -> TimeSeries {
         guard let text = String(data: data, encoding: .utf8) else { throw ForecastError("dataset \(source): not UTF-8 text") }
@@ -53,7 +62,9 @@ public struct TimeSeries: Sendable, Equatable {
             throw ForecastError("dataset \(source): the file is empty; expected a header line like 'timestamp,temp_c,…'")
         }
         let header = splitCSVLine(headerLine).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard header.count >= 2 else { throw ForecastError("dataset \(source): the header has \(header.count) column; expected a timestamp and at least one numeric column") }
+        guard header.count >= 2 else {
+            throw ForecastError("dataset \(source): the header has \(header.count) column; expected a timestamp and at least one numeric column")
+        }
         let timeIndex: Int
         if let name = timestampColumn {
             guard let i = header.firstIndex(of: name) else {
@@ -67,11 +78,15 @@ public struct TimeSeries: Sendable, Equatable {
         var indices: [Int] = []
         for name in names {
             guard let i = header.firstIndex(of: name), i != timeIndex else {
-                throw ForecastError("dataset \(source): unknown column '\(name)'; columns: \(header.enumerated().filter { $0.offset != timeIndex }.map(\.element).joined(separator: ", "))")
+                throw ForecastError(
+                    "dataset \(source): unknown column '\(name)'; columns: \(header.enumerated().filter { $0.offset != timeIndex }.map(\.element).joined(separator: ", "))"
+                )
             }
             indices.append(i)
         }
-        if headerOnly { return TimeSeries(columns: names, timestamps: [], values: [], step: 0, interpolatedRows: 0, timestampName: header[timeIndex]) }
+        if headerOnly {
+            return TimeSeries(columns: names, timestamps: [], values: [], step: 0, interpolatedRows: 0, timestampName: header[timeIndex])
+        }
         guard lines.count > 1 else { throw ForecastError("dataset \(source): the file has a header but no data rows") }
         var timestamps: [Int64] = []
         var values: [Double] = []
@@ -84,10 +99,14 @@ public struct TimeSeries: Sendable, Equatable {
                 throw ForecastError("dataset \(source) line \(lineNumber): \(cells.count) cells; the header has \(header.count)")
             }
             guard let t = Timestamp.parse(cells[timeIndex]) else {
-                throw ForecastError("dataset \(source) line \(lineNumber), column '\(header[timeIndex])': '\(cells[timeIndex])' is not a timestamp (use ISO 8601 like 2001-01-01T01:00)")
+                throw ForecastError(
+                    "dataset \(source) line \(lineNumber), column '\(header[timeIndex])': '\(cells[timeIndex])' is not a timestamp (use ISO 8601 like 2001-01-01T01:00)"
+                )
             }
             if let previous = timestamps.last, t <= previous {
-                throw ForecastError("dataset \(source) line \(lineNumber): timestamp \(cells[timeIndex]) is \(t == previous ? "a duplicate of" : "earlier than") the previous row; sort the file by time and remove duplicates")
+                throw ForecastError(
+                    "dataset \(source) line \(lineNumber): timestamp \(cells[timeIndex]) is \(t == previous ? "a duplicate of" : "earlier than") the previous row; sort the file by time and remove duplicates"
+                )
             }
             timestamps.append(t)
             for (k, i) in indices.enumerated() {
@@ -98,14 +117,24 @@ public struct TimeSeries: Sendable, Equatable {
                 values.append(v)
             }
         }
-        var series = TimeSeries(columns: names, timestamps: timestamps, values: values, step: 0, interpolatedRows: 0, timestampName: header[timeIndex])
+        var series = TimeSeries(
+            columns: names,
+            timestamps: timestamps,
+            values: values,
+            step: 0,
+            interpolatedRows: 0,
+            timestampName: header[timeIndex]
+        )
         try series.regularize(source: source, gaps: gaps)
         return series
     }
 
     /// Finds the row step (the most common spacing) and fills or rejects gaps.
     mutating func regularize(source: String, gaps: GapPolicy) throws {
-        guard rowCount >= 2 else { step = 1; return }
+        guard rowCount >= 2 else {
+            step = 1
+            return
+        }
         var counts: [Int64: Int] = [:]
         for i in 1..<rowCount { counts[timestamps[i] - timestamps[i - 1], default: 0] += 1 }
         step = counts.max { ($0.value, -$0.key) < ($1.value, -$1.key) }!.key
@@ -117,15 +146,21 @@ public struct TimeSeries: Sendable, Equatable {
         for i in 1..<rowCount {
             let gap = timestamps[i] - timestamps[i - 1]
             guard gap % step == 0 else {
-                throw ForecastError("dataset \(source) line \(i + 2): timestamp \(Timestamp.format(timestamps[i])) is off the \(step)-second grid of the rows before it")
+                throw ForecastError(
+                    "dataset \(source) line \(i + 2): timestamp \(Timestamp.format(timestamps[i])) is off the \(step)-second grid of the rows before it"
+                )
             }
             let missing = Int(gap / step) - 1
             if missing > 0 {
                 if gaps == .error {
-                    throw ForecastError("dataset \(source) line \(i + 2): \(missing) missing row(s) before \(Timestamp.format(timestamps[i])); fill them or set gaps: interpolate")
+                    throw ForecastError(
+                        "dataset \(source) line \(i + 2): \(missing) missing row(s) before \(Timestamp.format(timestamps[i])); fill them or set gaps: interpolate"
+                    )
                 }
                 guard added + missing <= max(rowCount, 10_000) else {
-                    throw ForecastError("dataset \(source) line \(i + 2): \(missing) missing row(s) before \(Timestamp.format(timestamps[i])) would more than double the data; fill the gap in the file or split it there")
+                    throw ForecastError(
+                        "dataset \(source) line \(i + 2): \(missing) missing row(s) before \(Timestamp.format(timestamps[i])) would more than double the data; fill the gap in the file or split it there"
+                    )
                 }
                 for k in 1...missing {
                     let w = Double(k) / Double(missing + 1)
@@ -157,7 +192,12 @@ func splitCSVLine(_ line: Substring) -> [String] {
         if quoted {
             if c == "\"" {
                 var lookahead = iterator
-                if lookahead.next() == "\"" { current.append("\""); iterator = lookahead } else { quoted = false }
+                if lookahead.next() == "\"" {
+                    current.append("\"")
+                    iterator = lookahead
+                } else {
+                    quoted = false
+                }
             } else {
                 current.append(c)
             }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Parses timestamps into whole seconds since 1970-01-01T00:00Z.
 ///
 /// Accepts ISO 8601 dates and date-times (`2001-01-01`, `2001-01-01T01:00`, `2001-01-01 01:00:00`,
@@ -31,7 +33,9 @@ public enum Timestamp {
         guard let year = number(4), expect(45), let month = number(2), expect(45), let day = number(2),
             (1...12).contains(month), (1...31).contains(day)
         else { return nil }
-        var hour = 0, minute = 0, second = 0
+        var hour = 0
+        var minute = 0
+        var second = 0
         var offset = 0
         if i < u.count {
             guard u[i] == 84 || u[i] == 32 else { return nil }  // 'T' or ' '
@@ -96,5 +100,3 @@ public enum Timestamp {
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }
-
-import Foundation

@@ -3,7 +3,10 @@ import RecurEngine
 
 /// Keras-style early stopping. Defaults: monitor val_mae, patience 3, min_delta 0, restore best.
 public struct EarlyStopping: Codable, Sendable, Hashable {
-    public enum Monitor: String, Codable, Sendable { case valLoss = "val_loss", valMAE = "val_mae" }
+    public enum Monitor: String, Codable, Sendable {
+        case valLoss = "val_loss"
+        case valMAE = "val_mae"
+    }
     public var monitor: Monitor = .valMAE
     public var patience: Int = 3
     public var minDelta: Double = 0
@@ -16,7 +19,11 @@ public struct EarlyStopping: Codable, Sendable, Hashable {
         self.restoreBest = restoreBest
     }
 
-    enum CodingKeys: String, CodingKey { case monitor, patience, minDelta = "min_delta", restoreBest = "restore_best" }
+    enum CodingKeys: String, CodingKey {
+        case monitor, patience
+        case minDelta = "min_delta"
+        case restoreBest = "restore_best"
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -39,7 +46,10 @@ public struct TrainingSettings: Codable, Sendable, Hashable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case epochs, batchSize = "batch_size", seed, optimizer, loss, earlyStopping = "early_stopping"
+        case epochs
+        case batchSize = "batch_size"
+        case seed, optimizer, loss
+        case earlyStopping = "early_stopping"
     }
 
     public func problems(prefix: String = "training") -> [String] {
@@ -66,7 +76,12 @@ public struct EpochReport: Codable, Sendable, Equatable {
     public var samplesPerSecond: Double
 
     enum CodingKeys: String, CodingKey {
-        case epoch, trainLoss = "train_loss", valLoss = "val_loss", valMAE = "val_mae", seconds, samplesPerSecond = "samples_per_sec"
+        case epoch
+        case trainLoss = "train_loss"
+        case valLoss = "val_loss"
+        case valMAE = "val_mae"
+        case seconds
+        case samplesPerSecond = "samples_per_sec"
     }
 }
 
@@ -86,7 +101,11 @@ public struct TrainingResult: Codable, Sendable, Equatable {
     public var seconds: Double
 
     enum CodingKeys: String, CodingKey {
-        case valMAE = "val_mae", testMAE = "test_mae", bestEpoch = "best_epoch", epochsRun = "epochs_run", stopReason = "stop_reason"
+        case valMAE = "val_mae"
+        case testMAE = "test_mae"
+        case bestEpoch = "best_epoch"
+        case epochsRun = "epochs_run"
+        case stopReason = "stop_reason"
         case history, baselines, seconds
     }
 }
@@ -105,7 +124,9 @@ public final class Trainer {
         guard spec.inputFeatures == task.featureCount else {
             throw ForecastError("model: input_features is \(spec.inputFeatures) but the task has \(task.featureCount) features")
         }
-        guard spec.output == (false, 1) else { throw ForecastError("model: the last layer must output one value per window (end with dense units 1)") }
+        guard spec.output == (false, 1) else {
+            throw ForecastError("model: the last layer must output one value per window (end with dense units 1)")
+        }
         if let problem = settings.problems().first { throw ForecastError(problem) }
         self.task = task
         self.settings = settings
@@ -121,7 +142,8 @@ public final class Trainer {
     ///     mean training loss so far.
     ///   - onEpoch: after each epoch; `.stop` ends training (the best weights are still restored).
     public func run(
-        onBatch: (Int, Int, Double, Double) -> Void = { _, _, _, _ in }, onEpoch: (EpochReport) -> EpochDecision = { _ in .proceed }
+        onBatch: (Int, Int, Double, Double) -> Void = { _, _, _, _ in },
+        onEpoch: (EpochReport) -> EpochDecision = { _ in .proceed }
     ) throws -> TrainingResult {
         TrainingThread.prepare()
         let clock = ContinuousClock()
@@ -151,7 +173,9 @@ public final class Trainer {
                     }
                 }
                 guard result.loss.isFinite else {
-                    throw TrainingDiverged("training diverged: the loss is \(result.loss) in epoch \(epoch), batch \(b0 / batch + 1); lower the learning rate or set clipnorm")
+                    throw TrainingDiverged(
+                        "training diverged: the loss is \(result.loss) in epoch \(epoch), batch \(b0 / batch + 1); lower the learning rate or set clipnorm"
+                    )
                 }
                 optimizer.step(model.parameters)
                 lossSum += result.loss * Double(b)
@@ -160,11 +184,18 @@ public final class Trainer {
             let trainSeconds = (clock.now - epochStart).seconds
             let val = evaluate(.validation)
             guard val.loss.isFinite && val.mae.isFinite else {
-                throw TrainingDiverged("training diverged: the validation loss is \(val.loss) after epoch \(epoch); lower the learning rate or set clipnorm")
+                throw TrainingDiverged(
+                    "training diverged: the validation loss is \(val.loss) after epoch \(epoch); lower the learning rate or set clipnorm"
+                )
             }
             let report = EpochReport(
-                epoch: epoch, trainLoss: lossSum / Double(order.count), valLoss: val.loss, valMAE: val.mae,
-                seconds: (clock.now - epochStart).seconds, samplesPerSecond: Double(order.count) / trainSeconds)
+                epoch: epoch,
+                trainLoss: lossSum / Double(order.count),
+                valLoss: val.loss,
+                valMAE: val.mae,
+                seconds: (clock.now - epochStart).seconds,
+                samplesPerSecond: Double(order.count) / trainSeconds
+            )
             history.append(report)
             let monitored = settings.earlyStopping?.monitor == .valLoss ? report.valLoss : report.valMAE
             // Keras: an improvement must beat the best by more than min_delta.
@@ -174,17 +205,30 @@ public final class Trainer {
             } else {
                 wait += 1
             }
-            if onEpoch(report) == .stop { reason = "stopped"; break }
+            if onEpoch(report) == .stop {
+                reason = "stopped"
+                break
+            }
             // Keras stops only after an epoch without improvement (so patience 0 stops at the first one).
-            if let e = settings.earlyStopping, wait > 0, wait >= e.patience, epoch < settings.epochs { reason = "early_stopping"; break }
+            if let e = settings.earlyStopping, wait > 0, wait >= e.patience, epoch < settings.epochs {
+                reason = "early_stopping"
+                break
+            }
         }
         let restore = settings.earlyStopping?.restoreBest == true
         if restore { model.parameters.flatValues = best.weights }
         let bestEpoch = restore ? best.epoch : history.count
         let test = evaluate(.test)
         return TrainingResult(
-            valMAE: history[bestEpoch - 1].valMAE, testMAE: test.mae, bestEpoch: bestEpoch, epochsRun: history.count,
-            stopReason: reason, history: history, baselines: task.baselines(), seconds: (clock.now - started).seconds)
+            valMAE: history[bestEpoch - 1].valMAE,
+            testMAE: test.mae,
+            bestEpoch: bestEpoch,
+            epochsRun: history.count,
+            stopReason: reason,
+            history: history,
+            baselines: task.baselines(),
+            seconds: (clock.now - started).seconds
+        )
     }
 
     /// Mean loss (standardized units) and MAE (original units) over the scored windows of a split
@@ -193,8 +237,12 @@ public final class Trainer {
         let starts = task.scoredStarts(split)
         let (t, f) = (task.spec.sequenceLength, task.featureCount)
         let chunk = max(settings.batchSize, 256)
-        if x.count < chunk * t * f { x = [Float](repeating: 0, count: chunk * t * f); y = [Float](repeating: 0, count: chunk) }
-        var lossSum = 0.0, maeSum = 0.0
+        if x.count < chunk * t * f {
+            x = [Float](repeating: 0, count: chunk * t * f)
+            y = [Float](repeating: 0, count: chunk)
+        }
+        var lossSum = 0.0
+        var maeSum = 0.0
         for s in stride(from: 0, to: starts.count, by: chunk) {
             let b = min(chunk, starts.count - s)
             let r = x.withUnsafeMutableBufferPointer { xs in

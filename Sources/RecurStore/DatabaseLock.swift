@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// One coordinator per database: `recur serve` and `recur run` hold an exclusive `flock` on the
@@ -16,10 +16,14 @@ public final class DatabaseLock: Sendable {
     /// Takes the lock on `path` (which must exist), or throws naming the database.
     public init(path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw DatabaseLockError(description: "\(path): cannot open the database to lock it (\(String(cString: strerror(errno))))") }
+        guard fd >= 0 else {
+            throw DatabaseLockError(description: "\(path): cannot open the database to lock it (\(String(cString: strerror(errno))))")
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
-            throw DatabaseLockError(description: "\(path) is in use by another coordinator (recur serve or recur run); stop it, or point its workers at it instead")
+            throw DatabaseLockError(
+                description: "\(path) is in use by another coordinator (recur serve or recur run); stop it, or point its workers at it instead"
+            )
         }
         descriptor = fd
     }

@@ -25,7 +25,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
         case .olderDatabase(let ids) where ids.count == Migrations.all.count:
             return "not a Recur database (it has none of Recur's tables)"
         case .olderDatabase(let ids):
-            return "the database has an older schema (missing migrations: \(ids.joined(separator: ", "))); open it once with recur serve or recur run to upgrade it"
+            return
+                "the database has an older schema (missing migrations: \(ids.joined(separator: ", "))); open it once with recur serve or recur run to upgrade it"
         }
     }
 }

@@ -11,7 +11,14 @@ extension SweepStore {
 
     /// Adds a newly sampled trial and leases it, in one transaction.
     public func addAndLease(
-        sweep: Int64, number: Int, config: TrialConfig, canonicalJSON: String? = nil, worker: String?, token: String, deadline: Double, now: Double
+        sweep: Int64,
+        number: Int,
+        config: TrialConfig,
+        canonicalJSON: String? = nil,
+        worker: String?,
+        token: String,
+        deadline: Double,
+        now: Double
     ) throws -> (TrialRecord, AttemptRecord) {
         try write { db in
             let trial = try SweepStore.insertTrial(db, sweep: sweep, number: number, config: config, canonicalJSON: canonicalJSON, now: now)
@@ -19,8 +26,17 @@ extension SweepStore {
         }
     }
 
-    static func lease(_ db: Database, trial: Int64, worker: String?, token: String, deadline: Double, now: Double) throws -> (TrialRecord, AttemptRecord) {
-        let start = try db.cachedStatement(sql: "UPDATE trials SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state = 'pending' RETURNING *")
+    static func lease(
+        _ db: Database,
+        trial: Int64,
+        worker: String?,
+        token: String,
+        deadline: Double,
+        now: Double
+    ) throws -> (TrialRecord, AttemptRecord) {
+        let start = try db.cachedStatement(
+            sql: "UPDATE trials SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state = 'pending' RETURNING *"
+        )
         guard let t = try TrialRecord.fetchOne(start, arguments: [now, trial]) else {
             guard let t = try TrialRecord.fetchOne(db, key: trial) else { throw StoreError.notFound(.trial, "no trial with id \(trial)") }
             throw StoreError.conflict("trial \(t.number) is \(t.state.rawValue), not pending")
@@ -28,19 +44,37 @@ extension SweepStore {
         let previous = try db.cachedStatement(sql: "SELECT MAX(number) FROM attempts WHERE trial_id = ?")
         let number = (try Int.fetchOne(previous, arguments: [trial]) ?? 0) + 1
         var attempt = AttemptRecord(
-            id: nil, trialId: trial, number: number, workerId: worker, leaseToken: token, leaseDeadline: deadline, state: .running,
-            error: nil, startedAt: now, finishedAt: nil)
+            id: nil,
+            trialId: trial,
+            number: number,
+            workerId: worker,
+            leaseToken: token,
+            leaseDeadline: deadline,
+            state: .running,
+            error: nil,
+            startedAt: now,
+            finishedAt: nil
+        )
         do {
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO attempts (trial_id, number, worker_id, lease_token, lease_deadline, state, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?)
-                """)
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO attempts (trial_id, number, worker_id, lease_token, lease_deadline, state, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?)
+                    """
+            )
             try insert.execute(arguments: [trial, number, worker, token, deadline, now])
             attempt.id = db.lastInsertedRowID
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw StoreError.duplicate("lease token already used")
         }
-        try SweepStore.event(db, "leased", sweep: t.sweepId, trial: trial, attempt: attempt.id,
-                             detail: ["attempt": number, "worker": worker ?? "", "deadline": deadline], now: now)
+        try SweepStore.event(
+            db,
+            "leased",
+            sweep: t.sweepId,
+            trial: trial,
+            attempt: attempt.id,
+            detail: ["attempt": number, "worker": worker ?? "", "deadline": deadline],
+            now: now
+        )
         return (t, attempt)
     }
 
@@ -50,15 +84,23 @@ extension SweepStore {
         guard let a = try AttemptRecord.fetchOne(select, arguments: [token]) else {
             throw StoreError.notFound(.lease, "unknown lease token")
         }
-        guard a.state == .running else { throw StoreError.staleLease("the lease of attempt \(a.number) of trial \(a.trialId) is \(a.state.rawValue)") }
+        guard a.state == .running else {
+            throw StoreError.staleLease("the lease of attempt \(a.number) of trial \(a.trialId) is \(a.state.rawValue)")
+        }
         return a
     }
 
     /// Extends a running lease (heartbeat).
     public func renew(token: String, deadline: Double, now: Double) throws -> AttemptRecord {
         try write { db in
-            try db.execute(sql: "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_token = ? AND state = 'running'", arguments: [deadline, token])
-            guard db.changesCount == 1 else { _ = try SweepStore.runningAttempt(db, token: token); throw StoreError.staleLease("lease not renewed") }
+            try db.execute(
+                sql: "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_token = ? AND state = 'running'",
+                arguments: [deadline, token]
+            )
+            guard db.changesCount == 1 else {
+                _ = try SweepStore.runningAttempt(db, token: token)
+                throw StoreError.staleLease("lease not renewed")
+            }
             return try AttemptRecord.filter(Column("lease_token") == token).fetchOne(db)!
         }
     }
@@ -74,22 +116,36 @@ extension SweepStore {
 
     /// Stores one epoch's metrics for the running attempt holding `token` (idempotent on
     /// trial/attempt/epoch), tracks the trial's best objective and renews the lease.
-    public func report(token: String, metrics: EpochMetrics, objective: Double, minimize: Bool, deadline: Double, now: Double) throws -> ReportOutcome {
+    public func report(token: String, metrics: EpochMetrics, objective: Double, minimize: Bool, deadline: Double, now: Double) throws -> ReportOutcome
+    {
         try write { db in
             let renew = try db.cachedStatement(
-                sql: "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_token = ? AND state = 'running' RETURNING id, trial_id, lease_deadline")
+                sql:
+                    "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_token = ? AND state = 'running' RETURNING id, trial_id, lease_deadline"
+            )
             guard let row = try Row.fetchOne(renew, arguments: [deadline, token])
-            else { _ = try SweepStore.runningAttempt(db, token: token); throw StoreError.staleLease("the lease is not running") }
-            let attemptId: Int64 = row[0], trialId: Int64 = row[1], leaseDeadline: Double = row[2]
-            let insert = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO epoch_metrics (trial_id, attempt_id, epoch, train_loss, val_loss, val_mae, seconds, recorded_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            try insert.execute(arguments: [trialId, attemptId, metrics.epoch, metrics.trainLoss, metrics.valLoss, metrics.valMAE, metrics.seconds, now])
+            else {
+                _ = try SweepStore.runningAttempt(db, token: token)
+                throw StoreError.staleLease("the lease is not running")
+            }
+            let attemptId: Int64 = row[0]
+            let trialId: Int64 = row[1]
+            let leaseDeadline: Double = row[2]
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO epoch_metrics (trial_id, attempt_id, epoch, train_loss, val_loss, val_mae, seconds, recorded_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            )
+            try insert.execute(arguments: [
+                trialId, attemptId, metrics.epoch, metrics.trainLoss, metrics.valLoss, metrics.valMAE, metrics.seconds, now,
+            ])
             let inserted = db.changesCount == 1
             if inserted && objective.isFinite {
                 let better = minimize ? "?1 < best_val_metric" : "?1 > best_val_metric"
-                let best = try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = ?1, best_epoch = ?2 WHERE id = ?3 AND (best_val_metric IS NULL OR \(better))")
+                let best = try db.cachedStatement(
+                    sql: "UPDATE trials SET best_val_metric = ?1, best_epoch = ?2 WHERE id = ?3 AND (best_val_metric IS NULL OR \(better))"
+                )
                 try best.execute(arguments: [objective, metrics.epoch, trialId])
             }
             return ReportOutcome(inserted: inserted, attemptId: attemptId, trialId: trialId, leaseDeadline: leaseDeadline)
@@ -98,13 +154,21 @@ extension SweepStore {
 
     /// Ends the attempt holding `token` with `attemptState`, moving its trial to `trialState`.
     private func finish(
-        token: String, attemptState: AttemptState, trialState: TrialState, error: String?, now: Double, event: String, detail: [String: Any],
+        token: String,
+        attemptState: AttemptState,
+        trialState: TrialState,
+        error: String?,
+        now: Double,
+        event: String,
+        detail: [String: Any],
         update: (Database, AttemptRecord) throws -> Void = { _, _ in }
     ) throws -> TrialRecord {
         nonisolated(unsafe) let detail = detail
         return try write { db in
             let attempt = try SweepStore.runningAttempt(db, token: token)
-            let end = try db.cachedStatement(sql: "UPDATE attempts SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running' AND lease_token = ?")
+            let end = try db.cachedStatement(
+                sql: "UPDATE attempts SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running' AND lease_token = ?"
+            )
             try end.execute(arguments: [attemptState.rawValue, error, now, attempt.id, token])
             guard db.changesCount == 1 else { throw StoreError.staleLease("the lease changed") }
             let finished = trialState == .pending ? nil : now
@@ -113,7 +177,9 @@ extension SweepStore {
             guard db.changesCount == 1 else { throw StoreError.conflict("trial \(attempt.trialId) is not running") }
             // A requeued trial starts over; a failed one has no result to rank (its partial epochs stay).
             if trialState == .pending || trialState == .failed {
-                try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = NULL, best_epoch = NULL WHERE id = ?").execute(arguments: [attempt.trialId])
+                try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = NULL, best_epoch = NULL WHERE id = ?").execute(arguments: [
+                    attempt.trialId
+                ])
             }
             try update(db, attempt)
             let select = try db.cachedStatement(sql: "SELECT * FROM trials WHERE id = ?")
@@ -126,7 +192,12 @@ extension SweepStore {
     /// The attempt succeeded: final metrics and the restored-best checkpoint.
     public func complete(token: String, valMetric: Double, bestEpoch: Int, testMetric: Double, checkpoint: Data?, now: Double) throws -> TrialRecord {
         try finish(
-            token: token, attemptState: .succeeded, trialState: .completed, error: nil, now: now, event: "completed",
+            token: token,
+            attemptState: .succeeded,
+            trialState: .completed,
+            error: nil,
+            now: now,
+            event: "completed",
             detail: ["val_metric": valMetric, "test_metric": testMetric, "best_epoch": bestEpoch]
         ) { db, attempt in
             try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = ?, best_epoch = ?, test_metric = ? WHERE id = ?")
@@ -134,7 +205,8 @@ extension SweepStore {
             if let checkpoint {
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO checkpoints (trial_id, attempt_id, data, created_at) VALUES (?, ?, ?, ?)",
-                    arguments: [attempt.trialId, attempt.id, checkpoint, now])
+                    arguments: [attempt.trialId, attempt.id, checkpoint, now]
+                )
             }
         }
     }
@@ -159,8 +231,14 @@ extension SweepStore {
             return retryable && used + 1 < maxAttempts
         }
         return try finish(
-            token: token, attemptState: .failed, trialState: requeue ? .pending : .failed, error: error, now: now,
-            event: requeue ? "attempt_failed_requeued" : "trial_failed", detail: ["error": error, "retryable": retryable])
+            token: token,
+            attemptState: .failed,
+            trialState: requeue ? .pending : .failed,
+            error: error,
+            now: now,
+            event: requeue ? "attempt_failed_requeued" : "trial_failed",
+            detail: ["error": error, "retryable": retryable]
+        )
     }
 
     /// The worker hands the trial back without using up a retry (e.g. on SIGTERM).
@@ -175,16 +253,27 @@ extension SweepStore {
             let expired = try AttemptRecord.filter(sql: "state = 'running' AND lease_deadline < ?", arguments: [now]).fetchAll(db)
             var out: [TrialRecord] = []
             for attempt in expired {
-                try db.execute(sql: "UPDATE attempts SET state = 'lost', finished_at = ? WHERE id = ? AND state = 'running'", arguments: [now, attempt.id])
+                try db.execute(
+                    sql: "UPDATE attempts SET state = 'lost', finished_at = ? WHERE id = ? AND state = 'running'",
+                    arguments: [now, attempt.id]
+                )
                 guard db.changesCount == 1, var trial = try TrialRecord.fetchOne(db, key: attempt.trialId) else { continue }
                 let used = try SweepStore.usedAttempts(db, trial: trial.id!)
                 let next: TrialState = used < maxAttempts(trial.sweepId) ? .pending : .failed
                 try db.execute(
                     sql: "UPDATE trials SET state = ?, best_val_metric = NULL, best_epoch = NULL, finished_at = ? WHERE id = ? AND state = 'running'",
-                    arguments: [next.rawValue, next == .failed ? now : nil, trial.id])
+                    arguments: [next.rawValue, next == .failed ? now : nil, trial.id]
+                )
                 trial.state = next
-                try SweepStore.event(db, "lease_expired", sweep: trial.sweepId, trial: trial.id, attempt: attempt.id,
-                                     detail: ["attempt": attempt.number, "deadline": attempt.leaseDeadline, "requeued": next == .pending], now: now)
+                try SweepStore.event(
+                    db,
+                    "lease_expired",
+                    sweep: trial.sweepId,
+                    trial: trial.id,
+                    attempt: attempt.id,
+                    detail: ["attempt": attempt.number, "deadline": attempt.leaseDeadline, "requeued": next == .pending],
+                    now: now
+                )
                 out.append(trial)
             }
             return out

@@ -18,18 +18,32 @@ extension SweepStore {
         let search = json["search"] as? [String: Any] ?? [:]
         let minimize = Self.minimizes(record)
         let best = try writer.read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT number, best_val_metric FROM trials WHERE sweep_id = ? AND state = 'completed' AND best_val_metric IS NOT NULL
-                ORDER BY best_val_metric \(minimize ? "ASC" : "DESC") LIMIT 1
-                """, arguments: [record.id])
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT number, best_val_metric FROM trials WHERE sweep_id = ? AND state = 'completed' AND best_val_metric IS NOT NULL
+                    ORDER BY best_val_metric \(minimize ? "ASC" : "DESC") LIMIT 1
+                    """,
+                arguments: [record.id]
+            )
         }
         return SweepSummary(
             // A sweep done before max_trials ran out of configs: its total is what it ran.
-            name: record.name, state: record.state, method: (search["method"] as? String).flatMap(SweepSpec.Method.init(rawValue:)) ?? .random,
+            name: record.name,
+            state: record.state,
+            method: (search["method"] as? String).flatMap(SweepSpec.Method.init(rawValue:)) ?? .random,
             maxTrials: record.state == .done ? counts.values.reduce(0, +) : search["max_trials"] as? Int ?? 0,
-            trials: counts.values.reduce(0, +), pending: counts[.pending] ?? 0, running: counts[.running] ?? 0, completed: counts[.completed] ?? 0,
-            pruned: counts[.pruned] ?? 0, failed: counts[.failed] ?? 0, bestValue: best?["best_val_metric"], bestTrial: best?["number"],
-            createdAt: record.createdAt, objective: Self.objective(record))
+            trials: counts.values.reduce(0, +),
+            pending: counts[.pending] ?? 0,
+            running: counts[.running] ?? 0,
+            completed: counts[.completed] ?? 0,
+            pruned: counts[.pruned] ?? 0,
+            failed: counts[.failed] ?? 0,
+            bestValue: best?["best_val_metric"],
+            bestTrial: best?["number"],
+            createdAt: record.createdAt,
+            objective: Self.objective(record)
+        )
     }
 
     /// Trials ranked by their best validation metric (completed first, then pruned, failed,
@@ -46,7 +60,9 @@ extension SweepStore {
 
     /// The columns a leaderboard page can be sorted by.
     public enum SortColumn: String, Sendable, CaseIterable {
-        case valMAE = "val_mae", testMAE = "test_mae", trial, state, epochs
+        case valMAE = "val_mae"
+        case testMAE = "test_mae"
+        case trial, state, epochs
     }
 
     /// One page of trials sorted by `column`.
@@ -77,22 +93,35 @@ extension SweepStore {
     /// Leaderboard rows in `order` (an SQL ORDER BY list over `t` = trials); `limit` −1 for all.
     private func leaderboardRows(sweep id: Int64, order: String, limit: Int, offset: Int) throws -> [LeaderboardRow] {
         let rows = try writer.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT t.id, t.number, t.config_json, t.state, t.best_val_metric, t.test_metric, t.started_at, t.finished_at,
-                       (SELECT COUNT(*) FROM epoch_metrics m WHERE m.trial_id = t.id AND m.attempt_id = a.id) AS epochs, a.worker_id
-                FROM trials t
-                LEFT JOIN attempts a ON a.trial_id = t.id AND a.number = (SELECT MAX(number) FROM attempts WHERE trial_id = t.id)
-                WHERE t.sweep_id = ?
-                ORDER BY \(order) LIMIT ? OFFSET ?
-                """, arguments: [id, limit, offset])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT t.id, t.number, t.config_json, t.state, t.best_val_metric, t.test_metric, t.started_at, t.finished_at,
+                           (SELECT COUNT(*) FROM epoch_metrics m WHERE m.trial_id = t.id AND m.attempt_id = a.id) AS epochs, a.worker_id
+                    FROM trials t
+                    LEFT JOIN attempts a ON a.trial_id = t.id AND a.number = (SELECT MAX(number) FROM attempts WHERE trial_id = t.id)
+                    WHERE t.sweep_id = ?
+                    ORDER BY \(order) LIMIT ? OFFSET ?
+                    """,
+                arguments: [id, limit, offset]
+            )
         }
         return rows.enumerated().map { i, row in
-            let started: Double? = row["started_at"], finished: Double? = row["finished_at"]
+            let started: Double? = row["started_at"]
+            let finished: Double? = row["finished_at"]
             let state = TrialState(rawValue: row["state"]) ?? .pending
             return LeaderboardRow(
-                rank: offset + i + 1, trial: row["number"], trialId: row["id"], params: (try? TrialConfig.decode(json: row["config_json"])) ?? TrialConfig([:]),
-                value: row["best_val_metric"], testMAE: row["test_metric"], epochs: row["epochs"], state: state,
-                durationSeconds: started.flatMap { s in finished.map { $0 - s } }, worker: row["worker_id"])
+                rank: offset + i + 1,
+                trial: row["number"],
+                trialId: row["id"],
+                params: (try? TrialConfig.decode(json: row["config_json"])) ?? TrialConfig([:]),
+                value: row["best_val_metric"],
+                testMAE: row["test_metric"],
+                epochs: row["epochs"],
+                state: state,
+                durationSeconds: started.flatMap { s in finished.map { $0 - s } },
+                worker: row["worker_id"]
+            )
         }
     }
 
@@ -101,27 +130,59 @@ extension SweepStore {
     public func trialDetail(id: Int64) throws -> TrialDetail {
         let (trial, sweep, attempts, metrics) = try read { db in
             guard let trial = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.trial, "no trial with id \(id)") }
-            guard let sweep = try SweepRecord.fetchOne(db, key: trial.sweepId) else { throw StoreError.notFound(.sweep, "no sweep with id \(trial.sweepId)") }
+            guard let sweep = try SweepRecord.fetchOne(db, key: trial.sweepId) else {
+                throw StoreError.notFound(.sweep, "no sweep with id \(trial.sweepId)")
+            }
             let attempts = try AttemptRecord.filter(Column("trial_id") == id).order(Column("number")).fetchAll(db)
             let metrics = try EpochMetricRecord.filter(Column("trial_id") == id).order(Column("attempt_id"), Column("epoch")).fetchAll(db)
             return (trial, sweep, attempts, metrics)
         }
         let numbers = Dictionary(uniqueKeysWithValues: attempts.map { ($0.id!, $0.number) })
         return TrialDetail(
-            sweep: sweep.name, trial: trial.number, trialId: id, state: trial.state,
-            params: (try? TrialConfig.decode(json: trial.configJson)) ?? TrialConfig([:]), value: trial.bestValMetric, testMAE: trial.testMetric,
+            sweep: sweep.name,
+            trial: trial.number,
+            trialId: id,
+            state: trial.state,
+            params: (try? TrialConfig.decode(json: trial.configJson)) ?? TrialConfig([:]),
+            value: trial.bestValMetric,
+            testMAE: trial.testMetric,
             bestEpoch: trial.bestEpoch,
-            attempts: attempts.map { AttemptInfo(number: $0.number, worker: $0.workerId, state: $0.state, error: $0.error, startedAt: $0.startedAt, finishedAt: $0.finishedAt) },
+            attempts: attempts.map {
+                AttemptInfo(
+                    number: $0.number,
+                    worker: $0.workerId,
+                    state: $0.state,
+                    error: $0.error,
+                    startedAt: $0.startedAt,
+                    finishedAt: $0.finishedAt
+                )
+            },
             metrics: metrics.map {
-                MetricRow(attempt: numbers[$0.attemptId] ?? 0, epoch: $0.epoch, trainLoss: $0.trainLoss, valLoss: $0.valLoss, valMAE: $0.valMae, seconds: $0.seconds)
-            }, objective: Self.objective(sweep))
+                MetricRow(
+                    attempt: numbers[$0.attemptId] ?? 0,
+                    epoch: $0.epoch,
+                    trainLoss: $0.trainLoss,
+                    valLoss: $0.valLoss,
+                    valMAE: $0.valMae,
+                    seconds: $0.seconds
+                )
+            },
+            objective: Self.objective(sweep)
+        )
     }
 
     public func workerInfos() throws -> [WorkerInfo] {
         let running = try writer.read { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT worker_id, COUNT(*) AS n FROM attempts WHERE state = 'running' AND worker_id IS NOT NULL GROUP BY worker_id")
-                .map { (($0["worker_id"] as String?) ?? "", $0["n"] as Int) })
+            try Dictionary(
+                uniqueKeysWithValues: Row.fetchAll(
+                    db,
+                    sql: "SELECT worker_id, COUNT(*) AS n FROM attempts WHERE state = 'running' AND worker_id IS NOT NULL GROUP BY worker_id"
+                )
+                .map { (($0["worker_id"] as String?) ?? "", $0["n"] as Int) }
+            )
         }
-        return try workers().map { WorkerInfo(id: $0.id, host: $0.host, slots: $0.slots, version: $0.version, lastSeen: $0.lastSeen, running: running[$0.id] ?? 0) }
+        return try workers().map {
+            WorkerInfo(id: $0.id, host: $0.host, slots: $0.slots, version: $0.version, lastSeen: $0.lastSeen, running: running[$0.id] ?? 0)
+        }
     }
 }

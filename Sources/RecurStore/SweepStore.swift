@@ -79,7 +79,10 @@ public final class SweepStore: Sendable {
     final class OpenBatch: @unchecked Sendable {
         let db: Database
         let store: ObjectIdentifier
-        init(db: Database, store: ObjectIdentifier) { self.db = db; self.store = store }
+        init(db: Database, store: ObjectIdentifier) {
+            self.db = db
+            self.store = store
+        }
     }
     @TaskLocal static var openBatch: OpenBatch?
 
@@ -127,8 +130,18 @@ public final class SweepStore: Sendable {
 
     // MARK: - Events
 
-    static func event(_ db: Database, _ kind: String, sweep: Int64?, trial: Int64? = nil, attempt: Int64? = nil, detail: [String: Any] = [:], now: Double) throws {
-        let statement = try db.cachedStatement(sql: "INSERT INTO events (sweep_id, trial_id, attempt_id, kind, detail_json, at) VALUES (?, ?, ?, ?, ?, ?)")
+    static func event(
+        _ db: Database,
+        _ kind: String,
+        sweep: Int64?,
+        trial: Int64? = nil,
+        attempt: Int64? = nil,
+        detail: [String: Any] = [:],
+        now: Double
+    ) throws {
+        let statement = try db.cachedStatement(
+            sql: "INSERT INTO events (sweep_id, trial_id, attempt_id, kind, detail_json, at) VALUES (?, ?, ?, ?, ?, ?)"
+        )
         try statement.execute(arguments: [sweep, trial, attempt, kind, EventJSON.object(detail), now])
     }
 
@@ -147,7 +160,15 @@ public final class SweepStore: Sendable {
             if try SweepRecord.filter(Column("name") == spec.name).fetchOne(db) != nil {
                 throw StoreError.duplicate("sweep '\(spec.name)' already exists")
             }
-            var sweep = SweepRecord(id: nil, name: spec.name, definitionYaml: yaml, definitionJson: definitionJSON ?? spec.jsonString(), state: .running, createdAt: now, updatedAt: now)
+            var sweep = SweepRecord(
+                id: nil,
+                name: spec.name,
+                definitionYaml: yaml,
+                definitionJson: definitionJSON ?? spec.jsonString(),
+                state: .running,
+                createdAt: now,
+                updatedAt: now
+            )
             try sweep.insert(db)
             try SweepStore.event(db, "sweep_created", sweep: sweep.id, detail: ["name": spec.name], now: now)
             return sweep
@@ -195,7 +216,10 @@ public final class SweepStore: Sendable {
     /// `done` sweep becomes `running` again when `reopen`.
     public func redefineSweep(_ id: Int64, yaml: String, definitionJSON: String, reopen: Bool, now: Double) throws -> SweepRecord {
         try write { db in
-            try db.execute(sql: "UPDATE sweeps SET definition_yaml = ?, definition_json = ?, updated_at = ? WHERE id = ?", arguments: [yaml, definitionJSON, now, id])
+            try db.execute(
+                sql: "UPDATE sweeps SET definition_yaml = ?, definition_json = ?, updated_at = ? WHERE id = ?",
+                arguments: [yaml, definitionJSON, now, id]
+            )
             if reopen { try db.execute(sql: "UPDATE sweeps SET state = 'running' WHERE id = ? AND state = 'done'", arguments: [id]) }
             guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.sweep, "no sweep with id \(id)") }
             try SweepStore.event(db, "sweep_redefined", sweep: id, now: now)
@@ -210,13 +234,33 @@ public final class SweepStore: Sendable {
         try write { db in try SweepStore.insertTrial(db, sweep: sweep, number: number, config: config, now: now) }
     }
 
-    static func insertTrial(_ db: Database, sweep: Int64, number: Int, config: TrialConfig, canonicalJSON: String? = nil, now: Double) throws -> TrialRecord {
+    static func insertTrial(
+        _ db: Database,
+        sweep: Int64,
+        number: Int,
+        config: TrialConfig,
+        canonicalJSON: String? = nil,
+        now: Double
+    ) throws -> TrialRecord {
         let json = canonicalJSON ?? config.canonicalJSON
         var trial = TrialRecord(
-            id: nil, sweepId: sweep, number: number, configJson: json, configHash: TrialConfig.hash(canonicalJSON: json), state: .pending,
-            bestValMetric: nil, bestEpoch: nil, testMetric: nil, createdAt: now, startedAt: nil, finishedAt: nil)
+            id: nil,
+            sweepId: sweep,
+            number: number,
+            configJson: json,
+            configHash: TrialConfig.hash(canonicalJSON: json),
+            state: .pending,
+            bestValMetric: nil,
+            bestEpoch: nil,
+            testMetric: nil,
+            createdAt: now,
+            startedAt: nil,
+            finishedAt: nil
+        )
         do {
-            let insert = try db.cachedStatement(sql: "INSERT INTO trials (sweep_id, number, config_json, config_hash, state, created_at) VALUES (?, ?, ?, ?, 'pending', ?)")
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO trials (sweep_id, number, config_json, config_hash, state, created_at) VALUES (?, ?, ?, ?, 'pending', ?)"
+            )
             try insert.execute(arguments: [sweep, number, json, trial.configHash, now])
             trial.id = db.lastInsertedRowID
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
@@ -256,7 +300,10 @@ public final class SweepStore: Sendable {
                     throw StoreError.notFound(.trial, "no trial with id \(trial)")
                 }
                 if state == TrialState.completed.rawValue {
-                    throw StoreError.notFound(.checkpoint, "trial \(trial) completed without a checkpoint (it was over the coordinator's --max-checkpoint-bytes)")
+                    throw StoreError.notFound(
+                        .checkpoint,
+                        "trial \(trial) completed without a checkpoint (it was over the coordinator's --max-checkpoint-bytes)"
+                    )
                 }
                 throw StoreError.notFound(.checkpoint, "trial \(trial) has no checkpoint (it is \(state), not completed)")
             }

@@ -31,7 +31,13 @@ extension SweepSpec {
         switch pruning.method {
         case .none: return NoPruner()
         case .median: return MedianPruner(warmup: pruning.warmup, minTrials: pruning.minTrials, minimize: objective.minimize)
-        case .asha: return ASHAPruner(minEpochs: pruning.minEpochs, reductionFactor: pruning.reductionFactor, maxEpochs: training.epochs, minimize: objective.minimize)
+        case .asha:
+            return ASHAPruner(
+                minEpochs: pruning.minEpochs,
+                reductionFactor: pruning.reductionFactor,
+                maxEpochs: training.epochs,
+                minimize: objective.minimize
+            )
         }
     }
 }
@@ -105,20 +111,32 @@ public final class MedianPruner: Pruner {
         if !completed.contains(trial) { curves[trial, default: [:]][epoch] = signed.isFinite ? signed : .infinity }
         let others = atEpoch[epoch] ?? []
         guard epoch > warmup else {
-            return PruneDecision(prune: false, rule: "median", reason: "epoch \(epoch) is within the warm-up of \(warmup)", numbers: ["epoch": Double(epoch)])
+            return PruneDecision(
+                prune: false,
+                rule: "median",
+                reason: "epoch \(epoch) is within the warm-up of \(warmup)",
+                numbers: ["epoch": Double(epoch)]
+            )
         }
         guard others.count >= minTrials else {
-            return PruneDecision(prune: false, rule: "median", reason: "\(others.count) completed trials reported epoch \(epoch); \(minTrials) needed",
-                                 numbers: ["epoch": Double(epoch), "others": Double(others.count)])
+            return PruneDecision(
+                prune: false,
+                rule: "median",
+                reason: "\(others.count) completed trials reported epoch \(epoch); \(minTrials) needed",
+                numbers: ["epoch": Double(epoch), "others": Double(others.count)]
+            )
         }
         let n = others.count
         let median = n % 2 == 1 ? others[n / 2] : (others[n / 2 - 1] + others[n / 2]) / 2
         let prune = best > median
         return PruneDecision(
-            prune: prune, rule: "median",
-            reason: prune ? "best \(fmt(book.display(best))) is worse than the median \(fmt(book.display(median))) of \(n) completed trials at epoch \(epoch)"
+            prune: prune,
+            rule: "median",
+            reason: prune
+                ? "best \(fmt(book.display(best))) is worse than the median \(fmt(book.display(median))) of \(n) completed trials at epoch \(epoch)"
                 : "best \(fmt(book.display(best))) is no worse than the median \(fmt(book.display(median))) of \(n) completed trials at epoch \(epoch)",
-            numbers: ["epoch": Double(epoch), "best": book.display(best), "median": book.display(median), "others": Double(n)])
+            numbers: ["epoch": Double(epoch), "best": book.display(best), "median": book.display(median), "others": Double(n)]
+        )
     }
 }
 
@@ -147,7 +165,8 @@ public final class ASHAPruner: Pruner {
 
     /// The rung index whose epoch is `epoch`, if any.
     func rung(at epoch: Int) -> Int? {
-        var r = minEpochs, k = 0
+        var r = minEpochs
+        var k = 0
         while r < maxEpochs {
             if r == epoch { return k }
             let (next, overflow) = r.multipliedReportingOverflow(by: reductionFactor)
@@ -181,10 +200,16 @@ public final class ASHAPruner: Pruner {
         let threshold = values[promotable]
         let prune = best > threshold
         return PruneDecision(
-            prune: prune, rule: "asha",
-            reason: prune ? "best \(fmt(book.display(best))) is outside the top 1/\(reductionFactor) of \(values.count) trials at rung \(k) (epoch \(epoch)); threshold \(fmt(book.display(threshold)))"
+            prune: prune,
+            rule: "asha",
+            reason: prune
+                ? "best \(fmt(book.display(best))) is outside the top 1/\(reductionFactor) of \(values.count) trials at rung \(k) (epoch \(epoch)); threshold \(fmt(book.display(threshold)))"
                 : "best \(fmt(book.display(best))) is within the top 1/\(reductionFactor) of \(values.count) trials at rung \(k) (epoch \(epoch))",
-            numbers: ["epoch": Double(epoch), "rung": Double(k), "best": book.display(best), "threshold": book.display(threshold), "trials": Double(values.count)])
+            numbers: [
+                "epoch": Double(epoch), "rung": Double(k), "best": book.display(best), "threshold": book.display(threshold),
+                "trials": Double(values.count),
+            ]
+        )
     }
 }
 

@@ -49,7 +49,8 @@ extension SweepSpec {
     /// A generator for trial `number` that depends only on the seed and the number.
     func generator(number: Int, attempt: Int = 0) -> SeededGenerator {
         var mix = SeededGenerator(seed: search.seed ^ 0x9E37_79B9_7F4A_7C15)
-        let a = mix.next(), b = mix.next()
+        let a = mix.next()
+        let b = mix.next()
         return SeededGenerator(seed: a &+ UInt64(number) &* b &+ UInt64(attempt) &* 0xD1B5_4A32_D192_ED03)
     }
 }
@@ -71,7 +72,6 @@ func sample(_ domain: Domain, depth: Int, rng: inout SeededGenerator) -> Paramet
     case .perLayer(let inner): return .list((0..<depth).map { _ in sample(inner, depth: 1, rng: &rng) })
     }
 }
-
 
 /// Random search: each trial's config depends only on the seed and the trial number; a config
 /// already in the sweep is redrawn (at most 100 times).

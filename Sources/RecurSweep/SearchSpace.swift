@@ -1,5 +1,5 @@
-import RecurForecast
 import Foundation
+import RecurForecast
 
 /// A hyperparameter value: what a config holds for one parameter.
 public enum ParameterValue: Hashable, Sendable, Codable, CustomStringConvertible {
@@ -12,11 +12,17 @@ public enum ParameterValue: Hashable, Sendable, Codable, CustomStringConvertible
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else { self = .list(try c.decode([ParameterValue].self)) }
+        if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? c.decode(Int.self) {
+            self = .int(i)
+        } else if let d = try? c.decode(Double.self) {
+            self = .double(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else {
+            self = .list(try c.decode([ParameterValue].self))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {

@@ -71,7 +71,10 @@ extension SpecParser {
         switch node {
         case .scalar:
             guard let v = value(node) else { return nil }
-            if let reason = rule.check(v) { problem(path, reason); return nil }
+            if let reason = rule.check(v) {
+                problem(path, reason)
+                return nil
+            }
             return .fixed(v)
         case .sequence:
             problem(path, "a bare list is ambiguous; write {choice: [...]}")
@@ -84,47 +87,94 @@ extension SpecParser {
                 problem(path, kinds.isEmpty ? "expected one of choice, int, float or per_layer" : "give only one of \(kinds.joined(separator: ", "))")
                 return nil
             }
-            let log = map["log"].map { bool($0) ?? { problem("\(path).log", "must be true or false"); return false }() } ?? false
+            let log =
+                map["log"].map {
+                    bool($0)
+                        ?? {
+                            problem("\(path).log", "must be true or false")
+                            return false
+                        }()
+                } ?? false
             // Keys that do not apply would otherwise be ignored silently.
             if map["log"] != nil && !["int", "float"].contains(kinds[0]) { problem("\(path).log", "applies to int and float ranges only") }
             if map["grid"] != nil && kinds[0] != "float" {
-                problem("\(path).grid", kinds[0] == "int" ? "an int range is already a grid of every integer; list the points with choice: [...]" : "applies to float ranges only")
+                problem(
+                    "\(path).grid",
+                    kinds[0] == "int"
+                        ? "an int range is already a grid of every integer; list the points with choice: [...]" : "applies to float ranges only"
+                )
             }
             switch kinds[0] {
             case "choice":
-                guard case .sequence(let seq) = map["choice"]!, !seq.isEmpty else { problem("\(path).choice", "expected a non-empty list"); return nil }
+                guard case .sequence(let seq) = map["choice"]!, !seq.isEmpty else {
+                    problem("\(path).choice", "expected a non-empty list")
+                    return nil
+                }
                 var values: [ParameterValue] = []
                 for (i, item) in seq.enumerated() {
-                    guard let v = value(item) else { problem("\(path).choice[\(i)]", "expected a value, got \(describe(item))"); continue }
-                    if let reason = rule.check(v) { problem("\(path).choice[\(i)]", reason); continue }
-                    if values.contains(where: { $0.matches(v) }) { problem("\(path).choice[\(i)]", "\(v) is listed twice"); continue }
+                    guard let v = value(item) else {
+                        problem("\(path).choice[\(i)]", "expected a value, got \(describe(item))")
+                        continue
+                    }
+                    if let reason = rule.check(v) {
+                        problem("\(path).choice[\(i)]", reason)
+                        continue
+                    }
+                    if values.contains(where: { $0.matches(v) }) {
+                        problem("\(path).choice[\(i)]", "\(v) is listed twice")
+                        continue
+                    }
                     values.append(v)
                 }
                 return values.isEmpty ? nil : .choice(values)
             case "int":
-                guard rule.isInteger else { problem("\(path).int", "\(name) is not an integer parameter; use \(rule.isContinuous ? "float" : "choice")"); return nil }
+                guard rule.isInteger else {
+                    problem("\(path).int", "\(name) is not an integer parameter; use \(rule.isContinuous ? "float" : "choice")")
+                    return nil
+                }
                 guard let (low, high) = bounds(map["int"]!, path: "\(path).int", integer: true, rule: rule) else { return nil }
                 if log && low < 1 { problem("\(path).int[0]", "\(Int(low)) must be ≥ 1 with log: true") }
                 return .int(low: Int(low), high: Int(high), log: log)
             case "float":
-                guard rule.isContinuous else { problem("\(path).float", "\(name) is not a real-valued parameter; use \(rule.isInteger ? "int" : "choice")"); return nil }
+                guard rule.isContinuous else {
+                    problem("\(path).float", "\(name) is not a real-valued parameter; use \(rule.isInteger ? "int" : "choice")")
+                    return nil
+                }
                 guard let (low, high) = bounds(map["float"]!, path: "\(path).float", integer: false, rule: rule) else { return nil }
                 if log && low <= 0 { problem("\(path).float[0]", "\(low) must be > 0 with log: true") }
                 var grid: [Double]?
                 if let g = map["grid"] {
-                    guard case .sequence(let seq) = g, !seq.isEmpty else { problem("\(path).grid", "expected a non-empty list of numbers"); return nil }
+                    guard case .sequence(let seq) = g, !seq.isEmpty else {
+                        problem("\(path).grid", "expected a non-empty list of numbers")
+                        return nil
+                    }
                     grid = []
                     for (i, item) in seq.enumerated() {
-                        guard let v = double(item) else { problem("\(path).grid[\(i)]", "expected a number, got \(describe(item))"); continue }
-                        if v < low || v > high { problem("\(path).grid[\(i)]", "\(v) is outside [\(low), \(high)]"); continue }
-                        if grid!.contains(v) { problem("\(path).grid[\(i)]", "\(v) is listed twice"); continue }
+                        guard let v = double(item) else {
+                            problem("\(path).grid[\(i)]", "expected a number, got \(describe(item))")
+                            continue
+                        }
+                        if v < low || v > high {
+                            problem("\(path).grid[\(i)]", "\(v) is outside [\(low), \(high)]")
+                            continue
+                        }
+                        if grid!.contains(v) {
+                            problem("\(path).grid[\(i)]", "\(v) is listed twice")
+                            continue
+                        }
                         grid!.append(v)
                     }
                 }
                 return .float(low: low, high: high, log: log, grid: grid)
             default:
-                guard !nested else { problem("\(path).per_layer", "per_layer cannot be nested"); return nil }
-                guard name == "units" else { problem("\(path).per_layer", "per_layer is supported for units"); return nil }
+                guard !nested else {
+                    problem("\(path).per_layer", "per_layer cannot be nested")
+                    return nil
+                }
+                guard name == "units" else {
+                    problem("\(path).per_layer", "per_layer is supported for units")
+                    return nil
+                }
                 guard let inner = domain(map["per_layer"]!, path: "\(path).per_layer", rule: rule, name: name, nested: true) else { return nil }
                 return .perLayer(inner)
             }
@@ -144,8 +194,14 @@ extension SpecParser {
         for (i, item) in seq.enumerated() {
             let v: ParameterValue?
             if integer { v = int(item).map { .int($0) } } else { v = double(item).map { .double($0) } }
-            guard let v else { problem("\(path)[\(i)]", "expected \(integer ? "an integer" : "a number"), got \(describe(item))"); continue }
-            if let reason = rule.check(v) { problem("\(path)[\(i)]", reason); continue }
+            guard let v else {
+                problem("\(path)[\(i)]", "expected \(integer ? "an integer" : "a number"), got \(describe(item))")
+                continue
+            }
+            if let reason = rule.check(v) {
+                problem("\(path)[\(i)]", reason)
+                continue
+            }
             ends.append(v.doubleValue!)
         }
         guard ends.count == 2 else { return nil }

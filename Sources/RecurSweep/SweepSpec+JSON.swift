@@ -37,17 +37,22 @@ extension SweepSpec {
         ]
         if let c = self.training.clipnorm { training["clipnorm"] = Double(c) }
         if let e = self.training.earlyStopping {
-            training["early_stopping"] = ["monitor": e.monitor.rawValue, "patience": e.patience, "min_delta": e.minDelta, "restore_best": e.restoreBest] as [String: Any]
+            training["early_stopping"] =
+                ["monitor": e.monitor.rawValue, "patience": e.patience, "min_delta": e.minDelta, "restore_best": e.restoreBest] as [String: Any]
         }
         let taskObject = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(task))) ?? [:]
         let object: [String: Any] = [
             "name": name, "description": description, "task": taskObject,
             "objective": ["metric": objective.metric.rawValue, "direction": objective.minimize ? "minimize" : "maximize"],
-            "search": ["method": search.method.rawValue, "seed": search.seed, "max_trials": search.maxTrials, "max_parallel": search.maxParallel,
-                       "n_startup": search.startupTrials, "candidates": search.candidates] as [String: Any],
+            "search": [
+                "method": search.method.rawValue, "seed": search.seed, "max_trials": search.maxTrials, "max_parallel": search.maxParallel,
+                "n_startup": search.startupTrials, "candidates": search.candidates,
+            ] as [String: Any],
             "space": space, "parameter_order": self.space.map(\.name), "training": training,
-            "pruning": ["method": pruning.method.rawValue, "warmup": pruning.warmup, "min_trials": pruning.minTrials, "min_epochs": pruning.minEpochs,
-                        "reduction_factor": pruning.reductionFactor] as [String: Any],
+            "pruning": [
+                "method": pruning.method.rawValue, "warmup": pruning.warmup, "min_trials": pruning.minTrials, "min_epochs": pruning.minEpochs,
+                "reduction_factor": pruning.reductionFactor,
+            ] as [String: Any],
             "retries": ["max_attempts": maxAttempts],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()

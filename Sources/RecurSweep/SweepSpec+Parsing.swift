@@ -33,10 +33,16 @@ extension SweepSpec {
         var parser = SpecParser()
         let root: Node?
         do { root = try Yams.compose(yaml: yaml) } catch {
-            throw SweepSpecError(source: source, problems: ["not valid YAML: \(String(describing: error).split(separator: "\n").joined(separator: " "))"])
+            throw SweepSpecError(
+                source: source,
+                problems: ["not valid YAML: \(String(describing: error).split(separator: "\n").joined(separator: " "))"]
+            )
         }
         guard let root, let spec = parser.sweep(root) else {
-            throw SweepSpecError(source: source, problems: parser.problems.isEmpty ? ["the file is empty; expected a mapping with name, task, space…"] : parser.problems)
+            throw SweepSpecError(
+                source: source,
+                problems: parser.problems.isEmpty ? ["the file is empty; expected a mapping with name, task, space…"] : parser.problems
+            )
         }
         guard parser.problems.isEmpty else { throw SweepSpecError(source: source, problems: parser.problems) }
         return spec
@@ -97,9 +103,18 @@ struct SpecParser {
 
     /// An integer in `minimum...maximum`; the cap keeps later arithmetic (rungs, counts) in range.
     mutating func positiveInt(_ node: Node, _ path: String, minimum: Int = 1, maximum: Int = 1_000_000) -> Int? {
-        guard let v = int(node) else { problem(path, "expected an integer ≥ \(minimum), got \(describe(node))"); return nil }
-        guard v >= minimum else { problem(path, "\(v) must be ≥ \(minimum)"); return nil }
-        guard v <= maximum else { problem(path, "\(v) must be ≤ \(maximum)"); return nil }
+        guard let v = int(node) else {
+            problem(path, "expected an integer ≥ \(minimum), got \(describe(node))")
+            return nil
+        }
+        guard v >= minimum else {
+            problem(path, "\(v) must be ≥ \(minimum)")
+            return nil
+        }
+        guard v <= maximum else {
+            problem(path, "\(v) must be ≤ \(maximum)")
+            return nil
+        }
         return v
     }
 
@@ -145,7 +160,11 @@ struct SpecParser {
         var spec = SweepSpec(name: name, task: task)
         if let d = map["description"] { spec.description = text(d) ?? "" }
         if let o = map["objective"] { objective(o, into: &spec) }
-        if let s = map["space"] { space(s, into: &spec) } else { problem("space", "missing; name at least one parameter, e.g. cell: {choice: [lstm, gru]}") }
+        if let s = map["space"] {
+            space(s, into: &spec)
+        } else {
+            problem("space", "missing; name at least one parameter, e.g. cell: {choice: [lstm, gru]}")
+        }
         if let s = map["search"] { search(s, into: &spec) }
         if let t = map["training"] { training(t, into: &spec) }
         if let p = map["pruning"] { pruning(p, into: &spec) }
@@ -156,7 +175,9 @@ struct SpecParser {
             spec.training.earlyStopping = e
         }
         if let r = map["retries"], let entries = mapping(r, "retries", allowed: ["max_attempts"]) {
-            for (k, v) in entries where k == "max_attempts" { spec.maxAttempts = positiveInt(v, "retries.max_attempts", maximum: 100) ?? spec.maxAttempts }
+            for (k, v) in entries where k == "max_attempts" {
+                spec.maxAttempts = positiveInt(v, "retries.max_attempts", maximum: 100) ?? spec.maxAttempts
+            }
         }
         crossChecks(&spec, searchGiven: map["search"])
         return spec
@@ -168,7 +189,11 @@ struct SpecParser {
             switch k {
             case "metric":
                 let m = text(v) ?? ""
-                if let metric = SweepSpec.Objective.Metric(rawValue: m) { spec.objective.metric = metric } else { problem("objective.metric", "'\(m)' must be val_mae or val_loss (select on validation, report test)") }
+                if let metric = SweepSpec.Objective.Metric(rawValue: m) {
+                    spec.objective.metric = metric
+                } else {
+                    problem("objective.metric", "'\(m)' must be val_mae or val_loss (select on validation, report test)")
+                }
             default:
                 switch text(v) {
                 case "minimize": spec.objective.minimize = true
@@ -180,14 +205,24 @@ struct SpecParser {
     }
 
     mutating func search(_ node: Node, into spec: inout SweepSpec) {
-        guard let entries = mapping(node, "search", allowed: ["method", "seed", "max_trials", "max_parallel", "n_startup", "candidates"]) else { return }
+        guard let entries = mapping(node, "search", allowed: ["method", "seed", "max_trials", "max_parallel", "n_startup", "candidates"]) else {
+            return
+        }
         for (k, v) in entries {
             let path = "search.\(k)"
             switch k {
             case "method":
-                if let m = text(v).flatMap(SweepSpec.Method.init(rawValue:)) { spec.search.method = m } else { problem(path, "\(describe(v)) must be grid, random or tpe") }
+                if let m = text(v).flatMap(SweepSpec.Method.init(rawValue:)) {
+                    spec.search.method = m
+                } else {
+                    problem(path, "\(describe(v)) must be grid, random or tpe")
+                }
             case "seed":
-                if let s = text(v).flatMap({ UInt64($0) }) { spec.search.seed = s } else { problem(path, "expected a non-negative integer, got \(describe(v))") }
+                if let s = text(v).flatMap({ UInt64($0) }) {
+                    spec.search.seed = s
+                } else {
+                    problem(path, "expected a non-negative integer, got \(describe(v))")
+                }
             case "max_trials": spec.search.maxTrials = positiveInt(v, path) ?? spec.search.maxTrials
             case "max_parallel": spec.search.maxParallel = positiveInt(v, path) ?? spec.search.maxParallel
             case "n_startup": spec.search.startupTrials = positiveInt(v, path) ?? spec.search.startupTrials
@@ -205,7 +240,11 @@ struct SpecParser {
             case "epochs": spec.training.epochs = positiveInt(v, path) ?? spec.training.epochs
             case "batch_size": spec.training.batchSize = positiveInt(v, path, maximum: ValueRule.maximumBatchSize) ?? spec.training.batchSize
             case "optimizer":
-                if let o = text(v).flatMap(OptimizerConfig.Kind.init(rawValue:)) { spec.training.optimizer = o } else { problem(path, "\(describe(v)) must be rmsprop, adam or sgd") }
+                if let o = text(v).flatMap(OptimizerConfig.Kind.init(rawValue:)) {
+                    spec.training.optimizer = o
+                } else {
+                    problem(path, "\(describe(v)) must be rmsprop, adam or sgd")
+                }
             case "learning_rate":
                 if let lr = double(v), lr > 0 { spec.training.learningRate = Float(lr) } else { problem(path, "\(describe(v)) must be a number > 0") }
             case "loss":
@@ -213,7 +252,10 @@ struct SpecParser {
             case "clipnorm":
                 if let c = double(v), c > 0 { spec.training.clipnorm = Float(c) } else { problem(path, "\(describe(v)) must be a number > 0") }
             default:
-                if bool(v) == false { spec.training.earlyStopping = nil; continue }
+                if bool(v) == false {
+                    spec.training.earlyStopping = nil
+                    continue
+                }
                 guard let es = mapping(v, path, allowed: ["patience", "monitor", "min_delta", "restore_best"]) else { continue }
                 var e = EarlyStopping()
                 for (ek, ev) in es {
@@ -224,7 +266,10 @@ struct SpecParser {
                         if let m = text(ev).flatMap(EarlyStopping.Monitor.init(rawValue:)) {
                             e.monitor = m
                             if m.rawValue != spec.objective.metric.rawValue {
-                                problem("\(path).monitor", "\(m.rawValue) differs from objective.metric \(spec.objective.metric.rawValue), so trials would be ranked at the epoch another metric chose; remove the line (it follows the objective)")
+                                problem(
+                                    "\(path).monitor",
+                                    "\(m.rawValue) differs from objective.metric \(spec.objective.metric.rawValue), so trials would be ranked at the epoch another metric chose; remove the line (it follows the objective)"
+                                )
                             }
                         } else {
                             problem("\(path).monitor", "\(describe(ev)) must be val_mae or val_loss")
@@ -246,7 +291,11 @@ struct SpecParser {
             let path = "pruning.\(k)"
             switch k {
             case "method":
-                if let m = text(v).flatMap(SweepSpec.Pruning.Method.init(rawValue:)) { spec.pruning.method = m } else { problem(path, "\(describe(v)) must be none, median or asha") }
+                if let m = text(v).flatMap(SweepSpec.Pruning.Method.init(rawValue:)) {
+                    spec.pruning.method = m
+                } else {
+                    problem(path, "\(describe(v)) must be none, median or asha")
+                }
             case "warmup": spec.pruning.warmup = positiveInt(v, path, minimum: 0) ?? spec.pruning.warmup
             case "min_trials": spec.pruning.minTrials = positiveInt(v, path) ?? spec.pruning.minTrials
             case "min_epochs": spec.pruning.minEpochs = positiveInt(v, path) ?? spec.pruning.minEpochs
@@ -262,10 +311,11 @@ struct SpecParser {
                 problem("space.\(p.name)", "grid search needs discrete values; use choice, int, or float with grid: [...]")
             }
             let size = GridSampler.distinctSize(of: spec)
-            let explicit = searchGiven.flatMap { n -> Bool? in
-                if case .mapping(let m) = n { return m.keys.contains { text($0) == "max_trials" } }
-                return nil
-            } ?? false
+            let explicit =
+                searchGiven.flatMap { n -> Bool? in
+                    if case .mapping(let m) = n { return m.keys.contains { text($0) == "max_trials" } }
+                    return nil
+                } ?? false
             if !explicit { spec.search.maxTrials = max(1, size) }
         }
         if spec.pruning.method == .asha && spec.pruning.minEpochs >= spec.training.epochs {

@@ -10,7 +10,8 @@ public struct SweepSpec: Sendable, Equatable {
     public struct Objective: Sendable, Equatable {
         /// The validation metrics a sweep can select on (test is only reported).
         public enum Metric: String, Sendable, CaseIterable, Codable {
-            case valMAE = "val_mae", valLoss = "val_loss"
+            case valMAE = "val_mae"
+            case valLoss = "val_loss"
             /// How to name it to a reader: "val MAE" or "val loss".
             public var label: String { self == .valLoss ? "val loss" : "val MAE" }
         }

@@ -45,10 +45,13 @@ public final class TPESampler: Sampler {
             case .fixed: return nil
             case .choice(let list): return .categorical(list)
             case .int(let low, let high, let log):
-                return log ? .numeric(low: Foundation.log(Double(low) - 0.5), high: Foundation.log(Double(high) + 0.5), log: true, integer: true)
+                return log
+                    ? .numeric(low: Foundation.log(Double(low) - 0.5), high: Foundation.log(Double(high) + 0.5), log: true, integer: true)
                     : .numeric(low: Double(low) - 0.5, high: Double(high) + 0.5, log: false, integer: true)
             case .float(let low, let high, let log, _):
-                return log ? .numeric(low: Foundation.log(low), high: Foundation.log(high), log: true, integer: false) : .numeric(low: low, high: high, log: false, integer: false)
+                return log
+                    ? .numeric(low: Foundation.log(low), high: Foundation.log(high), log: true, integer: false)
+                    : .numeric(low: low, high: high, log: false, integer: false)
             case .perLayer: return nil
             }
         }
@@ -70,7 +73,8 @@ public final class TPESampler: Sampler {
         let index = points.count
         points.append(row)
         let key = (observation.pruned, signed.isFinite ? signed : .infinity)
-        var lo = 0, hi = ranked.count
+        var lo = 0
+        var hi = ranked.count
         while lo < hi {
             let mid = (lo + hi) / 2
             let m = ranked[mid]
@@ -149,29 +153,43 @@ public final class TPESampler: Sampler {
                 let total = w.reduce(0, +)
                 return w.map { $0 / total }
             }
-            let l = weights(good), g = weights(bad)
-            var bestScore = -Double.infinity, best = 0
+            let l = weights(good)
+            let g = weights(bad)
+            var bestScore = -Double.infinity
+            var best = 0
             for _ in 0..<spec.search.candidates {
-                var u = rng.nextUnitDouble(), c = 0
-                while c < k - 1 && u >= l[c] { u -= l[c]; c += 1 }
+                var u = rng.nextUnitDouble()
+                var c = 0
+                while c < k - 1 && u >= l[c] {
+                    u -= l[c]
+                    c += 1
+                }
                 let score = Foundation.log(l[c]) - Foundation.log(g[c])
-                if score > bestScore { bestScore = score; best = c }
+                if score > bestScore {
+                    bestScore = score
+                    best = c
+                }
             }
             return list[best]
         case .numeric(let low, let high, let log, let integer):
             let lEstimator = Parzen(points: good, low: low, high: high)
             let gEstimator = Parzen(points: bad, low: low, high: high)
-            var bestScore = -Double.infinity, best = (low + high) / 2
+            var bestScore = -Double.infinity
+            var best = (low + high) / 2
             for _ in 0..<spec.search.candidates {
                 let x = lEstimator.sample(rng: &rng)
                 let score = lEstimator.logDensity(x) - gEstimator.logDensity(x)
-                if score > bestScore { bestScore = score; best = x }
+                if score > bestScore {
+                    bestScore = score
+                    best = x
+                }
             }
             let raw = log ? exp(best) : best
             if integer {
                 // The bounds are the integers ± ½ (in log space when `log`); rounding, not truncating,
                 // recovers them exactly despite exp(log(x)) ≠ x.
-                let lo = Int(((log ? exp(low) : low) + 0.5).rounded()), hi = Int(((log ? exp(high) : high) - 0.5).rounded())
+                let lo = Int(((log ? exp(low) : low) + 0.5).rounded())
+                let hi = Int(((log ? exp(high) : high) - 0.5).rounded())
                 return .int(min(hi, max(lo, Int(raw.rounded()))))
             }
             return .double(raw)

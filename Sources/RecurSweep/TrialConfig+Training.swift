@@ -21,8 +21,14 @@ extension SweepSpec {
         if case .bool(let b)? = config["bidirectional"] { bidirectional = b }
         guard let cell = CellKind(rawValue: string("cell", "gru")) else { throw ForecastError("cell: unknown value") }
         let architecture = Architecture(
-            cell: cell, units: units, depth: depth, dropout: double("dropout", 0), recurrentDropout: double("recurrent_dropout", 0),
-            bidirectional: bidirectional, headDropout: double("head_dropout", 0))
+            cell: cell,
+            units: units,
+            depth: depth,
+            dropout: double("dropout", 0),
+            recurrentDropout: double("recurrent_dropout", 0),
+            bidirectional: bidirectional,
+            headDropout: double("head_dropout", 0)
+        )
         var settings = TrainingSettings()
         settings.epochs = training.epochs
         settings.batchSize = config["batch_size"]?.intValue ?? training.batchSize

@@ -98,8 +98,16 @@ public final class CoordinatorClient: CoordinatorService {
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         let url = URL(string: address.baseURL)!
         let middlewares: [any ClientMiddleware] = [ErrorStatusMiddleware(), BearerMiddleware(token: token)]
-        api = Client(serverURL: url, transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(60))), middlewares: middlewares)
-        quick = Client(serverURL: url, transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(10))), middlewares: middlewares)
+        api = Client(
+            serverURL: url,
+            transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(60))),
+            middlewares: middlewares
+        )
+        quick = Client(
+            serverURL: url,
+            transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(10))),
+            middlewares: middlewares
+        )
     }
 
     public func shutdown() async { try? await http.shutdown() }
@@ -222,7 +230,10 @@ public enum SweepAction: String, Sendable, CaseIterable {
 /// code, before the generated code looks at it.
 struct ErrorStatusMiddleware: ClientMiddleware {
     func intercept(
-        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        _ request: HTTPRequest,
+        body: HTTPBody?,
+        baseURL: URL,
+        operationID: String,
         next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         let (response, responseBody) = try await next(request, body, baseURL)
@@ -230,7 +241,11 @@ struct ErrorStatusMiddleware: ClientMiddleware {
         var bytes = Data()
         if let responseBody { bytes = (try? await Data(collecting: responseBody, upTo: 1 << 20)) ?? Data() }
         let decoded = try? JSONDecoder().decode(API.ErrorBody.self, from: bytes)
-        throw CoordinatorCallError.status(Int(response.status.code), decoded?.code, decoded?.error ?? String(decoding: bytes.prefix(300), as: UTF8.self))
+        throw CoordinatorCallError.status(
+            Int(response.status.code),
+            decoded?.code,
+            decoded?.error ?? String(decoding: bytes.prefix(300), as: UTF8.self)
+        )
     }
 }
 
@@ -239,7 +254,10 @@ struct BearerMiddleware: ClientMiddleware {
     let token: String?
 
     func intercept(
-        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        _ request: HTTPRequest,
+        body: HTTPBody?,
+        baseURL: URL,
+        operationID: String,
         next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         var request = request
@@ -248,16 +266,25 @@ struct BearerMiddleware: ClientMiddleware {
     }
 }
 
+/// For ``retrying(logger:_:giveUp:_:)``: one try only (best effort on the way out).
+let atOnce: @Sendable () -> Bool = { true }
+
 /// Retries transient failures (unreachable, 5xx) with capped exponential backoff and jitter
 /// until `giveUp` returns true (checked between tries).
 public func retrying<T>(
-    logger: Logger, _ what: String, giveUp: @Sendable () -> Bool = { false }, _ body: () async throws -> T
+    logger: Logger,
+    _ what: String,
+    giveUp: @Sendable () -> Bool = { false },
+    _ body: () async throws -> T
 ) async throws -> T {
     var delay = 0.1
     while true {
         do { return try await body() } catch let error as CoordinatorCallError where error.isTransient {
             if giveUp() || Task.isCancelled { throw error }
-            logger.warning("coordinator call failed; retrying", metadata: ["call": "\(what)", "error": "\(error)", "retry_in_s": "\(String(format: "%.2f", delay))"])
+            logger.warning(
+                "coordinator call failed; retrying",
+                metadata: ["call": "\(what)", "error": "\(error)", "retry_in_s": "\(String(format: "%.2f", delay))"]
+            )
             try? await Task.sleep(for: .milliseconds(Int(delay * 1000 * Double.random(in: 0.5...1.5))))
             delay = min(delay * 2, 5)
         }

@@ -9,7 +9,10 @@ import Synchronization
 
 /// Why a trial stopped early.
 final class TrialControl: Sendable {
-    enum Reason: Int { case none = 0, pruned, stopped, leaseGone, shutdown }
+    enum Reason: Int {
+        case none = 0
+        case pruned, stopped, leaseGone, shutdown
+    }
     private let state = Atomic<Int>(0)
 
     var reason: Reason { Reason(rawValue: state.load(ordering: .acquiring)) ?? .none }
@@ -19,7 +22,9 @@ final class TrialControl: Sendable {
 
 extension Worker {
     func runTrial(_ lease: API.Lease, slot: Int) async {
-        let meta: Logger.Metadata = ["sweep.name": "\(lease.sweep)", "trial.number": "\(lease.trialNumber)", "attempt": "\(lease.attempt)", "slot": "\(slot)"]
+        let meta: Logger.Metadata = [
+            "sweep.name": "\(lease.sweep)", "trial.number": "\(lease.trialNumber)", "attempt": "\(lease.attempt)", "slot": "\(slot)",
+        ]
         logger.info("trial leased", metadata: meta)
         let control = TrialControl()
         let (reports, continuation) = AsyncStream<API.EpochReport>.makeStream()
@@ -33,10 +38,13 @@ extension Worker {
                 if [.pruned, .stopped, .leaseGone].contains(control.reason) { continue }
                 do {
                     // Unacknowledged reports are not kept by the coordinator; on shutdown they may be dropped.
-                    let answer = try await retrying(logger: logger, "report", giveUp: { [self] in isShuttingDown }) {
+                    let answer = try await retrying(logger: logger, "report", giveUp: onShutdown) {
                         try await client.report(token: token, report)
                     }
-                    if answer.action == .prune { control.stop(.pruned); logger.info("pruned", metadata: meta.merging(["reason": "\(answer.reason ?? "")"]) { $1 }) }
+                    if answer.action == .prune {
+                        control.stop(.pruned)
+                        logger.info("pruned", metadata: meta.merging(["reason": "\(answer.reason ?? "")"]) { $1 })
+                    }
                     if answer.action == .stop { control.stop(.stopped) }
                 } catch let error as CoordinatorCallError where error.isLeaseGone {
                     control.stop(.leaseGone)
@@ -52,7 +60,9 @@ extension Worker {
                 try? await Task.sleep(for: .seconds(max(0.2, lease.leaseSeconds / 3)))
                 if Task.isCancelled { break }
                 do { _ = try await client.heartbeat(token: token) } catch let error as CoordinatorCallError where error.isLeaseGone {
-                    if control.reason == .none { logger.warning("lease gone; giving the trial up", metadata: meta.merging(["error": "\(error)"]) { $1 }) }
+                    if control.reason == .none {
+                        logger.warning("lease gone; giving the trial up", metadata: meta.merging(["error": "\(error)"]) { $1 })
+                    }
                     control.stop(.leaseGone)
                 } catch {}
             }
@@ -63,22 +73,32 @@ extension Worker {
             let task: PreparedTask
             do { task = try await datasets.task(lease.task) } catch { throw DatasetUnavailable(message: "\(error)") }
             let worker = self
-            outcome = .success(try await onThread {
-                let trainer = try Trainer(task: task, spec: lease.model, settings: lease.training)
-                let result = try trainer.run(onEpoch: { report in
-                    continuation.yield(API.EpochReport(epoch: report.epoch, trainLoss: report.trainLoss, valLoss: report.valLoss, valMae: report.valMAE, seconds: report.seconds))
-                    // A shutdown during the last epoch lets it finish, so the result is completed, not thrown away.
-                    if worker.isShuttingDown && report.epoch < lease.training.epochs { control.stop(.shutdown) }
-                    return control.reason == .none ? .proceed : .stop
-                })
-                var metadata = ForecastCheckpoint(prepared: task, task: lease.task).metadata()
-                metadata["sweep"] = lease.sweep
-                metadata["trial"] = String(lease.trialNumber)
-                metadata["config"] = lease.config.canonicalJSON
-                metadata["val_mae"] = String(result.valMAE)
-                metadata["test_mae"] = String(result.testMAE)
-                return (result, Checkpoint.encode(trainer.model, metadata: metadata))
-            })
+            outcome = .success(
+                try await onThread {
+                    let trainer = try Trainer(task: task, spec: lease.model, settings: lease.training)
+                    let result = try trainer.run(onEpoch: { report in
+                        continuation.yield(
+                            API.EpochReport(
+                                epoch: report.epoch,
+                                trainLoss: report.trainLoss,
+                                valLoss: report.valLoss,
+                                valMae: report.valMAE,
+                                seconds: report.seconds
+                            )
+                        )
+                        // A shutdown during the last epoch lets it finish, so the result is completed, not thrown away.
+                        if worker.isShuttingDown && report.epoch < lease.training.epochs { control.stop(.shutdown) }
+                        return control.reason == .none ? .proceed : .stop
+                    })
+                    var metadata = ForecastCheckpoint(prepared: task, task: lease.task).metadata()
+                    metadata["sweep"] = lease.sweep
+                    metadata["trial"] = String(lease.trialNumber)
+                    metadata["config"] = lease.config.canonicalJSON
+                    metadata["val_mae"] = String(result.valMAE)
+                    metadata["test_mae"] = String(result.testMAE)
+                    return (result, Checkpoint.encode(trainer.model, metadata: metadata))
+                }
+            )
         } catch {
             outcome = .failure(error)
         }
@@ -90,15 +110,23 @@ extension Worker {
         case (_, .pruned), (_, .stopped), (_, .leaseGone):
             return
         case (_, .shutdown):
-            _ = try? await retrying(logger: logger, "release", giveUp: { true }) { try await client.release(token: token) }
+            _ = try? await retrying(logger: logger, "release", giveUp: atOnce) { try await client.release(token: token) }
             logger.info("lease released on shutdown", metadata: meta)
         case (.success(let (result, checkpoint)), .none):
             var request = API.CompleteRequest(
-                valMae: result.valMAE, valLoss: result.history[result.bestEpoch - 1].valLoss, testMae: result.testMAE, bestEpoch: result.bestEpoch,
-                epochsRun: result.epochsRun, checkpoint: Base64EncodedData(checkpoint))
+                valMae: result.valMAE,
+                valLoss: result.history[result.bestEpoch - 1].valLoss,
+                testMae: result.testMAE,
+                bestEpoch: result.bestEpoch,
+                epochsRun: result.epochsRun,
+                checkpoint: Base64EncodedData(checkpoint)
+            )
             // The metrics matter more than the weights: a checkpoint too large to upload is dropped.
             if (checkpoint.count + 2) / 3 * 4 > API.maximumCompleteBodyBytes - 64 * 1024 {
-                logger.warning("checkpoint too large to upload; completing without it", metadata: meta.merging(["bytes": "\(checkpoint.count)"]) { $1 })
+                logger.warning(
+                    "checkpoint too large to upload; completing without it",
+                    metadata: meta.merging(["bytes": "\(checkpoint.count)"]) { $1 }
+                )
                 request.checkpoint = nil
             }
             // Past the lease's length without heartbeats the lease is gone anyway, so a worker that
@@ -107,21 +135,29 @@ extension Worker {
             let giveUp: @Sendable () -> Bool = { [self] in isShuttingDown && ContinuousClock.now > giveUpAt }
             do {
                 do {
-                    _ = try await retrying(logger: logger, "complete", giveUp: giveUp) { [request] in try await client.complete(token: token, request) }
+                    _ = try await retrying(logger: logger, "complete", giveUp: giveUp) { [request] in try await client.complete(token: token, request)
+                    }
                 } catch CoordinatorCallError.status(413, _, let message) where request.checkpoint != nil {
                     logger.warning("checkpoint refused as too large; completing without it", metadata: meta.merging(["error": "\(message)"]) { $1 })
                     request.checkpoint = nil
-                    _ = try await retrying(logger: logger, "complete", giveUp: giveUp) { [request] in try await client.complete(token: token, request) }
+                    _ = try await retrying(logger: logger, "complete", giveUp: giveUp) { [request] in try await client.complete(token: token, request)
+                    }
                 }
-                logger.info("trial completed", metadata: meta.merging(["metric.val_mae": "\(result.valMAE)", "metric.test_mae": "\(result.testMAE)"]) { $1 })
+                logger.info(
+                    "trial completed",
+                    metadata: meta.merging(["metric.val_mae": "\(result.valMAE)", "metric.test_mae": "\(result.testMAE)"]) { $1 }
+                )
             } catch {
                 logger.warning("completion refused", metadata: meta.merging(["error": "\(error)"]) { $1 })
             }
         case (.failure(let error as DatasetUnavailable), .none):
             // The worker's own files are at fault, not the trial: hand it back without charging an
             // attempt, and stop, rather than fail every trial of the sweep in turn.
-            logger.error("cannot load the trial's dataset; releasing the lease and stopping", metadata: meta.merging(["error": "\(error.message)"]) { $1 })
-            _ = try? await retrying(logger: logger, "release", giveUp: { true }) { try await client.release(token: token) }
+            logger.error(
+                "cannot load the trial's dataset; releasing the lease and stopping",
+                metadata: meta.merging(["error": "\(error.message)"]) { $1 }
+            )
+            _ = try? await retrying(logger: logger, "release", giveUp: atOnce) { try await client.release(token: token) }
             stop(failing: "\(error.message) (paths in the task resolve against this worker's working directory)")
         case (.failure(let error), .none):
             let diverged = error is TrainingDiverged

@@ -48,6 +48,8 @@ public final class Worker: Sendable {
     /// Asks every slot to finish its current epoch, release its lease and stop.
     public func requestShutdown() { shuttingDown.store(true, ordering: .relaxed) }
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+    /// For ``retrying(logger:_:giveUp:_:)``: stop retrying once shutdown was asked for.
+    var onShutdown: @Sendable () -> Bool { { [self] in isShuttingDown } }
 
     /// Registers, then runs the slots until shutdown (or, with `exitWhenDone`, until no sweep has work).
     public func run() async throws {
@@ -62,10 +64,13 @@ public final class Worker: Sendable {
     /// Registers with the coordinator and returns the worker id it assigned.
     func register() async throws -> String {
         let request = API.RegisterRequest(host: options.host, slots: Int32(clamping: options.slots), version: options.version)
-        let registration = try await retrying(logger: logger, "register", giveUp: { [self] in isShuttingDown }) {
+        let registration = try await retrying(logger: logger, "register", giveUp: onShutdown) {
             try await client.register(request)
         }
-        logger.info("registered", metadata: ["worker.id": "\(registration.workerId)", "coordinator": "\(client.address)", "slots": "\(options.slots)"])
+        logger.info(
+            "registered",
+            metadata: ["worker.id": "\(registration.workerId)", "coordinator": "\(client.address)", "slots": "\(options.slots)"]
+        )
         return registration.workerId
     }
 
@@ -75,7 +80,7 @@ public final class Worker: Sendable {
             let workerId = await identity.id
             do {
                 let request = API.LeaseRequest(workerId: workerId, sweep: options.sweep, waitSeconds: 5)
-                response = try await retrying(logger: logger, "lease", giveUp: { [self] in isShuttingDown }) { try await client.lease(request) }
+                response = try await retrying(logger: logger, "lease", giveUp: onShutdown) { try await client.lease(request) }
             } catch CoordinatorCallError.status(404, .unknownSweep, let message) {
                 // `--sweep` names no sweep: nothing this worker can do will change that.
                 logger.error("lease refused; check --sweep", metadata: ["error": "\(message)"])
@@ -100,7 +105,10 @@ public final class Worker: Sendable {
                 guard let lease = response.lease else { continue }
                 await runTrial(lease, slot: slot)
             case .done:
-                if options.exitWhenDone { logger.info("no sweep has work left; slot \(slot) exits"); return }
+                if options.exitWhenDone {
+                    logger.info("no sweep has work left; slot \(slot) exits")
+                    return
+                }
                 try? await Task.sleep(for: .seconds(1))
             case .noWork:
                 continue

@@ -29,7 +29,8 @@ import Testing
         ["run"], ["run", "s.yaml", "--workers", "0"], ["serve", "--db", "s.db", "--listen", "http://x"], ["serve"],
         ["worker", "--slots", "0"], ["worker", "--coordinator", "localhost"], ["sweep", "pause"], ["sweep", "launch", "x"],
         ["leaderboard", "x", "--format", "xml"], ["leaderboard", "x", "--top", "-1"], ["trial", "show", "x"], ["export", "3"],
-        ["train", "--task", "t.yaml"], ["train", "--task", "t.yaml", "--cell", "gru", "--epochs", "0"], ["data", "synth", "--out", "x", "--rows", "0"],
+        ["train", "--task", "t.yaml"], ["train", "--task", "t.yaml", "--cell", "gru", "--epochs", "0"],
+        ["data", "synth", "--out", "x", "--rows", "0"],
         ["bench", "engine", "--models", "cnn"], ["bench", "coordinator", "--transport", "quic"], ["status", "--bogus"],
     ]
 

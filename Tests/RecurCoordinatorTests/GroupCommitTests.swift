@@ -21,13 +21,23 @@ import Testing
                 for epoch in 1...10 {
                     group.addTask {
                         let report = API.EpochReport(epoch: epoch, trainLoss: 1, valLoss: 1, valMae: 10 - Double(epoch) * 0.5, seconds: 0.1)
-                        do { return (token, epoch, try await coordinator.report(token: token, report).action.rawValue) } catch { return (token, epoch, "error: \(error)") }
+                        do { return (token, epoch, try await coordinator.report(token: token, report).action.rawValue) } catch {
+                            return (token, epoch, "error: \(error)")
+                        }
                     }
                 }
             }
             for epoch in 1...5 {
                 group.addTask {
-                    do { return ("stale", epoch, try await coordinator.report(token: "stale", API.EpochReport(epoch: epoch, trainLoss: 1, valLoss: 1, valMae: 1, seconds: 0.1)).action.rawValue) } catch {
+                    do {
+                        return (
+                            "stale", epoch,
+                            try await coordinator.report(
+                                token: "stale",
+                                API.EpochReport(epoch: epoch, trainLoss: 1, valLoss: 1, valMae: 1, seconds: 0.1)
+                            ).action.rawValue
+                        )
+                    } catch {
                         return ("stale", epoch, "\(error)")
                     }
                 }

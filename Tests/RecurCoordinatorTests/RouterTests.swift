@@ -36,12 +36,22 @@ import Testing
     /// The paths and methods of docs/openapi.yaml, read line by line (`  /path:` then `    get:`).
     static func documentedOperations() throws -> Set<String> {
         let spec = try String(contentsOf: root.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
-        var operations: Set<String> = [], path: String?, inPaths = false
+        var operations: Set<String> = []
+        var path: String?
+        var inPaths = false
         for line in spec.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line == "paths:" { inPaths = true; continue }
+            if line == "paths:" {
+                inPaths = true
+                continue
+            }
             guard inPaths else { continue }
-            if line.hasPrefix("  /") && line.hasSuffix(":") { path = String(line.dropFirst(2).dropLast()); continue }
-            for method in ["get", "post", "put", "patch", "delete"] where line == "    \(method):" { operations.insert("\(method.uppercased()) \(path!)") }
+            if line.hasPrefix("  /") && line.hasSuffix(":") {
+                path = String(line.dropFirst(2).dropLast())
+                continue
+            }
+            for method in ["get", "post", "put", "patch", "delete"] where line == "    \(method):" {
+                operations.insert("\(method.uppercased()) \(path!)")
+            }
         }
         return operations
     }
@@ -51,9 +61,11 @@ import Testing
     @Test func everyDocumentedOperationIsServed() async throws {
         let documented = try Self.documentedOperations()
         #expect(documented.count >= 24, "the scan found only \(documented.count) operations")
-        let table = Set(documentedMethods.flatMap { entry in
-            entry.methods.map { "\($0.rawValue) /\(entry.template.joined(separator: "/"))".replacingOccurrences(of: "{}", with: "{x}") }
-        })
+        let table = Set(
+            documentedMethods.flatMap { entry in
+                entry.methods.map { "\($0.rawValue) /\(entry.template.joined(separator: "/"))".replacingOccurrences(of: "{}", with: "{x}") }
+            }
+        )
         let normalized = Set(documented.map { $0.replacing(#/\{[a-z_]+\}/#, with: "{x}") })
         #expect(table == normalized, "documentedMethods and docs/openapi.yaml differ: \(table.symmetricDifference(normalized).sorted())")
         let (app, _) = try Self.app()
@@ -79,7 +91,7 @@ import Testing
         _ = try await coordinator.createSweep(yaml: Self.sweepYAML)
         let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
         let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
-        let checkpoint = Data((0..<(12 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) })
+        let checkpoint = Data((0..<(12 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })
         let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 1, epochsRun: 1, checkpoint: Base64EncodedData(checkpoint))
         try await app.test(.router) { client in
             try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(complete)) { r in
@@ -93,8 +105,10 @@ import Testing
     /// value outside the documented schema (an unknown sort key, page 0) is 400 and not echoed.
     @Test func dashboardClampsThePageAndRefusesUnknownSortKeys() async throws {
         let (app, coordinator) = try Self.app()
-        _ = try await coordinator.createSweep(yaml: Self.sweepYAML.replacingOccurrences(of: "max_trials: 2, max_parallel: 2", with: "max_trials: 60, max_parallel: 60")
-            .replacingOccurrences(of: "cell: {choice: [gru, lstm]}", with: "learning_rate: {float: [0.0001, 0.1], log: true}"))
+        _ = try await coordinator.createSweep(
+            yaml: Self.sweepYAML.replacingOccurrences(of: "max_trials: 2, max_parallel: 2", with: "max_trials: 60, max_parallel: 60")
+                .replacingOccurrences(of: "cell: {choice: [gru, lstm]}", with: "learning_rate: {float: [0.0001, 0.1], log: true}")
+        )
         let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 60, version: "t"))
         for _ in 0..<55 { _ = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease) }
         let script = "%22%3E%3Cscript%3Ealert(1)%3C/script%3E"
@@ -121,7 +135,10 @@ import Testing
         let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
         let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
         _ = try await coordinator.report(token: lease.token, API.EpochReport(epoch: 1, trainLoss: 0.5, valLoss: 0.25, valMae: 3, seconds: 1))
-        _ = try await coordinator.complete(token: lease.token, API.CompleteRequest(valMae: 3, valLoss: 0.25, testMae: 4, bestEpoch: 1, epochsRun: 1, checkpoint: nil))
+        _ = try await coordinator.complete(
+            token: lease.token,
+            API.CompleteRequest(valMae: 3, valLoss: 0.25, testMae: 4, bestEpoch: 1, epochsRun: 1, checkpoint: nil)
+        )
         let summary = try coordinator.store.summary(named: "tiny")
         #expect(summary.objective == .valLoss && summary.bestValue == 0.25)
         #expect(try coordinator.store.trialDetail(id: lease.trialId).objective == .valLoss)
@@ -138,7 +155,9 @@ import Testing
             try await client.execute(uri: "/sweeps/x", method: .get) { r in
                 #expect(r.status == .unauthorized && String(buffer: r.body).contains("id=\"token\""), "a page shows the sign-in form")
             }
-            try await client.execute(uri: "/v1/sweeps", method: .get, headers: [.authorization: "Bearer wrong"]) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/v1/sweeps", method: .get, headers: [.authorization: "Bearer wrong"]) {
+                #expect($0.status == .unauthorized)
+            }
             try await client.execute(uri: "/v1/sweeps", method: .get, headers: Self.auth) { #expect($0.status == .ok) }
         }
     }
@@ -154,10 +173,20 @@ import Testing
                 #expect(r.status == .badRequest)
                 #expect(String(buffer: r.body).contains("missing field 'slots'"), "\(String(buffer: r.body))")
             }
-            try await client.execute(uri: "/v1/workers", method: .post, headers: Self.auth, body: ByteBuffer(string: #"{"host": "h", "slots": 0, "version": "t"}"#)) { r in
+            try await client.execute(
+                uri: "/v1/workers",
+                method: .post,
+                headers: Self.auth,
+                body: ByteBuffer(string: #"{"host": "h", "slots": 0, "version": "t"}"#)
+            ) { r in
                 #expect(r.status == .badRequest && String(buffer: r.body).contains("slots: 0 must be from 1 to 1024"))
             }
-            try await client.execute(uri: "/v1/workers", method: .post, headers: [.authorization: "Bearer secret", .contentType: "text/plain"], body: ByteBuffer(string: "x")) { r in
+            try await client.execute(
+                uri: "/v1/workers",
+                method: .post,
+                headers: [.authorization: "Bearer secret", .contentType: "text/plain"],
+                body: ByteBuffer(string: "x")
+            ) { r in
                 #expect(r.status == .unsupportedMediaType && String(buffer: r.body).contains(#""code":"unsupported_media_type""#))
             }
             let big = ByteBuffer(repeating: UInt8(ascii: "x"), count: API.maximumBodyBytes + 10)
@@ -192,26 +221,53 @@ import Testing
     @Test func aLeaseLifecycleOverHTTP() async throws {
         let (app, coordinator) = try Self.app()
         try await app.test(.router) { client in
-            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.SweepDefinition(yaml: Self.sweepYAML))) {
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.SweepDefinition(yaml: Self.sweepYAML)))
+            {
                 #expect($0.status == .created)
             }
-            let register = try await client.execute(uri: "/v1/workers", method: .post, headers: Self.auth, body: Self.body(API.RegisterRequest(host: "h", slots: 1, version: "t")))
+            let register = try await client.execute(
+                uri: "/v1/workers",
+                method: .post,
+                headers: Self.auth,
+                body: Self.body(API.RegisterRequest(host: "h", slots: 1, version: "t"))
+            )
             let worker = try API.decoder().decode(API.RegisterResponse.self, from: Data(register.body.readableBytesView))
-            let leaseResponse = try await client.execute(uri: "/v1/lease", method: .post, headers: Self.auth,
-                                                         body: Self.body(API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 0)))
+            let leaseResponse = try await client.execute(
+                uri: "/v1/lease",
+                method: .post,
+                headers: Self.auth,
+                body: Self.body(API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 0))
+            )
             let lease = try #require(try API.decoder().decode(API.LeaseResponse.self, from: Data(leaseResponse.body.readableBytesView)).lease)
             #expect(lease.task.datasetSHA256?.count == 64 && lease.model.inputFeatures == 2)
             for epoch in 1...2 {
-                try await client.execute(uri: "/v1/leases/\(lease.token)/epochs", method: .post, headers: Self.auth,
-                                         body: Self.body(API.EpochReport(epoch: epoch, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1))) { r in
+                try await client.execute(
+                    uri: "/v1/leases/\(lease.token)/epochs",
+                    method: .post,
+                    headers: Self.auth,
+                    body: Self.body(API.EpochReport(epoch: epoch, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1))
+                ) { r in
                     #expect(r.status == .ok)
                     #expect(String(buffer: r.body).contains("\"continue\""))
                 }
             }
-            let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 2, epochsRun: 2, checkpoint: Base64EncodedData(Data([1, 2])))
-            try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(complete)) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/v1/leases/\(lease.token)/epochs", method: .post, headers: Self.auth,
-                                     body: Self.body(API.EpochReport(epoch: 3, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1))) { r in
+            let complete = API.CompleteRequest(
+                valMae: 2,
+                valLoss: 1,
+                testMae: 3,
+                bestEpoch: 2,
+                epochsRun: 2,
+                checkpoint: Base64EncodedData(Data([1, 2]))
+            )
+            try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(complete)) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(
+                uri: "/v1/leases/\(lease.token)/epochs",
+                method: .post,
+                headers: Self.auth,
+                body: Self.body(API.EpochReport(epoch: 3, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1))
+            ) { r in
                 #expect(r.status == .conflict && String(buffer: r.body).contains(#""code":"lease_gone""#))
             }
             try await client.execute(uri: "/v1/sweeps/tiny/leaderboard", method: .get, headers: Self.auth) { r in
@@ -220,7 +276,9 @@ import Testing
             }
             try await client.execute(uri: "/metrics", method: .get, headers: Self.auth) { r in
                 let text = String(buffer: r.body)
-                #expect(text.contains("recur_leases_total 1") && text.contains("recur_completions_total 1") && text.contains("recur_stale_calls_total 1"))
+                #expect(
+                    text.contains("recur_leases_total 1") && text.contains("recur_completions_total 1") && text.contains("recur_stale_calls_total 1")
+                )
                 #expect(text.contains("recur_http_request_seconds_bucket{route=\"/v1/leases/{token}/epochs\""))
             }
         }

@@ -6,14 +6,19 @@ import Testing
 @Suite struct CheckpointTests {
     /// init → train a step → save → load → forward gives identical outputs.
     @Test func roundTripKeepsOutputsIdentical() throws {
-        let spec = try ModelSpec.parse(json: Data("""
-            {"input_features": 3, "layers": [{"type": "gru", "units": 5, "return_sequences": true, "reset_after": false},
-             {"type": "lstm", "units": 4, "bidirectional": true, "merge_mode": "ave"}, {"type": "dropout", "rate": 0.5},
-             {"type": "dense", "units": 2}]}
-            """.utf8))
+        let spec = try ModelSpec.parse(
+            json: Data(
+                """
+                {"input_features": 3, "layers": [{"type": "gru", "units": 5, "return_sequences": true, "reset_after": false},
+                 {"type": "lstm", "units": 4, "bidirectional": true, "merge_mode": "ave"}, {"type": "dropout", "rate": 0.5},
+                 {"type": "dense", "units": 2}]}
+                """.utf8
+            )
+        )
         let model = try SequentialModel(spec: spec, seed: 7)
         var rng = SeededGenerator(seed: 3)
-        let x = standardNormal(6 * 9 * 3, rng: &rng), y = standardNormal(6 * 2, rng: &rng)
+        let x = standardNormal(6 * 9 * 3, rng: &rng)
+        let y = standardNormal(6 * 2, rng: &rng)
         _ = x.withUnsafeBufferPointer { xs in
             y.withUnsafeBufferPointer { ys in
                 model.computeGradients(x: xs.baseAddress!, y: ys.baseAddress!, batch: 6, steps: 9, loss: .meanSquaredError, rng: &rng)
@@ -31,10 +36,13 @@ import Testing
     }
 
     @Test func specJSONRoundTrips() throws {
-        let spec = ModelSpec(inputFeatures: 4, layers: [
-            .recurrent(RecurrentSpec(cell: .gru, units: 3, returnSequences: true, recurrentDropout: 0.25, resetAfter: false)),
-            .dropout(rate: 0.1), .recurrent(RecurrentSpec(cell: .simpleRNN, units: 2, bidirectional: true, mergeMode: .mul)), .dense(units: 1),
-        ])
+        let spec = ModelSpec(
+            inputFeatures: 4,
+            layers: [
+                .recurrent(RecurrentSpec(cell: .gru, units: 3, returnSequences: true, recurrentDropout: 0.25, resetAfter: false)),
+                .dropout(rate: 0.1), .recurrent(RecurrentSpec(cell: .simpleRNN, units: 2, bidirectional: true, mergeMode: .mul)), .dense(units: 1),
+            ]
+        )
         #expect(try ModelSpec.parse(json: Data(spec.jsonString().utf8)) == spec)
     }
 

@@ -24,9 +24,15 @@ import Testing
     static func array(_ p: UnsafePointer<Float>, _ n: Int) -> [Float] { Array(UnsafeBufferPointer(start: p, count: n)) }
 
     @Test func masksAreInvertedDropoutWithTheRightCountAndRate() throws {
-        let (lstm, _, _) = try Self.run(RecurrentSpec(cell: .lstm, units: 3, dropout: 0.25, recurrentDropout: 0.5), features: 2, batch: 2000, steps: 2)
+        let (lstm, _, _) = try Self.run(
+            RecurrentSpec(cell: .lstm, units: 3, dropout: 0.25, recurrentDropout: 0.5),
+            features: 2,
+            batch: 2000,
+            steps: 2
+        )
         #expect(lstm.inputMaskCount == 4 && lstm.recurrentMaskCount == 4)
-        let input = Self.array(lstm.inputMasks.pointer, 4 * 2000 * 2), recurrent = Self.array(lstm.recurrentMasks.pointer, 4 * 2000 * 3)
+        let input = Self.array(lstm.inputMasks.pointer, 4 * 2000 * 2)
+        let recurrent = Self.array(lstm.recurrentMasks.pointer, 4 * 2000 * 3)
         #expect(input.allSatisfy { $0 == 0 || $0 == Float(1 / 0.75) } && recurrent.allSatisfy { $0 == 0 || $0 == 2 })
         let inputKept = Double(input.filter { $0 != 0 }.count) / Double(input.count)
         let recurrentKept = Double(recurrent.filter { $0 != 0 }.count) / Double(recurrent.count)
@@ -34,21 +40,35 @@ import Testing
         // Input dropout alone: one mask shared by the gates; SimpleRNN: one of each kind.
         let (inputOnly, _, _) = try Self.run(RecurrentSpec(cell: .gru, units: 3, dropout: 0.25), features: 2, batch: 4, steps: 2)
         #expect(inputOnly.inputMaskCount == 1 && inputOnly.recurrentMaskCount == 0)
-        let (simple, _, _) = try Self.run(RecurrentSpec(cell: .simpleRNN, units: 3, dropout: 0.25, recurrentDropout: 0.5), features: 2, batch: 4, steps: 2)
+        let (simple, _, _) = try Self.run(
+            RecurrentSpec(cell: .simpleRNN, units: 3, dropout: 0.25, recurrentDropout: 0.5),
+            features: 2,
+            batch: 4,
+            steps: 2
+        )
         #expect(simple.inputMaskCount == 1 && simple.recurrentMaskCount == 1)
     }
 
     /// LSTM: gate k sees `(x_t ⊙ d_k)·K_k + (h_{t−1} ⊙ m_k)·U_k + b_k`, the same masks at every step.
     @Test func lstmAppliesPerGateMasksFixedOverTime() throws {
         let (f, h, b, t) = (2, 3, 4, 5)
-        let (d, x, model) = try Self.run(RecurrentSpec(cell: .lstm, units: h, returnSequences: true, dropout: 0.3, recurrentDropout: 0.4), features: f, batch: b, steps: t)
-        let kernel = Self.array(d.kernel, f * 4 * h), recurrent = Self.array(d.recurrentKernel, h * 4 * h), bias = Self.array(d.bias, 4 * h)
-        let inputMasks = Self.array(d.inputMasks.pointer, 4 * b * f), stateMasks = Self.array(d.recurrentMasks.pointer, 4 * b * h)
+        let (d, x, model) = try Self.run(
+            RecurrentSpec(cell: .lstm, units: h, returnSequences: true, dropout: 0.3, recurrentDropout: 0.4),
+            features: f,
+            batch: b,
+            steps: t
+        )
+        let kernel = Self.array(d.kernel, f * 4 * h)
+        let recurrent = Self.array(d.recurrentKernel, h * 4 * h)
+        let bias = Self.array(d.bias, 4 * h)
+        let inputMasks = Self.array(d.inputMasks.pointer, 4 * b * f)
+        let stateMasks = Self.array(d.recurrentMasks.pointer, 4 * b * h)
         let out = Self.array(d.outputSequence, t * b * h)
         func sigmoid(_ v: Double) -> Double { 1 / (1 + exp(-v)) }
         var worst = 0.0
         for r in 0..<b {
-            var hPrev = [Double](repeating: 0, count: h), c = [Double](repeating: 0, count: h)
+            var hPrev = [Double](repeating: 0, count: h)
+            var c = [Double](repeating: 0, count: h)
             for step in 0..<t {
                 var z = [Double](repeating: 0, count: 4 * h)
                 for k in 0..<4 {
@@ -74,19 +94,29 @@ import Testing
     /// blend `z ⊙ h_{t−1} + (1 − z) ⊙ ĥ` uses the unmasked state.
     @Test func gruMasksEachGateButBlendsTheUnmaskedState() throws {
         let (f, h, b, t) = (2, 3, 4, 5)
-        let (d, x, model) = try Self.run(RecurrentSpec(cell: .gru, units: h, returnSequences: true, dropout: 0.3, recurrentDropout: 0.4), features: f, batch: b, steps: t)
-        let kernel = Self.array(d.kernel, f * 3 * h), recurrent = Self.array(d.recurrentKernel, h * 3 * h), bias = Self.array(d.bias, 2 * 3 * h)
-        let inputMasks = Self.array(d.inputMasks.pointer, 3 * b * f), stateMasks = Self.array(d.recurrentMasks.pointer, 3 * b * h)
+        let (d, x, model) = try Self.run(
+            RecurrentSpec(cell: .gru, units: h, returnSequences: true, dropout: 0.3, recurrentDropout: 0.4),
+            features: f,
+            batch: b,
+            steps: t
+        )
+        let kernel = Self.array(d.kernel, f * 3 * h)
+        let recurrent = Self.array(d.recurrentKernel, h * 3 * h)
+        let bias = Self.array(d.bias, 2 * 3 * h)
+        let inputMasks = Self.array(d.inputMasks.pointer, 3 * b * f)
+        let stateMasks = Self.array(d.recurrentMasks.pointer, 3 * b * h)
         let out = Self.array(d.outputSequence, t * b * h)
         func sigmoid(_ v: Double) -> Double { 1 / (1 + exp(-v)) }
         var worst = 0.0
         for r in 0..<b {
             var hPrev = [Double](repeating: 0, count: h)
             for step in 0..<t {
-                var xs = [Double](repeating: 0, count: 3 * h), hs = [Double](repeating: 0, count: 3 * h)
+                var xs = [Double](repeating: 0, count: 3 * h)
+                var hs = [Double](repeating: 0, count: 3 * h)
                 for k in 0..<3 {
                     for j in 0..<h {
-                        var vx = Double(bias[k * h + j]), vh = Double(bias[3 * h + k * h + j])
+                        var vx = Double(bias[k * h + j])
+                        var vh = Double(bias[3 * h + k * h + j])
                         for i in 0..<f { vx += Double(x[(step * b + r) * f + i] * inputMasks[(k * b + r) * f + i] * kernel[i * 3 * h + k * h + j]) }
                         for i in 0..<h { vh += hPrev[i] * Double(stateMasks[(k * b + r) * h + i] * recurrent[i * 3 * h + k * h + j]) }
                         xs[k * h + j] = vx
@@ -95,7 +125,8 @@ import Testing
                 }
                 var next = hPrev
                 for j in 0..<h {
-                    let zg = sigmoid(xs[j] + hs[j]), rg = sigmoid(xs[h + j] + hs[h + j])
+                    let zg = sigmoid(xs[j] + hs[j])
+                    let rg = sigmoid(xs[h + j] + hs[h + j])
                     let candidate = tanh(xs[2 * h + j] + rg * hs[2 * h + j])
                     next[j] = zg * hPrev[j] + (1 - zg) * candidate
                     worst = max(worst, abs(next[j] - Double(out[(step * b + r) * h + j])))

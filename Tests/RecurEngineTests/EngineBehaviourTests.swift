@@ -5,7 +5,8 @@ import Testing
 
 @Suite struct EngineBehaviourTests {
     @Test func tanhAndSigmoidAreAccurate() {
-        var worstTanh: Double = 0, worstSigmoid: Double = 0
+        var worstTanh: Double = 0
+        var worstSigmoid: Double = 0
         var x: Float = -20
         while x <= 20 {
             worstTanh = max(worstTanh, abs(Double(Activation.tanh(x)) - Foundation.tanh(Double(x))))
@@ -20,14 +21,18 @@ import Testing
     /// Same spec, seed and data → bit-identical losses; another seed differs.
     @Test func trainingIsDeterministic() throws {
         func run(seed: UInt64) throws -> [Double] {
-            let spec = ModelSpec(inputFeatures: 3, layers: [
-                .recurrent(RecurrentSpec(cell: .gru, units: 8, returnSequences: true, recurrentDropout: 0.5)),
-                .recurrent(RecurrentSpec(cell: .lstm, units: 8, dropout: 0.2)), .dropout(rate: 0.5), .dense(units: 1),
-            ])
+            let spec = ModelSpec(
+                inputFeatures: 3,
+                layers: [
+                    .recurrent(RecurrentSpec(cell: .gru, units: 8, returnSequences: true, recurrentDropout: 0.5)),
+                    .recurrent(RecurrentSpec(cell: .lstm, units: 8, dropout: 0.2)), .dropout(rate: 0.5), .dense(units: 1),
+                ]
+            )
             let model = try SequentialModel(spec: spec, seed: seed)
             let optimizer = Optimizer(OptimizerConfig(kind: .rmsprop), parameterCount: model.parameters.count)
             var data = SeededGenerator(seed: 1)
-            let x = standardNormal(32 * 10 * 3, rng: &data), y = standardNormal(32, rng: &data)
+            let x = standardNormal(32 * 10 * 3, rng: &data)
+            let y = standardNormal(32, rng: &data)
             var rng = SeededGenerator(seed: seed)
             return (0..<5).map { _ in
                 let l = x.withUnsafeBufferPointer { xs in
@@ -48,7 +53,8 @@ import Testing
         let spec = ModelSpec(inputFeatures: 2, layers: [.recurrent(RecurrentSpec(cell: .lstm, units: 6, bidirectional: true)), .dense(units: 1)])
         let model = try SequentialModel(spec: spec, seed: 1)
         var data = SeededGenerator(seed: 2)
-        let x = standardNormal(20 * 7 * 2, rng: &data), y = standardNormal(20, rng: &data)
+        let x = standardNormal(20 * 7 * 2, rng: &data)
+        let y = standardNormal(20, rng: &data)
         func gradients(micro: Int) -> [Float] {
             model.microBatchSize = micro
             var rng = SeededGenerator(seed: 0)

@@ -16,10 +16,30 @@ import Testing
         var description: String { name }
     }
 
-    static func rnn(_ cell: CellKind, _ units: Int, seq: Bool = false, back: Bool = false, bi: Bool = false,
-                    merge: MergeMode = .concat, dropout: Double = 0, rd: Double = 0, resetAfter: Bool = true) -> LayerSpec {
-        .recurrent(RecurrentSpec(cell: cell, units: units, returnSequences: seq, goBackwards: back, dropout: dropout,
-                                 recurrentDropout: rd, bidirectional: bi, mergeMode: merge, resetAfter: resetAfter))
+    static func rnn(
+        _ cell: CellKind,
+        _ units: Int,
+        seq: Bool = false,
+        back: Bool = false,
+        bi: Bool = false,
+        merge: MergeMode = .concat,
+        dropout: Double = 0,
+        rd: Double = 0,
+        resetAfter: Bool = true
+    ) -> LayerSpec {
+        .recurrent(
+            RecurrentSpec(
+                cell: cell,
+                units: units,
+                returnSequences: seq,
+                goBackwards: back,
+                dropout: dropout,
+                recurrentDropout: rd,
+                bidirectional: bi,
+                mergeMode: merge,
+                resetAfter: resetAfter
+            )
+        )
     }
 
     static let cases: [Case] = [
@@ -29,13 +49,23 @@ import Testing
         Case(name: "gru_reset_before", layers: [rnn(.gru, 4, resetAfter: false), .dense(units: 1)]),
         Case(name: "go_backwards_seq", layers: [rnn(.lstm, 3, seq: true, back: true), rnn(.simpleRNN, 3, back: true), .dense(units: 1)]),
         Case(name: "stacked_lstm_gru_mae", layers: [rnn(.lstm, 3, seq: true), rnn(.gru, 3), .dense(units: 2)], loss: .meanAbsoluteError),
-        Case(name: "stacked_gru_huber", layers: [rnn(.gru, 3, seq: true, resetAfter: false), rnn(.simpleRNN, 3), .dense(units: 1)], loss: .huber(delta: 0.5)),
+        Case(
+            name: "stacked_gru_huber",
+            layers: [rnn(.gru, 3, seq: true, resetAfter: false), rnn(.simpleRNN, 3), .dense(units: 1)],
+            loss: .huber(delta: 0.5)
+        ),
         Case(name: "bi_concat_seq", layers: [rnn(.gru, 3, seq: true, bi: true), rnn(.lstm, 2, bi: true), .dense(units: 1)]),
         Case(name: "bi_sum", layers: [rnn(.lstm, 3, bi: true, merge: .sum), .dense(units: 1)]),
         Case(name: "bi_mul_seq", layers: [rnn(.simpleRNN, 3, seq: true, bi: true, merge: .mul), rnn(.gru, 2), .dense(units: 1)]),
         Case(name: "bi_ave", layers: [rnn(.gru, 3, bi: true, merge: .ave, resetAfter: false), .dense(units: 1)]),
-        Case(name: "lstm_dropouts", layers: [rnn(.lstm, 4, seq: true, dropout: 0.3, rd: 0.3), .dropout(rate: 0.4), rnn(.lstm, 3, dropout: 0.2), .dense(units: 1)]),
-        Case(name: "gru_dropouts", layers: [rnn(.gru, 4, seq: true, dropout: 0.3, rd: 0.4), rnn(.gru, 3, dropout: 0.3, rd: 0.3, resetAfter: false), .dense(units: 1)]),
+        Case(
+            name: "lstm_dropouts",
+            layers: [rnn(.lstm, 4, seq: true, dropout: 0.3, rd: 0.3), .dropout(rate: 0.4), rnn(.lstm, 3, dropout: 0.2), .dense(units: 1)]
+        ),
+        Case(
+            name: "gru_dropouts",
+            layers: [rnn(.gru, 4, seq: true, dropout: 0.3, rd: 0.4), rnn(.gru, 3, dropout: 0.3, rd: 0.3, resetAfter: false), .dense(units: 1)]
+        ),
         Case(name: "simple_rnn_dropouts_bi", layers: [rnn(.simpleRNN, 3, bi: true, dropout: 0.3, rd: 0.3), .dropout(rate: 0.3), .dense(units: 1)]),
         // 17 units: one full 16-lane vector and a 1-lane tail, so both code paths of the gate kernels run.
         Case(name: "lstm_17", layers: [rnn(.lstm, 17), .dense(units: 1)]),
@@ -113,7 +143,8 @@ import Testing
         let spec = ModelSpec(inputFeatures: 2, layers: [Self.rnn(.lstm, 3), .dense(units: 1)])
         let model = try SequentialModel(spec: spec, seed: 3)
         var rng = SeededGenerator(seed: 4)
-        let x = standardNormal(3 * 4 * 2, rng: &rng), y = standardNormal(3, rng: &rng)
+        let x = standardNormal(3 * 4 * 2, rng: &rng)
+        let y = standardNormal(3, rng: &rng)
         func run() -> Double {
             var r = SeededGenerator(seed: 0)
             return x.withUnsafeBufferPointer { xs in

@@ -59,7 +59,8 @@ import Testing
     func optimizerStepsMatchKeras(_ name: String) throws {
         let (model, metadata) = try Fixtures.checkpoint("\(name).safetensors")
         let (after, _) = try Fixtures.checkpoint("\(name).after.safetensors")
-        let x = try Fixtures.array("\(name).x.npy"), y = try Fixtures.array("\(name).y.npy")
+        let x = try Fixtures.array("\(name).x.npy")
+        let y = try Fixtures.array("\(name).y.npy")
         let config = try JSONDecoder().decode(OptimizerConfig.self, from: Data(metadata["optimizer"]!.utf8))
         let loss = try #require(Loss(name: metadata["loss"]!))
         let expectedLosses = try JSONDecoder().decode([Double].self, from: Data(metadata["losses"]!.utf8))

@@ -21,7 +21,8 @@ enum Fixtures {
 /// The largest absolute difference and where it is, for readable failures.
 func maxAbsDifference(_ a: [Float], _ b: [Float]) -> (value: Float, index: Int) {
     precondition(a.count == b.count, "sizes differ: \(a.count) vs \(b.count)")
-    var worst: Float = 0, at = 0
+    var worst: Float = 0
+    var at = 0
     for i in 0..<a.count where abs(a[i] - b[i]) > worst || a[i].isNaN != b[i].isNaN {
         worst = a[i].isNaN || b[i].isNaN ? .infinity : abs(a[i] - b[i])
         at = i

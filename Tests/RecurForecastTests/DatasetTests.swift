@@ -29,11 +29,17 @@ import Testing
         ("timestamp,x\n", .interpolate, "no data rows"),
         ("timestamp,x\n2001-01-01T00:00,1\n2001-01-01T01:00,abc\n", .interpolate, "line 3, column 'x': 'abc' is not a number"),
         ("timestamp,x\n2001-01-01T00:00,1\n2001-01-01T01:00,\n", .interpolate, "line 3, column 'x': '' is not a number"),
-        ("timestamp,x\n2001-01-01T01:00,1\n2001-01-01T00:00,2\n", .interpolate, "line 3: timestamp 2001-01-01T00:00 is earlier than the previous row"),
+        (
+            "timestamp,x\n2001-01-01T01:00,1\n2001-01-01T00:00,2\n", .interpolate,
+            "line 3: timestamp 2001-01-01T00:00 is earlier than the previous row"
+        ),
         ("timestamp,x\n2001-01-01T01:00,1\n2001-01-01T01:00,2\n", .interpolate, "line 3: timestamp 2001-01-01T01:00 is a duplicate"),
         ("timestamp,x\nyesterday,1\n", .interpolate, "line 2, column 'timestamp': 'yesterday' is not a timestamp"),
         ("timestamp,x\n2001-01-01T00:00,1,2\n", .interpolate, "line 2: 3 cells; the header has 2"),
-        ("timestamp,x\n2001-01-01T00:00,0\n2001-01-01T01:00,1\n2001-01-01T02:00,1\n2001-01-01T05:00,5\n", .error, "line 5: 2 missing row(s) before 2001-01-01T05:00"),
+        (
+            "timestamp,x\n2001-01-01T00:00,0\n2001-01-01T01:00,1\n2001-01-01T02:00,1\n2001-01-01T05:00,5\n", .error,
+            "line 5: 2 missing row(s) before 2001-01-01T05:00"
+        ),
         ("timestamp,x\n2001-01-01T00:00,0\n2001-01-01T01:00,1\n2001-01-01T02:00,1\n2001-01-01T02:30,5\n", .interpolate, "off the 3600-second grid"),
         ("timestamp,x\n1e19,1\n", .interpolate, "line 2, column 'timestamp': '1e19' is not a timestamp"),
         ("timestamp,x\n-9e18,1\n9e18,2\n", .interpolate, "line 2, column 'timestamp': '-9e18' is not a timestamp"),
@@ -78,7 +84,10 @@ import Testing
         ("dataset: x.csv\ntarget: t\nfeatures: some\n", "task.features: expected 'all' or a list"),
         ("dataset: x.csv\ntarget: t\ngaps: skip\n", "task.gaps: expected error or interpolate"),
         ("dataset: x.csv\ntarget: [t\n", "not valid YAML"),
-        ("dataset: x.csv\ntarget: t\nsequence_length: 9223372036854775807\nsampling_rate: 9223372036854775807\n", "task.sequence_length: 9223372036854775807 must be ≤ 1000000"),
+        (
+            "dataset: x.csv\ntarget: t\nsequence_length: 9223372036854775807\nsampling_rate: 9223372036854775807\n",
+            "task.sequence_length: 9223372036854775807 must be ≤ 1000000"
+        ),
         ("dataset: x.csv\ntarget: t\nhorizon: 2000000\n", "task.horizon: 2000000 must be ≤ 1000000"),
     ]
 

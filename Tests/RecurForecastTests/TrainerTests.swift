@@ -14,7 +14,13 @@ import Testing
             values.append(s)
             values.append(cos(Double(i) * 2 * .pi / 24))
         }
-        let series = TimeSeries(columns: ["y", "c"], timestamps: (0..<rows).map { Int64($0) * 3600 }, values: values, step: 3600, interpolatedRows: 0)
+        let series = TimeSeries(
+            columns: ["y", "c"],
+            timestamps: (0..<rows).map { Int64($0) * 3600 },
+            values: values,
+            step: 3600,
+            interpolatedRows: 0
+        )
         var spec = TaskSpec(dataset: "synthetic", target: "y")
         spec.sequenceLength = 24
         spec.horizon = 3
@@ -34,7 +40,10 @@ import Testing
         let spec = try Architecture(cell: .gru, units: [16]).modelSpec(features: 2)
         let trainer = try Trainer(task: task, spec: spec, settings: Self.settings())
         var reports: [EpochReport] = []
-        let result = try trainer.run(onEpoch: { reports.append($0); return .proceed })
+        let result = try trainer.run(onEpoch: {
+            reports.append($0)
+            return .proceed
+        })
         #expect(reports.count == result.epochsRun && reports.map(\.epoch) == Array(1...result.epochsRun))
         #expect(result.valMAE < result.baselines.persistence.valMAE)
         #expect(result.testMAE < result.baselines.persistence.testMAE)
@@ -44,7 +53,11 @@ import Testing
     /// The reported validation MAE is that of the restored best weights.
     @Test func restoresTheBestWeights() throws {
         let task = try Self.task()
-        let trainer = try Trainer(task: task, spec: try Architecture(cell: .lstm, units: [8]).modelSpec(features: 2), settings: Self.settings(epochs: 5))
+        let trainer = try Trainer(
+            task: task,
+            spec: try Architecture(cell: .lstm, units: [8]).modelSpec(features: 2),
+            settings: Self.settings(epochs: 5)
+        )
         let result = try trainer.run()
         let best = result.history.min { $0.valMAE < $1.valMAE }!
         #expect(result.bestEpoch == best.epoch)
@@ -53,7 +66,11 @@ import Testing
     }
 
     @Test func theCallbackCanStopTraining() throws {
-        let trainer = try Trainer(task: try Self.task(), spec: try Architecture(cell: .simpleRNN, units: [4]).modelSpec(features: 2), settings: Self.settings(epochs: 8))
+        let trainer = try Trainer(
+            task: try Self.task(),
+            spec: try Architecture(cell: .simpleRNN, units: [4]).modelSpec(features: 2),
+            settings: Self.settings(epochs: 8)
+        )
         let result = try trainer.run(onEpoch: { $0.epoch == 2 ? .stop : .proceed })
         #expect(result.epochsRun == 2 && result.stopReason == "stopped")
     }
@@ -102,21 +119,39 @@ import Testing
         zeroStd.std = [0, 1]
         var badTask = task
         badTask.horizon = 0
-        for (t, n, message) in [(task, noMeans, "2 features but 0 means"), (task, zeroStd, "stds finite and > 0"), (badTask, good, "checkpoint task.horizon: 0 must be ≥ 1")] {
+        for (t, n, message) in [
+            (task, noMeans, "2 features but 0 means"), (task, zeroStd, "stds finite and > 0"),
+            (badTask, good, "checkpoint task.horizon: 0 must be ≥ 1"),
+        ] {
             #expect(throws: ForecastError.self) { try ForecastCheckpoint(metadata: ForecastCheckpoint(task: t, normalization: n).metadata()) }
             do { _ = try ForecastCheckpoint(metadata: ForecastCheckpoint(task: t, normalization: n).metadata()) } catch {
                 #expect("\(error)".contains(message), "got \(error)")
             }
         }
-        let model = try SequentialModel(spec: ModelSpec(inputFeatures: 3, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 2)), .dense(units: 1)]), seed: 1)
-        let series = TimeSeries(columns: ["y", "c"], timestamps: (0..<200).map { Int64($0) * 3600 }, values: Array(repeating: 0.5, count: 400), step: 3600, interpolatedRows: 0)
-        #expect(throws: ForecastError.self) { try Forecast.make(model: model, checkpoint: ForecastCheckpoint(task: task, normalization: good), series: series) }
+        let model = try SequentialModel(
+            spec: ModelSpec(inputFeatures: 3, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 2)), .dense(units: 1)]),
+            seed: 1
+        )
+        let series = TimeSeries(
+            columns: ["y", "c"],
+            timestamps: (0..<200).map { Int64($0) * 3600 },
+            values: Array(repeating: 0.5, count: 400),
+            step: 3600,
+            interpolatedRows: 0
+        )
+        #expect(throws: ForecastError.self) {
+            try Forecast.make(model: model, checkpoint: ForecastCheckpoint(task: task, normalization: good), series: series)
+        }
     }
 
     @Test func divergenceFailsFastWithAClearError() throws {
         var settings = Self.settings(epochs: 3)
         settings.optimizer = OptimizerConfig(kind: .sgd, learningRate: 1e30)
-        let trainer = try Trainer(task: try Self.task(), spec: try Architecture(cell: .simpleRNN, units: [4]).modelSpec(features: 2), settings: settings)
+        let trainer = try Trainer(
+            task: try Self.task(),
+            spec: try Architecture(cell: .simpleRNN, units: [4]).modelSpec(features: 2),
+            settings: settings
+        )
         do {
             _ = try trainer.run()
             Issue.record("a diverging run finished")
@@ -128,9 +163,16 @@ import Testing
     @Test func sameSeedSameResult() throws {
         let task = try Self.task(rows: 600)
         func run() throws -> TrainingResult {
-            var r = try Trainer(task: task, spec: try Architecture(cell: .gru, units: [8], recurrentDropout: 0.3).modelSpec(features: 2), settings: Self.settings(epochs: 2)).run()
+            var r = try Trainer(
+                task: task,
+                spec: try Architecture(cell: .gru, units: [8], recurrentDropout: 0.3).modelSpec(features: 2),
+                settings: Self.settings(epochs: 2)
+            ).run()
             r.seconds = 0
-            for i in r.history.indices { r.history[i].seconds = 0; r.history[i].samplesPerSecond = 0 }
+            for i in r.history.indices {
+                r.history[i].seconds = 0
+                r.history[i].samplesPerSecond = 0
+            }
             return r
         }
         #expect(try run() == run())

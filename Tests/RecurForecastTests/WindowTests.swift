@@ -9,8 +9,12 @@ import Testing
     /// 30 hourly rows; column `a` = row index, `b` = 100 + row index.
     static func tinySeries(rows: Int = 30) -> TimeSeries {
         TimeSeries(
-            columns: ["a", "b"], timestamps: (0..<rows).map { 3600 * Int64($0) },
-            values: (0..<rows).flatMap { [Double($0), 100 + Double($0)] }, step: 3600, interpolatedRows: 0)
+            columns: ["a", "b"],
+            timestamps: (0..<rows).map { 3600 * Int64($0) },
+            values: (0..<rows).flatMap { [Double($0), 100 + Double($0)] },
+            step: 3600,
+            interpolatedRows: 0
+        )
     }
 
     static func tinyTask(length: Int = 3, rate: Int = 2, horizon: Int = 2) throws -> PreparedTask {
@@ -30,7 +34,8 @@ import Testing
         #expect(task.windowStarts(.validation) == 15..<16)
         #expect(task.windowStarts(.test) == 22..<24)
         #expect(task.lastInputRow(3) == 7 && task.targetRow(3) == 9)
-        var x = [Float](repeating: 0, count: 2 * 3 * 2), y = [Float](repeating: 0, count: 2)
+        var x = [Float](repeating: 0, count: 2 * 3 * 2)
+        var y = [Float](repeating: 0, count: 2)
         task.gather([0, 3], x: &x, y: &y)
         // Un-standardize column a to read the row numbers back.
         let (m, s) = (task.normalization.mean[0], task.normalization.std[0])
@@ -71,7 +76,10 @@ import Testing
         #expect(abs(task.normalization.mean[0] - 7) < 1e-12)  // mean of rows 0…14
         #expect(abs(task.normalization.std[0] - (224.0 / 12).squareRoot()) < 1e-12)  // population std of 0…14
         var changed = Self.tinySeries()
-        for r in 15..<30 { changed.values[r * 2] = 1e6; changed.values[r * 2 + 1] = -1e6 }
+        for r in 15..<30 {
+            changed.values[r * 2] = 1e6
+            changed.values[r * 2 + 1] = -1e6
+        }
         let other = try PreparedTask(spec: task.spec, series: changed, featureNames: ["a", "b"])
         #expect(other.normalization == task.normalization)
     }
@@ -106,7 +114,8 @@ import Testing
         func testScore(_ task: PreparedTask) throws -> Double {
             var settings = TrainingSettings()
             settings.seed = 5
-            return try Trainer(task: task, spec: try Architecture(cell: .gru, units: [2]).modelSpec(features: 2), settings: settings).evaluate(.test).mae
+            return try Trainer(task: task, spec: try Architecture(cell: .gru, units: [2]).modelSpec(features: 2), settings: settings).evaluate(.test)
+                .mae
         }
         #expect(try testScore(task) == testScore(try Self.gappedTask(filled: [28], row28: 1e4)))
         #expect(try testScore(try Self.gappedTask(filled: [])) != testScore(try Self.gappedTask(filled: [], row28: 1e4)))

@@ -18,16 +18,30 @@ import Testing
         var outcomes: [Result<Bool, Error>] = []
         var seenInside = -1
         try store.batch {
-            outcomes.append(Result { try store.atomically { try store.report(token: "a", metrics: metrics(1), objective: 1, minimize: true, deadline: 100, now: 2).inserted } })
-            // Writes a metric row, then fails: the row must not survive.
-            outcomes.append(Result {
-                try store.atomically {
-                    _ = try store.report(token: "b", metrics: metrics(1), objective: 1, minimize: true, deadline: 100, now: 2)
-                    _ = try store.report(token: "gone", metrics: metrics(2), objective: 1, minimize: true, deadline: 100, now: 2)
-                    return true
+            outcomes.append(
+                Result {
+                    try store.atomically {
+                        try store.report(token: "a", metrics: metrics(1), objective: 1, minimize: true, deadline: 100, now: 2).inserted
+                    }
                 }
-            })
-            outcomes.append(Result { try store.atomically { try store.report(token: "a", metrics: metrics(2), objective: 0.5, minimize: true, deadline: 100, now: 3).inserted } })
+            )
+            // Writes a metric row, then fails: the row must not survive.
+            outcomes.append(
+                Result {
+                    try store.atomically {
+                        _ = try store.report(token: "b", metrics: metrics(1), objective: 1, minimize: true, deadline: 100, now: 2)
+                        _ = try store.report(token: "gone", metrics: metrics(2), objective: 1, minimize: true, deadline: 100, now: 2)
+                        return true
+                    }
+                }
+            )
+            outcomes.append(
+                Result {
+                    try store.atomically {
+                        try store.report(token: "a", metrics: metrics(2), objective: 0.5, minimize: true, deadline: 100, now: 3).inserted
+                    }
+                }
+            )
             // Reads inside the batch see the batch's own uncommitted writes ...
             seenInside = try store.metrics(trial: trials[0].id!).count
             // ... and other connections do not, until COMMIT.

@@ -54,7 +54,14 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
         let id = trials[0].id!
         for (i, token) in ["a", "b"].enumerated() {
             _ = try store.lease(trial: id, worker: "w", token: token, deadline: 10 + Double(i) * 100, now: Double(i) * 100)
-            _ = try store.report(token: token, metrics: metrics(1), objective: 1, minimize: true, deadline: 10 + Double(i) * 100, now: Double(i) * 100 + 1)
+            _ = try store.report(
+                token: token,
+                metrics: metrics(1),
+                objective: 1,
+                minimize: true,
+                deadline: 10 + Double(i) * 100,
+                now: Double(i) * 100 + 1
+            )
             let expired = try store.expireLeases(now: 50 + Double(i) * 100, maxAttempts: { _ in 2 })
             #expect(expired.count == 1)
         }
@@ -90,7 +97,9 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
         let failed = try store.fail(token: "a", error: "diverged", retryable: false, maxAttempts: 3, now: 1)
         #expect(failed.state == .failed && failed.bestValMetric == nil)
         #expect(try store.metrics(trial: trials[0].id!).count == 1)
-        #expect(throws: StoreError.notFound(.checkpoint, "trial \(trials[0].id!) has no checkpoint (it is failed, not completed)")) { try store.checkpoint(trial: trials[0].id!) }
+        #expect(throws: StoreError.notFound(.checkpoint, "trial \(trials[0].id!) has no checkpoint (it is failed, not completed)")) {
+            try store.checkpoint(trial: trials[0].id!)
+        }
     }
 
     @Test func duplicateConfigsAndNamesAreRefused() throws {
@@ -128,12 +137,23 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
                     _ = try store.lease(trial: trial, worker: "w", token: token, deadline: now + 10, now: now)
                     tokens.append(token)
                 case 2, 3:
-                    _ = try store.report(token: token, metrics: metrics(Int(rng.next() % 5) + 1, Double(rng.next() % 100)), objective: 1, minimize: true, deadline: now + 10, now: now)
+                    _ = try store.report(
+                        token: token,
+                        metrics: metrics(Int(rng.next() % 5) + 1, Double(rng.next() % 100)),
+                        objective: 1,
+                        minimize: true,
+                        deadline: now + 10,
+                        now: now
+                    )
                 case 4: _ = try store.expireLeases(now: now, maxAttempts: { _ in 3 })
                 case 5: _ = try store.complete(token: token, valMetric: 1, bestEpoch: 1, testMetric: 1, checkpoint: nil, now: now)
                 case 6: _ = try store.fail(token: token, error: "x", retryable: rng.next() % 2 == 0, maxAttempts: 3, now: now)
                 default:
-                    if rng.next() % 2 == 0 { _ = try store.release(token: token, now: now) } else { _ = try store.prune(token: token, detail: [:], now: now) }
+                    if rng.next() % 2 == 0 {
+                        _ = try store.release(token: token, now: now)
+                    } else {
+                        _ = try store.prune(token: token, detail: [:], now: now)
+                    }
                 }
                 ok += 1
             } catch is StoreError {
@@ -149,22 +169,34 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
             // At most one running attempt per trial; a running trial has exactly one.
             let running = try Row.fetchAll(db, sql: "SELECT trial_id, COUNT(*) AS n FROM attempts WHERE state = 'running' GROUP BY trial_id")
             for row in running { #expect((row["n"] as Int) == 1) }
-            let mismatched = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM trials t WHERE (t.state = 'running') != EXISTS (SELECT 1 FROM attempts a WHERE a.trial_id = t.id AND a.state = 'running')
-                """)!
+            let mismatched = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM trials t WHERE (t.state = 'running') != EXISTS (SELECT 1 FROM attempts a WHERE a.trial_id = t.id AND a.state = 'running')
+                    """
+            )!
             #expect(mismatched == 0)
             // Every metric row belongs to an attempt of its trial that ran (never a released-before-start one).
-            let orphans = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM epoch_metrics m LEFT JOIN attempts a ON a.id = m.attempt_id
-                WHERE a.id IS NULL OR a.trial_id != m.trial_id OR m.recorded_at < a.started_at OR (a.finished_at IS NOT NULL AND m.recorded_at > a.finished_at)
-                """)!
+            let orphans = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM epoch_metrics m LEFT JOIN attempts a ON a.id = m.attempt_id
+                    WHERE a.id IS NULL OR a.trial_id != m.trial_id OR m.recorded_at < a.started_at OR (a.finished_at IS NOT NULL AND m.recorded_at > a.finished_at)
+                    """
+            )!
             #expect(orphans == 0)
             // A completed trial has exactly one succeeded attempt; no other trial has one.
-            let badCompleted = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM trials t WHERE (t.state = 'completed') != ((SELECT COUNT(*) FROM attempts a WHERE a.trial_id = t.id AND a.state = 'succeeded') = 1)
-                """)!
+            let badCompleted = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM trials t WHERE (t.state = 'completed') != ((SELECT COUNT(*) FROM attempts a WHERE a.trial_id = t.id AND a.state = 'succeeded') = 1)
+                    """
+            )!
             #expect(badCompleted == 0)
-            let doubleSuccess = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT trial_id FROM attempts WHERE state = 'succeeded' GROUP BY trial_id HAVING COUNT(*) > 1)")!
+            let doubleSuccess = try Int.fetchOne(
+                db,
+                sql: "SELECT COUNT(*) FROM (SELECT trial_id FROM attempts WHERE state = 'succeeded' GROUP BY trial_id HAVING COUNT(*) > 1)"
+            )!
             #expect(doubleSuccess == 0)
         }
     }

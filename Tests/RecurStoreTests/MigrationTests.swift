@@ -49,10 +49,15 @@ import Testing
 
         let foreign = dir.appendingPathComponent("foreign.db").path
         try DatabaseQueue(path: foreign).write { try $0.execute(sql: "CREATE TABLE notes (x TEXT)") }
-        do { _ = try SweepStore(readingPath: foreign); Issue.record("opened a foreign database") } catch {
+        do {
+            _ = try SweepStore(readingPath: foreign)
+            Issue.record("opened a foreign database")
+        } catch {
             #expect("\(error)".contains("not a Recur database"))
         }
-        #expect(try DatabaseQueue(path: foreign).read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") } == ["notes"])
+        #expect(
+            try DatabaseQueue(path: foreign).read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") } == ["notes"]
+        )
 
         let current = dir.appendingPathComponent("current.db").path
         _ = try SweepStore(path: current)
@@ -68,7 +73,10 @@ import Testing
             let pool = try DatabasePool(path: path)
             try SweepStore.migrator(upTo: earlier.id).migrate(pool)
             try pool.write { db in
-                try db.execute(sql: "INSERT INTO sweeps (name, definition_yaml, definition_json, state, created_at, updated_at) VALUES ('old', 'name: old', '{}', 'running', 1, 1)")
+                try db.execute(
+                    sql:
+                        "INSERT INTO sweeps (name, definition_yaml, definition_json, state, created_at, updated_at) VALUES ('old', 'name: old', '{}', 'running', 1, 1)"
+                )
             }
             try pool.close()
             let store = try SweepStore(path: path)

@@ -6,13 +6,15 @@ import Testing
 
 @Suite struct SamplerTests {
     static func spec(_ method: String, space: String, extra: String = "") throws -> SweepSpec {
-        try SweepSpec.parse(yaml: """
-            name: s
-            task: {dataset: d.csv, target: y}
-            search: {method: \(method), seed: 3\(extra)}
-            space:
-            \(space)
-            """)
+        try SweepSpec.parse(
+            yaml: """
+                name: s
+                task: {dataset: d.csv, target: y}
+                search: {method: \(method), seed: 3\(extra)}
+                space:
+                \(space)
+                """
+        )
     }
 
     @Test func gridEnumeratesTheProductOnceInOrder() throws {
@@ -48,7 +50,8 @@ import Testing
         let spec = try Self.spec("random", space: "  cell: {choice: [gru, lstm]}\n  units: {choice: [16, 32]}")
         func run() -> [TrialConfig] {
             let s = spec.makeSampler()
-            var taken: Set<String> = [], out: [TrialConfig] = []
+            var taken: Set<String> = []
+            var out: [TrialConfig] = []
             for n in 0..<6 {
                 guard let c = s.suggest(number: n, isTaken: { taken.contains($0) }) else { break }
                 taken.insert(c.hash)
@@ -63,18 +66,24 @@ import Testing
     }
 
     @Test func sampledValuesStayInTheirDomains() throws {
-        let spec = try Self.spec("random", space: """
-              depth: {int: [1, 3]}
-              units: {per_layer: {int: [4, 64], log: true}}
-              learning_rate: {float: [1.0e-4, 1.0e-2], log: true}
-              dropout: {float: [0.0, 0.5]}
-            """)
+        let spec = try Self.spec(
+            "random",
+            space: """
+                  depth: {int: [1, 3]}
+                  units: {per_layer: {int: [4, 64], log: true}}
+                  learning_rate: {float: [1.0e-4, 1.0e-2], log: true}
+                  dropout: {float: [0.0, 0.5]}
+                """
+        )
         let s = spec.makeSampler()
         for n in 0..<200 {
             let c = try #require(s.suggest(number: n, isTaken: { _ in false }))
             let depth = c["depth"]!.intValue!
             #expect((1...3).contains(depth))
-            guard case .list(let units)? = c["units"] else { Issue.record("units not a list"); continue }
+            guard case .list(let units)? = c["units"] else {
+                Issue.record("units not a list")
+                continue
+            }
             #expect(units.count == depth && units.allSatisfy { (4...64).contains($0.intValue!) })
             #expect((1e-4...1e-2).contains(c["learning_rate"]!.doubleValue!))
             #expect((0...0.5).contains(c["dropout"]!.doubleValue!))
@@ -120,7 +129,8 @@ import Testing
         func bestAfter50(_ method: String, seed: Int) throws -> Double {
             let spec = try Self.spec(method, space: space, extra: ", n_startup: 10").withSeed(UInt64(seed))
             let sampler = spec.makeSampler()
-            var taken: Set<String> = [], best = Double.infinity
+            var taken: Set<String> = []
+            var best = Double.infinity
             for n in 0..<50 {
                 guard let c = sampler.suggest(number: n, isTaken: { taken.contains($0) }) else { break }
                 taken.insert(c.hash)
@@ -130,7 +140,10 @@ import Testing
             }
             return best
         }
-        func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return (s[4] + s[5]) / 2 }
+        func median(_ xs: [Double]) -> Double {
+            let s = xs.sorted()
+            return (s[4] + s[5]) / 2
+        }
         let tpe = try (1...10).map { try bestAfter50("tpe", seed: $0) }
         let random = try (1...10).map { try bestAfter50("random", seed: $0) }
         #expect(median(tpe) < median(random), "TPE \(median(tpe)) vs random \(median(random))")
@@ -139,8 +152,13 @@ import Testing
     /// A coordinator rebuilds TPE from stored configs: `0.0` comes back from JSON as `0`, and must
     /// still count as the choice `0.0` (it used to be dropped from the history).
     @Test func tpeLearnsTheSameFromConfigsReadBackFromJSON() throws {
-        let spec = try Self.spec("tpe", space: "  dropout: {choice: [0.0, 0.3, 0.6]}\n  units: {choice: [8, 16, 32, 64, 128]}", extra: ", n_startup: 4")
-        let direct = spec.makeSampler(), restored = spec.makeSampler()
+        let spec = try Self.spec(
+            "tpe",
+            space: "  dropout: {choice: [0.0, 0.3, 0.6]}\n  units: {choice: [8, 16, 32, 64, 128]}",
+            extra: ", n_startup: 4"
+        )
+        let direct = spec.makeSampler()
+        let restored = spec.makeSampler()
         var taken: Set<String> = []
         for n in 0..<12 {
             let a = try #require(direct.suggest(number: n, isTaken: { taken.contains($0) }))
@@ -156,7 +174,11 @@ import Testing
     }
 
     @Test func tpeIsDeterministicGivenSeedAndHistory() throws {
-        let spec = try Self.spec("tpe", space: "  units: {int: [8, 64]}\n  learning_rate: {float: [1.0e-4, 1.0e-2], log: true}", extra: ", n_startup: 3")
+        let spec = try Self.spec(
+            "tpe",
+            space: "  units: {int: [8, 64]}\n  learning_rate: {float: [1.0e-4, 1.0e-2], log: true}",
+            extra: ", n_startup: 3"
+        )
         func run() -> [TrialConfig] {
             let s = spec.makeSampler()
             var out: [TrialConfig] = []

@@ -36,7 +36,12 @@ import Testing
 
     /// Parses `yaml`, expecting it refused with a problem starting with each of `lines`.
     @discardableResult
-    static func expectProblems(_ yaml: String, source: String = "sweep", _ lines: [String], sourceLocation: SourceLocation = #_sourceLocation) -> SweepSpecError? {
+    static func expectProblems(
+        _ yaml: String,
+        source: String = "sweep",
+        _ lines: [String],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) -> SweepSpecError? {
         do {
             _ = try SweepSpec.parse(yaml: yaml, source: source)
             Issue.record("accepted \(source)", sourceLocation: sourceLocation)
@@ -83,23 +88,27 @@ import Testing
             pruning: {method: hyperband}
             colour: blue
             """
-        let error = Self.expectProblems(yaml, source: "bad.yaml", [
-            "name: 'bad sweep' must be letters",
-            "task.horizon: 0 must be ≥ 1",
-            "objective.metric: 'test_mae' must be val_mae or val_loss",
-            "search.method: 'bayes' must be grid, random or tpe",
-            "search.max_trials: 0 must be ≥ 1",
-            "space.dropout.float[1]: 1.5 must be < 1",
-            "space.cell.choice[1]: 'transformer' must be one of simple_rnn, lstm, gru",
-            "space.units.int[0]: 0 must be ≥ 1",
-            "space.depht: unknown parameter",
-            "space.learning_rate.float[0]: 0.0 must be > 0",
-            "space.bidirectional: a bare list is ambiguous",
-            "training.epochs: 0 must be ≥ 1",
-            "training.optimizer: 'adagrad' must be rmsprop, adam or sgd",
-            "pruning.method: 'hyperband' must be none, median or asha",
-            "colour: unknown key",
-        ])
+        let error = Self.expectProblems(
+            yaml,
+            source: "bad.yaml",
+            [
+                "name: 'bad sweep' must be letters",
+                "task.horizon: 0 must be ≥ 1",
+                "objective.metric: 'test_mae' must be val_mae or val_loss",
+                "search.method: 'bayes' must be grid, random or tpe",
+                "search.max_trials: 0 must be ≥ 1",
+                "space.dropout.float[1]: 1.5 must be < 1",
+                "space.cell.choice[1]: 'transformer' must be one of simple_rnn, lstm, gru",
+                "space.units.int[0]: 0 must be ≥ 1",
+                "space.depht: unknown parameter",
+                "space.learning_rate.float[0]: 0.0 must be > 0",
+                "space.bidirectional: a bare list is ambiguous",
+                "training.epochs: 0 must be ≥ 1",
+                "training.optimizer: 'adagrad' must be rmsprop, adam or sgd",
+                "pruning.method: 'hyperband' must be none, median or asha",
+                "colour: unknown key",
+            ]
+        )
         #expect(error?.description.split(separator: "\n").allSatisfy { $0.hasPrefix("bad.yaml: ") } == true)
     }
 
@@ -117,18 +126,22 @@ import Testing
             pruning: {method: asha, reduction_factor: 1000000000000000000}
             retries: {max_attempts: 1000}
             """
-        Self.expectProblems(yaml, source: "huge.yaml", [
-            "task.sequence_length: 9223372036854775807 must be ≤ 1000000",
-            "task.sampling_rate: 4000000000 must be ≤ 1000000",
-            "search.max_trials: 100000000000 must be ≤ 1000000",
-            "space.depth.int[1]: 9223372036854775807 must be ≤ 16",
-            "space.units.choice[1]: 100000 must be ≤ 4096",
-            "space.dropout.grid: expected a non-empty list",
-            "space.batch_size: 1000000000 must be ≤ 65536",
-            "training.epochs: 99999999999 must be ≤ 1000000",
-            "pruning.reduction_factor: 1000000000000000000 must be ≤ 100",
-            "retries.max_attempts: 1000 must be ≤ 100",
-        ])
+        Self.expectProblems(
+            yaml,
+            source: "huge.yaml",
+            [
+                "task.sequence_length: 9223372036854775807 must be ≤ 1000000",
+                "task.sampling_rate: 4000000000 must be ≤ 1000000",
+                "search.max_trials: 100000000000 must be ≤ 1000000",
+                "space.depth.int[1]: 9223372036854775807 must be ≤ 16",
+                "space.units.choice[1]: 100000 must be ≤ 4096",
+                "space.dropout.grid: expected a non-empty list",
+                "space.batch_size: 1000000000 must be ≤ 65536",
+                "training.epochs: 99999999999 must be ≤ 1000000",
+                "pruning.reduction_factor: 1000000000000000000 must be ≤ 100",
+                "retries.max_attempts: 1000 must be ≤ 100",
+            ]
+        )
     }
 
     /// `grid` and `log` where they do not apply, and repeated grid points, are problems rather
@@ -140,9 +153,12 @@ import Testing
         #expect(loss.training.earlyStopping?.monitor == .valLoss)
         #expect(try SweepSpec.parse(yaml: Self.valid + "\nobjective: {metric: val_loss}").training.earlyStopping?.monitor == .valLoss)
         #expect(try SweepSpec.parse(yaml: Self.valid).training.earlyStopping?.monitor == .valMAE)
-        Self.expectProblems(Self.valid + "\nobjective: {metric: val_loss}\ntraining: {early_stopping: {monitor: val_mae}}", [
-            "training.early_stopping.monitor: val_mae differs from objective.metric val_loss",
-        ])
+        Self.expectProblems(
+            Self.valid + "\nobjective: {metric: val_loss}\ntraining: {early_stopping: {monitor: val_mae}}",
+            [
+                "training.early_stopping.monitor: val_mae differs from objective.metric val_loss"
+            ]
+        )
     }
 
     @Test func keysThatDoNotApplyAreProblems() {
@@ -155,9 +171,13 @@ import Testing
               cell: {choice: [gru, lstm], log: true}
               dropout: {float: [0, 0.5], grid: [0.1, 0.2, 0.1]}
             """
-        Self.expectProblems(yaml, [
-            "space.units.grid: an int range is already a grid", "space.cell.log: applies to int and float ranges only", "space.dropout.grid[2]: 0.1 is listed twice",
-        ])
+        Self.expectProblems(
+            yaml,
+            [
+                "space.units.grid: an int range is already a grid", "space.cell.log: applies to int and float ranges only",
+                "space.dropout.grid[2]: 0.1 is listed twice",
+            ]
+        )
     }
 
     @Test func malformedYAMLIsOneProblem() {

@@ -57,7 +57,8 @@ final class Cluster {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    func sweepYAML(name: String = "it", trials: Int, parallel: Int, epochs: Int, units: Int = 8, length: Int = 24, pruning: String = "none") -> String {
+    func sweepYAML(name: String = "it", trials: Int, parallel: Int, epochs: Int, units: Int = 8, length: Int = 24, pruning: String = "none") -> String
+    {
         """
         name: \(name)
         task: {dataset: series.csv, target: load, features: all, sequence_length: \(length), horizon: 6}
@@ -107,7 +108,13 @@ final class Cluster {
     }
 
     @discardableResult
-    func startWorker(tcp useTCP: Bool = true, slots: Int = 1, prefix: [String] = [], coordinator address: String? = nil, directory: URL? = nil) throws -> Process {
+    func startWorker(
+        tcp useTCP: Bool = true,
+        slots: Int = 1,
+        prefix: [String] = [],
+        coordinator address: String? = nil,
+        directory: URL? = nil
+    ) throws -> Process {
         logCount += 1
         var args = ["worker", "--coordinator", address ?? (useTCP ? tcp : unix), "--slots", String(slots), "--exit-when-done"]
         if useTCP || address != nil { args += ["--token-file", tokenFile] }

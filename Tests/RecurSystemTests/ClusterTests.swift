@@ -75,23 +75,32 @@ import Glibc
         cluster.signal(cluster.coordinator!, SIGKILL)
         cluster.coordinator!.waitUntilExit()
         let acknowledged = try cluster.store().writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT attempt_id, epoch, val_mae FROM epoch_metrics").map { "\($0["attempt_id"] as Int64)/\($0["epoch"] as Int)/\($0["val_mae"] as Double)" }
+            try Row.fetchAll(db, sql: "SELECT attempt_id, epoch, val_mae FROM epoch_metrics").map {
+                "\($0["attempt_id"] as Int64)/\($0["epoch"] as Int)/\($0["val_mae"] as Double)"
+            }
         }
         let completedBefore = try cluster.count("SELECT COUNT(*) FROM trials WHERE state = 'completed'")
         Thread.sleep(forTimeInterval: 1.5)
         try cluster.startCoordinator(leaseSeconds: 20)
         try cluster.waitFor("the sweep to finish after the restart", timeout: 240) { try cluster.sweepState() == .done }
         let store = try cluster.store()
-        let after = Set(try store.writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT attempt_id, epoch, val_mae FROM epoch_metrics").map { "\($0["attempt_id"] as Int64)/\($0["epoch"] as Int)/\($0["val_mae"] as Double)" }
-        })
+        let after = Set(
+            try store.writer.read { db in
+                try Row.fetchAll(db, sql: "SELECT attempt_id, epoch, val_mae FROM epoch_metrics").map {
+                    "\($0["attempt_id"] as Int64)/\($0["epoch"] as Int)/\($0["val_mae"] as Double)"
+                }
+            }
+        )
         #expect(Set(acknowledged).isSubset(of: after), "acknowledged metrics were lost")
         #expect(completedBefore >= 1)
         // Leases still valid at the restart were honoured: no attempt that had reported was lost.
         // (A lease committed in the instant of the kill, whose response never reached the worker,
         // is rightly reaped: it was never acknowledged.)
         let lostAfterReporting = try store.writer.read {
-            try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts a WHERE a.state = 'lost' AND EXISTS (SELECT 1 FROM epoch_metrics m WHERE m.attempt_id = a.id)") ?? 0
+            try Int.fetchOne(
+                $0,
+                sql: "SELECT COUNT(*) FROM attempts a WHERE a.state = 'lost' AND EXISTS (SELECT 1 FROM epoch_metrics m WHERE m.attempt_id = a.id)"
+            ) ?? 0
         }
         #expect(lostAfterReporting == 0)
         try checkCompletedExactlyOnce(store, trials: 6)
@@ -150,7 +159,10 @@ import Glibc
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         try cluster.startCoordinator()
-        let second = try RecurBinary.run(["serve", "--db", cluster.database, "--listen", "tcp://127.0.0.1:\(Cluster.freePort())"], directory: cluster.dir)
+        let second = try RecurBinary.run(
+            ["serve", "--db", cluster.database, "--listen", "tcp://127.0.0.1:\(Cluster.freePort())"],
+            directory: cluster.dir
+        )
         #expect(second.status == 1 && second.stderr.contains("is in use by another coordinator"), "\(second.stderr)")
         try Data(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("local.yaml"))
         let run = try RecurBinary.run(["run", "local.yaml", "--db", cluster.database], directory: cluster.dir)
@@ -160,7 +172,10 @@ import Glibc
         let precious = cluster.dir.appendingPathComponent("precious.txt")
         try Data("keep me".utf8).write(to: precious)
         for path in [precious.path, cluster.unix.replacingOccurrences(of: "unix:", with: "")] {
-            let other = try RecurBinary.run(["serve", "--db", cluster.dir.appendingPathComponent("other.db").path, "--listen", "unix:\(path)"], directory: cluster.dir)
+            let other = try RecurBinary.run(
+                ["serve", "--db", cluster.dir.appendingPathComponent("other.db").path, "--listen", "unix:\(path)"],
+                directory: cluster.dir
+            )
             #expect(other.status == 1 && other.stderr.contains("--listen unix:\(path)"), "\(other.stderr)")
         }
         #expect(try String(contentsOf: precious, encoding: .utf8) == "keep me")
@@ -267,7 +282,9 @@ import Glibc
             #expect(reply.isEmpty || String(decoding: reply.prefix(12), as: UTF8.self).hasPrefix("HTTP/1.1 4"))
         }
         var bad = 0
-        for i in 0..<1000 where RawHTTP.status(port: cluster.port, path: "/v1/workers", token: token, body: Array("{\"host\": \(i),".utf8)) == 400 { bad += 1 }
+        for i in 0..<1000 where RawHTTP.status(port: cluster.port, path: "/v1/workers", token: token, body: Array("{\"host\": \(i),".utf8)) == 400 {
+            bad += 1
+        }
         #expect(bad == 1000)
         #expect(RawHTTP.status(port: cluster.port, method: "GET", path: "/v1/sweeps", token: token, body: []) == 200)
         #expect(cluster.coordinator!.isRunning)
@@ -279,7 +296,7 @@ struct SeededBytes {
     init(seed: UInt64) { state = seed }
     mutating func next(count: Int) -> [UInt8] {
         (0..<count).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return UInt8(truncatingIfNeeded: state >> 33)
         }
     }

@@ -10,7 +10,9 @@ import Glibc
 /// Chromium; elsewhere the test skips, and in CI it fails without it. RECUR_SCREENSHOTS_DIR=docs/screenshots refreshes the
 /// committed screenshots.
 @Suite(.serialized) struct DashboardBrowserTests {
-    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
 
     static func browse(_ args: [String], timeout: Double = 90) throws -> String {
         let p = Process()
@@ -30,7 +32,9 @@ import Glibc
         try #require(Self.chromium != nil, "needs Chromium; .ci/run installs it")
         let cluster = try Cluster(rows: 3000)
         defer { cluster.stopAll() }
-        try Data(cluster.sweepYAML(name: "it", trials: 8, parallel: 2, epochs: 4, pruning: "median").utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
+        try Data(cluster.sweepYAML(name: "it", trials: 8, parallel: 2, epochs: 4, pruning: "median").utf8).write(
+            to: cluster.dir.appendingPathComponent("s.yaml")
+        )
         let run = try RecurBinary.run(["run", "s.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
         try #require(run.status == 0, "\(run.stderr)")
         try cluster.startCoordinator()
@@ -41,7 +45,9 @@ import Glibc
         #expect(login.contains("id=\"token\""), "an unauthenticated page should show the sign-in form")
 
         let sweep = try Self.browse(["--dump-dom", "\(base)/login?token=\(token)&next=/sweeps/it"])
-        for element in ["id=\"progress\"", "id=\"leaderboard\"", "id=\"learning-curves\"", "id=\"parallel-coordinates\"", "id=\"importance\"", "Sweep it"] {
+        for element in [
+            "id=\"progress\"", "id=\"leaderboard\"", "id=\"learning-curves\"", "id=\"parallel-coordinates\"", "id=\"importance\"", "Sweep it",
+        ] {
             #expect(sweep.contains(element), "sweep page lacks \(element)")
         }
         #expect(sweep.components(separatedBy: "<polyline").count > 8)
@@ -50,7 +56,9 @@ import Glibc
         #expect(sorted.contains("test MAE ▼"))
 
         let trial = try Self.browse(["--dump-dom", "\(base)/login?token=\(token)&next=/trials/1"])
-        for element in ["id=\"config\"", "id=\"attempts\"", "id=\"epochs\"", "id=\"learning-curves\""] { #expect(trial.contains(element), "trial page lacks \(element)") }
+        for element in ["id=\"config\"", "id=\"attempts\"", "id=\"epochs\"", "id=\"learning-curves\""] {
+            #expect(trial.contains(element), "trial page lacks \(element)")
+        }
 
         let shots = ProcessInfo.processInfo.environment["RECUR_SCREENSHOTS_DIR"].map { URL(fileURLWithPath: $0) } ?? cluster.dir
         for (name, path) in [("sweep", "/sweeps/it"), ("trial", "/trials/1")] {

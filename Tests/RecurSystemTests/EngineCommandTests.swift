@@ -6,7 +6,8 @@ import Testing
 @testable import RecurCLI
 
 @Suite struct EngineCommandTests {
-    let spec = #"{"input_features": 3, "layers": [{"type": "lstm", "units": 4, "return_sequences": true}, {"type": "gru", "units": 3}, {"type": "dense", "units": 2}]}"#
+    let spec =
+        #"{"input_features": 3, "layers": [{"type": "lstm", "units": 4, "return_sequences": true}, {"type": "gru", "units": 3}, {"type": "dense", "units": 2}]}"#
 
     /// init → forward through the binary equals the engine's own prediction.
     @Test func initThenForwardThroughTheBinary() throws {
@@ -18,7 +19,10 @@ import Testing
         var rng = SeededGenerator(seed: 1)
         let x = NumPyArray(shape: [5, 7, 3], values: (0..<105).map { _ in Float(rng.nextNormal()) })
         try x.encoded().write(to: dir.appendingPathComponent("x.npy"))
-        let forward = try RecurBinary.run(["engine", "forward", "--checkpoint", "m.safetensors", "--input", "x.npy", "--output", "y.npy"], directory: dir)
+        let forward = try RecurBinary.run(
+            ["engine", "forward", "--checkpoint", "m.safetensors", "--input", "x.npy", "--output", "y.npy"],
+            directory: dir
+        )
         #expect(forward.status == 0, "\(forward.stderr)")
         let y = try NumPyArray.decode(Data(contentsOf: dir.appendingPathComponent("y.npy")))
         #expect(y.shape == [5, 2])
@@ -32,25 +36,38 @@ import Testing
     @Test func inProcessInitWritesACheckpoint() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let specURL = dir.appendingPathComponent("spec.json"), out = dir.appendingPathComponent("m.safetensors")
+        let specURL = dir.appendingPathComponent("spec.json")
+        let out = dir.appendingPathComponent("m.safetensors")
         try Data(spec.utf8).write(to: specURL)
         var command = try #require(
-            try RecurCommand.parseAsRoot(["engine", "init", "--spec", specURL.path, "--seed", "9", "--output", out.path]) as? AsyncParsableCommand)
+            try RecurCommand.parseAsRoot(["engine", "init", "--spec", specURL.path, "--seed", "9", "--output", out.path]) as? AsyncParsableCommand
+        )
         try await command.run()
         #expect(try Checkpoint.load(from: out).model.parameters.count > 0)
     }
 
     static let badInvocations: [(arguments: [String], files: [String: Data], message: String, status: Int32)] = [
-        (["engine", "init", "--spec", "spec.json", "--output", "m.safetensors"],
-         ["spec.json": Data(#"{"input_features": 3, "layers": [{"type": "rnn9", "units": 4}]}"#.utf8)], "layers[0].type: unknown layer type 'rnn9'", 1),
-        (["engine", "init", "--spec", "spec.json", "--output", "m.safetensors"],
-         ["spec.json": Data(#"{"input_features": 3, "layers": [{"type": "gru", "units": 0}]}"#.utf8)], "layers[0].units: expected a positive integer, got 0", 1),
-        (["engine", "init", "--spec", "spec.json", "--output", "m.safetensors"],
-         ["spec.json": Data(#"{"input_features": 3, "layers": [{"type": "gru", "units": 4, "dropout": 1}]}"#.utf8)], "layers[0].dropout: expected a rate in [0, 1)", 1),
+        (
+            ["engine", "init", "--spec", "spec.json", "--output", "m.safetensors"],
+            ["spec.json": Data(#"{"input_features": 3, "layers": [{"type": "rnn9", "units": 4}]}"#.utf8)],
+            "layers[0].type: unknown layer type 'rnn9'", 1
+        ),
+        (
+            ["engine", "init", "--spec", "spec.json", "--output", "m.safetensors"],
+            ["spec.json": Data(#"{"input_features": 3, "layers": [{"type": "gru", "units": 0}]}"#.utf8)],
+            "layers[0].units: expected a positive integer, got 0", 1
+        ),
+        (
+            ["engine", "init", "--spec", "spec.json", "--output", "m.safetensors"],
+            ["spec.json": Data(#"{"input_features": 3, "layers": [{"type": "gru", "units": 4, "dropout": 1}]}"#.utf8)],
+            "layers[0].dropout: expected a rate in [0, 1)", 1
+        ),
         (["engine", "init", "--spec", "missing.json", "--output", "m.safetensors"], [:], "cannot read spec file missing.json", 1),
         (["engine", "forward", "--checkpoint", "nope.safetensors", "--input", "x.npy", "--output", "y.npy"], [:], "cannot read", 1),
-        (["engine", "forward", "--checkpoint", "bad.safetensors", "--input", "x.npy", "--output", "y.npy"],
-         ["bad.safetensors": Data([1, 2, 3])], "8-byte header length", 1),
+        (
+            ["engine", "forward", "--checkpoint", "bad.safetensors", "--input", "x.npy", "--output", "y.npy"],
+            ["bad.safetensors": Data([1, 2, 3])], "8-byte header length", 1
+        ),
         (["engine", "init", "--spec"], [:], "Missing value for '--spec <spec>'", 64),
         (["engine", "init", "--spec", "s.json", "--output", "m", "--seed", "minus"], [:], "--seed", 64),
         (["engine", "launch"], [:], "Unexpected argument 'launch'", 64),
@@ -82,9 +99,14 @@ import Testing
             ints.replaceSubrange(at..<(at + 3), with: Array("<i4".utf8))
         }
         try Data(ints).write(to: dir.appendingPathComponent("ints.npy"))
-        for (file, message) in [("wide.npy", "has 5 features per step; the model expects 3"), ("flat.npy", "expected [batch, timesteps, 3]"),
-                                ("ints.npy", "dtype <i4 is not supported")] {
-            let result = try RecurBinary.run(["engine", "forward", "--checkpoint", "m.safetensors", "--input", file, "--output", "y.npy"], directory: dir)
+        for (file, message) in [
+            ("wide.npy", "has 5 features per step; the model expects 3"), ("flat.npy", "expected [batch, timesteps, 3]"),
+            ("ints.npy", "dtype <i4 is not supported"),
+        ] {
+            let result = try RecurBinary.run(
+                ["engine", "forward", "--checkpoint", "m.safetensors", "--input", file, "--output", "y.npy"],
+                directory: dir
+            )
             #expect(result.status == 1)
             #expect(result.stderr.contains(message), "\(file): \(result.stderr)")
         }

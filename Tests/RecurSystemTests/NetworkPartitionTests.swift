@@ -30,8 +30,11 @@ import Testing
     func workerSurvivesALinkCut() throws {
         try #require(Self.available, "needs root and iproute2 (ip netns); .ci/run installs iproute2 and CI runs as root")
         let id = Int(getpid()) % 200 + 20
-        let ns = "recur-it-\(getpid())", host = "rh\(getpid() % 100000)", peer = "rn\(getpid() % 100000)"
-        let hostAddress = "10.213.\(id).1", peerAddress = "10.213.\(id).2"
+        let ns = "recur-it-\(getpid())"
+        let host = "rh\(getpid() % 100000)"
+        let peer = "rn\(getpid() % 100000)"
+        let hostAddress = "10.213.\(id).1"
+        let peerAddress = "10.213.\(id).2"
         try #require(Self.sh(["netns", "add", ns]) == 0, "ip netns add \(ns) failed")
         defer {
             _ = Self.sh(["link", "del", host])

@@ -19,7 +19,9 @@ import Testing
         let cluster = try Self.finishedSweep()
         defer { cluster.stopAll() }
         let db = ["--db", "runs/r.db"]
-        func run(_ args: [String]) throws -> RecurBinary.Result { try RecurBinary.run(args + db, environment: ["NO_COLOR": "1"], directory: cluster.dir) }
+        func run(_ args: [String]) throws -> RecurBinary.Result {
+            try RecurBinary.run(args + db, environment: ["NO_COLOR": "1"], directory: cluster.dir)
+        }
 
         let list = try run(["sweep", "list"])
         #expect(list.status == 0 && list.stdout.contains("done1") && list.stdout.contains("4/4"))
@@ -30,7 +32,9 @@ import Testing
         let json = try run(["leaderboard", "done1", "--format", "json"])
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(rows.count == 4)
-        for key in ["rank", "trial", "params", "val_mae", "test_mae", "epochs", "state", "duration_s", "worker"] { #expect(rows[0][key] != nil, "missing \(key)") }
+        for key in ["rank", "trial", "params", "val_mae", "test_mae", "epochs", "state", "duration_s", "worker"] {
+            #expect(rows[0][key] != nil, "missing \(key)")
+        }
         #expect((rows[0]["params"] as? [String: Any])?["cell"] != nil)
 
         let csv = try run(["leaderboard", "done1", "--format", "csv"])
@@ -52,11 +56,17 @@ import Testing
         #expect(byNumber.status == 0 && byNumber.stdout.hasPrefix("sweep done1, trial \(number) (id \(trialId))"), "\(byNumber.stdout)")
         let exportByNumber = try run(["export", String(number), "--sweep", "done1", "-o", "same.safetensors"])
         #expect(exportByNumber.status == 0)
-        #expect(try Data(contentsOf: cluster.dir.appendingPathComponent("same.safetensors")) == Data(contentsOf: cluster.dir.appendingPathComponent("best.safetensors")))
+        #expect(
+            try Data(contentsOf: cluster.dir.appendingPathComponent("same.safetensors"))
+                == Data(contentsOf: cluster.dir.appendingPathComponent("best.safetensors"))
+        )
         #expect(try run(["export", "999", "--sweep", "done1", "-o", "x.safetensors"]).stderr.contains("sweep done1 has no trial 999"))
         let (model, metadata) = try Checkpoint.load(from: cluster.dir.appendingPathComponent("best.safetensors"))
         #expect(model.spec.inputFeatures == 2 && metadata["sweep"] == "done1")
-        let predict = try RecurBinary.run(["predict", "--checkpoint", "best.safetensors", "--data", "series.csv", "--out", "f.csv"], directory: cluster.dir)
+        let predict = try RecurBinary.run(
+            ["predict", "--checkpoint", "best.safetensors", "--data", "series.csv", "--out", "f.csv"],
+            directory: cluster.dir
+        )
         #expect(predict.status == 0, "\(predict.stderr)")
 
         let workers = try run(["workers"])
@@ -104,7 +114,10 @@ import Testing
         #expect(board.status == 0 && board.stdout.contains("\"val_mae\""))
         let workers = try run(["workers"])
         let registered = try #require(try cluster.store().workers().first)
-        #expect(workers.status == 0 && workers.stdout.contains(String(registered.id.prefix(8))) && workers.stdout.contains(registered.host), "\(workers.stdout)")
+        #expect(
+            workers.status == 0 && workers.stdout.contains(String(registered.id.prefix(8))) && workers.stdout.contains(registered.host),
+            "\(workers.stdout)"
+        )
         #expect(try run(["leaderboard", "nope"]).stderr.contains("no sweep named 'nope'"))
         let wrongToken = try RecurBinary.run(["status", "--coordinator", cluster.tcp], directory: cluster.dir)
         #expect(wrongToken.status == 1 && wrongToken.stderr.contains("refused the token"))

@@ -67,7 +67,9 @@ import Glibc
     /// Starts `recur run long.yaml --workers 2 --db r.db` (trials of a few seconds) and returns
     /// once an epoch is stored; stdout and stderr go to the pipe.
     static func startLongRun(in cluster: Cluster, trials: Int) throws -> (Process, Pipe) {
-        try Data(cluster.sweepYAML(name: "long", trials: trials, parallel: 2, epochs: 12, units: 16, length: 48).utf8).write(to: cluster.dir.appendingPathComponent("long.yaml"))
+        try Data(cluster.sweepYAML(name: "long", trials: trials, parallel: 2, epochs: 12, units: 16, length: 48).utf8).write(
+            to: cluster.dir.appendingPathComponent("long.yaml")
+        )
         let p = Process()
         p.executableURL = RecurBinary.url
         p.arguments = ["run", "long.yaml", "--workers", "2", "--db", "r.db"]
@@ -87,7 +89,9 @@ import Glibc
     /// Process ids whose parent is `pid` (from /proc).
     func childProcesses(of pid: Int32) throws -> [Int32] {
         try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.filter { child in
-            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+                return false
+            }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             return fields.count > 1 && Int32(fields[1]) == pid
         }
@@ -96,9 +100,14 @@ import Glibc
     @Test func malformedSweepFilesNameTheYAMLPath() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Data("name: x\ntask: {dataset: d.csv, target: y}\nspace:\n  units: {int: [0, 8]}\n".utf8).write(to: dir.appendingPathComponent("bad.yaml"))
+        try Data("name: x\ntask: {dataset: d.csv, target: y}\nspace:\n  units: {int: [0, 8]}\n".utf8).write(
+            to: dir.appendingPathComponent("bad.yaml")
+        )
         try Data("name: [x\n".utf8).write(to: dir.appendingPathComponent("broken.yaml"))
-        for (file, message) in [("bad.yaml", "bad.yaml: space.units.int[0]: 0 must be ≥ 1"), ("broken.yaml", "broken.yaml: not valid YAML"), ("none.yaml", "none.yaml: cannot read the file")] {
+        for (file, message) in [
+            ("bad.yaml", "bad.yaml: space.units.int[0]: 0 must be ≥ 1"), ("broken.yaml", "broken.yaml: not valid YAML"),
+            ("none.yaml", "none.yaml: cannot read the file"),
+        ] {
             let r = try RecurBinary.run(["run", file, "--db", "r.db"], directory: dir)
             #expect(r.status == 1 && r.stderr.contains(message), "\(file): \(r.stderr)")
             let c = try RecurBinary.run(["sweep", "create", file], directory: dir)
@@ -123,9 +132,14 @@ import Glibc
         defer { cluster.stopAll() }
         try Data(cluster.sweepYAML(name: "grow", trials: 2, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
         #expect(try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir).status == 0)
-        try Data(("# three more\n" + cluster.sweepYAML(name: "grow", trials: 5, parallel: 1, epochs: 1)).utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
+        try Data(("# three more\n" + cluster.sweepYAML(name: "grow", trials: 5, parallel: 1, epochs: 1)).utf8).write(
+            to: cluster.dir.appendingPathComponent("s.yaml")
+        )
         let more = try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
-        #expect(more.status == 0 && more.stdout.contains("max_trials 2 → 5") && more.stdout.contains("5/5 trials: 5 done"), "\(more.stdout)\n\(more.stderr)")
+        #expect(
+            more.status == 0 && more.stdout.contains("max_trials 2 → 5") && more.stdout.contains("5/5 trials: 5 done"),
+            "\(more.stdout)\n\(more.stderr)"
+        )
         let store = try SweepStore(path: cluster.dir.appendingPathComponent("r.db").path)
         try checkCompletedExactlyOnce(store, sweep: "grow", trials: 5)
         try Data(cluster.sweepYAML(name: "grow", trials: 3, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))

@@ -39,7 +39,7 @@ import Glibc
         process.environment = environment
         process.currentDirectoryURL = cluster.dir
         let output = cluster.dir.appendingPathComponent("st.out")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
         process.standardOutput = handle
         process.standardError = handle
@@ -48,7 +48,10 @@ import Glibc
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 0, "schemathesis failed:\n\(text.suffix(6000))")
 
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any], "no JSON report:\n\(text.suffix(3000))")
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any],
+            "no JSON report:\n\(text.suffix(3000))"
+        )
         let cases = try #require(json["test_cases"] as? [String: Any])
         let generated = cases["generated"] as? Int ?? 0
         #expect(generated >= 1000, "only \(generated) cases generated")

@@ -19,12 +19,14 @@ import Testing
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data("timestamp,x\n2001-01-01T00:00,1\n2001-01-01T01:00,2\n".utf8).write(to: dir.appendingPathComponent("d.csv"))
-        try Data("""
+        try Data(
+            """
             name: wrongtarget
             task: {dataset: d.csv, target: temperature, sequence_length: 1, horizon: 1}
             space:
               units: 4
-            """.utf8).write(to: dir.appendingPathComponent("t.yaml"))
+            """.utf8
+        ).write(to: dir.appendingPathComponent("t.yaml"))
         let result = try RecurBinary.run(["sweep", "validate", "t.yaml"], directory: dir)
         #expect(result.status == 1)
         #expect(result.stderr.contains("t.yaml: ") && result.stderr.contains("temperature"), "\(result.stderr)")
@@ -33,13 +35,15 @@ import Testing
     @Test func validateReportsEveryProblemAndFails() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Data("""
+        try Data(
+            """
             name: bad
             task: {dataset: d.csv, target: y}
             space:
               dropout: {float: [0.0, 1.5]}
               cell: {choice: [gru, rnn9]}
-            """.utf8).write(to: dir.appendingPathComponent("bad.yaml"))
+            """.utf8
+        ).write(to: dir.appendingPathComponent("bad.yaml"))
         try Data("name: [oops\n".utf8).write(to: dir.appendingPathComponent("broken.yaml"))
         let result = try RecurBinary.run(["sweep", "validate", "bad.yaml", "broken.yaml"], directory: dir)
         #expect(result.status == 1)

@@ -12,10 +12,13 @@ import Testing
         var csv = "timestamp,load,temp\n"
         for i in 0..<rows {
             let t = 978_307_200 + Int64(i) * 1800
-            csv += "\(Timestamp.format(t)),\(String(format: "%.3f", 50 + 10 * sin(Double(i) * 2 * .pi / 48))),\(String(format: "%.3f", 10 + 5 * cos(Double(i) * 2 * .pi / 48)))\n"
+            csv +=
+                "\(Timestamp.format(t)),\(String(format: "%.3f", 50 + 10 * sin(Double(i) * 2 * .pi / 48))),\(String(format: "%.3f", 10 + 5 * cos(Double(i) * 2 * .pi / 48)))\n"
         }
         try Data(csv.utf8).write(to: dir.appendingPathComponent("small.csv"))
-        try Data("dataset: small.csv\ntarget: load\nsequence_length: 24\nhorizon: \(horizon)\n".utf8).write(to: dir.appendingPathComponent("task.yaml"))
+        try Data("dataset: small.csv\ntarget: load\nsequence_length: 24\nhorizon: \(horizon)\n".utf8).write(
+            to: dir.appendingPathComponent("task.yaml")
+        )
     }
 
     @Test func trainWritesJSONAndACheckpointThatPredicts() throws {
@@ -23,8 +26,12 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         try Self.writeSmallTask(in: dir)
         let train = try RecurBinary.run(
-            ["train", "--task", "task.yaml", "--cell", "lstm", "--units", "8", "--depth", "2", "--epochs", "3", "--seed", "2",
-             "--batch-size", "64", "--lr", "0.01", "--out", "best.safetensors", "--json"], directory: dir)
+            [
+                "train", "--task", "task.yaml", "--cell", "lstm", "--units", "8", "--depth", "2", "--epochs", "3", "--seed", "2",
+                "--batch-size", "64", "--lr", "0.01", "--out", "best.safetensors", "--json",
+            ],
+            directory: dir
+        )
         #expect(train.status == 0, "\(train.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as? [String: Any])
         for key in ["val_mae", "test_mae", "best_epoch", "epochs_run", "history", "baselines"] { #expect(object[key] != nil, "missing \(key)") }
@@ -78,7 +85,10 @@ import Testing
         try Data("dataset: small.csv\ntarget: load\nsequence_length: 1000\nhorizon: 30\n".utf8).write(to: dir.appendingPathComponent("long.yaml"))
         try Data("dataset: small.csv\ntarget: price\n".utf8).write(to: dir.appendingPathComponent("nocolumn.yaml"))
         try Data("dataset: nothere.csv\ntarget: load\n".utf8).write(to: dir.appendingPathComponent("nofile.yaml"))
-        let plain = try SequentialModel(spec: ModelSpec(inputFeatures: 2, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 2)), .dense(units: 1)]), seed: 1)
+        let plain = try SequentialModel(
+            spec: ModelSpec(inputFeatures: 2, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 2)), .dense(units: 1)]),
+            seed: 1
+        )
         try Checkpoint.save(plain, to: dir.appendingPathComponent("plain.safetensors"))
         let result = try RecurBinary.run(bad.arguments, directory: dir)
         #expect(result.status == bad.status, "\(bad.arguments): \(result.stderr)")
@@ -93,26 +103,46 @@ import Testing
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Self.writeSmallTask(in: dir)
-        let train = try RecurBinary.run(["train", "--task", "task.yaml", "--cell", "gru", "--units", "4", "--epochs", "1", "--out", "m.safetensors"], directory: dir)
+        let train = try RecurBinary.run(
+            ["train", "--task", "task.yaml", "--cell", "gru", "--units", "4", "--epochs", "1", "--out", "m.safetensors"],
+            directory: dir
+        )
         #expect(train.status == 0, "\(train.stderr)")
         let lines = try String(contentsOf: dir.appendingPathComponent("small.csv"), encoding: .utf8).split(separator: "\n").map(String.init)
-        func write(_ name: String, _ rows: [String]) throws { try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: dir.appendingPathComponent(name)) }
+        func write(_ name: String, _ rows: [String]) throws {
+            try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: dir.appendingPathComponent(name))
+        }
         // Columns reordered: temp, timestamp, load.
-        try write("reordered.csv", lines.map { line in let c = line.split(separator: ",").map(String.init); return [c[2], c[0], c[1]].joined(separator: ",") })
-        let reordered = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "reordered.csv", "--out", "r.csv"], directory: dir)
+        try write(
+            "reordered.csv",
+            lines.map { line in
+                let c = line.split(separator: ",").map(String.init)
+                return [c[2], c[0], c[1]].joined(separator: ",")
+            }
+        )
+        let reordered = try RecurBinary.run(
+            ["predict", "--checkpoint", "m.safetensors", "--data", "reordered.csv", "--out", "r.csv"],
+            directory: dir
+        )
         #expect(reordered.status == 0, "\(reordered.stderr)")
         let same = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "small.csv", "--out", "s.csv"], directory: dir)
-        let r = try Data(contentsOf: dir.appendingPathComponent("r.csv")), s = try Data(contentsOf: dir.appendingPathComponent("s.csv"))
+        let r = try Data(contentsOf: dir.appendingPathComponent("r.csv"))
+        let s = try Data(contentsOf: dir.appendingPathComponent("s.csv"))
         #expect(same.status == 0 && r == s)
         // Every other row: hourly data for a model trained on half-hourly rows.
         try write("hourly.csv", [lines[0]] + lines.dropFirst().enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
         let hourly = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "hourly.csv"], directory: dir)
-        #expect(hourly.status == 1 && hourly.stderr.contains("rows are 3600 s apart, but the model was trained on rows 1800 s apart"), "\(hourly.stderr)")
+        #expect(
+            hourly.status == 1 && hourly.stderr.contains("rows are 3600 s apart, but the model was trained on rows 1800 s apart"),
+            "\(hourly.stderr)"
+        )
         // Rows 101–103 missing: filled, announced, and never scored as actual values.
         try write("gappy.csv", lines.enumerated().filter { !(102...104).contains($0.offset) }.map(\.element))
         let gappy = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "gappy.csv", "--out", "g.csv"], directory: dir)
         #expect(gappy.status == 0 && gappy.stderr.contains("3 missing row(s) of gappy.csv were filled by interpolation"), "\(gappy.stderr)")
-        let rows = try String(contentsOf: dir.appendingPathComponent("g.csv"), encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let rows = try String(contentsOf: dir.appendingPathComponent("g.csv"), encoding: .utf8).split(separator: "\n").dropFirst().map {
+            $0.split(separator: ",", omittingEmptySubsequences: false)
+        }
         let filledTargets = Set((101...103).map { Timestamp.format(978_307_200 + Int64($0) * 1800) })
         let blank = rows.filter { filledTargets.contains(String($0[1])) }
         #expect(blank.count == 3 && blank.allSatisfy { $0[3].isEmpty }, "\(blank)")

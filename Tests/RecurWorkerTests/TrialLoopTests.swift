@@ -37,13 +37,19 @@ final class FakeCoordinator: CoordinatorService, Sendable {
     func lease(_ request: API.LeaseRequest) async throws -> API.LeaseResponse { .init(status: .done) }
     func heartbeat(token: String) async throws -> API.DeadlineResponse { .init(deadline: 0) }
     func report(token: String, _ report: API.EpochReport) async throws -> API.ReportResponse {
-        let attempt = reportTries.withLock { $0 += 1; return $0 }
+        let attempt = reportTries.withLock {
+            $0 += 1
+            return $0
+        }
         let action = try onReport(report, attempt)
         record("report \(report.epoch)")
         return .init(action: action, deadline: 0)
     }
     func complete(token: String, _ request: API.CompleteRequest) async throws -> API.TrialStateResponse {
-        let attempt = completeTries.withLock { $0 += 1; return $0 }
+        let attempt = completeTries.withLock {
+            $0 += 1
+            return $0
+        }
         try onComplete(request, attempt)
         record(request.checkpoint == nil ? "complete without checkpoint" : "complete")
         return .init(trialId: 1, state: .completed)
@@ -84,8 +90,19 @@ final class FakeCoordinator: CoordinatorService, Sendable {
         if let learningRate { training.optimizer = OptimizerConfig(kind: .sgd, learningRate: learningRate) }
         let model = ModelSpec(inputFeatures: 2, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 4)), .dense(units: 1)])
         return API.Lease(
-            token: "t", deadline: 0, leaseSeconds: 30, sweep: "s", trialId: 1, trialNumber: 0, attempt: 1, config: TrialConfig([:]), task: task,
-            model: model, training: training, objective: .valMae)
+            token: "t",
+            deadline: 0,
+            leaseSeconds: 30,
+            sweep: "s",
+            trialId: 1,
+            trialNumber: 0,
+            attempt: 1,
+            config: TrialConfig([:]),
+            task: task,
+            model: model,
+            training: training,
+            objective: .valMae
+        )
     }
 
     static func worker(_ fake: FakeCoordinator) -> Worker {
