@@ -103,6 +103,7 @@ let package = Package(
                 .embedInCode("0001_initial_schema.sql"),
                 .embedInCode("0002_leaderboard_and_attempt_indexes.sql"),
                 .embedInCode("0003_drop_deadline_index.sql"),
+                .embedInCode("0004_checkpoint_files.sql"),
             ]
         ),
         .target(
@@ -138,6 +139,7 @@ let package = Package(
             name: "RecurCLI",
             dependencies: [
                 "RecurAPI",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 "RecurEngine",
                 "RecurForecast",
                 "RecurSweep",
@@ -185,7 +187,10 @@ let package = Package(
         // namespaces, kill -9, headless Chromium, Schemathesis. `.ci/run` installs every tool.
         .testTarget(
             name: "RecurSystemTests",
-            dependencies: ["RecurCLI", "RecurEngine", "RecurForecast", "RecurStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "RecurCLI", "RecurAPI", "RecurWorker", "RecurEngine", "RecurForecast", "RecurStore", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["schemathesis.toml"]
         ),
     ],

@@ -12,5 +12,6 @@ public enum Migrations {
         Migration(id: "0001_initial_schema", sql: String(decoding: PackageResources._001_initial_schema_sql, as: UTF8.self)),
         Migration(id: "0002_leaderboard_and_attempt_indexes", sql: String(decoding: PackageResources._002_leaderboard_and_attempt_indexes_sql, as: UTF8.self)),
         Migration(id: "0003_drop_deadline_index", sql: String(decoding: PackageResources._003_drop_deadline_index_sql, as: UTF8.self)),
+        Migration(id: "0004_checkpoint_files", sql: String(decoding: PackageResources._004_checkpoint_files_sql, as: UTF8.self)),
     ]
 }

@@ -9,9 +9,9 @@ public enum API {
 
     /// Request bodies are capped; larger ones get 413 `body_too_large`.
     public static let maximumBodyBytes = 8 * 1024 * 1024
-    /// The largest completion body (the base64 checkpoint is most of it). A worker whose
-    /// checkpoint would not fit completes the trial without it, so the metrics are never lost.
-    public static let maximumCompleteBodyBytes = 256 * 1024 * 1024
+    /// The largest checkpoint upload (`recur serve --max-checkpoint-bytes` may lower it). A worker
+    /// whose checkpoint is refused completes the trial without it, so the metrics are never lost.
+    public static let maximumCheckpointBytes = 256 * 1024 * 1024
 
     /// JSON coders for what is not sent through the generated client (CLI output, tests).
     public static func encoder() -> JSONEncoder {

@@ -170,8 +170,7 @@ extension Bench {
                         valLoss: 1.0 / e,
                         testMae: 2.5 / e,
                         bestEpoch: epochs,
-                        epochsRun: epochs,
-                        checkpoint: nil
+                        epochsRun: epochs
                     )
                     _ = try await timed(&stats.complete) { try await client.complete(token: lease.token, done) }
                     stats.completed += 1

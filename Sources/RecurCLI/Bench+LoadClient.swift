@@ -124,7 +124,7 @@ private final class LifecycleHandler: ChannelInboundHandler {
             send(
                 context,
                 "/v1/leases/\(token)/complete",
-                API.CompleteRequest(valMae: 2.0 / e, valLoss: 1.0 / e, testMae: 2.5 / e, bestEpoch: epochs, epochsRun: epochs, checkpoint: nil)
+                API.CompleteRequest(valMae: 2.0 / e, valLoss: 1.0 / e, testMae: 2.5 / e, bestEpoch: epochs, epochsRun: epochs)
             )
         case .complete:
             stats.complete.append(seconds)

@@ -22,10 +22,24 @@ struct Export: AsyncParsableCommand {
 
     func run() async throws {
         let reader = try source.reader()
-        let data = try await reader.checkpoint(try await reader.trialID(trial, sweep: sweep))
-        do { try data.write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
+        let id = try await reader.trialID(trial, sweep: sweep)
+        // Streamed into a file beside the output, renamed once whole: never in memory, never half-written.
+        let target = URL(fileURLWithPath: output)
+        let part = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).part")
+        guard FileManager.default.createFile(atPath: part.path, contents: nil) else {
+            throw CLIError("cannot write \(output): its directory is not writable")
+        }
+        let bytes: Int64
+        do { bytes = try await reader.saveCheckpoint(id, to: part) } catch {
+            _ = try? FileManager.default.removeItem(at: part)
+            throw error
+        }
+        do {
+            _ = try? FileManager.default.removeItem(at: target)
+            try FileManager.default.moveItem(at: part, to: target)
+        } catch {
             throw CLIError("cannot write \(output): \(error.localizedDescription)")
         }
-        print("wrote \(output) (\(data.count) bytes)")
+        print("wrote \(output) (\(bytes) bytes)")
     }
 }

@@ -28,16 +28,16 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(
         name: .customLong("max-checkpoint-bytes"),
-        help: "Largest completion a worker may upload, checkpoint included; a worker whose checkpoint is refused completes without it."
+        help: "Largest checkpoint a worker may upload (streamed to disk); a worker whose checkpoint is refused completes without it."
     )
-    var maxCheckpointBytes = API.maximumCompleteBodyBytes
+    var maxCheckpointBytes = API.maximumCheckpointBytes
 
     func validate() throws {
         for l in listen where Listener(l) == nil { throw ValidationError("--listen: '\(l)' is not tcp://HOST:PORT or unix:PATH") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds: \(leaseSeconds) must be ≥ 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
-        guard (4096...API.maximumCompleteBodyBytes).contains(maxCheckpointBytes) else {
-            throw ValidationError("--max-checkpoint-bytes: \(maxCheckpointBytes) must be in 4096...\(API.maximumCompleteBodyBytes)")
+        guard (4096...API.maximumCheckpointBytes).contains(maxCheckpointBytes) else {
+            throw ValidationError("--max-checkpoint-bytes: \(maxCheckpointBytes) must be in 4096...\(API.maximumCheckpointBytes)")
         }
     }
 
@@ -62,7 +62,7 @@ struct Serve: AsyncParsableCommand {
             coordinator: coordinator,
             listeners: listeners,
             token: token,
-            maximumCompleteBytes: maxCheckpointBytes,
+            maximumCheckpointBytes: maxCheckpointBytes,
             logger: logger
         ) { listener in
             FileHandle.standardOutput.write(Data("listening on \(listener)\n".utf8))

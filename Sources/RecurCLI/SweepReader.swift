@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OpenAPIRuntime
 import RecurAPI
 import RecurStore
 import RecurSweep
@@ -37,7 +38,8 @@ protocol SweepReader: Sendable {
     func leaderboard(_ name: String, top: Int?) async throws -> [API.LeaderboardRow]
     func trial(_ id: Int64) async throws -> API.TrialDetail
     func workers() async throws -> [API.WorkerInfo]
-    func checkpoint(_ id: Int64) async throws -> Data
+    /// Writes the trial's checkpoint into `file`, chunk by chunk; returns its size.
+    func saveCheckpoint(_ id: Int64, to file: URL) async throws -> Int64
 }
 
 struct LocalReader: SweepReader {
@@ -52,7 +54,16 @@ struct LocalReader: SweepReader {
     }
     func trial(_ id: Int64) throws -> API.TrialDetail { try wrap { API.TrialDetail(try store.trialDetail(id: id)) } }
     func workers() throws -> [API.WorkerInfo] { try wrap { try store.workerInfos().map(API.WorkerInfo.init) } }
-    func checkpoint(_ id: Int64) throws -> Data { try wrap { try store.checkpoint(trial: id) } }
+    func saveCheckpoint(_ id: Int64, to file: URL) async throws -> Int64 {
+        switch try wrap({ try store.checkpoint(trial: id) }) {
+        case .inline(let data):
+            try data.write(to: file)
+            return Int64(data.count)
+        case .file(let url, _):
+            guard FileManager.default.fileExists(atPath: url.path) else { throw CLIError("the checkpoint file \(url.path) is missing") }
+            return try await HTTPBody(FileChunks(path: url.path), length: .unknown, iterationBehavior: .single).write(to: file)
+        }
+    }
 }
 
 struct RemoteReader: SweepReader {
@@ -64,7 +75,9 @@ struct RemoteReader: SweepReader {
     }
     func trial(_ id: Int64) async throws -> API.TrialDetail { try await connection.with { try await $0.trial(id: id) } }
     func workers() async throws -> [API.WorkerInfo] { try await connection.with { try await $0.workers() } }
-    func checkpoint(_ id: Int64) async throws -> Data { try await connection.with { try await $0.checkpoint(trial: id) } }
+    func saveCheckpoint(_ id: Int64, to file: URL) async throws -> Int64 {
+        try await connection.with { try await $0.downloadCheckpoint(trial: id, to: file) }
+    }
 }
 
 /// Terminal styling: colour only on a TTY and never with NO_COLOR.

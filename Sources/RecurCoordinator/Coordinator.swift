@@ -417,7 +417,6 @@ public actor Coordinator {
     }
 
     func completeNow(token: String, _ request: API.CompleteRequest) throws -> API.TrialStateResponse {
-        let checkpoint = request.checkpoint.map { Data($0.data) }
         let (info, runtime) = try leaseInfo(token)
         let value = runtime.spec.objective.value(valMAE: request.valMae, valLoss: request.valLoss)
         let trial: TrialRecord
@@ -427,7 +426,6 @@ public actor Coordinator {
                 valMetric: value,
                 bestEpoch: request.bestEpoch,
                 testMetric: request.testMae,
-                checkpoint: checkpoint,
                 now: clock()
             )
         } catch let error as StoreError {
@@ -448,6 +446,12 @@ public actor Coordinator {
             ]
         )
         return API.TrialStateResponse(trialId: trial.id!, state: API.TrialState(trial.state))
+    }
+
+    /// Where the checkpoint upload of the lease `token` goes; the lease must be running.
+    public func uploadTarget(token: String) throws -> URL {
+        let (info, _) = try leaseInfo(token)
+        return try store.uploadFile(attempt: info.attemptId)
     }
 
     public func fail(token: String, _ request: API.FailRequest) async throws -> API.TrialStateResponse {

@@ -10,6 +10,8 @@ import RecurSweep
 /// say (the generator does not check `minimum`, `maxLength`…) and calls the coordinator.
 struct CoordinatorAPI: APIProtocol {
     let coordinator: Coordinator
+    /// The largest checkpoint upload (`recur serve --max-checkpoint-bytes`).
+    let checkpointLimit: Int
 
     // MARK: Workers
 
@@ -54,6 +56,23 @@ struct CoordinatorAPI: APIProtocol {
         try check((1...1_000_000).contains(body.bestEpoch), "best_epoch: \(body.bestEpoch) must be from 1 to 1000000")
         try check((1...1_000_000).contains(body.epochsRun), "epochs_run: \(body.epochsRun) must be from 1 to 1000000")
         return .ok(.init(body: .json(try await coordinator.complete(token: try token(input.path.token), body))))
+    }
+
+    /// Streams the checkpoint to a file beside the database, chunk by chunk.
+    func uploadCheckpoint(_ input: Operations.UploadCheckpoint.Input) async throws -> Operations.UploadCheckpoint.Output {
+        let target = try await coordinator.uploadTarget(token: try token(input.path.token))
+        guard case .binary(let body) = input.body else { throw APIFailure.badRequest("the body must be application/octet-stream") }
+        let part = target.appendingPathExtension("part")
+        do { try await body.write(to: part, limit: Int64(checkpointLimit)) } catch is BodyTooLarge {
+            throw APIFailure(
+                .contentTooLarge,
+                .bodyTooLarge,
+                "the checkpoint is over the coordinator's limit (\(checkpointLimit) bytes; recur serve --max-checkpoint-bytes)"
+            )
+        }
+        _ = try? FileManager.default.removeItem(at: target)
+        try FileManager.default.moveItem(at: part, to: target)
+        return .noContent(.init())
     }
 
     func failAttempt(_ input: Operations.FailAttempt.Input) async throws -> Operations.FailAttempt.Output {
@@ -117,8 +136,20 @@ struct CoordinatorAPI: APIProtocol {
     }
 
     func getCheckpoint(_ input: Operations.GetCheckpoint.Input) async throws -> Operations.GetCheckpoint.Output {
-        let data = try coordinator.store.checkpoint(trial: try id(input.path.id))
-        return .ok(.init(body: .binary(HTTPBody(data))))
+        switch try coordinator.store.checkpoint(trial: try id(input.path.id)) {
+        case .file(let url, let bytes):
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw APIFailure(
+                    .notFound,
+                    .noCheckpoint,
+                    "the checkpoint file \(url.lastPathComponent) is missing from \(url.deletingLastPathComponent().path)"
+                )
+            }
+            let body = HTTPBody(FileChunks(path: url.path), length: .known(bytes), iterationBehavior: .single)
+            return .ok(.init(headers: .init(contentLength: Int(bytes)), body: .binary(body)))
+        case .inline(let data):
+            return .ok(.init(headers: .init(contentLength: data.count), body: .binary(HTTPBody(data))))
+        }
     }
 
     // MARK: Checks the generated code leaves to us

@@ -60,7 +60,7 @@ public func makeCoordinatorServices(
     listeners: [Listener],
     token: String,
     reapInterval: Duration = .milliseconds(500),
-    maximumCompleteBytes: Int = API.maximumCompleteBodyBytes,
+    maximumCheckpointBytes: Int = API.maximumCheckpointBytes,
     logger: Logger,
     onListening: @escaping @Sendable (Listener) -> Void
 ) throws -> [any Service] {
@@ -71,11 +71,11 @@ public func makeCoordinatorServices(
         let address: BindAddress
         switch listener {
         case .tcp(let host, let port):
-            router = try buildRouter(coordinator: coordinator, metrics: metrics, token: token, maximumCompleteBytes: maximumCompleteBytes)
+            router = try buildRouter(coordinator: coordinator, metrics: metrics, token: token, maximumCheckpointBytes: maximumCheckpointBytes)
             address = .hostname(host, port: port)
         case .unix(let path):
             try removeStaleSocket(at: path)
-            router = try buildRouter(coordinator: coordinator, metrics: metrics, token: nil, maximumCompleteBytes: maximumCompleteBytes)
+            router = try buildRouter(coordinator: coordinator, metrics: metrics, token: nil, maximumCheckpointBytes: maximumCheckpointBytes)
             address = .unixDomainSocket(path: path)
         }
         let app = Application(

@@ -12,19 +12,19 @@ import RecurSweep
 /// Builds the coordinator's router: the `/v1` operations generated from docs/openapi.yaml, plus
 /// the dashboard pages and `/metrics`. TCP listeners pass `token` (every request needs
 /// `Authorization: Bearer <token>` or the sign-in cookie); Unix-socket listeners pass nil and rely
-/// on file permissions. `maximumCompleteBytes` caps a completion's body, checkpoint included.
+/// on file permissions. `maximumCheckpointBytes` caps a completion's body, checkpoint included.
 public func buildRouter(
     coordinator: Coordinator,
     metrics: HTTPMetrics,
     token: String?,
-    maximumCompleteBytes: Int = API.maximumCompleteBodyBytes
+    maximumCheckpointBytes: Int = API.maximumCheckpointBytes
 ) throws -> Router<BasicRequestContext> {
     let router = Router()
     router.middlewares.add(MetricsMiddleware(metrics: metrics))
     router.middlewares.add(MethodNotAllowedMiddleware())
     if let token { router.middlewares.add(BearerAuthMiddleware(token: token)) }
-    router.middlewares.add(BodyLimitMiddleware(completeLimit: maximumCompleteBytes))
-    try CoordinatorAPI(coordinator: coordinator).registerHandlers(
+    router.middlewares.add(BodyLimitMiddleware(checkpointLimit: maximumCheckpointBytes))
+    try CoordinatorAPI(coordinator: coordinator, checkpointLimit: maximumCheckpointBytes).registerHandlers(
         on: router,
         configuration: .init(jsonEncodingOptions: [.sortedKeys]),
         middlewares: [ErrorBodyMiddleware()]
@@ -41,7 +41,7 @@ public func buildRouter(
 /// with another method on a known path gets 405 with `Allow`, not 404.
 let documentedMethods: [(template: [Substring], methods: Set<HTTPRequest.Method>)] = [
     ("/v1/workers", [.post, .get]), ("/v1/lease", [.post]), ("/v1/leases/{}/heartbeat", [.post]), ("/v1/leases/{}/epochs", [.post]),
-    ("/v1/leases/{}/complete", [.post]), ("/v1/leases/{}/fail", [.post]), ("/v1/leases/{}/release", [.post]),
+    ("/v1/leases/{}/checkpoint", [.put]), ("/v1/leases/{}/complete", [.post]), ("/v1/leases/{}/fail", [.post]), ("/v1/leases/{}/release", [.post]),
     ("/v1/sweeps", [.get, .post]), ("/v1/sweeps/validate", [.post]), ("/v1/sweeps/{}", [.get]), ("/v1/sweeps/{}/pause", [.post]),
     ("/v1/sweeps/{}/resume", [.post]), ("/v1/sweeps/{}/cancel", [.post]), ("/v1/sweeps/{}/leaderboard", [.get]), ("/v1/trials/{}", [.get]),
     ("/v1/trials/{}/checkpoint", [.get]), ("/metrics", [.get]), ("/", [.get]), ("/sweeps/{}", [.get]), ("/trials/{}", [.get]),
@@ -132,19 +132,31 @@ struct ErrorBodyMiddleware: ServerMiddleware {
     }
 }
 
-/// Caps request bodies before the generated code reads them: 8 MiB, or `completeLimit` for a
-/// completion (its checkpoint travels in it). Over the cap: 413 `body_too_large`.
+/// Caps JSON request bodies at 8 MiB before the generated code reads them (413 `body_too_large`).
+/// Checkpoint uploads (PUT) are streamed to disk and capped as they arrive; one that declares a
+/// length over `checkpointLimit` is refused before a byte is read.
 struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
-    let completeLimit: Int
+    let checkpointLimit: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path.hasPrefix("/v1/"), request.method != .get else { return try await next(request, context) }
-        let limit = request.uri.path.hasSuffix("/complete") ? completeLimit : API.maximumBodyBytes
+        guard request.uri.path.hasPrefix("/v1/") else { return try await next(request, context) }
+        if request.method == .put {
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > checkpointLimit {
+                return errorResponse(
+                    APIFailure(
+                        .contentTooLarge,
+                        .bodyTooLarge,
+                        "the checkpoint is over the coordinator's limit (\(checkpointLimit) bytes; recur serve --max-checkpoint-bytes)"
+                    )
+                )
+            }
+            return try await next(request, context)
+        }
+        guard request.method == .post else { return try await next(request, context) }
         var request = request
-        do { _ = try await request.collectBody(upTo: limit) } catch is NIOTooManyBytesError {
-            let hint = limit == completeLimit ? "; recur serve --max-checkpoint-bytes" : ""
+        do { _ = try await request.collectBody(upTo: API.maximumBodyBytes) } catch is NIOTooManyBytesError {
             return errorResponse(
-                APIFailure(.contentTooLarge, .bodyTooLarge, "the request body is over the coordinator's limit (\(limit) bytes\(hint))")
+                APIFailure(.contentTooLarge, .bodyTooLarge, "the request body is over the coordinator's limit (\(API.maximumBodyBytes) bytes)")
             )
         }
         return try await next(request, context)

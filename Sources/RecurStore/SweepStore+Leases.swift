@@ -189,8 +189,9 @@ extension SweepStore {
         }
     }
 
-    /// The attempt succeeded: final metrics and the restored-best checkpoint.
-    public func complete(token: String, valMetric: Double, bestEpoch: Int, testMetric: Double, checkpoint: Data?, now: Double) throws -> TrialRecord {
+    /// The attempt succeeded: final metrics, and the checkpoint uploaded under this lease if any
+    /// (``uploadFile(attempt:)``).
+    public func complete(token: String, valMetric: Double, bestEpoch: Int, testMetric: Double, now: Double) throws -> TrialRecord {
         try finish(
             token: token,
             attemptState: .succeeded,
@@ -202,12 +203,7 @@ extension SweepStore {
         ) { db, attempt in
             try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = ?, best_epoch = ?, test_metric = ? WHERE id = ?")
                 .execute(arguments: [valMetric, bestEpoch, testMetric, attempt.trialId])
-            if let checkpoint {
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO checkpoints (trial_id, attempt_id, data, created_at) VALUES (?, ?, ?, ?)",
-                    arguments: [attempt.trialId, attempt.id, checkpoint, now]
-                )
-            }
+            try adoptUpload(db, attempt: attempt, now: now)
         }
     }
 

@@ -293,24 +293,6 @@ public final class SweepStore: Sendable {
         try read { db in try EventRecord.filter(Column("sweep_id") == sweep).order(Column("id")).fetchAll(db) }
     }
 
-    public func checkpoint(trial: Int64) throws -> Data {
-        try read { db in
-            guard let data = try Data.fetchOne(db, sql: "SELECT data FROM checkpoints WHERE trial_id = ?", arguments: [trial]) else {
-                guard let state = try String.fetchOne(db, sql: "SELECT state FROM trials WHERE id = ?", arguments: [trial]) else {
-                    throw StoreError.notFound(.trial, "no trial with id \(trial)")
-                }
-                if state == TrialState.completed.rawValue {
-                    throw StoreError.notFound(
-                        .checkpoint,
-                        "trial \(trial) completed without a checkpoint (it was over the coordinator's --max-checkpoint-bytes)"
-                    )
-                }
-                throw StoreError.notFound(.checkpoint, "trial \(trial) has no checkpoint (it is \(state), not completed)")
-            }
-            return data
-        }
-    }
-
     /// Trials per state in a sweep.
     public func counts(sweep: Int64) throws -> [TrialState: Int] {
         try read { db in

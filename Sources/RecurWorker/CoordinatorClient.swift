@@ -71,6 +71,8 @@ public protocol CoordinatorService: Sendable {
     func lease(_ request: API.LeaseRequest) async throws -> API.LeaseResponse
     func heartbeat(token: String) async throws -> API.DeadlineResponse
     func report(token: String, _ report: API.EpochReport) async throws -> API.ReportResponse
+    /// Uploads the attempt's checkpoint from `file`, streamed; before ``complete(token:_:)``.
+    func uploadCheckpoint(token: String, file: URL) async throws
     func complete(token: String, _ request: API.CompleteRequest) async throws -> API.TrialStateResponse
     func fail(token: String, _ request: API.FailRequest) async throws -> API.TrialStateResponse
     func release(token: String) async throws -> API.TrialStateResponse
@@ -145,6 +147,12 @@ public final class CoordinatorClient: CoordinatorService {
         try await call { try await api.reportEpoch(path: .init(token: token), body: .json(report)).ok.body.json }
     }
 
+    public func uploadCheckpoint(token: String, file: URL) async throws {
+        try await call {
+            _ = try await api.uploadCheckpoint(path: .init(token: token), body: .binary(try FileChunks.body(path: file.path))).noContent
+        }
+    }
+
     public func complete(token: String, _ request: API.CompleteRequest) async throws -> API.TrialStateResponse {
         try await call { try await api.completeTrial(path: .init(token: token), body: .json(request)).ok.body.json }
     }
@@ -194,11 +202,12 @@ public final class CoordinatorClient: CoordinatorService {
         try await call { try await api.listWorkers().ok.body.json }
     }
 
-    /// The trial's checkpoint bytes.
-    public func checkpoint(trial id: Int64) async throws -> Data {
+    /// Streams the trial's checkpoint into `file`, chunk by chunk; returns its size.
+    @discardableResult
+    public func downloadCheckpoint(trial id: Int64, to file: URL) async throws -> Int64 {
         try await call {
             let body = try await api.getCheckpoint(path: .init(id: id)).ok.body.binary
-            return try await Data(collecting: body, upTo: API.maximumCompleteBodyBytes)
+            return try await body.write(to: file)
         }
     }
 

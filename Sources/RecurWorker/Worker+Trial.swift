@@ -68,7 +68,10 @@ extension Worker {
             }
         }
 
-        let outcome: Result<(TrainingResult, Data), Error>
+        // The checkpoint goes to a file as soon as training ends, and is uploaded from it in chunks.
+        let checkpointFile = FileManager.default.temporaryDirectory.appendingPathComponent("recur-checkpoint-\(UUID().uuidString).safetensors")
+        defer { _ = try? FileManager.default.removeItem(at: checkpointFile) }
+        let outcome: Result<TrainingResult, Error>
         do {
             let task: PreparedTask
             do { task = try await datasets.task(lease.task) } catch { throw DatasetUnavailable(message: "\(error)") }
@@ -96,7 +99,8 @@ extension Worker {
                     metadata["config"] = lease.config.canonicalJSON
                     metadata["val_mae"] = String(result.valMAE)
                     metadata["test_mae"] = String(result.testMAE)
-                    return (result, Checkpoint.encode(trainer.model, metadata: metadata))
+                    try Checkpoint.encode(trainer.model, metadata: metadata).write(to: checkpointFile)
+                    return result
                 }
             )
         } catch {
@@ -112,37 +116,28 @@ extension Worker {
         case (_, .shutdown):
             _ = try? await retrying(logger: logger, "release", giveUp: atOnce) { try await client.release(token: token) }
             logger.info("lease released on shutdown", metadata: meta)
-        case (.success(let (result, checkpoint)), .none):
-            var request = API.CompleteRequest(
+        case (.success(let result), .none):
+            let request = API.CompleteRequest(
                 valMae: result.valMAE,
                 valLoss: result.history[result.bestEpoch - 1].valLoss,
                 testMae: result.testMAE,
                 bestEpoch: result.bestEpoch,
-                epochsRun: result.epochsRun,
-                checkpoint: Base64EncodedData(checkpoint)
+                epochsRun: result.epochsRun
             )
-            // The metrics matter more than the weights: a checkpoint too large to upload is dropped.
-            if (checkpoint.count + 2) / 3 * 4 > API.maximumCompleteBodyBytes - 64 * 1024 {
-                logger.warning(
-                    "checkpoint too large to upload; completing without it",
-                    metadata: meta.merging(["bytes": "\(checkpoint.count)"]) { $1 }
-                )
-                request.checkpoint = nil
-            }
             // Past the lease's length without heartbeats the lease is gone anyway, so a worker that
             // is shutting down stops retrying then.
             let giveUpAt = ContinuousClock.now + .seconds(lease.leaseSeconds)
             let giveUp: @Sendable () -> Bool = { [self] in isShuttingDown && ContinuousClock.now > giveUpAt }
             do {
                 do {
-                    _ = try await retrying(logger: logger, "complete", giveUp: giveUp) { [request] in try await client.complete(token: token, request)
+                    try await retrying(logger: logger, "upload checkpoint", giveUp: giveUp) {
+                        try await client.uploadCheckpoint(token: token, file: checkpointFile)
                     }
-                } catch CoordinatorCallError.status(413, _, let message) where request.checkpoint != nil {
+                } catch CoordinatorCallError.status(413, _, let message) {
+                    // The metrics matter more than the weights: a checkpoint refused as too large is dropped.
                     logger.warning("checkpoint refused as too large; completing without it", metadata: meta.merging(["error": "\(message)"]) { $1 })
-                    request.checkpoint = nil
-                    _ = try await retrying(logger: logger, "complete", giveUp: giveUp) { [request] in try await client.complete(token: token, request)
-                    }
                 }
+                _ = try await retrying(logger: logger, "complete", giveUp: giveUp) { try await client.complete(token: token, request) }
                 logger.info(
                     "trial completed",
                     metadata: meta.merging(["metric.val_mae": "\(result.valMAE)", "metric.test_mae": "\(result.testMAE)"]) { $1 }

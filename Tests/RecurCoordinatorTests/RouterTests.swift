@@ -86,19 +86,63 @@ import Testing
     }
 
     /// A completion carries the checkpoint, so it may exceed the 8 MiB every other body is held to.
-    @Test func completionsTakeCheckpointsOverEightMiB() async throws {
+    @Test func checkpointsOverEightMiBUploadAsStreamsAndDownloadWhole() async throws {
         let (app, coordinator) = try Self.app()
         _ = try await coordinator.createSweep(yaml: Self.sweepYAML)
         let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
         let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
         let checkpoint = Data((0..<(12 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })
-        let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 1, epochsRun: 1, checkpoint: Base64EncodedData(checkpoint))
+        let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 1, epochsRun: 1)
+        let octets: HTTPFields = [.authorization: "Bearer secret", .contentType: "application/octet-stream"]
         try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/leases/\(lease.token)/checkpoint", method: .put, headers: octets, body: ByteBuffer(bytes: checkpoint))
+            { r in
+                #expect(r.status == .noContent, "\(String(buffer: r.body))")
+            }
             try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(complete)) { r in
                 #expect(r.status == .ok, "\(String(buffer: r.body))")
             }
+            try await client.execute(uri: "/v1/trials/\(lease.trialId)/checkpoint", method: .get, headers: Self.auth) { r in
+                #expect(r.status == .ok && r.headers[.contentLength] == "\(checkpoint.count)")
+                #expect(Data(r.body.readableBytesView) == checkpoint)
+            }
+            // An upload under a lease that is gone is refused before anything is written.
+            try await client.execute(uri: "/v1/leases/\(lease.token)/checkpoint", method: .put, headers: octets, body: ByteBuffer(bytes: [1, 2])) {
+                r in
+                #expect(r.status == .conflict && String(buffer: r.body).contains(#""code":"lease_gone""#))
+            }
         }
-        #expect(try coordinator.store.checkpoint(trial: lease.trialId) == checkpoint)
+        #expect(try coordinator.store.checkpointData(trial: lease.trialId) == checkpoint)
+    }
+
+    /// `recur serve --max-checkpoint-bytes`: a larger upload is refused with 413, and the trial
+    /// still completes (without a checkpoint).
+    @Test func checkpointsOverTheLimitAre413() async throws {
+        let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: Self.root)
+        let app = Application(
+            router: try buildRouter(coordinator: coordinator, metrics: HTTPMetrics(), token: "secret", maximumCheckpointBytes: 4096)
+        )
+        _ = try await coordinator.createSweep(yaml: Self.sweepYAML)
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
+        let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
+        let octets: HTTPFields = [.authorization: "Bearer secret", .contentType: "application/octet-stream"]
+        try await app.test(.router) { client in
+            try await client.execute(
+                uri: "/v1/leases/\(lease.token)/checkpoint",
+                method: .put,
+                headers: octets,
+                body: ByteBuffer(repeating: 7, count: 5000)
+            ) { r in
+                #expect(r.status == .contentTooLarge && String(buffer: r.body).contains(#""code":"body_too_large""#))
+            }
+            let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 1, epochsRun: 1)
+            try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(complete)) { r in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(uri: "/v1/trials/\(lease.trialId)/checkpoint", method: .get, headers: Self.auth) { r in
+                #expect(r.status == .notFound && String(buffer: r.body).contains(#""code":"no_checkpoint""#))
+            }
+        }
     }
 
     /// Query values from a link are never trusted: a page past the end shows the last page; a
@@ -137,7 +181,7 @@ import Testing
         _ = try await coordinator.report(token: lease.token, API.EpochReport(epoch: 1, trainLoss: 0.5, valLoss: 0.25, valMae: 3, seconds: 1))
         _ = try await coordinator.complete(
             token: lease.token,
-            API.CompleteRequest(valMae: 3, valLoss: 0.25, testMae: 4, bestEpoch: 1, epochsRun: 1, checkpoint: nil)
+            API.CompleteRequest(valMae: 3, valLoss: 0.25, testMae: 4, bestEpoch: 1, epochsRun: 1)
         )
         let summary = try coordinator.store.summary(named: "tiny")
         #expect(summary.objective == .valLoss && summary.bestValue == 0.25)
@@ -256,8 +300,7 @@ import Testing
                 valLoss: 1,
                 testMae: 3,
                 bestEpoch: 2,
-                epochsRun: 2,
-                checkpoint: Base64EncodedData(Data([1, 2]))
+                epochsRun: 2
             )
             try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(complete)) {
                 #expect($0.status == .ok)

@@ -77,7 +77,7 @@ import Testing
         #expect(throws: StoreError.self) {
             try store.atomically {
                 _ = try store.report(token: "a", metrics: metrics(1), objective: 1, minimize: true, deadline: 100, now: 2)
-                _ = try store.complete(token: "nope", valMetric: 1, bestEpoch: 1, testMetric: 1, checkpoint: nil, now: 3)
+                _ = try store.complete(token: "nope", valMetric: 1, bestEpoch: 1, testMetric: 1, now: 3)
             }
         }
         #expect(try store.metrics(trial: trials[0].id!).isEmpty)

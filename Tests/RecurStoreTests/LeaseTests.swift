@@ -28,9 +28,17 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
         let again = try store.report(token: "t1", metrics: metrics(1, 3.0), objective: 3.0, minimize: true, deadline: 20, now: 2)
         #expect(!again.inserted)  // idempotent
         _ = try store.report(token: "t1", metrics: metrics(2, 2.0), objective: 2.0, minimize: true, deadline: 30, now: 3)
-        let done = try store.complete(token: "t1", valMetric: 2.0, bestEpoch: 2, testMetric: 2.5, checkpoint: Data([1, 2, 3]), now: 4)
+        // The checkpoint was uploaded under the lease; the completion adopts it as the trial's file.
+        try Data([1, 2, 3]).write(to: store.uploadFile(attempt: attempt.id!))
+        let done = try store.complete(token: "t1", valMetric: 2.0, bestEpoch: 2, testMetric: 2.5, now: 4)
         #expect(done.state == .completed && done.testMetric == 2.5 && done.bestEpoch == 2)
-        #expect(try store.checkpoint(trial: trials[0].id!) == Data([1, 2, 3]))
+        #expect(try store.checkpointData(trial: trials[0].id!) == Data([1, 2, 3]))
+        guard case .file(let file, let bytes) = try store.checkpoint(trial: trials[0].id!) else {
+            Issue.record("not a file")
+            return
+        }
+        #expect(bytes == 3 && file.lastPathComponent == "trial-\(trials[0].id!).safetensors")
+        #expect(!FileManager.default.fileExists(atPath: try store.uploadFile(attempt: attempt.id!).path))
         #expect(try store.metrics(trial: trials[0].id!).map(\.epoch) == [1, 2])
         // A late call with the finished lease gets staleLease and changes nothing.
         #expect(throws: StoreError.self) { try store.report(token: "t1", metrics: metrics(3), objective: 1, minimize: true, deadline: 40, now: 5) }
@@ -146,7 +154,7 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
                         now: now
                     )
                 case 4: _ = try store.expireLeases(now: now, maxAttempts: { _ in 3 })
-                case 5: _ = try store.complete(token: token, valMetric: 1, bestEpoch: 1, testMetric: 1, checkpoint: nil, now: now)
+                case 5: _ = try store.complete(token: token, valMetric: 1, bestEpoch: 1, testMetric: 1, now: now)
                 case 6: _ = try store.fail(token: token, error: "x", retryable: rng.next() % 2 == 0, maxAttempts: 3, now: now)
                 default:
                     if rng.next() % 2 == 0 {

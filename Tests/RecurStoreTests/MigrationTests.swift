@@ -43,7 +43,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let older = dir.appendingPathComponent("older.db").path
         try SweepStore.migrator(upTo: Migrations.all[1].id).migrate(try DatabaseQueue(path: older))
-        #expect(throws: StoreError.olderDatabase([Migrations.all[2].id])) { try SweepStore(readingPath: older) }
+        #expect(throws: StoreError.olderDatabase(Migrations.all.dropFirst(2).map(\.id))) { try SweepStore(readingPath: older) }
         let applied = try DatabaseQueue(path: older).read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
         #expect(applied == 2)
 

@@ -16,15 +16,18 @@ final class FakeCoordinator: CoordinatorService, Sendable {
     let calls = Mutex<[String]>([])
     let onReport: @Sendable (API.EpochReport, Int) throws -> API.ReportAction
     let onComplete: @Sendable (API.CompleteRequest, Int) throws -> Void
+    let onUpload: @Sendable (Data) throws -> Void
     let reportTries = Mutex(0)
     let completeTries = Mutex(0)
 
     init(
         onReport: @escaping @Sendable (API.EpochReport, Int) throws -> API.ReportAction = { _, _ in ._continue },
-        onComplete: @escaping @Sendable (API.CompleteRequest, Int) throws -> Void = { _, _ in }
+        onComplete: @escaping @Sendable (API.CompleteRequest, Int) throws -> Void = { _, _ in },
+        onUpload: @escaping @Sendable (Data) throws -> Void = { _ in }
     ) {
         self.onReport = onReport
         self.onComplete = onComplete
+        self.onUpload = onUpload
     }
 
     func record(_ call: String) { calls.withLock { $0.append(call) } }
@@ -51,8 +54,13 @@ final class FakeCoordinator: CoordinatorService, Sendable {
             return $0
         }
         try onComplete(request, attempt)
-        record(request.checkpoint == nil ? "complete without checkpoint" : "complete")
+        record("complete")
         return .init(trialId: 1, state: .completed)
+    }
+    func uploadCheckpoint(token: String, file: URL) async throws {
+        let data = try Data(contentsOf: file)
+        try onUpload(data)
+        record((try? Checkpoint.decode(data)) != nil ? "upload" : "upload of an unreadable checkpoint")
     }
     func fail(token: String, _ request: API.FailRequest) async throws -> API.TrialStateResponse {
         record("fail \(request.kind?.rawValue ?? "error") retryable=\(request.retryable)")
@@ -114,7 +122,7 @@ final class FakeCoordinator: CoordinatorService, Sendable {
     @Test func aTrialReportsEveryEpochInOrderThenCompletes() async {
         let fake = FakeCoordinator()
         await Self.worker(fake).runTrial(Self.lease(), slot: 0)
-        #expect(fake.log == ["report 1", "report 2", "report 3", "report 4", "complete"])
+        #expect(fake.log == ["report 1", "report 2", "report 3", "report 4", "upload", "complete"])
     }
 
     /// Reports that cannot be delivered are retried, in order, while training goes on.
@@ -124,7 +132,7 @@ final class FakeCoordinator: CoordinatorService, Sendable {
             return ._continue
         })
         await Self.worker(fake).runTrial(Self.lease(), slot: 0)
-        #expect(fake.log == ["report 1", "report 2", "report 3", "report 4", "complete"])
+        #expect(fake.log == ["report 1", "report 2", "report 3", "report 4", "upload", "complete"])
         #expect(fake.reportTries.withLock { $0 } == 7)
     }
 
@@ -146,11 +154,9 @@ final class FakeCoordinator: CoordinatorService, Sendable {
 
     /// 413: the coordinator will not take the checkpoint; the metrics still arrive.
     @Test func aCheckpointRefusedAsTooLargeIsDroppedAndTheTrialCompletes() async {
-        let fake = FakeCoordinator(onComplete: { request, _ in
-            if request.checkpoint != nil { throw CoordinatorCallError.status(413, .bodyTooLarge, "over the limit") }
-        })
+        let fake = FakeCoordinator(onUpload: { _ in throw CoordinatorCallError.status(413, .bodyTooLarge, "over the limit") })
         await Self.worker(fake).runTrial(Self.lease(epochs: 2), slot: 0)
-        #expect(fake.log == ["report 1", "report 2", "complete without checkpoint"])
+        #expect(fake.log == ["report 1", "report 2", "complete"])
     }
 
     /// SIGTERM (a shutdown request) during a trial: the current epoch finishes and is reported,

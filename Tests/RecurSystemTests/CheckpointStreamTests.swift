@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+import RecurAPI
+import RecurWorker
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Checkpoints travel as streams: a 200 MB checkpoint goes up to a real `recur serve` and comes
+/// back down while the coordinator's resident memory stays within 50 MB of where it started.
+@Suite(.serialized) struct CheckpointStreamTests {
+    /// `VmRSS` or `VmHWM` (peak) of a process, in bytes.
+    static func memory(_ pid: Int32, _ field: String) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix(field + ":") })
+        let kilobytes = try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        return kilobytes * 1024
+    }
+
+    /// Resets the peak (`VmHWM`) to the current resident size (Linux: `clear_refs` 5).
+    static func resetPeak(_ pid: Int32) { try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/\(pid)/clear_refs")) }
+
+    static func sha256(_ path: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return String(text.prefix(64))
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/status"), "needs Linux /proc to read resident memory"))
+    func aTwoHundredMegabyteCheckpointStreamsBothWays() async throws {
+        let cluster = try Cluster(rows: 1200)
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator()
+        try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 1))
+        let pid = cluster.coordinator!.processIdentifier
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let client = CoordinatorClient(address: CoordinatorAddress(cluster.tcp)!, token: token, logger: logger)
+        defer { Task { await client.shutdown() } }
+        let worker = try await client.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
+        let lease = try #require(try await client.lease(API.LeaseRequest(workerId: worker.workerId, waitSeconds: 5)).lease)
+
+        // 200 MB of pseudo-random bytes, written in 1 MiB pieces.
+        let upload = cluster.dir.appendingPathComponent("big.safetensors")
+        _ = FileManager.default.createFile(atPath: upload.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: upload)
+        var state: UInt64 = 88_172_645_463_325_252
+        for _ in 0..<200 {
+            var piece = [UInt8](repeating: 0, count: 1 << 20)
+            for i in stride(from: 0, to: piece.count, by: 8) {
+                state ^= state << 13
+                state ^= state >> 7
+                state ^= state << 17
+                withUnsafeBytes(of: state) { for j in 0..<8 { piece[i + j] = $0[j] } }
+            }
+            try handle.write(contentsOf: piece)
+        }
+        try handle.close()
+
+        let before = try Self.memory(pid, "VmRSS")
+        Self.resetPeak(pid)
+        try await client.uploadCheckpoint(token: lease.token, file: upload)
+        _ = try await client.complete(token: lease.token, API.CompleteRequest(valMae: 1, valLoss: 1, testMae: 1, bestEpoch: 1, epochsRun: 1))
+        let peakUp = try Self.memory(pid, "VmHWM")
+
+        Self.resetPeak(pid)
+        let download = cluster.dir.appendingPathComponent("back.safetensors")
+        let bytes = try await client.downloadCheckpoint(trial: lease.trialId, to: download)
+        let peakDown = try Self.memory(pid, "VmHWM")
+
+        #expect(bytes == 200 << 20)
+        #expect(try Self.sha256(download.path) == Self.sha256(upload.path))
+        let mb = { (n: Int) in String(format: "%.1f MB", Double(n) / 1e6) }
+        print("coordinator RSS before \(mb(before)); peak while uploading \(mb(peakUp)), while downloading \(mb(peakDown))")
+        #expect(peakUp - before < 50_000_000, "the upload grew the coordinator by \(mb(peakUp - before))")
+        #expect(peakDown - before < 50_000_000, "the download grew the coordinator by \(mb(peakDown - before))")
+    }
+}
