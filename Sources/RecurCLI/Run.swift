@@ -45,26 +45,19 @@ struct Run: AsyncParsableCommand {
         do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
         let lock = try DatabaseLock(path: db)
         defer { withExtendedLifetime(lock) {} }
-        // Attempts still running belong to workers of an earlier `recur run` that died with it
-        // (killed, or its terminal closed): hand them back now, without using up a retry, instead
-        // of waiting for their leases to expire and counting them as lost.
-        let orphans = try store.runningAttempts()
-        for attempt in orphans { _ = try? store.release(token: attempt.leaseToken, now: Date().timeIntervalSince1970) }
-        if let existing = try? store.sweep(named: spec.name), existing.definitionYaml != yaml {
-            try Self.redefine(existing, as: spec, yaml: yaml, store: store, db: db)
-        }
         let coordinator = try Coordinator(store: store, leaseSeconds: 30, logger: logger)
-        if let existing = try? store.sweep(named: spec.name) {
-            if existing.state == .paused || existing.state == .cancelled {
-                if existing.state == .cancelled {
-                    _ = try store.setSweepState(existing.id!, to: .paused, from: [.cancelled], now: Date().timeIntervalSince1970)
-                }
-                _ = try await coordinator.setState(sweep: spec.name, to: .running)
-            }
-            print("resuming sweep \(spec.name) from \(db)" + (orphans.isEmpty ? "" : " (\(orphans.count) trial(s) of the last run handed back)"))
-        } else {
-            _ = try await coordinator.createSweep(yaml: yaml, source: file)
+        // The workers of an earlier `recur run` on this database died with it.
+        let handedBack = try await coordinator.releaseOrphans()
+        let opening: Coordinator.Opening
+        do { opening = try await coordinator.open(yaml: yaml, source: file) } catch let error as SweepSpecError {
+            throw CLIError(error.problems.map { "\(db): \($0)" }.joined(separator: "\n"))
+        }
+        switch opening {
+        case .created:
             print("sweep \(spec.name): \(spec.search.method.rawValue) search, up to \(spec.search.maxTrials) trials, database \(db)")
+        case .resumed(let before, let after):
+            if let before, let after { print("sweep \(spec.name): max_trials \(before) → \(after)") }
+            print("resuming sweep \(spec.name) from \(db)" + (handedBack == 0 ? "" : " (\(handedBack) trial(s) of the last run handed back)"))
         }
 
         // Beside the database when the path fits a Unix socket address (108 bytes), else in /tmp.
@@ -175,41 +168,6 @@ extension Run {
     /// A resume with an edited file: comments, the description, `max_trials` and `max_parallel`
     /// may change (more trials extend a finished sweep, as adding trials to an Optuna study does);
     /// anything that would change what the trials so far mean is refused.
-    static func redefine(_ existing: SweepRecord, as spec: SweepSpec, yaml: String, store: SweepStore, db: String) throws {
-        let old = try SweepSpec.parse(yaml: existing.definitionYaml, source: existing.name)
-        func comparable(_ s: SweepSpec) -> String {
-            var s = s
-            s.search.maxTrials = 0
-            s.search.maxParallel = 0
-            s.description = ""
-            return s.jsonString()
-        }
-        guard comparable(old) == comparable(spec) else {
-            throw CLIError(
-                "\(db) already has a sweep named '\(spec.name)' with another definition (on a resume only search.max_trials and max_parallel may change); rename the sweep or pass --db"
-            )
-        }
-        let trials = try store.trials(sweep: existing.id!).count
-        guard spec.search.maxTrials >= trials else {
-            throw CLIError("search.max_trials: \(spec.search.maxTrials) is below the \(trials) trials sweep '\(spec.name)' already has")
-        }
-        let stored = try JSONSerialization.jsonObject(with: Data(existing.definitionJson.utf8)) as? [String: Any] ?? [:]
-        let definition = try Coordinator.definitionJSON(
-            spec,
-            datasetSHA256: stored["dataset_sha256"] as? String,
-            features: stored["features"] as? Int
-        )
-        _ = try store.redefineSweep(
-            existing.id!,
-            yaml: yaml,
-            definitionJSON: definition,
-            reopen: spec.search.maxTrials > old.search.maxTrials,
-            now: Date().timeIntervalSince1970
-        )
-        if spec.search.maxTrials != old.search.maxTrials {
-            print("sweep \(spec.name): max_trials \(old.search.maxTrials) → \(spec.search.maxTrials)")
-        }
-    }
 }
 
 /// Set once from a signal handler.

@@ -7,7 +7,7 @@ import RecurWorker
 extension Sweep {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Send a sweep file to the coordinator; workers start on it at once.",
+            abstract: "Send a sweep file to the coordinator (or resume the sweep of that name, as recur run does); workers start on it at once.",
             discussion: """
                 Example:
                   recur sweep create sweeps/lecture.yaml --coordinator tcp://127.0.0.1:7878 --token-file sweeps.db.token
@@ -19,10 +19,14 @@ extension Sweep {
 
         func run() async throws {
             let (spec, yaml) = try SweepSpec.load(path: file)
-            let summary = try await connection.with { client in
+            let (summary, resumed) = try await connection.with { client in
                 try await client.createSweep(yaml: yaml)
             }
-            print("created sweep \(summary.name): \(spec.search.method.rawValue) search, up to \(summary.maxTrials) trials")
+            if resumed {
+                print("resumed sweep \(summary.name): \(summary.state.rawValue), \(summary.trials) of up to \(summary.maxTrials) trials so far")
+            } else {
+                print("created sweep \(summary.name): \(spec.search.method.rawValue) search, up to \(summary.maxTrials) trials")
+            }
         }
     }
 }

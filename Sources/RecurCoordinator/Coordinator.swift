@@ -136,24 +136,33 @@ public actor Coordinator {
 
     // MARK: - Sweeps
 
-    /// Validates and stores a sweep; the dataset must be readable by the coordinator (its hash and
-    /// feature count go to every worker).
-    public func createSweep(yaml: String, source: String = "sweep") throws -> SweepRecord {
+    /// Validates and stores a sweep. The dataset must be readable by the coordinator (its hash
+    /// and feature count go to every worker); it is read, hashed and parsed before the actor is
+    /// entered, so worker calls never wait behind it.
+    public nonisolated func createSweep(yaml: String, source: String = "sweep") async throws -> SweepRecord {
         let spec = try SweepSpec.parse(yaml: yaml, source: source)
-        let url = URL(fileURLWithPath: spec.task.dataset, relativeTo: datasetDirectory)
+        let (task, features) = try Self.prepareDataset(spec, source: source, directory: datasetDirectory)
+        return try await insert(spec, yaml: yaml, task: task, features: features)
+    }
+
+    /// The task with its dataset's SHA-256, and the dataset's feature count.
+    nonisolated static func prepareDataset(_ spec: SweepSpec, source: String, directory: URL) throws -> (TaskSpec, Int) {
+        let url = URL(fileURLWithPath: spec.task.dataset, relativeTo: directory)
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw SweepSpecError(source: source, problems: ["task.dataset: the coordinator cannot read \(spec.task.dataset) (\(url.path))"])
         }
         var task = spec.task
         task.datasetSHA256 = sha256Hex(data)
-        let prepared: PreparedTask
-        do { prepared = try PreparedTask.load(task, directory: datasetDirectory) } catch let error as ForecastError {
+        do { return (task, try PreparedTask.load(task, directory: directory).featureCount) } catch let error as ForecastError {
             throw SweepSpecError(source: source, problems: [error.description])
         }
-        let definition = try Self.definitionJSON(spec, datasetSHA256: task.datasetSHA256, features: prepared.featureCount)
+    }
+
+    func insert(_ spec: SweepSpec, yaml: String, task: TaskSpec, features: Int) throws -> SweepRecord {
+        let definition = try Self.definitionJSON(spec, datasetSHA256: task.datasetSHA256, features: features)
         let record = try store.createSweep(spec, yaml: yaml, definitionJSON: definition, now: clock())
-        runtimes[record.id!] = Runtime(record: record, spec: spec, task: task, features: prepared.featureCount)
+        runtimes[record.id!] = Runtime(record: record, spec: spec, task: task, features: features)
         logger.info("sweep created", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
         return record
     }

@@ -72,6 +72,8 @@ struct CoordinatorAPI: APIProtocol {
         }
         _ = try? FileManager.default.removeItem(at: target)
         try FileManager.default.moveItem(at: part, to: target)
+        // A long upload counts as a sign of life: the lease gets a full length for the completion.
+        _ = try await coordinator.heartbeat(token: input.path.token)
         return .noContent(.init())
     }
 
@@ -94,8 +96,11 @@ struct CoordinatorAPI: APIProtocol {
     func createSweep(_ input: Operations.CreateSweep.Input) async throws -> Operations.CreateSweep.Output {
         guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
         try check(body.yaml.count <= 1_000_000, "yaml: must be at most 1000000 characters")
-        let record = try await coordinator.createSweep(yaml: body.yaml)
-        return .created(.init(body: .json(API.SweepSummary(try coordinator.store.summary(named: record.name)))))
+        let name = try SweepSpec.parse(yaml: body.yaml).name
+        switch try await coordinator.open(yaml: body.yaml, source: "sweep") {
+        case .created: return .created(.init(body: .json(try coordinator.summary(named: name))))
+        case .resumed: return .ok(.init(body: .json(try coordinator.summary(named: name))))
+        }
     }
 
     func validateSweep(_ input: Operations.ValidateSweep.Input) async throws -> Operations.ValidateSweep.Output {

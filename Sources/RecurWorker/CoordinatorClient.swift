@@ -175,8 +175,15 @@ public final class CoordinatorClient: CoordinatorService {
         try await call { try await api.getSweep(path: .init(name: name)).ok.body.json }
     }
 
-    public func createSweep(yaml: String) async throws -> API.SweepSummary {
-        try await call { try await api.createSweep(body: .json(.init(yaml: yaml))).created.body.json }
+    /// Creates the sweep, or resumes the one of that name (`resumed` true).
+    public func createSweep(yaml: String) async throws -> (summary: API.SweepSummary, resumed: Bool) {
+        try await call {
+            switch try await api.createSweep(body: .json(.init(yaml: yaml))) {
+            case .created(let created): return (try created.body.json, false)
+            case .ok(let resumed): return (try resumed.body.json, true)
+            default: throw CoordinatorCallError.status(200, nil, "unexpected answer to create")
+            }
+        }
     }
 
     /// The sweep after the change; `action` is pause, resume or cancel.

@@ -108,7 +108,8 @@ extension Worker {
         }
         continuation.finish()
         await sender.value
-        heartbeat.cancel()
+        // Heartbeats go on through the checkpoint upload and the completion, however long they take.
+        defer { heartbeat.cancel() }
 
         switch (outcome, control.reason) {
         case (_, .pruned), (_, .stopped), (_, .leaseGone):

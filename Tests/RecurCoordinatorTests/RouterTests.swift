@@ -249,6 +249,25 @@ import Testing
         }
     }
 
+    /// `POST /v1/sweeps` follows `recur run`'s rules: the same definition again resumes (200), a
+    /// higher max_trials extends the sweep, another definition under the name is 422.
+    @Test func creatingAnExistingSweepResumesItUnderTheRunRules() async throws {
+        let (app, coordinator) = try Self.app()
+        try await app.test(.router) { client in
+            for (yaml, status) in [
+                (Self.sweepYAML, HTTPResponse.Status.created), (Self.sweepYAML, .ok),
+                (Self.sweepYAML.replacingOccurrences(of: "max_trials: 2", with: "max_trials: 5"), .ok),
+                (Self.sweepYAML.replacingOccurrences(of: "units: 4", with: "units: 8"), .unprocessableContent),
+            ] {
+                try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.SweepDefinition(yaml: yaml))) {
+                    r in
+                    #expect(r.status == status, "\(String(buffer: r.body))")
+                }
+            }
+        }
+        #expect(try coordinator.summary(named: "tiny").maxTrials == 5)
+    }
+
     @Test func invalidSweepsAre422WithTheirProblems() async throws {
         let (app, _) = try Self.app()
         try await app.test(.router) { client in

@@ -38,7 +38,9 @@ import Glibc
     func aTwoHundredMegabyteCheckpointStreamsBothWays() async throws {
         let cluster = try Cluster(rows: 1200)
         defer { cluster.stopAll() }
-        try cluster.startCoordinator()
+        // Under a loaded CI machine the 200 MB may take longer than the default 30 s lease, and
+        // this client sends no heartbeats meanwhile (the worker does).
+        try cluster.startCoordinator(leaseSeconds: 600)
         try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 1))
         let pid = cluster.coordinator!.processIdentifier
         var logger = Logger(label: "test")

@@ -122,7 +122,7 @@ import Glibc
         try Data(cluster.sweepYAML(name: "local", trials: 1, parallel: 1, epochs: 2).utf8).write(to: cluster.dir.appendingPathComponent("b.yaml"))
         #expect(try RecurBinary.run(["run", "a.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir).status == 0)
         let clash = try RecurBinary.run(["run", "b.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
-        #expect(clash.status == 1 && clash.stderr.contains("already has a sweep named 'local' with another definition"))
+        #expect(clash.status == 1 && clash.stderr.contains("a sweep named 'local' exists with another definition"))
     }
 
     /// A finished sweep is extended by raising max_trials (comments may change too); the trials

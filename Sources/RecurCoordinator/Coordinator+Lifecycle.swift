@@ -1,0 +1,92 @@
+import Foundation
+import RecurStore
+import RecurSweep
+
+/// How a sweep definition meets a database, with the same rules wherever it comes from: `recur
+/// run`, `POST /v1/sweeps` (`recur sweep create`), and a coordinator restarting on a database
+/// whose last embedded workers died with it.
+extension Coordinator {
+    /// What ``open(yaml:source:)`` did.
+    public enum Opening: Sendable, Equatable {
+        case created
+        /// Resumed the sweep of that name; `maxTrials` is (before, after) when the definition changed it.
+        case resumed(maxTrialsBefore: Int?, maxTrialsAfter: Int?)
+    }
+
+    /// Creates the sweep, or resumes the one of the same name. On a resume only
+    /// `search.max_trials` (not below the trials the sweep has) and `max_parallel` may change; a
+    /// paused or cancelled sweep runs again, and raising `max_trials` reopens a done one.
+    /// Another definition under the same name is an error naming the fix.
+    public func open(yaml: String, source: String) async throws -> Opening {
+        let spec = try SweepSpec.parse(yaml: yaml, source: source)
+        guard let existing = try? store.sweep(named: spec.name) else {
+            _ = try await createSweep(yaml: yaml, source: source)
+            return .created
+        }
+        var before: Int?
+        var after: Int?
+        if existing.definitionYaml != yaml {
+            let old = try redefine(existing, as: spec, yaml: yaml, source: source)
+            if old != spec.search.maxTrials { (before, after) = (old, spec.search.maxTrials) }
+        }
+        let current = try store.sweep(named: spec.name)
+        if current.state == .cancelled {
+            _ = try store.setSweepState(current.id!, to: .paused, from: [.cancelled], now: clock())
+        }
+        if current.state == .paused || current.state == .cancelled {
+            _ = try setState(sweep: spec.name, to: .running)
+        }
+        return .resumed(maxTrialsBefore: before, maxTrialsAfter: after)
+    }
+
+    /// Stores a changed definition of a sweep under the resume rules and rebuilds its runtime;
+    /// returns the old `max_trials`.
+    private func redefine(_ existing: SweepRecord, as spec: SweepSpec, yaml: String, source: String) throws -> Int {
+        let old = try SweepSpec.parse(yaml: existing.definitionYaml, source: existing.name)
+        func comparable(_ s: SweepSpec) -> String {
+            var s = s
+            s.search.maxTrials = 0
+            s.search.maxParallel = 0
+            s.description = ""
+            return s.jsonString()
+        }
+        guard comparable(old) == comparable(spec) else {
+            throw SweepSpecError(
+                source: source,
+                problems: [
+                    "name: a sweep named '\(spec.name)' exists with another definition (on a resume only search.max_trials and max_parallel may change); rename the sweep or use another database"
+                ]
+            )
+        }
+        let trials = try store.trials(sweep: existing.id!).count
+        guard spec.search.maxTrials >= trials else {
+            throw SweepSpecError(
+                source: source,
+                problems: ["search.max_trials: \(spec.search.maxTrials) is below the \(trials) trials sweep '\(spec.name)' already has"]
+            )
+        }
+        let stored = try JSONSerialization.jsonObject(with: Data(existing.definitionJson.utf8)) as? [String: Any] ?? [:]
+        let definition = try Self.definitionJSON(spec, datasetSHA256: stored["dataset_sha256"] as? String, features: stored["features"] as? Int)
+        let updated = try store.redefineSweep(
+            existing.id!,
+            yaml: yaml,
+            definitionJSON: definition,
+            reopen: spec.search.maxTrials > old.search.maxTrials,
+            now: clock()
+        )
+        if updated.state == .running || updated.state == .paused {
+            runtimes[updated.id!] = try Coordinator.restore(updated, store: store)
+        }
+        logger.info("sweep redefined", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
+        return old.search.maxTrials
+    }
+
+    /// Hands back every attempt a previous coordinator of this database left running (`recur
+    /// run`'s workers die with it), without using up a retry, instead of waiting for the leases
+    /// to expire and counting them as lost. Returns how many.
+    public func releaseOrphans() async throws -> Int {
+        let orphans = try store.runningAttempts()
+        for attempt in orphans { _ = try? await release(token: attempt.leaseToken) }
+        return orphans.count
+    }
+}
