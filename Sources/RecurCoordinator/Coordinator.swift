@@ -346,10 +346,8 @@ public actor Coordinator {
     func heartbeatNow(token: String) throws -> API.DeadlineResponse {
         do {
             let attempt = try store.renew(token: token, deadline: clock() + leaseSeconds, now: clock())
-            if let w = attempt.workerId {
-                lastTouch[w] = clock()
-                try? store.touchWorker(w, now: clock())
-            }
+            // A worker whose row is gone is not marked as seen, so its next lease tells it to register again.
+            if let w = attempt.workerId, (try? store.touchWorker(w, now: clock())) != nil { lastTouch[w] = clock() }
             return API.DeadlineResponse(deadline: attempt.leaseDeadline)
         } catch let error as StoreError {
             if case .staleLease = error { counters.staleCalls += 1 }
