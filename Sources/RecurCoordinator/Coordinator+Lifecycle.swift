@@ -42,7 +42,7 @@ extension Coordinator {
     /// Stores a changed definition of a sweep under the resume rules and rebuilds its runtime;
     /// returns the old `max_trials`.
     private func redefine(_ existing: SweepRecord, as spec: SweepSpec, yaml: String, source: String) throws -> Int {
-        let old = try SweepSpec.parse(yaml: existing.definitionYaml, source: existing.name)
+        let old = existing.definitionJson.spec
         func comparable(_ s: SweepSpec) -> String {
             var s = s
             s.search.maxTrials = 0
@@ -65,12 +65,12 @@ extension Coordinator {
                 problems: ["search.max_trials: \(spec.search.maxTrials) is below the \(trials) trials sweep '\(spec.name)' already has"]
             )
         }
-        let stored = try JSONSerialization.jsonObject(with: Data(existing.definitionJson.utf8)) as? [String: Any] ?? [:]
-        let definition = try Self.definitionJSON(spec, datasetSHA256: stored["dataset_sha256"] as? String, features: stored["features"] as? Int)
+        var definition = existing.definitionJson
+        definition.spec = spec
         let updated = try store.redefineSweep(
             existing.id!,
             yaml: yaml,
-            definitionJSON: definition,
+            definition: definition,
             reopen: spec.search.maxTrials > old.search.maxTrials,
             now: clock()
         )

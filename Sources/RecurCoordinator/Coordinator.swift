@@ -104,11 +104,12 @@ public actor Coordinator {
 
     /// Rebuilds a sweep's sampler, pruner and taken set from the store.
     static func restore(_ record: SweepRecord, store: SweepStore) throws -> Runtime {
-        let spec = try SweepSpec.parse(yaml: record.definitionYaml, source: record.name)
-        let resolved = try JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8)) as? [String: Any] ?? [:]
+        // The definition was parsed from its YAML once, at creation; it is stored typed.
+        let definition = record.definitionJson
+        let spec = definition.spec
         var task = spec.task
-        task.datasetSHA256 = resolved["dataset_sha256"] as? String
-        let runtime = Runtime(record: record, spec: spec, task: task, features: resolved["features"] as? Int ?? 1)
+        task.datasetSHA256 = definition.datasetSHA256
+        let runtime = Runtime(record: record, spec: spec, task: task, features: definition.features ?? 1)
         let trials = try store.trials(sweep: record.id!)
         for trial in trials {
             runtime.taken.insert(trial.configHash)
@@ -160,20 +161,11 @@ public actor Coordinator {
     }
 
     func insert(_ spec: SweepSpec, yaml: String, task: TaskSpec, features: Int) throws -> SweepRecord {
-        let definition = try Self.definitionJSON(spec, datasetSHA256: task.datasetSHA256, features: features)
-        let record = try store.createSweep(spec, yaml: yaml, definitionJSON: definition, now: clock())
+        let definition = SweepDefinition(spec: spec, datasetSHA256: task.datasetSHA256, features: features)
+        let record = try store.createSweep(spec, yaml: yaml, definition: definition, now: clock())
         runtimes[record.id!] = Runtime(record: record, spec: spec, task: task, features: features)
         logger.info("sweep created", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
         return record
-    }
-
-    /// The stored definition: the parsed spec plus what workers need to check their copy of the
-    /// data (its SHA-256 and feature count).
-    public static func definitionJSON(_ spec: SweepSpec, datasetSHA256: String?, features: Int?) throws -> String {
-        var json = try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)) as? [String: Any] ?? [:]
-        json["dataset_sha256"] = datasetSHA256
-        json["features"] = features
-        return String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
     }
 
     public func setState(sweep name: String, to state: SweepState) throws -> SweepRecord {

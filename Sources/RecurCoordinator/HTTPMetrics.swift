@@ -64,11 +64,19 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let response = try await next(request, context)
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        // The route's template (`/v1/leases/{token}/epochs`), so tokens and names add no series.
-        await metrics.record(route: context.endpointPath ?? "unmatched", status: response.status.code, seconds: seconds)
-        return response
+        func record(_ status: HTTPResponse.Status) async {
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            // The route's template (`/v1/leases/{token}/epochs`), so tokens and names add no series.
+            await metrics.record(route: context.endpointPath ?? "unmatched", status: status.code, seconds: seconds)
+        }
+        do {
+            let response = try await next(request, context)
+            await record(response.status)
+            return response
+        } catch let error as any HTTPResponseError {
+            await record(error.status)
+            throw error
+        }
     }
 }

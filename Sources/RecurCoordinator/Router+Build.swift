@@ -29,7 +29,7 @@ public func buildRouter(
         configuration: .init(jsonEncodingOptions: [.sortedKeys]),
         middlewares: [ErrorBodyMiddleware()]
     )
-    addDashboardRoutes(to: router, coordinator: coordinator, token: token)
+    router.addRoutes(dashboardRoutes(coordinator: coordinator, token: token))
     router.get("/metrics") { _, _ in
         let text = await metrics.prometheusText(counters: coordinator.counters, store: coordinator.store)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
@@ -74,6 +74,11 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         return try await next(request, context)
     }
+}
+
+/// Hummingbird renders an ``APIFailure`` thrown by a middleware or route as its JSON error body.
+extension APIFailure: HTTPResponseError {
+    public func response(from request: Request, context: some RequestContext) throws -> Response { errorResponse(self) }
 }
 
 /// A JSON error response.
@@ -142,12 +147,10 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         guard request.uri.path.hasPrefix("/v1/") else { return try await next(request, context) }
         if request.method == .put {
             if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > checkpointLimit {
-                return errorResponse(
-                    APIFailure(
-                        .contentTooLarge,
-                        .bodyTooLarge,
-                        "the checkpoint is over the coordinator's limit (\(checkpointLimit) bytes; recur serve --max-checkpoint-bytes)"
-                    )
+                throw APIFailure(
+                    .contentTooLarge,
+                    .bodyTooLarge,
+                    "the checkpoint is over the coordinator's limit (\(checkpointLimit) bytes; recur serve --max-checkpoint-bytes)"
                 )
             }
             return try await next(request, context)
@@ -155,9 +158,7 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         guard request.method == .post else { return try await next(request, context) }
         var request = request
         do { _ = try await request.collectBody(upTo: API.maximumBodyBytes) } catch is NIOTooManyBytesError {
-            return errorResponse(
-                APIFailure(.contentTooLarge, .bodyTooLarge, "the request body is over the coordinator's limit (\(API.maximumBodyBytes) bytes)")
-            )
+            throw APIFailure(.contentTooLarge, .bodyTooLarge, "the request body is over the coordinator's limit (\(API.maximumBodyBytes) bytes)")
         }
         return try await next(request, context)
     }
@@ -175,7 +176,7 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         let presented = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : (request.cookies["recur_token"]?.value ?? "")
         guard constantTimeEqual(presented, token) else {
             if path.hasPrefix("/v1") || path == "/metrics" {
-                return errorResponse(APIFailure(.unauthorized, .unauthorized, "missing or wrong bearer token; pass --token-file"))
+                throw APIFailure(.unauthorized, .unauthorized, "missing or wrong bearer token; pass --token-file")
             }
             return html(Dashboard.login(next: request.uri.string), status: .unauthorized)
         }

@@ -6,7 +6,8 @@ import RecurStore
 
 /// The dashboard's HTML pages and sign-in. Query parameters are checked as docs/openapi.yaml
 /// declares them: a value out of its schema gets 400, not a silent default.
-func addDashboardRoutes(to router: Router<BasicRequestContext>, coordinator: Coordinator, token: String?) {
+func dashboardRoutes(coordinator: Coordinator, token: String?) -> RouteCollection<BasicRequestContext> {
+    let router = RouteCollection(context: BasicRequestContext.self)
     router.get("/") { _, _ in await respondHTML { try Dashboard.index(store: coordinator.store) } }
     router.get("/sweeps/:name") { request, context in
         await respondHTML {
@@ -63,6 +64,7 @@ func addDashboardRoutes(to router: Router<BasicRequestContext>, coordinator: Coo
         }
         return signedIn(token: token, next: next)
     }
+    return router
 }
 
 struct LoginForm: Decodable {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import RecurSweep
 
 public enum SweepState: String, Codable, Sendable, CaseIterable { case running, paused, cancelled, done }
 public enum TrialState: String, Codable, Sendable, CaseIterable { case pending, running, completed, pruned, failed }
@@ -18,7 +19,9 @@ public struct SweepRecord: SnakeCaseRecord, Sendable, Equatable {
     public var id: Int64?
     public var name: String
     public var definitionYaml: String
-    public var definitionJson: String
+    /// The `definition_json` column, typed: the spec parsed from `definitionYaml` once, with the
+    /// dataset's hash and feature count (GRDB stores it as JSON).
+    public var definitionJson: SweepDefinition
     public var state: SweepState
     public var createdAt: Double
     public var updatedAt: Double

@@ -14,9 +14,8 @@ extension SweepStore {
 
     func summary(of record: SweepRecord) throws -> SweepSummary {
         let counts = try counts(sweep: record.id!)
-        let json = (try? JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8))) as? [String: Any] ?? [:]
-        let search = json["search"] as? [String: Any] ?? [:]
-        let minimize = Self.minimizes(record)
+        let spec = record.definitionJson.spec
+        let minimize = spec.objective.minimize
         let best = try writer.read { db in
             try Row.fetchOne(
                 db,
@@ -31,8 +30,8 @@ extension SweepStore {
             // A sweep done before max_trials ran out of configs: its total is what it ran.
             name: record.name,
             state: record.state,
-            method: (search["method"] as? String).flatMap(SweepSpec.Method.init(rawValue:)) ?? .random,
-            maxTrials: record.state == .done ? counts.values.reduce(0, +) : search["max_trials"] as? Int ?? 0,
+            method: spec.search.method,
+            maxTrials: record.state == .done ? counts.values.reduce(0, +) : spec.search.maxTrials,
             trials: counts.values.reduce(0, +),
             pending: counts[.pending] ?? 0,
             running: counts[.running] ?? 0,
@@ -80,15 +79,9 @@ extension SweepStore {
     }
 
     /// The objective's metric, from the stored definition.
-    static func objective(_ record: SweepRecord) -> SweepSpec.Objective.Metric {
-        let json = (try? JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8))) as? [String: Any] ?? [:]
-        return ((json["objective"] as? [String: Any])?["metric"] as? String).flatMap(SweepSpec.Objective.Metric.init(rawValue:)) ?? .valMAE
-    }
+    static func objective(_ record: SweepRecord) -> SweepSpec.Objective.Metric { record.definitionJson.spec.objective.metric }
 
-    static func minimizes(_ record: SweepRecord) -> Bool {
-        let json = (try? JSONSerialization.jsonObject(with: Data(record.definitionJson.utf8))) as? [String: Any] ?? [:]
-        return ((json["objective"] as? [String: Any])?["direction"] as? String) != "maximize"
-    }
+    static func minimizes(_ record: SweepRecord) -> Bool { record.definitionJson.spec.objective.minimize }
 
     /// Leaderboard rows in `order` (an SQL ORDER BY list over `t` = trials); `limit` −1 for all.
     private func leaderboardRows(sweep id: Int64, order: String, limit: Int, offset: Int) throws -> [LeaderboardRow] {

@@ -153,9 +153,9 @@ public final class SweepStore: Sendable {
 
     // MARK: - Sweeps
 
-    /// Stores a new sweep; `definitionJSON` replaces the spec's own JSON (the coordinator adds the
-    /// dataset's hash and feature count), written in the same transaction.
-    public func createSweep(_ spec: SweepSpec, yaml: String, definitionJSON: String? = nil, now: Double) throws -> SweepRecord {
+    /// Stores a new sweep; `definition` carries what the coordinator learned of the dataset (its
+    /// hash and feature count), written in the same transaction.
+    public func createSweep(_ spec: SweepSpec, yaml: String, definition: SweepDefinition? = nil, now: Double) throws -> SweepRecord {
         try write { db in
             if try SweepRecord.filter(Column("name") == spec.name).fetchOne(db) != nil {
                 throw StoreError.duplicate("sweep '\(spec.name)' already exists")
@@ -164,7 +164,7 @@ public final class SweepStore: Sendable {
                 id: nil,
                 name: spec.name,
                 definitionYaml: yaml,
-                definitionJson: definitionJSON ?? spec.jsonString(),
+                definitionJson: definition ?? SweepDefinition(spec: spec, datasetSHA256: nil, features: nil),
                 state: .running,
                 createdAt: now,
                 updatedAt: now
@@ -214,8 +214,9 @@ public final class SweepStore: Sendable {
 
     /// Replaces a sweep's definition (a resume that raised `max_trials` or `max_parallel`); a
     /// `done` sweep becomes `running` again when `reopen`.
-    public func redefineSweep(_ id: Int64, yaml: String, definitionJSON: String, reopen: Bool, now: Double) throws -> SweepRecord {
-        try write { db in
+    public func redefineSweep(_ id: Int64, yaml: String, definition: SweepDefinition, reopen: Bool, now: Double) throws -> SweepRecord {
+        let definitionJSON = try definition.jsonString()
+        return try write { db in
             try db.execute(
                 sql: "UPDATE sweeps SET definition_yaml = ?, definition_json = ?, updated_at = ? WHERE id = ?",
                 arguments: [yaml, definitionJSON, now, id]

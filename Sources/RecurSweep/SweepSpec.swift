@@ -38,7 +38,7 @@ public struct SweepSpec: Sendable, Equatable {
     }
 
     public struct Pruning: Sendable, Equatable {
-        public enum Method: String, Sendable, CaseIterable { case none, median, asha }
+        public enum Method: String, Sendable, CaseIterable, Codable { case none, median, asha }
         public var method: Method = .none
         /// Median: epochs before pruning starts. Default: 2.
         public var warmup: Int = 2

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Migrations
+import RecurSweep
 import Testing
 
 @testable import RecurStore
@@ -67,6 +68,12 @@ import Testing
 
     /// Every earlier schema version upgrades to the latest, keeping its data.
     @Test func everyEarlierVersionUpgrades() throws {
+        // The definition as every version so far stored it: the spec's JSON plus the dataset's hash.
+        let yaml = "name: old\ntask: {dataset: d.csv, target: y}\nspace:\n  units: {choice: [4, 8]}\n"
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(SweepSpec.parse(yaml: yaml).jsonString().utf8)) as? [String: Any])
+        json["dataset_sha256"] = "ab"
+        json["features"] = 3
+        let definition = String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self)
         for earlier in Migrations.all.dropLast() {
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("recur-upgrade-\(UUID()).db").path
             defer { try? FileManager.default.removeItem(atPath: path) }
@@ -75,12 +82,15 @@ import Testing
             try pool.write { db in
                 try db.execute(
                     sql:
-                        "INSERT INTO sweeps (name, definition_yaml, definition_json, state, created_at, updated_at) VALUES ('old', 'name: old', '{}', 'running', 1, 1)"
+                        "INSERT INTO sweeps (name, definition_yaml, definition_json, state, created_at, updated_at) VALUES ('old', ?, ?, 'running', 1, 1)",
+                    arguments: [yaml, definition]
                 )
             }
             try pool.close()
             let store = try SweepStore(path: path)
-            #expect(try store.sweep(named: "old").definitionYaml == "name: old")
+            let old = try store.sweep(named: "old")
+            #expect(old.definitionYaml == yaml && old.definitionJson.datasetSHA256 == "ab" && old.definitionJson.features == 3)
+            #expect(old.definitionJson.spec.space.map(\.name) == ["units"])
             let applied = try store.writer.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
             #expect(applied == Migrations.all.map(\.id))
         }
