@@ -10,36 +10,20 @@ import RecurSweep
 /// be rebuilt from it at any time (``init(store:leaseSeconds:datasetDirectory:logger:clock:)``
 /// replays the history).
 public actor Coordinator {
-    /// Per-sweep runtime.
+    /// Per-sweep runtime: the sweep's record and its pure scheduler (sampler, pruner, queue,
+    /// seeds), plus what every lease carries.
     final class Runtime {
         var record: SweepRecord
-        let spec: SweepSpec
-        let sampler: Sampler
-        let pruner: Pruner
-        var taken: Set<String>
-        var nextNumber: Int
-        var exhausted = false
-        /// Pending (requeued) trials by number, and how many run; kept in step with the store.
-        var pending: [Int: Int64] = [:]
-        var running = 0
+        let scheduler: SweepScheduler
         let task: TaskSpec
         let features: Int
+        var spec: SweepSpec { scheduler.spec }
 
-        init(record: SweepRecord, spec: SweepSpec, task: TaskSpec, features: Int) {
+        init(record: SweepRecord, scheduler: SweepScheduler, task: TaskSpec, features: Int) {
             self.record = record
-            self.spec = spec
+            self.scheduler = scheduler
             self.task = task
             self.features = features
-            sampler = spec.makeSampler()
-            pruner = spec.makePruner()
-            taken = []
-            nextNumber = 0
-        }
-
-        /// A trial back to pending for a new attempt, judged afresh by the pruner.
-        func requeue(_ trial: TrialRecord) {
-            pending[trial.number] = trial.id!
-            pruner.restart(trial: trial.number)
         }
     }
 
@@ -102,37 +86,52 @@ public actor Coordinator {
         return runtimes
     }
 
-    /// Rebuilds a sweep's sampler, pruner and taken set from the store.
+    /// Rebuilds a sweep's scheduler (sampler, pruner, taken set, queue) from the store.
     static func restore(_ record: SweepRecord, store: SweepStore) throws -> Runtime {
         // The definition was parsed from its YAML once, at creation; it is stored typed.
         let definition = record.definitionJson
         let spec = definition.spec
         var task = spec.task
         task.datasetSHA256 = definition.datasetSHA256
-        let runtime = Runtime(record: record, spec: spec, task: task, features: definition.features ?? 1)
-        let trials = try store.trials(sweep: record.id!)
-        for trial in trials {
-            runtime.taken.insert(trial.configHash)
-            if trial.state == .running { runtime.running += 1 }
-            runtime.nextNumber = max(runtime.nextNumber, trial.number + 1)
-            let metrics = try store.metrics(trial: trial.id!)
-            var attempt = metrics.first?.attemptId
-            for m in metrics {
-                // Each attempt is judged on its own epochs (metrics come ordered by attempt).
-                if m.attemptId != attempt {
-                    runtime.pruner.restart(trial: trial.number)
-                    attempt = m.attemptId
+        let history = try store.trials(sweep: record.id!).map { trial in
+            SweepScheduler.TrialHistory(
+                number: trial.number,
+                trialId: trial.id!,
+                configHash: trial.configHash,
+                config: try? TrialConfig.decode(json: trial.configJson),
+                state: historyState(trial.state),
+                bestValue: trial.bestValMetric,
+                epochs: try store.metrics(trial: trial.id!).map { m in
+                    (attempt: m.attemptId, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss))
                 }
-                _ = runtime.pruner.report(trial: trial.number, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss))
-            }
-            if trial.state == .pending { runtime.requeue(trial) }
-            if trial.state == .completed { runtime.pruner.complete(trial: trial.number) }
-            if trial.state == .completed || trial.state == .pruned, let config = try? TrialConfig.decode(json: trial.configJson) {
-                runtime.sampler.observe(Observation(config: config, value: trial.bestValMetric ?? .infinity, pruned: trial.state == .pruned))
-            }
+            )
         }
-        runtime.exhausted = runtime.nextNumber >= spec.search.maxTrials
-        return runtime
+        return Runtime(
+            record: record,
+            scheduler: SweepScheduler.restore(spec: spec, history: history),
+            task: task,
+            features: definition.features ?? 1
+        )
+    }
+
+    static func historyState(_ state: TrialState) -> SweepScheduler.TrialHistory.State {
+        switch state {
+        case .pending: return .pending
+        case .running: return .running
+        case .completed: return .completed
+        case .pruned: return .pruned
+        case .failed: return .failed
+        }
+    }
+
+    /// How an attempt's end left its trial, for the scheduler.
+    static func attemptEnd(_ state: TrialState) -> SweepScheduler.AttemptEnd {
+        switch state {
+        case .pending: return .requeued
+        case .completed: return .completed
+        case .pruned: return .pruned
+        case .failed, .running: return .failed
+        }
     }
 
     // MARK: - Sweeps
@@ -163,7 +162,7 @@ public actor Coordinator {
     func insert(_ spec: SweepSpec, yaml: String, task: TaskSpec, features: Int) throws -> SweepRecord {
         let definition = SweepDefinition(spec: spec, datasetSHA256: task.datasetSHA256, features: features)
         let record = try store.createSweep(spec, yaml: yaml, definition: definition, now: clock())
-        runtimes[record.id!] = Runtime(record: record, spec: spec, task: task, features: features)
+        runtimes[record.id!] = Runtime(record: record, scheduler: SweepScheduler(spec: spec), task: task, features: features)
         logger.info("sweep created", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
         return record
     }
@@ -209,30 +208,43 @@ public actor Coordinator {
                 continue
             }
             guard runtime.record.state == .running else { continue }
-            if runtime.running == 0 && runtime.pending.isEmpty && runtime.exhausted {
+            if runtime.scheduler.isFinished {
                 runtime.record = try store.setSweepState(id, to: .done, from: [.running], now: now)
                 runtimes[id] = nil
                 logger.info("sweep done", metadata: ["sweep.name": "\(runtime.record.name)"])
                 continue
             }
             anyActive = true
-            guard runtime.running < runtime.spec.search.maxParallel else { continue }
             let token = UUID().uuidString.lowercased() + "-" + UUID().uuidString.lowercased()
             let deadline = now + leaseSeconds
-            let leased: TrialRecord
-            let attempt: AttemptRecord
-            let config: TrialConfig
-            if let first = runtime.pending.keys.min(), let trialId = runtime.pending.removeValue(forKey: first) {
-                (leased, attempt) = try store.lease(trial: trialId, worker: worker, token: token, deadline: deadline, now: now)
-                config = try TrialConfig.decode(json: leased.configJson)
-            } else if !runtime.exhausted, let sampled = try sampleAndLease(runtime, worker: worker, token: token, deadline: deadline, now: now) {
-                (leased, attempt, config) = sampled
-            } else {
-                continue
+            var found: (TrialRecord, AttemptRecord, TrialConfig)?
+            while found == nil, let assignment = runtime.scheduler.next() {
+                switch assignment {
+                case .requeued(let trialId, _):
+                    let (trial, attempt) = try store.lease(trial: trialId, worker: worker, token: token, deadline: deadline, now: now)
+                    found = (trial, attempt, try TrialConfig.decode(json: trial.configJson))
+                case .new(let number, let config, let json):
+                    do {
+                        let (trial, attempt) = try store.addAndLease(
+                            sweep: runtime.record.id!,
+                            number: number,
+                            config: config,
+                            canonicalJSON: json,
+                            worker: worker,
+                            token: token,
+                            deadline: deadline,
+                            now: now
+                        )
+                        found = (trial, attempt, config)
+                    } catch StoreError.duplicate(_) {
+                        continue
+                    }
+                }
             }
-            runtime.running += 1
+            guard let (leased, attempt, config) = found else { continue }
+            runtime.scheduler.started()
             leases[token] = LeaseInfo(attemptId: attempt.id!, trialId: leased.id!, trialNumber: leased.number, sweepId: id, config: config)
-            let seed = runtime.spec.search.seed &+ UInt64(leased.number) &* 7919
+            let seed = runtime.scheduler.seed(forTrial: leased.number)
             let plan = try runtime.spec.trainingPlan(for: config, features: runtime.features, seed: seed)
             counters.leases += 1
             logger.info(
@@ -291,44 +303,7 @@ public actor Coordinator {
     /// Books the end of a lease in memory: one trial fewer running, maybe one more pending.
     func finished(_ token: String, _ runtime: Runtime, trial: TrialRecord) {
         leases[token] = nil
-        runtime.running = max(0, runtime.running - 1)
-        if trial.state == .pending { runtime.requeue(trial) }
-        if trial.state == .completed { runtime.pruner.complete(trial: trial.number) }
-    }
-
-    /// Samples a new config and leases it in one transaction; nil when the space or the trial
-    /// budget is exhausted.
-    private func sampleAndLease(
-        _ runtime: Runtime,
-        worker: String,
-        token: String,
-        deadline: Double,
-        now: Double
-    ) throws -> (TrialRecord, AttemptRecord, TrialConfig)? {
-        while runtime.nextNumber < runtime.spec.search.maxTrials {
-            let number = runtime.nextNumber
-            guard let config = runtime.sampler.suggest(number: number, isTaken: { runtime.taken.contains($0) }) else { break }
-            runtime.nextNumber += 1
-            let json = config.canonicalJSON
-            runtime.taken.insert(TrialConfig.hash(canonicalJSON: json))
-            do {
-                let (trial, attempt) = try store.addAndLease(
-                    sweep: runtime.record.id!,
-                    number: number,
-                    config: config,
-                    canonicalJSON: json,
-                    worker: worker,
-                    token: token,
-                    deadline: deadline,
-                    now: now
-                )
-                return (trial, attempt, config)
-            } catch StoreError.duplicate(_) {
-                continue
-            }
-        }
-        runtime.exhausted = true
-        return nil
+        runtime.scheduler.ended(number: trial.number, trialId: trial.id!, Self.attemptEnd(trial.state))
     }
 
     public func heartbeat(token: String) async throws -> API.DeadlineResponse {
@@ -389,13 +364,13 @@ public actor Coordinator {
             finished(token, runtime, trial: trial)
             return API.ReportResponse(action: .stop, deadline: now, reason: "sweep \(runtime.record.name) is \(runtime.record.state.rawValue)")
         }
-        let decision = runtime.pruner.report(trial: info.trialNumber, epoch: report.epoch, value: objective)
+        let decision = runtime.scheduler.report(trial: info.trialNumber, epoch: report.epoch, value: objective)
         if decision.prune {
-            var detail: [String: Any] = ["rule": decision.rule, "reason": decision.reason]
+            var detail: [String: Any] = ["rule": decision.rule.rawValue, "reason": decision.reason]
             for (k, v) in decision.numbers { detail[k] = v }
             let trial = try store.prune(token: token, detail: detail, now: now)
             finished(token, runtime, trial: trial)
-            runtime.sampler.observe(Observation(config: info.config, value: trial.bestValMetric ?? objective, pruned: true))
+            runtime.scheduler.observe(config: info.config, value: trial.bestValMetric ?? objective, pruned: true)
             counters.prunes += 1
             logger.info(
                 "pruned",
@@ -403,8 +378,8 @@ public actor Coordinator {
             )
             return API.ReportResponse(action: .prune, deadline: now, reason: decision.reason)
         }
-        if decision.rule == "asha", decision.numbers["rung"] != nil {
-            var detail: [String: Any] = ["rule": decision.rule, "reason": decision.reason]
+        if decision.rule == .asha, decision.numbers["rung"] != nil {
+            var detail: [String: Any] = ["rule": decision.rule.rawValue, "reason": decision.reason]
             for (k, v) in decision.numbers { detail[k] = v }
             try store.recordEvent("promoted", sweep: info.sweepId, trial: info.trialId, attempt: info.attemptId, detail: detail, now: now)
         }
@@ -435,7 +410,7 @@ public actor Coordinator {
             throw error
         }
         finished(token, runtime, trial: trial)
-        runtime.sampler.observe(Observation(config: info.config, value: value, pruned: false))
+        runtime.scheduler.observe(config: info.config, value: value, pruned: false)
         counters.completions += 1
         logger.info(
             "completed",
@@ -497,8 +472,7 @@ public actor Coordinator {
             if let token = leases.first(where: { $0.value.trialId == t.id })?.key, let runtime = runtimes[t.sweepId] {
                 finished(token, runtime, trial: t)
             } else if let runtime = runtimes[t.sweepId] {
-                runtime.running = max(0, runtime.running - 1)
-                if t.state == .pending { runtime.requeue(t) }
+                runtime.scheduler.ended(number: t.number, trialId: t.id!, Self.attemptEnd(t.state))
             }
         }
         return expired.count

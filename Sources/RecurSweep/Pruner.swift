@@ -3,8 +3,8 @@ import Foundation
 /// A pruning decision and the numbers behind it (recorded in the sweep's event log).
 public struct PruneDecision: Sendable, Equatable, Codable {
     public var prune: Bool
-    /// `median`, `asha`, or `none`.
-    public var rule: String
+    /// The rule that decided.
+    public var rule: SweepSpec.Pruning.Method
     public var reason: String
     public var numbers: [String: Double]
 }
@@ -45,7 +45,7 @@ extension SweepSpec {
 public final class NoPruner: Pruner {
     public init() {}
     public func report(trial: Int, epoch: Int, value: Double) -> PruneDecision {
-        PruneDecision(prune: false, rule: "none", reason: "pruning is off", numbers: [:])
+        PruneDecision(prune: false, rule: .none, reason: "pruning is off", numbers: [:])
     }
 }
 
@@ -113,7 +113,7 @@ public final class MedianPruner: Pruner {
         guard epoch > warmup else {
             return PruneDecision(
                 prune: false,
-                rule: "median",
+                rule: .median,
                 reason: "epoch \(epoch) is within the warm-up of \(warmup)",
                 numbers: ["epoch": Double(epoch)]
             )
@@ -121,7 +121,7 @@ public final class MedianPruner: Pruner {
         guard others.count >= minTrials else {
             return PruneDecision(
                 prune: false,
-                rule: "median",
+                rule: .median,
                 reason: "\(others.count) completed trials reported epoch \(epoch); \(minTrials) needed",
                 numbers: ["epoch": Double(epoch), "others": Double(others.count)]
             )
@@ -131,7 +131,7 @@ public final class MedianPruner: Pruner {
         let prune = best > median
         return PruneDecision(
             prune: prune,
-            rule: "median",
+            rule: .median,
             reason: prune
                 ? "best \(fmt(book.display(best))) is worse than the median \(fmt(book.display(median))) of \(n) completed trials at epoch \(epoch)"
                 : "best \(fmt(book.display(best))) is no worse than the median \(fmt(book.display(median))) of \(n) completed trials at epoch \(epoch)",
@@ -188,7 +188,7 @@ public final class ASHAPruner: Pruner {
     public func report(trial: Int, epoch: Int, value: Double) -> PruneDecision {
         let best = book.record(trial: trial, value: value)
         guard let k = rung(at: epoch) else {
-            return PruneDecision(prune: false, rule: "asha", reason: "epoch \(epoch) is not a rung", numbers: ["epoch": Double(epoch)])
+            return PruneDecision(prune: false, rule: .asha, reason: "epoch \(epoch) is not a rung", numbers: ["epoch": Double(epoch)])
         }
         var values = rungs[k] ?? []
         if recorded[[trial, k]] == nil {
@@ -201,7 +201,7 @@ public final class ASHAPruner: Pruner {
         let prune = best > threshold
         return PruneDecision(
             prune: prune,
-            rule: "asha",
+            rule: .asha,
             reason: prune
                 ? "best \(fmt(book.display(best))) is outside the top 1/\(reductionFactor) of \(values.count) trials at rung \(k) (epoch \(epoch)); threshold \(fmt(book.display(threshold)))"
                 : "best \(fmt(book.display(best))) is within the top 1/\(reductionFactor) of \(values.count) trials at rung \(k) (epoch \(epoch))",
