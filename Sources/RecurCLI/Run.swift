@@ -49,7 +49,7 @@ struct Run: AsyncParsableCommand {
         // The workers of an earlier `recur run` on this database died with it.
         let handedBack = try await coordinator.releaseOrphans()
         let opening: Coordinator.Opening
-        do { opening = try await coordinator.open(yaml: yaml, source: file) } catch let error as SweepSpecError {
+        do { opening = try await coordinator.open(spec, yaml: yaml, source: file) } catch let error as SweepSpecError {
             throw CLIError(error.problems.map { "\(db): \($0)" }.joined(separator: "\n"))
         }
         switch opening {

@@ -117,7 +117,13 @@ extension API.TrialState {
     }
 }
 
+/// What the API reads, as the API sends it: the handlers ask the coordinator, not its store.
 extension Coordinator {
+    public nonisolated func sweeps() throws -> [API.SweepSummary] { try store.summaries().map(API.SweepSummary.init) }
+    public nonisolated func trial(id: Int64) throws -> API.TrialDetail { API.TrialDetail(try store.trialDetail(id: id)) }
+    public nonisolated func workers() throws -> [API.WorkerInfo] { try store.workerInfos().map(API.WorkerInfo.init) }
+    public nonisolated func checkpoint(trial id: Int64) throws -> SweepStore.StoredCheckpoint { try store.checkpoint(trial: id) }
+
     /// A sweep's summary as the API sends it.
     public nonisolated func summary(named name: String) throws -> API.SweepSummary { API.SweepSummary(try store.summary(named: name)) }
     /// A sweep's leaderboard as the API sends it.

@@ -17,10 +17,15 @@ extension Coordinator {
     /// `search.max_trials` (not below the trials the sweep has) and `max_parallel` may change; a
     /// paused or cancelled sweep runs again, and raising `max_trials` reopens a done one.
     /// Another definition under the same name is an error naming the fix.
-    public func open(yaml: String, source: String) async throws -> Opening {
+    public func open(yaml: String, source: String) async throws -> (sweep: String, opening: Opening) {
         let spec = try SweepSpec.parse(yaml: yaml, source: source)
+        return (spec.name, try await open(spec, yaml: yaml, source: source))
+    }
+
+    /// ``open(yaml:source:)`` for a definition already parsed from `yaml` (it is parsed once).
+    public func open(_ spec: SweepSpec, yaml: String, source: String) async throws -> Opening {
         guard let existing = try? store.sweep(named: spec.name) else {
-            _ = try await createSweep(yaml: yaml, source: source)
+            _ = try await createSweep(spec, yaml: yaml, source: source)
             return .created
         }
         var before: Int?

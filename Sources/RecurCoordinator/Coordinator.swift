@@ -140,7 +140,11 @@ public actor Coordinator {
     /// and feature count go to every worker); it is read, hashed and parsed before the actor is
     /// entered, so worker calls never wait behind it.
     public nonisolated func createSweep(yaml: String, source: String = "sweep") async throws -> SweepRecord {
-        let spec = try SweepSpec.parse(yaml: yaml, source: source)
+        try await createSweep(try SweepSpec.parse(yaml: yaml, source: source), yaml: yaml, source: source)
+    }
+
+    /// ``createSweep(yaml:source:)`` for a definition already parsed from `yaml`.
+    nonisolated func createSweep(_ spec: SweepSpec, yaml: String, source: String) async throws -> SweepRecord {
         let (task, features) = try Self.prepareDataset(spec, source: source, directory: datasetDirectory)
         return try await insert(spec, yaml: yaml, task: task, features: features)
     }

@@ -24,7 +24,7 @@ struct CoordinatorAPI: APIProtocol {
     }
 
     func listWorkers(_ input: Operations.ListWorkers.Input) async throws -> Operations.ListWorkers.Output {
-        .ok(.init(body: .json(try coordinator.store.workerInfos().map(API.WorkerInfo.init))))
+        .ok(.init(body: .json(try coordinator.workers())))
     }
 
     func leaseTrial(_ input: Operations.LeaseTrial.Input) async throws -> Operations.LeaseTrial.Output {
@@ -90,14 +90,14 @@ struct CoordinatorAPI: APIProtocol {
     // MARK: Sweeps
 
     func listSweeps(_ input: Operations.ListSweeps.Input) async throws -> Operations.ListSweeps.Output {
-        .ok(.init(body: .json(try coordinator.store.summaries().map(API.SweepSummary.init))))
+        .ok(.init(body: .json(try coordinator.sweeps())))
     }
 
     func createSweep(_ input: Operations.CreateSweep.Input) async throws -> Operations.CreateSweep.Output {
         guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
         try check(body.yaml.count <= 1_000_000, "yaml: must be at most 1000000 characters")
-        let name = try SweepSpec.parse(yaml: body.yaml).name
-        switch try await coordinator.open(yaml: body.yaml, source: "sweep") {
+        let (name, opening) = try await coordinator.open(yaml: body.yaml, source: "sweep")
+        switch opening {
         case .created: return .created(.init(body: .json(try coordinator.summary(named: name))))
         case .resumed: return .ok(.init(body: .json(try coordinator.summary(named: name))))
         }
@@ -115,7 +115,7 @@ struct CoordinatorAPI: APIProtocol {
     }
 
     func getSweep(_ input: Operations.GetSweep.Input) async throws -> Operations.GetSweep.Output {
-        .ok(.init(body: .json(API.SweepSummary(try coordinator.store.summary(named: try name(input.path.name))))))
+        .ok(.init(body: .json(try coordinator.summary(named: try name(input.path.name)))))
     }
 
     func pauseSweep(_ input: Operations.PauseSweep.Input) async throws -> Operations.PauseSweep.Output {
@@ -132,16 +132,15 @@ struct CoordinatorAPI: APIProtocol {
 
     func getLeaderboard(_ input: Operations.GetLeaderboard.Input) async throws -> Operations.GetLeaderboard.Output {
         if let top = input.query.top { try check((1...1_000_000).contains(top), "top: \(top) must be from 1 to 1000000") }
-        let rows = try coordinator.store.leaderboard(sweep: try name(input.path.name), top: input.query.top)
-        return .ok(.init(body: .json(rows.map(API.LeaderboardRow.init))))
+        return .ok(.init(body: .json(try coordinator.leaderboard(sweep: try name(input.path.name), top: input.query.top))))
     }
 
     func getTrial(_ input: Operations.GetTrial.Input) async throws -> Operations.GetTrial.Output {
-        .ok(.init(body: .json(API.TrialDetail(try coordinator.store.trialDetail(id: try id(input.path.id))))))
+        .ok(.init(body: .json(try coordinator.trial(id: try id(input.path.id)))))
     }
 
     func getCheckpoint(_ input: Operations.GetCheckpoint.Input) async throws -> Operations.GetCheckpoint.Output {
-        switch try coordinator.store.checkpoint(trial: try id(input.path.id)) {
+        switch try coordinator.checkpoint(trial: try id(input.path.id)) {
         case .file(let url, let bytes):
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw APIFailure(
@@ -166,7 +165,7 @@ struct CoordinatorAPI: APIProtocol {
         } catch StoreError.conflict(let message) {
             throw APIFailure(.conflict, .sweepFinished, message)
         }
-        return API.SweepSummary(try coordinator.store.summary(named: name))
+        return try coordinator.summary(named: name)
     }
 
     private func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
