@@ -44,7 +44,7 @@ func dashboardRoutes(coordinator: Coordinator, token: String?) -> RouteCollectio
     router.get("/login") { request, _ in
         let q = request.uri.queryParameters
         if (q.get("token")?.count ?? 0) > 200 || (q.get("next")?.count ?? 0) > 2000 {
-            return html(Dashboard.page("Error", refresh: false, "<p>token is over 200 or next over 2000 characters.</p>"), status: .badRequest)
+            return html(Dashboard.message("Error", "token is over 200 or next over 2000 characters."), status: .badRequest)
         }
         let next = localPath(q.get("next"))
         guard let given = q.get("token"), let token, constantTimeEqual(given, token) else { return html(Dashboard.login(next: next)) }
@@ -54,7 +54,7 @@ func dashboardRoutes(coordinator: Coordinator, token: String?) -> RouteCollectio
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: 4096) } catch {
-            return html(Dashboard.page("Too large", refresh: false, "<p>The sign-in form is over 4 KiB.</p>"), status: .contentTooLarge)
+            return html(Dashboard.message("Too large", "The sign-in form is over 4 KiB."), status: .contentTooLarge)
         }
         let form = try? URLEncodedFormDecoder().decode(LoginForm.self, from: String(buffer: body))
         let next = localPath(form?.next)
@@ -106,6 +106,6 @@ func respondHTML(_ body: () throws -> String) async -> Response {
     do { return html(try body()) } catch {
         let failure = APIFailure(error)
         let title = failure.status == .notFound ? "Not found" : "Error"
-        return html(Dashboard.page(title, refresh: false, "<h1>\(title)</h1><p>\(SVGPlots.escape(failure.message))</p>"), status: failure.status)
+        return html(Dashboard.message(title, failure.message), status: failure.status)
     }
 }

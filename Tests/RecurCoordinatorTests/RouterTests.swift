@@ -190,6 +190,15 @@ import Testing
         #expect(html.contains("best val loss 0.250") && !html.contains("best val MAE"))
     }
 
+    /// The templates escape what they show: a value from a request or the database never
+    /// becomes markup.
+    @Test func templatesEscapeWhatTheyShow() {
+        let login = Dashboard.login(next: "/x\"><script>alert(1)</script>")
+        #expect(!login.contains("<script>") && login.contains("&quot;&gt;&lt;script&gt;"))
+        let message = Dashboard.message("Not found", "no sweep named '<b>x</b>'")
+        #expect(message.contains("&lt;b&gt;x&lt;/b&gt;") && message.contains("<title>Not found — Recur</title>"))
+    }
+
     @Test func missingOrWrongTokenIs401() async throws {
         let (app, _) = try Self.app()
         try await app.test(.router) { client in
