@@ -43,6 +43,27 @@ public enum Checkpoint {
         return (model, file.metadata)
     }
 
+    /// Writes the checkpoint of `model` to `url` one tensor at a time, straight from the model's
+    /// parameters: the same bytes as ``encode(_:metadata:)`` without a second copy of the weights.
+    public static func write(_ model: SequentialModel, metadata: [String: String] = [:], to url: URL) throws {
+        var meta = metadata
+        meta["format"] = format
+        meta["spec"] = model.spec.jsonString()
+        let p = model.parameters
+        guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path])
+        }
+        defer { try? handle.close() }
+        try handle.write(contentsOf: SafeTensors.header(metadata: meta, tensors: p.slots.map { ($0.name, $0.shape) }))
+        for slot in p.slots {
+            var bytes = [UInt8](repeating: 0, count: slot.count * 4)
+            for (i, v) in UnsafeBufferPointer(start: p.values.pointer + slot.offset, count: slot.count).enumerated() {
+                withUnsafeBytes(of: v.bitPattern.littleEndian) { for j in 0..<4 { bytes[4 * i + j] = $0[j] } }
+            }
+            try handle.write(contentsOf: bytes)
+        }
+    }
+
     public static func save(_ model: SequentialModel, to url: URL, metadata: [String: String] = [:]) throws {
         try encode(model, metadata: metadata).write(to: url, options: .atomic)
     }

@@ -99,7 +99,7 @@ extension Worker {
                     metadata["config"] = lease.config.canonicalJSON
                     metadata["val_mae"] = String(result.valMAE)
                     metadata["test_mae"] = String(result.testMAE)
-                    try Checkpoint.encode(trainer.model, metadata: metadata).write(to: checkpointFile)
+                    try Checkpoint.write(trainer.model, metadata: metadata, to: checkpointFile)
                     return result
                 }
             )

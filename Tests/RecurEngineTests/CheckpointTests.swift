@@ -4,6 +4,19 @@ import Testing
 @testable import RecurEngine
 
 @Suite struct CheckpointTests {
+    /// Writing tensor by tensor to a file gives the same bytes as encoding in memory.
+    @Test func streamedWriteMatchesTheEncoding() throws {
+        let spec = ModelSpec(
+            inputFeatures: 3,
+            layers: [.recurrent(RecurrentSpec(cell: .lstm, units: 4, bidirectional: true)), .dense(units: 2)]
+        )
+        let model = try SequentialModel(spec: spec, seed: 11)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("recur-write-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Checkpoint.write(model, metadata: ["trial": "3"], to: url)
+        #expect(try Data(contentsOf: url) == Checkpoint.encode(model, metadata: ["trial": "3"]))
+    }
+
     /// init → train a step → save → load → forward gives identical outputs.
     @Test func roundTripKeepsOutputsIdentical() throws {
         let spec = try ModelSpec.parse(
