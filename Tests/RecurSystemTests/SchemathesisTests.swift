@@ -31,7 +31,8 @@ import Glibc
         process.executableURL = URL(fileURLWithPath: st)
         process.arguments = [
             "--config-file", Self.root.appendingPathComponent("Tests/RecurSystemTests/schemathesis.toml").path, "run",
-            Self.root.appendingPathComponent("docs/openapi.yaml").path, "--url", "http://127.0.0.1:\(cluster.port)",
+            Self.root.appendingPathComponent("docs/openapi.yaml").path, "--url", "http://127.0.0.1:\(cluster.port)", "--checks", "all",
+            "--phases", "examples,coverage,fuzzing,stateful",
             "--report", "json", "--report-json-path", report.path, "--no-color",
         ]
         var environment = ProcessInfo.processInfo.environment
