@@ -449,7 +449,7 @@ public actor Coordinator {
         counters.failures += 1
         logger.warning(
             "attempt failed",
-            metadata: ["trial.id": "\(trial.id!)", "error": "\(request.error.prefix(200))", "trial.state": "\(trial.state.rawValue)"]
+            metadata: ["trial.id": "\(trial.id!)", "error": "\(oneLine(request.error.prefix(200)))", "trial.state": "\(trial.state.rawValue)"]
         )
         return API.TrialStateResponse(trialId: trial.id!, state: API.TrialState(trial.state))
     }
@@ -501,4 +501,10 @@ public enum APIError: Error, CustomStringConvertible {
         case .badRequest(let m): return m
         }
     }
+}
+
+/// Text from a client, made safe for one log line: control characters (newlines among them)
+/// become spaces, so a worker's message cannot forge log lines.
+func oneLine(_ text: some StringProtocol) -> String {
+    String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
 }

@@ -63,12 +63,17 @@ struct CoordinatorAPI: APIProtocol {
         let target = try await coordinator.uploadTarget(token: try token(input.path.token))
         guard case .binary(let body) = input.body else { throw APIFailure.badRequest("the body must be application/octet-stream") }
         let part = target.appendingPathExtension("part")
-        do { try await body.write(to: part, limit: Int64(checkpointLimit)) } catch is BodyTooLarge {
+        let bytes: Int64
+        do { bytes = try await body.write(to: part, limit: Int64(checkpointLimit)) } catch is BodyTooLarge {
             throw APIFailure(
                 .contentTooLarge,
                 .bodyTooLarge,
                 "the checkpoint is over the coordinator's limit (\(checkpointLimit) bytes; recur serve --max-checkpoint-bytes)"
             )
+        }
+        guard bytes > 0 else {
+            _ = try? FileManager.default.removeItem(at: part)
+            throw APIFailure.badRequest("the checkpoint is empty; send the safetensors file as the body")
         }
         _ = try? FileManager.default.removeItem(at: target)
         try FileManager.default.moveItem(at: part, to: target)

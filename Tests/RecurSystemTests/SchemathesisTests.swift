@@ -7,9 +7,10 @@ import Testing
 import Glibc
 #endif
 
-/// The coordinator against its own contract: Schemathesis fuzzes a real `recur serve` (holding a
-/// finished sweep) from docs/openapi.yaml, with every check, in its coverage, fuzzing and
-/// stateful phases. `.ci/run` installs Schemathesis in a throwaway venv and names it in
+/// The coordinator against its own contract: Schemathesis fuzzes a real `recur serve` from
+/// docs/openapi.yaml, with every check, in its coverage, fuzzing and stateful phases. The server
+/// holds a finished sweep and a running one with trials to lease, so the stateful phase plays
+/// worker (register → lease → report, upload, complete, fail, release) through the document's links. `.ci/run` installs Schemathesis in a throwaway venv and names it in
 /// `RECUR_SCHEMATHESIS`; the product itself needs no Python.
 @Suite(.serialized) struct SchemathesisTests {
     static let st = SystemTools.find([ProcessInfo.processInfo.environment["RECUR_SCHEMATHESIS"] ?? "", "st", "schemathesis"])
@@ -24,6 +25,7 @@ import Glibc
         let run = try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
         try #require(run.status == 0, "\(run.stderr)")
         try cluster.startCoordinator()
+        try cluster.createSweep(cluster.sweepYAML(name: "live", trials: 500, parallel: 500, epochs: 3, pruning: "median"))
         let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
 
         let report = cluster.dir.appendingPathComponent("st.json")
@@ -69,6 +71,11 @@ import Glibc
         #expect(RawHTTP.status(port: cluster.port, method: "GET", path: "/v1/sweeps", token: token, body: []) == 200)
         let check = try DatabaseQueue(path: cluster.database).read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
         #expect(check == "ok")
+        // The worker protocol was played for real: trials of the live sweep were leased.
+        let leased = try cluster.count(
+            "SELECT COUNT(*) FROM attempts a JOIN trials t ON t.id = a.trial_id JOIN sweeps s ON s.id = t.sweep_id WHERE s.name = 'live'"
+        )
+        #expect(leased > 0, "the stateful phase leased no trial")
         print("schemathesis: \(generated) cases, 0 failures; summary:\n\(text.components(separatedBy: "SUMMARY").last?.prefix(1500) ?? "")")
     }
 }
