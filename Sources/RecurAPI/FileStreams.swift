@@ -68,6 +68,8 @@ extension HTTPBody {
                 if written > limit { throw BodyTooLarge(limit: limit) }
                 try chunk.withUnsafeBytes { try handle.write(contentsOf: $0) }
             }
+            // On disk before anyone is told it is stored.
+            try handle.synchronize()
             try handle.close()
         } catch {
             try? handle.close()

@@ -24,7 +24,8 @@ extension Coordinator {
 
     /// ``open(yaml:source:)`` for a definition already parsed from `yaml` (it is parsed once).
     public func open(_ spec: SweepSpec, yaml: String, source: String) async throws -> Opening {
-        guard let existing = try? store.sweep(named: spec.name) else {
+        let existing: SweepRecord
+        do { existing = try store.sweep(named: spec.name) } catch StoreError.notFound(.sweep, _) {
             _ = try await createSweep(spec, yaml: yaml, source: source)
             return .created
         }
@@ -90,8 +91,18 @@ extension Coordinator {
     /// run`'s workers die with it), without using up a retry, instead of waiting for the leases
     /// to expire and counting them as lost. Returns how many.
     public func releaseOrphans() async throws -> Int {
-        let orphans = try store.runningAttempts()
-        for attempt in orphans { _ = try? await release(token: attempt.leaseToken) }
-        return orphans.count
+        var released = 0
+        for attempt in try store.runningAttempts() {
+            do {
+                _ = try await release(token: attempt.leaseToken)
+            } catch StoreError.conflict(_) {
+                // Its sweep is not active (cancelled): hand the trial back in the store alone; the
+                // sweep's runtime is rebuilt from there if it runs again.
+                _ = try store.release(token: attempt.leaseToken, now: clock())
+                store.discardUpload(attempt: attempt.id!)
+            }
+            released += 1
+        }
+        return released
     }
 }

@@ -74,6 +74,7 @@ public actor Coordinator {
         // The workers kept training while the coordinator was down; an outage longer than the
         // lease must not throw their work away the moment it is back.
         try store.extendRunningLeases(until: clock() + leaseSeconds)
+        try store.removeStaleCheckpointFiles()
         runtimes = try Coordinator.restoreActiveSweeps(store: store)
     }
 
@@ -306,6 +307,7 @@ public actor Coordinator {
 
     /// Books the end of a lease in memory: one trial fewer running, maybe one more pending.
     func finished(_ token: String, _ runtime: Runtime, trial: TrialRecord) {
+        if trial.state != .completed, let attempt = leases[token]?.attemptId { store.discardUpload(attempt: attempt) }
         leases[token] = nil
         runtime.scheduler.ended(number: trial.number, trialId: trial.id!, Self.attemptEnd(trial.state))
     }

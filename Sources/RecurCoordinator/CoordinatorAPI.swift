@@ -62,7 +62,9 @@ struct CoordinatorAPI: APIProtocol {
     func uploadCheckpoint(_ input: Operations.UploadCheckpoint.Input) async throws -> Operations.UploadCheckpoint.Output {
         let target = try await coordinator.uploadTarget(token: try token(input.path.token))
         guard case .binary(let body) = input.body else { throw APIFailure.badRequest("the body must be application/octet-stream") }
-        let part = target.appendingPathExtension("part")
+        // Each request writes its own partial file, so a retry overlapping a stalled first try cannot
+        // mix the two; the whole file then replaces any earlier upload in one rename.
+        let part = target.deletingLastPathComponent().appendingPathComponent("\(target.lastPathComponent).part-\(UUID().uuidString)")
         let bytes: Int64
         do { bytes = try await body.write(to: part, limit: Int64(checkpointLimit)) } catch is BodyTooLarge {
             throw APIFailure(
@@ -75,8 +77,10 @@ struct CoordinatorAPI: APIProtocol {
             _ = try? FileManager.default.removeItem(at: part)
             throw APIFailure.badRequest("the checkpoint is empty; send the safetensors file as the body")
         }
-        _ = try? FileManager.default.removeItem(at: target)
-        try FileManager.default.moveItem(at: part, to: target)
+        guard rename(part.path, target.path) == 0 else {
+            _ = try? FileManager.default.removeItem(at: part)
+            throw APIFailure(.internalServerError, ._internal, "cannot store the checkpoint: \(String(cString: strerror(errno)))")
+        }
         // A long upload counts as a sign of life: the lease gets a full length for the completion.
         _ = try await coordinator.heartbeat(token: input.path.token)
         return .noContent(.init())

@@ -108,7 +108,11 @@ struct ErrorBodyMiddleware: ServerMiddleware {
                 } else {
                     switch error.httpStatus {
                     case .unsupportedMediaType:
-                        failure = APIFailure(.unsupportedMediaType, .unsupportedMediaType, "send the body as application/json")
+                        failure = APIFailure(
+                            .unsupportedMediaType,
+                            .unsupportedMediaType,
+                            "send the body as the operation's media type: application/json (application/octet-stream for a checkpoint)"
+                        )
                     case .notAcceptable: failure = APIFailure(.notAcceptable, .badRequest, "this operation answers application/json")
                     default: failure = APIFailure.badRequest(Self.describe(error.underlyingError))
                     }

@@ -2,9 +2,11 @@ import Foundation
 import GRDB
 
 /// Checkpoints live in files beside the database (`<db>.checkpoints/`), so they travel as
-/// streams: an upload is written to `uploads/attempt-<id>.safetensors` in chunks while its lease
-/// runs, and the completion of that lease moves it to `trial-<id>.safetensors` and records it.
-/// Rows from before migration 0004 keep their bytes inline.
+/// streams. An upload is written in chunks to `attempt-<id>.safetensors` while its lease runs;
+/// the completion of that lease records the file in its transaction (nothing moves, so a
+/// completion that does not commit and is retried finds it again). Files of attempts that end
+/// otherwise are removed, and at start-up every file no running attempt or stored checkpoint
+/// refers to. Rows from before migration 0004 keep their bytes inline.
 extension SweepStore {
     /// A trial's stored checkpoint.
     public enum StoredCheckpoint: Sendable, Equatable {
@@ -24,27 +26,48 @@ extension SweepStore {
         return URL(fileURLWithPath: path + ".checkpoints", isDirectory: true)
     }
 
-    /// Where an upload for `attempt` is written; its directory exists once this returns.
+    static func fileName(attempt: Int64) -> String { "attempt-\(attempt).safetensors" }
+
+    /// Where the checkpoint of `attempt` is written; its directory exists once this returns.
     public func uploadFile(attempt: Int64) throws -> URL {
-        let uploads = checkpointDirectory.appendingPathComponent("uploads", isDirectory: true)
-        try FileManager.default.createDirectory(at: uploads, withIntermediateDirectories: true)
-        return uploads.appendingPathComponent("attempt-\(attempt).safetensors")
+        try FileManager.default.createDirectory(at: checkpointDirectory, withIntermediateDirectories: true)
+        return checkpointDirectory.appendingPathComponent(Self.fileName(attempt: attempt))
     }
 
-    /// Moves a finished upload to its trial's file; called inside the completion's transaction,
-    /// so a completion that does not commit leaves at worst an unreferenced file.
+    /// Records the attempt's uploaded checkpoint as its trial's; called inside the completion's
+    /// transaction. No upload, no checkpoint.
     func adoptUpload(_ db: Database, attempt: AttemptRecord, now: Double) throws {
-        let upload = checkpointDirectory.appendingPathComponent("uploads/attempt-\(attempt.id!).safetensors")
-        guard FileManager.default.fileExists(atPath: upload.path) else { return }
-        let name = "trial-\(attempt.trialId).safetensors"
-        let target = checkpointDirectory.appendingPathComponent(name)
-        _ = try? FileManager.default.removeItem(at: target)
-        try FileManager.default.moveItem(at: upload, to: target)
-        let bytes = (try FileManager.default.attributesOfItem(atPath: target.path)[.size] as? NSNumber)?.int64Value ?? 0
+        let name = Self.fileName(attempt: attempt.id!)
+        let path = checkpointDirectory.appendingPathComponent(name).path
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber else { return }
         try db.execute(
             sql: "INSERT OR REPLACE INTO checkpoints (trial_id, attempt_id, data, file, bytes, created_at) VALUES (?, ?, X'', ?, ?, ?)",
-            arguments: [attempt.trialId, attempt.id, name, bytes, now]
+            arguments: [attempt.trialId, attempt.id, name, size.int64Value, now]
         )
+    }
+
+    /// Removes the upload of an attempt that ended without completing (failed, pruned, released,
+    /// lost): nothing will ever refer to it.
+    public func discardUpload(attempt: Int64) {
+        _ = try? FileManager.default.removeItem(at: checkpointDirectory.appendingPathComponent(Self.fileName(attempt: attempt)))
+    }
+
+    /// At start-up: removes partial uploads and every checkpoint file that neither a running
+    /// attempt nor a stored checkpoint refers to (an attempt that ended while the coordinator was
+    /// down, a database deleted beside a kept directory). Returns how many files went.
+    @discardableResult
+    public func removeStaleCheckpointFiles() throws -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: checkpointDirectory.path) else { return 0 }
+        let keep = try read { db -> Set<String> in
+            let running = try Int64.fetchAll(db, sql: "SELECT id FROM attempts WHERE state = 'running'").map(Self.fileName(attempt:))
+            let stored = try String.fetchAll(db, sql: "SELECT file FROM checkpoints WHERE file IS NOT NULL")
+            return Set(running + stored)
+        }
+        var removed = 0
+        for name in names where name.hasPrefix("attempt-") && !keep.contains(name) {
+            if (try? FileManager.default.removeItem(at: checkpointDirectory.appendingPathComponent(name))) != nil { removed += 1 }
+        }
+        return removed
     }
 
     /// The trial's checkpoint, or why there is none.

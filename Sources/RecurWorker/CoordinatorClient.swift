@@ -89,6 +89,8 @@ public final class CoordinatorClient: CoordinatorService {
     /// Calls that may take up to a minute (long-polls, uploads), and calls that should not.
     let api: Client
     let quick: Client
+    /// Checkpoint uploads: the transport's deadline covers sending the whole body.
+    let upload: Client
 
     public init(address: CoordinatorAddress, token: String?, logger: Logger, maxConnections: Int = 8, connectTimeoutSeconds: Int64 = 5) {
         self.address = address
@@ -108,6 +110,11 @@ public final class CoordinatorClient: CoordinatorService {
         quick = Client(
             serverURL: url,
             transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(10))),
+            middlewares: middlewares
+        )
+        upload = Client(
+            serverURL: url,
+            transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .minutes(30))),
             middlewares: middlewares
         )
     }
@@ -149,7 +156,7 @@ public final class CoordinatorClient: CoordinatorService {
 
     public func uploadCheckpoint(token: String, file: URL) async throws {
         try await call {
-            _ = try await api.uploadCheckpoint(path: .init(token: token), body: .binary(try FileChunks.body(path: file.path))).noContent
+            _ = try await upload.uploadCheckpoint(path: .init(token: token), body: .binary(try FileChunks.body(path: file.path))).noContent
         }
     }
 

@@ -130,13 +130,16 @@ extension Worker {
             let giveUpAt = ContinuousClock.now + .seconds(lease.leaseSeconds)
             let giveUp: @Sendable () -> Bool = { [self] in isShuttingDown && ContinuousClock.now > giveUpAt }
             do {
+                // The metrics matter more than the weights: a checkpoint the coordinator refuses (413),
+                // or that cannot be delivered in a few tries, is dropped and the trial completes without it.
+                let tries = TryCounter()
+                let uploadGiveUp: @Sendable () -> Bool = { tries.next() >= 4 || giveUp() }
                 do {
-                    try await retrying(logger: logger, "upload checkpoint", giveUp: giveUp) {
+                    try await retrying(logger: logger, "upload checkpoint", giveUp: uploadGiveUp) {
                         try await client.uploadCheckpoint(token: token, file: checkpointFile)
                     }
-                } catch CoordinatorCallError.status(413, _, let message) {
-                    // The metrics matter more than the weights: a checkpoint refused as too large is dropped.
-                    logger.warning("checkpoint refused as too large; completing without it", metadata: meta.merging(["error": "\(message)"]) { $1 })
+                } catch let error as CoordinatorCallError where !error.isLeaseGone {
+                    logger.warning("checkpoint not uploaded; completing without it", metadata: meta.merging(["error": "\(error)"]) { $1 })
                 }
                 _ = try await retrying(logger: logger, "complete", giveUp: giveUp) { try await client.complete(token: token, request) }
                 logger.info(
@@ -177,4 +180,15 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 /// coordinator's): a fault of the worker, not of the trial.
 struct DatasetUnavailable: Error {
     let message: String
+}
+
+/// Counts tries across the retries of one call.
+final class TryCounter: Sendable {
+    private let count = Mutex(0)
+    func next() -> Int {
+        count.withLock {
+            $0 += 1
+            return $0
+        }
+    }
 }

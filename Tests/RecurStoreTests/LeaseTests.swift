@@ -37,8 +37,16 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
             Issue.record("not a file")
             return
         }
-        #expect(bytes == 3 && file.lastPathComponent == "trial-\(trials[0].id!).safetensors")
-        #expect(!FileManager.default.fileExists(atPath: try store.uploadFile(attempt: attempt.id!).path))
+        #expect(try bytes == 3 && file == store.uploadFile(attempt: attempt.id!))
+        // At start-up only files a running attempt or a stored checkpoint refers to stay.
+        let (_, running) = try store.lease(trial: trials[1].id!, worker: "w1", token: "t2", deadline: 10, now: 5)
+        try Data([4]).write(to: store.uploadFile(attempt: running.id!))
+        let stray = store.checkpointDirectory.appendingPathComponent("attempt-999.safetensors")
+        let partial = store.checkpointDirectory.appendingPathComponent("attempt-\(running.id!).safetensors.part-x")
+        for url in [stray, partial] { try Data([5]).write(to: url) }
+        #expect(try store.removeStaleCheckpointFiles() == 2)
+        #expect(try store.checkpointData(trial: trials[0].id!) == Data([1, 2, 3]))
+        #expect(FileManager.default.fileExists(atPath: try store.uploadFile(attempt: running.id!).path))
         #expect(try store.metrics(trial: trials[0].id!).map(\.epoch) == [1, 2])
         // A late call with the finished lease gets staleLease and changes nothing.
         #expect(throws: StoreError.self) { try store.report(token: "t1", metrics: metrics(3), objective: 1, minimize: true, deadline: 40, now: 5) }

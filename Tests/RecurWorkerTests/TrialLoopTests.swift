@@ -159,6 +159,13 @@ final class FakeCoordinator: CoordinatorService, Sendable {
         #expect(fake.log == ["report 1", "report 2", "complete"])
     }
 
+    /// An upload that keeps failing is given up after a few tries; the metrics still arrive.
+    @Test func anUndeliverableCheckpointIsDroppedAndTheTrialCompletes() async {
+        let fake = FakeCoordinator(onUpload: { _ in throw CoordinatorCallError.unreachable("connection reset") })
+        await Self.worker(fake).runTrial(Self.lease(epochs: 2), slot: 0)
+        #expect(fake.log == ["report 1", "report 2", "complete"])
+    }
+
     /// SIGTERM (a shutdown request) during a trial: the current epoch finishes and is reported,
     /// training stops long before its 50 epochs, and the lease is released, which costs the
     /// trial no retry.
