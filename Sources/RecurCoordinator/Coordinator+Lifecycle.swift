@@ -26,8 +26,13 @@ extension Coordinator {
     public func open(_ spec: SweepSpec, yaml: String, source: String) async throws -> Opening {
         let existing: SweepRecord
         do { existing = try store.sweep(named: spec.name) } catch StoreError.notFound(.sweep, _) {
-            _ = try await createSweep(spec, yaml: yaml, source: source)
-            return .created
+            do {
+                _ = try await createSweep(spec, yaml: yaml, source: source)
+                return .created
+            } catch StoreError.duplicate(_) {
+                // Created meanwhile by a concurrent call (the dataset is read off the actor): resume it.
+                existing = try store.sweep(named: spec.name)
+            }
         }
         var before: Int?
         var after: Int?

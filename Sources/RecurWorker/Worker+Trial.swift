@@ -60,7 +60,8 @@ extension Worker {
                 try? await Task.sleep(for: .seconds(max(0.2, lease.leaseSeconds / 3)))
                 if Task.isCancelled { break }
                 do { _ = try await client.heartbeat(token: token) } catch let error as CoordinatorCallError where error.isLeaseGone {
-                    if control.reason == .none {
+                    // A heartbeat in flight when the trial ended (and this task was cancelled) says nothing new.
+                    if control.reason == .none && !Task.isCancelled {
                         logger.warning("lease gone; giving the trial up", metadata: meta.merging(["error": "\(error)"]) { $1 })
                     }
                     control.stop(.leaseGone)

@@ -277,6 +277,15 @@ import Testing
         #expect(try coordinator.summary(named: "tiny").maxTrials == 5)
     }
 
+    /// Two creates of one new sweep at once: one creates it, the other resumes it.
+    @Test func concurrentCreatesOfOneSweepBothSucceed() async throws {
+        let (_, coordinator) = try Self.app()
+        async let first = coordinator.open(yaml: Self.sweepYAML, source: "a")
+        async let second = coordinator.open(yaml: Self.sweepYAML, source: "b")
+        let outcomes = try await [first.opening, second.opening]
+        #expect(outcomes.contains(.created) && outcomes.contains(.resumed(maxTrialsBefore: nil, maxTrialsAfter: nil)), "\(outcomes)")
+    }
+
     @Test func invalidSweepsAre422WithTheirProblems() async throws {
         let (app, _) = try Self.app()
         try await app.test(.router) { client in
