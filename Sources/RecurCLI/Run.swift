@@ -164,12 +164,6 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-extension Run {
-    /// A resume with an edited file: comments, the description, `max_trials` and `max_parallel`
-    /// may change (more trials extend a finished sweep, as adding trials to an Optuna study does);
-    /// anything that would change what the trials so far mean is refused.
-}
-
 /// Set once from a signal handler.
 final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()

@@ -289,21 +289,21 @@ struct BearerMiddleware: ClientMiddleware {
     }
 }
 
-/// For ``retrying(logger:_:giveUp:_:)``: one try only (best effort on the way out).
-let atOnce: @Sendable () -> Bool = { true }
-
-/// Retries transient failures (unreachable, 5xx) with capped exponential backoff and jitter
-/// until `giveUp` returns true (checked between tries).
+/// Retries transient failures (unreachable, 5xx) with capped exponential backoff and jitter,
+/// at most `tries` times in all, until `giveUp` returns true (checked between tries).
 public func retrying<T>(
     logger: Logger,
     _ what: String,
+    tries: Int = .max,
     giveUp: @Sendable () -> Bool = { false },
     _ body: () async throws -> T
 ) async throws -> T {
     var delay = 0.1
+    var tried = 0
     while true {
         do { return try await body() } catch let error as CoordinatorCallError where error.isTransient {
-            if giveUp() || Task.isCancelled { throw error }
+            tried += 1
+            if tried >= tries || giveUp() || Task.isCancelled { throw error }
             logger.warning(
                 "coordinator call failed; retrying",
                 metadata: ["call": "\(what)", "error": "\(error)", "retry_in_s": "\(String(format: "%.2f", delay))"]

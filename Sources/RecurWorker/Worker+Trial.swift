@@ -116,7 +116,7 @@ extension Worker {
         case (_, .pruned), (_, .stopped), (_, .leaseGone):
             return
         case (_, .shutdown):
-            _ = try? await retrying(logger: logger, "release", giveUp: atOnce) { try await client.release(token: token) }
+            _ = try? await retrying(logger: logger, "release", tries: 1) { try await client.release(token: token) }
             logger.info("lease released on shutdown", metadata: meta)
         case (.success(let result), .none):
             let request = API.CompleteRequest(
@@ -133,10 +133,8 @@ extension Worker {
             do {
                 // The metrics matter more than the weights: a checkpoint the coordinator refuses (413),
                 // or that cannot be delivered in a few tries, is dropped and the trial completes without it.
-                let tries = TryCounter()
-                let uploadGiveUp: @Sendable () -> Bool = { tries.next() >= 4 || giveUp() }
                 do {
-                    try await retrying(logger: logger, "upload checkpoint", giveUp: uploadGiveUp) {
+                    try await retrying(logger: logger, "upload checkpoint", tries: 4, giveUp: giveUp) {
                         try await client.uploadCheckpoint(token: token, file: checkpointFile)
                     }
                 } catch let error as CoordinatorCallError where !error.isLeaseGone {
@@ -157,7 +155,7 @@ extension Worker {
                 "cannot load the trial's dataset; releasing the lease and stopping",
                 metadata: meta.merging(["error": "\(error.message)"]) { $1 }
             )
-            _ = try? await retrying(logger: logger, "release", giveUp: atOnce) { try await client.release(token: token) }
+            _ = try? await retrying(logger: logger, "release", tries: 1) { try await client.release(token: token) }
             stop(failing: "\(error.message) (paths in the task resolve against this worker's working directory)")
         case (.failure(let error), .none):
             let diverged = error is TrainingDiverged
@@ -181,15 +179,4 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 /// coordinator's): a fault of the worker, not of the trial.
 struct DatasetUnavailable: Error {
     let message: String
-}
-
-/// Counts tries across the retries of one call.
-final class TryCounter: Sendable {
-    private let count = Mutex(0)
-    func next() -> Int {
-        count.withLock {
-            $0 += 1
-            return $0
-        }
-    }
 }

@@ -48,7 +48,7 @@ public final class Worker: Sendable {
     /// Asks every slot to finish its current epoch, release its lease and stop.
     public func requestShutdown() { shuttingDown.store(true, ordering: .relaxed) }
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
-    /// For ``retrying(logger:_:giveUp:_:)``: stop retrying once shutdown was asked for.
+    /// For ``retrying(logger:_:tries:giveUp:_:)``: stop retrying once shutdown was asked for.
     var onShutdown: @Sendable () -> Bool { { [self] in isShuttingDown } }
 
     /// Registers, then runs the slots until shutdown (or, with `exitWhenDone`, until no sweep has work).
