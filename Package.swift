@@ -3,9 +3,33 @@ import Foundation
 import PackageDescription
 
 /// Kernels are vectorised with `SIMD16<Float>`; the CPU target decides whether that is one AVX-512
-/// register or two AVX2 ones. Default: `native`, the machine that builds (Recur is built where it
-/// runs). For a binary to copy to other machines set e.g. `RECUR_TARGET_CPU=haswell` (AVX2 + FMA).
-let targetCPU = ProcessInfo.processInfo.environment["RECUR_TARGET_CPU"] ?? "native"
+/// register or two AVX2 ones. Default: `haswell`, the x86-64-v3 level (AVX2, FMA, BMI2; Swift's
+/// `-target-cpu` does not take the level's own name), so a binary runs on any x86-64 machine of the
+/// last decade and can be copied between them. `RECUR_TARGET_CPU=native` builds for the building
+/// machine only (AVX-512 where it has it).
+let targetCPU: String = {
+    let asked = ProcessInfo.processInfo.environment["RECUR_TARGET_CPU"] ?? "haswell"
+    return ["x86-64-v3": "haswell", "x86-64-v4": "skylake-avx512"][asked] ?? asked
+}()
+
+/// The CPU features the build requires, checked before `main` (Sources/CRecurSupport): a machine
+/// without them gets one line naming what it lacks instead of SIGILL. For `native`, the building
+/// machine's vector features, read from /proc/cpuinfo.
+let requiredCPUFeatures: [String] = {
+    let v3 = ["AVX", "AVX2", "FMA", "BMI", "BMI2", "F16C"]
+    let v4 = v3 + ["AVX512F", "AVX512BW", "AVX512VL", "AVX512DQ", "AVX512CD"]
+    switch targetCPU {
+    case "haswell": return v3
+    case "skylake-avx512": return v4
+    case "native":
+        let flags = Set(
+            ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "").split(separator: "\n")
+                .first { $0.hasPrefix("flags") }?.split(separator: " ").map { $0.uppercased() } ?? []
+        )
+        return v4.filter { flags.contains($0) }
+    default: return []
+    }
+}()
 
 #if arch(x86_64)
 let cpuFlags: [SwiftSetting] = [
@@ -51,6 +75,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-openapi-async-http-client", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.0"),
     ],
     targets: [
         // MARK: - Engine
@@ -59,7 +86,11 @@ let package = Package(
             path: "Sources/CBLAS",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "CRecurSupport", path: "Sources/CRecurSupport"),
+        .target(
+            name: "CRecurSupport",
+            path: "Sources/CRecurSupport",
+            cSettings: requiredCPUFeatures.map { .define("RECUR_REQUIRE_\($0)") } + [.define("RECUR_TARGET_CPU_NAME", to: "\"\(targetCPU)\"")]
+        ),
         .target(
             name: "RecurEngine",
             dependencies: [
@@ -105,6 +136,7 @@ let package = Package(
                 .embedInCode("0002_leaderboard_and_attempt_indexes.sql"),
                 .embedInCode("0003_drop_deadline_index.sql"),
                 .embedInCode("0004_checkpoint_files.sql"),
+                .embedInCode("0005_tokens_and_worker_engines.sql"),
             ]
         ),
         .target(
@@ -116,8 +148,11 @@ let package = Package(
         .target(
             name: "RecurCoordinator",
             dependencies: [
-                "RecurAPI", "RecurStore", "RecurSweep", "RecurForecast",
+                "RecurAPI", "RecurStore", "RecurSweep", "RecurForecast", "RecurEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -132,6 +167,7 @@ let package = Package(
             dependencies: [
                 "RecurAPI", "RecurSweep", "RecurForecast", "RecurEngine",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -157,6 +193,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: cpuFlags
         ),
@@ -178,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "RecurCoordinatorTests",
             dependencies: [
-                "RecurCoordinator", "RecurAPI", "RecurStore", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "RecurCoordinator", "RecurAPI", "RecurStore", "RecurEngine", .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
             ]
         ),

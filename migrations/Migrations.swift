@@ -13,5 +13,9 @@ public enum Migrations {
         Migration(id: "0002_leaderboard_and_attempt_indexes", sql: String(decoding: PackageResources._002_leaderboard_and_attempt_indexes_sql, as: UTF8.self)),
         Migration(id: "0003_drop_deadline_index", sql: String(decoding: PackageResources._003_drop_deadline_index_sql, as: UTF8.self)),
         Migration(id: "0004_checkpoint_files", sql: String(decoding: PackageResources._004_checkpoint_files_sql, as: UTF8.self)),
+        Migration(
+            id: "0005_tokens_and_worker_engines",
+            sql: String(decoding: PackageResources._005_tokens_and_worker_engines_sql, as: UTF8.self)
+        ),
     ]
 }

@@ -24,6 +24,89 @@ int recur_cpu_has_avx2(void) {
     return __builtin_cpu_supports("avx2") ? 1 : 0;
 }
 
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/// `name,` appended to `out` when the CPU has it (the builtin takes literals only).
+#define RECUR_FEATURE(lit, out, size) \
+    if (__builtin_cpu_supports(lit)) { strncat(out, lit ",", size - strlen(out) - 1); }
+
+int recur_cpu_features(char *out, int size) {
+    if (size < 1) return 0;
+    out[0] = 0;
+    __builtin_cpu_init();
+    RECUR_FEATURE("sse4.2", out, size)
+    RECUR_FEATURE("avx", out, size)
+    RECUR_FEATURE("avx2", out, size)
+    RECUR_FEATURE("fma", out, size)
+    RECUR_FEATURE("bmi2", out, size)
+    RECUR_FEATURE("avx512f", out, size)
+    RECUR_FEATURE("avx512bw", out, size)
+    RECUR_FEATURE("avx512vl", out, size)
+    RECUR_FEATURE("avx512dq", out, size)
+    RECUR_FEATURE("avx512vnni", out, size)
+    RECUR_FEATURE("avx512bf16", out, size)
+    size_t n = strlen(out);
+    if (n > 0) out[n - 1] = 0;
+    return (int)n;
+}
+
+/// Runs before Swift's `main`, so no instruction of the build's baseline has run yet: a CPU
+/// without one gets a line naming it and exit 1 instead of SIGILL halfway through.
+__attribute__((constructor)) static void recur_check_cpu_baseline(void) {
+    __builtin_cpu_init();
+    char missing[128] = "";
+#define RECUR_NEED(lit) \
+    if (!__builtin_cpu_supports(lit)) { strncat(missing, missing[0] ? ", " lit : lit, sizeof missing - strlen(missing) - 1); }
+#if defined(RECUR_REQUIRE_AVX)
+    RECUR_NEED("avx")
+#endif
+#if defined(RECUR_REQUIRE_AVX2)
+    RECUR_NEED("avx2")
+#endif
+#if defined(RECUR_REQUIRE_FMA)
+    RECUR_NEED("fma")
+#endif
+#if defined(RECUR_REQUIRE_BMI)
+    RECUR_NEED("bmi")
+#endif
+#if defined(RECUR_REQUIRE_BMI2)
+    RECUR_NEED("bmi2")
+#endif
+#if defined(RECUR_REQUIRE_F16C)
+    RECUR_NEED("f16c")
+#endif
+#if defined(RECUR_REQUIRE_AVX512F)
+    RECUR_NEED("avx512f")
+#endif
+#if defined(RECUR_REQUIRE_AVX512BW)
+    RECUR_NEED("avx512bw")
+#endif
+#if defined(RECUR_REQUIRE_AVX512VL)
+    RECUR_NEED("avx512vl")
+#endif
+#if defined(RECUR_REQUIRE_AVX512DQ)
+    RECUR_NEED("avx512dq")
+#endif
+#if defined(RECUR_REQUIRE_AVX512CD)
+    RECUR_NEED("avx512cd")
+#endif
+#undef RECUR_NEED
+    if (missing[0]) {
+#if defined(RECUR_TARGET_CPU_NAME)
+        const char *target = RECUR_TARGET_CPU_NAME;
+#else
+        const char *target = "?";
+#endif
+        fprintf(stderr,
+                "recur: this binary was built for CPU target %s and this CPU lacks %s; "
+                "build recur on this machine (RECUR_TARGET_CPU=native swift build -c release) or use a build for an older target\n",
+                target, missing);
+        _exit(1);
+    }
+}
+
 #elif defined(__aarch64__)
 #include <stdint.h>
 
@@ -43,12 +126,14 @@ int recur_flush_denormals_enabled(void) {
 
 int recur_cpu_has_avx512f(void) { return 0; }
 int recur_cpu_has_avx2(void) { return 0; }
+int recur_cpu_features(char *out, int size) { if (size > 0) out[0] = 0; return 0; }
 
 #else
 int recur_enable_flush_denormals(void) { return 0; }
 int recur_flush_denormals_enabled(void) { return 0; }
 int recur_cpu_has_avx512f(void) { return 0; }
 int recur_cpu_has_avx2(void) { return 0; }
+int recur_cpu_features(char *out, int size) { if (size > 0) out[0] = 0; return 0; }
 #endif
 
 #if defined(__linux__)

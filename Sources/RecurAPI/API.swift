@@ -12,6 +12,8 @@ public enum API {
     /// The largest checkpoint upload (`recur serve --max-checkpoint-bytes` may lower it). A worker
     /// whose checkpoint is refused completes the trial without it, so the metrics are never lost.
     public static let maximumCheckpointBytes = 256 * 1024 * 1024
+    /// The largest dataset upload (`recur serve --max-dataset-bytes` may change it).
+    public static let maximumDatasetBytes: Int64 = 1 << 30
 
     /// JSON coders for what is not sent through the generated client (CLI output, tests).
     public static func encoder() -> JSONEncoder {
@@ -37,6 +39,8 @@ public enum API {
     public typealias Lease = Components.Schemas.Lease
     public typealias LeaseStatus = Components.Schemas.LeaseStatus
     public typealias LeaseResponse = Components.Schemas.LeaseResponse
+    public typealias IncompatibleSweep = Components.Schemas.IncompatibleSweep
+    public typealias DatasetStored = Components.Schemas.DatasetStored
     public typealias DeadlineResponse = Components.Schemas.DeadlineResponse
     public typealias EpochReport = Components.Schemas.EpochReport
     public typealias ReportAction = Components.Schemas.ReportAction

@@ -7,15 +7,22 @@ public struct FileChunks: AsyncSequence, Sendable {
     public typealias Element = ArraySlice<UInt8>
     public let path: String
     public let chunkSize: Int
+    /// The byte to start at, and how many bytes to send (nil: to the end): a `Range` request.
+    public let offset: UInt64
+    public let length: Int64?
 
-    public init(path: String, chunkSize: Int = 256 * 1024) {
+    public init(path: String, chunkSize: Int = 256 * 1024, offset: UInt64 = 0, length: Int64? = nil) {
         self.path = path
         self.chunkSize = chunkSize
+        self.offset = offset
+        self.length = length
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let path: String
         let chunkSize: Int
+        let offset: UInt64
+        var remaining: Int64
         var handle: FileHandle?
         var done = false
 
@@ -25,18 +32,22 @@ public struct FileChunks: AsyncSequence, Sendable {
                 guard let opened = FileHandle(forReadingAtPath: path) else {
                     throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
                 }
+                if offset > 0 { try opened.seek(toOffset: offset) }
                 handle = opened
             }
-            guard let data = try handle?.read(upToCount: chunkSize), !data.isEmpty else {
+            guard remaining > 0, let data = try handle?.read(upToCount: Int(Swift.min(Int64(chunkSize), remaining))), !data.isEmpty else {
                 done = true
                 try? handle?.close()
                 return nil
             }
+            remaining -= Int64(data.count)
             return ArraySlice(data)
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(path: path, chunkSize: chunkSize) }
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(path: path, chunkSize: chunkSize, offset: offset, remaining: length ?? .max)
+    }
 
     /// The file as a body of known length, read once.
     public static func body(path: String) throws -> HTTPBody {
@@ -58,9 +69,22 @@ extension HTTPBody {
     public func write(to url: URL, limit: Int64 = .max) async throws -> Int64 {
         if case .known(let length) = length, length > limit { throw BodyTooLarge(limit: limit) }
         _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        return try await write(to: url, limit: limit, appending: false)
+    }
+
+    /// Appends the body to the file at `url` (a resumed download), keeping what is there when
+    /// the transfer breaks; returns the bytes appended.
+    @discardableResult
+    public func append(to url: URL) async throws -> Int64 {
+        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
+        return try await write(to: url, limit: .max, appending: true)
+    }
+
+    private func write(to url: URL, limit: Int64, appending: Bool) async throws -> Int64 {
         guard let handle = FileHandle(forWritingAtPath: url.path) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path])
         }
+        if appending { try handle.seekToEnd() }
         var written: Int64 = 0
         do {
             for try await chunk in self {
@@ -73,7 +97,7 @@ extension HTTPBody {
             try handle.close()
         } catch {
             try? handle.close()
-            try? FileManager.default.removeItem(at: url)
+            if !appending { try? FileManager.default.removeItem(at: url) }
             throw error
         }
         return written

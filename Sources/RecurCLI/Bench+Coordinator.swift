@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import RecurAPI
 import RecurCoordinator
+import RecurEngine
 import RecurStore
 import RecurSweep
 import RecurWorker
@@ -74,7 +75,8 @@ extension Bench {
             let token = "bench-token"
             let listener: Listener = transport == "tcp" ? .tcp(host: "127.0.0.1", port: 0) : .unix(path: dir.appendingPathComponent("b.sock").path)
             let (stream, continuation) = AsyncStream<Listener>.makeStream()
-            let services = try makeCoordinatorServices(coordinator: coordinator, listeners: [listener], token: token, logger: logger) {
+            let access = AccessControl(adminToken: token, store: coordinator.store)
+            let services = try makeCoordinatorServices(coordinator: coordinator, listeners: [listener], access: access, logger: logger) {
                 continuation.yield($0)
             }
             let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
@@ -83,7 +85,7 @@ extension Bench {
             guard let bound = await iterator.next(), let address = CoordinatorAddress(bound.description) else {
                 throw CLIError("the coordinator did not start")
             }
-            let workerClient = CoordinatorClient(address: address, token: token, logger: logger, maxConnections: clients)
+            let workerClient = try CoordinatorClient(address: address, token: token, logger: logger, maxConnections: clients)
             let started = ContinuousClock.now
             let results = try await withThrowingTaskGroup(of: LoadStats.self) { tasks in
                 for _ in 0..<clients {
@@ -152,7 +154,9 @@ extension Bench {
                 return value
             }
             do {
-                let worker = try await client.register(API.RegisterRequest(host: "bench", slots: 1, version: "bench"))
+                let worker = try await client.register(
+                    API.RegisterRequest(host: "bench", slots: 1, version: "bench", engineVersion: BuildInfo.engineVersion)
+                )
                 while true {
                     let response = try await timed(&stats.lease) {
                         try await client.lease(API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 1))

@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import RecurAPI
 import RecurCoordinator
+import RecurEngine
 import RecurSweep
 
 /// Latencies (seconds) and outcomes of one or more load-generator clients.
@@ -83,7 +84,7 @@ private final class LifecycleHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        send(context, "/v1/workers", API.RegisterRequest(host: "bench", slots: 1, version: "bench"))
+        send(context, "/v1/workers", API.RegisterRequest(host: "bench", slots: 1, version: "bench", engineVersion: BuildInfo.engineVersion))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

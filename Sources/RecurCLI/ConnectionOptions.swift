@@ -7,13 +7,19 @@ import RecurWorker
 
 /// How a command reaches the coordinator.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "tcp://HOST:PORT or unix:PATH (or RECUR_COORDINATOR; default tcp://127.0.0.1:7878).") var coordinator: String?
-    @Option(name: .customLong("token-file"), help: "The coordinator's token file (or RECUR_TOKEN_FILE).") var tokenFile: String?
+    @Option(help: "https://HOST:PORT, tcp://HOST:PORT (plain HTTP) or unix:PATH (or RECUR_COORDINATOR; default tcp://127.0.0.1:7878).")
+    var coordinator: String?
+    @Option(name: .customLong("token-file"), help: "A token file: admin (<db>.token) or one from recur token create (or RECUR_TOKEN_FILE).")
+    var tokenFile: String?
+    @Option(name: .customLong("ca-file"), help: "PEM CA to trust for https:// (or RECUR_CA_FILE; default: the system's trust store).")
+    var caFile: String?
 
     var target: String { coordinator ?? ProcessInfo.processInfo.environment["RECUR_COORDINATOR"] ?? "tcp://127.0.0.1:7878" }
 
     func validate() throws {
-        guard CoordinatorAddress(target) != nil else { throw ValidationError("--coordinator: '\(target)' is not tcp://HOST:PORT or unix:PATH") }
+        guard CoordinatorAddress(target) != nil else {
+            throw ValidationError("--coordinator: '\(target)' is not https://HOST:PORT, tcp://HOST:PORT or unix:PATH")
+        }
     }
 
     func client() throws -> CoordinatorClient {
@@ -22,7 +28,10 @@ struct ConnectionOptions: ParsableArguments {
         let token = try path.map { try TokenFile.read(path: $0) }
         var logger = Logger(label: "recur.cli")
         logger.logLevel = .error
-        return CoordinatorClient(address: address, token: token, logger: logger, connectTimeoutSeconds: 1)
+        let ca = caFile ?? ProcessInfo.processInfo.environment["RECUR_CA_FILE"]
+        do { return try CoordinatorClient(address: address, token: token, caFile: ca, logger: logger, connectTimeoutSeconds: 1) } catch {
+            throw CLIError("\(error)")
+        }
     }
 
     /// Runs `body` with a client, turning transport and API errors into one-line messages.
@@ -35,9 +44,16 @@ struct ConnectionOptions: ParsableArguments {
         } catch let error as CoordinatorCallError {
             await client.shutdown()
             switch error {
-            case .unreachable: throw CLIError("cannot reach the coordinator at \(target); is `recur serve` running there?")
-            case .status(401, _, _): throw CLIError("the coordinator at \(target) refused the token; pass its token file with --token-file")
+            case .unreachable:
+                throw CLIError(
+                    "cannot reach the coordinator at \(target); is `recur serve` running there?"
+                        + (target.hasPrefix("tcp://") ? " (if it serves TLS, use https://HOST:PORT)" : "")
+                )
+            case .status(401, _, _):
+                throw CLIError("the coordinator at \(target) refused the token (missing, wrong or revoked); pass a token file with --token-file")
+            case .status(403, _, let message): throw CLIError("forbidden (403): \(message)")
             case .status(_, _, let message): throw CLIError(message)
+            case .configuration(let message): throw CLIError(message)
             }
         }
     }

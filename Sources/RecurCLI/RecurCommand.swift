@@ -10,7 +10,7 @@ public struct RecurCommand: AsyncParsableCommand {
         version: BuildInfo.summary,
         subcommands: [
             Run.self, Serve.self, WorkerCommand.self, Sweep.self, Status.self, Leaderboard.self, Trial.self, Workers.self, Export.self, Report.self,
-            Train.self, Predict.self, DataCommand.self, Engine.self, Bench.self,
+            Train.self, Predict.self, DataCommand.self, Engine.self, Bench.self, TLS.self, Token.self, LoginLink.self,
         ]
     )
 

@@ -64,7 +64,12 @@ struct Run: AsyncParsableCommand {
         var socket = dbURL.deletingLastPathComponent().appendingPathComponent("recur-\(getpid()).sock").path
         if socket.utf8.count > 100 { socket = "/tmp/recur-\(getpid()).sock" }
         let (ready, readyContinuation) = AsyncStream<Listener>.makeStream()
-        let services = try makeCoordinatorServices(coordinator: coordinator, listeners: [.unix(path: socket)], token: "", logger: logger) {
+        let services = try makeCoordinatorServices(
+            coordinator: coordinator,
+            listeners: [.unix(path: socket)],
+            access: AccessControl(adminToken: "", store: store),
+            logger: logger
+        ) {
             readyContinuation.yield($0)
         }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))

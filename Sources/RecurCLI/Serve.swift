@@ -12,18 +12,28 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the coordinator: SQLite store, samplers, pruners and the /v1 HTTP API for workers and the CLI.",
         discussion: """
-            TCP listeners require a bearer token: it is read from --token-file, or generated at first
-            start into <db>.token (mode 0600). Unix sockets rely on file permissions (0600).
+            TCP listeners require a bearer token. The admin token is read from --token-file, or
+            generated at first start into <db>.token (mode 0600); `recur token create` makes worker
+            and viewer tokens. Unix sockets rely on file permissions (0600). With --tls-cert and
+            --tls-key every TCP listener serves HTTPS (`recur tls init` makes a private CA and a
+            certificate); without them, a non-loopback listener is plain HTTP and says so.
+
+            Datasets are kept by SHA-256 in <db>.datasets/, checkpoints in <db>.checkpoints/.
 
             Examples:
               recur serve --db sweeps.db
-              recur serve --db sweeps.db --listen tcp://0.0.0.0:7878 --listen unix:/tmp/recur.sock
+              recur serve --db sweeps.db --listen tcp://0.0.0.0:7878 --tls-cert tls/server.pem --tls-key tls/server-key.pem
+              recur serve --db sweeps.db --listen tcp://127.0.0.1:7878 --listen unix:/tmp/recur.sock
             """
     )
 
     @Option(help: "SQLite database (created if missing).") var db: String
     @Option(name: .customLong("listen"), help: "tcp://HOST:PORT or unix:PATH (repeatable). Default: tcp://127.0.0.1:7878.") var listen: [String] = []
-    @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: <db>.token, created if missing).") var tokenFile: String?
+    @Option(name: .customLong("token-file"), help: "File holding the admin token (default: <db>.token, created if missing).") var tokenFile: String?
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve HTTPS on the TCP listeners (with --tls-key).") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(name: .customLong("max-dataset-bytes"), help: "Largest dataset `recur sweep create` may upload.") var maxDatasetBytes = API
+        .maximumDatasetBytes
     @Option(name: .customLong("lease-seconds"), help: "Lease length; heartbeats and reports renew it.") var leaseSeconds = 30.0
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(
@@ -36,6 +46,10 @@ struct Serve: AsyncParsableCommand {
         for l in listen where Listener(l) == nil { throw ValidationError("--listen: '\(l)' is not tcp://HOST:PORT or unix:PATH") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds: \(leaseSeconds) must be ≥ 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together: pass both (recur tls init writes server.pem and server-key.pem)")
+        }
+        guard maxDatasetBytes >= 1 else { throw ValidationError("--max-dataset-bytes: \(maxDatasetBytes) must be ≥ 1") }
         guard (4096...API.maximumCheckpointBytes).contains(maxCheckpointBytes) else {
             throw ValidationError("--max-checkpoint-bytes: \(maxCheckpointBytes) must be in 4096...\(API.maximumCheckpointBytes)")
         }
@@ -57,12 +71,18 @@ struct Serve: AsyncParsableCommand {
         let lock = try DatabaseLock(path: db)
         defer { withExtendedLifetime(lock) {} }
         let token = try TokenFile.loadOrCreate(path: tokenFile ?? db + ".token")
+        var tls: TLSFiles?
+        if let tlsCert, let tlsKey {
+            do { tls = try TLSFiles(certificate: tlsCert, key: tlsKey) } catch let error as ListenerError { throw CLIError(error.description) }
+        }
         let coordinator = try Coordinator(store: store, leaseSeconds: leaseSeconds, logger: logger)
         let services = try makeCoordinatorServices(
             coordinator: coordinator,
             listeners: listeners,
-            token: token,
+            access: AccessControl(adminToken: token, store: store),
+            tls: tls,
             maximumCheckpointBytes: maxCheckpointBytes,
+            maximumDatasetBytes: maxDatasetBytes,
             logger: logger
         ) { listener in
             FileHandle.standardOutput.write(Data("listening on \(listener)\n".utf8))

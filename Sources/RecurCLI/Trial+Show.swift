@@ -33,10 +33,10 @@ struct Trial: AsyncParsableCommand {
             let test = t.testMae.map { String(format: "%.3f", $0) } ?? "–"
             print("best \(t.objective.label) \(val) at epoch \(t.bestEpoch.map(String.init) ?? "–"), test MAE \(test)")
             print("")
-            var attempts = [["attempt", "worker", "state", "started", "duration", "error"]]
+            var attempts = [["attempt", "worker", "engine", "cpu", "state", "started", "duration", "error"]]
             for a in t.attempts {
                 attempts.append([
-                    "\(a.number)", a.worker.map { String($0.prefix(8)) } ?? "–", Style.state(a.state),
+                    "\(a.number)", a.worker.map { String($0.prefix(8)) } ?? "–", a.engineVersion ?? "–", a.cpuFeatures ?? "–", Style.state(a.state),
                     ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: a.startedAt)),
                     a.finishedAt.map { String(format: "%.1f s", $0 - a.startedAt) } ?? "–", a.error.map { String($0.prefix(60)) } ?? "",
                 ])

@@ -11,18 +11,23 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Pull trials from a coordinator, train them, report every epoch and upload the best checkpoint.",
         discussion: """
-            Dataset paths in the task resolve against this directory; the file must match the
-            coordinator's SHA-256. SIGINT/SIGTERM finish the current epoch, release the lease and exit 0.
+            Datasets are downloaded from the coordinator by SHA-256 into --cache-dir, once per
+            machine, and reused across sweeps and restarts; the worker needs no path and no copy.
+            A worker token (recur token create --role worker) is all it needs over TCP.
+            SIGINT/SIGTERM finish the current epoch, release the lease and exit 0.
 
             Examples:
-              recur worker --coordinator tcp://10.0.0.5:7878 --token-file recur.token --slots 2
+              recur worker --coordinator https://10.0.0.5:7878 --ca-file ca.pem --token-file worker.token --slots 2
               recur worker --coordinator unix:/tmp/recur.sock
             """
     )
 
-    @Option(help: "tcp://HOST:PORT or unix:PATH (or RECUR_COORDINATOR).") var coordinator: String?
-    @Option(name: .customLong("token-file"), help: "The coordinator's token file (or RECUR_TOKEN_FILE); not needed on a Unix socket.") var tokenFile:
-        String?
+    @Option(help: "https://HOST:PORT, tcp://HOST:PORT (plain HTTP) or unix:PATH (or RECUR_COORDINATOR).") var coordinator: String?
+    @Option(name: .customLong("token-file"), help: "A worker (or admin) token file (or RECUR_TOKEN_FILE); not needed on a Unix socket.")
+    var tokenFile: String?
+    @Option(name: .customLong("ca-file"), help: "PEM CA to trust for https:// (or RECUR_CA_FILE; default: the system's trust store).")
+    var caFile: String?
+    @Option(name: .customLong("cache-dir"), help: "Dataset cache (default: $XDG_CACHE_HOME/recur, else ~/.cache/recur).") var cacheDir: String?
     @Option(help: "Trials trained at once (one thread each).") var slots = 1
     @Option(help: "Only take trials of this sweep.") var sweep: String?
     @Flag(name: .customLong("exit-when-done"), help: "Exit when no sweep has work left.") var exitWhenDone = false
@@ -32,7 +37,9 @@ struct WorkerCommand: AsyncParsableCommand {
     func validate() throws {
         guard slots >= 1 else { throw ValidationError("--slots: \(slots) must be ≥ 1") }
         let target = coordinator ?? ProcessInfo.processInfo.environment["RECUR_COORDINATOR"] ?? "tcp://127.0.0.1:7878"
-        guard CoordinatorAddress(target) != nil else { throw ValidationError("--coordinator: '\(target)' is not tcp://HOST:PORT or unix:PATH") }
+        guard CoordinatorAddress(target) != nil else {
+            throw ValidationError("--coordinator: '\(target)' is not https://HOST:PORT, tcp://HOST:PORT or unix:PATH")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
     }
 
@@ -45,8 +52,17 @@ struct WorkerCommand: AsyncParsableCommand {
         if token == nil && !address.isUnixSocket {
             throw CLIError("a TCP coordinator needs its token: pass --token-file FILE (or set RECUR_TOKEN_FILE)")
         }
-        let client = CoordinatorClient(address: address, token: token, logger: logger)
+        let client: CoordinatorClient
+        do {
+            client = try CoordinatorClient(
+                address: address,
+                token: token,
+                caFile: caFile ?? ProcessInfo.processInfo.environment["RECUR_CA_FILE"],
+                logger: logger
+            )
+        } catch { throw CLIError("\(error)") }
         var options = Worker.Options()
+        if let cacheDir { options.cacheDirectory = URL(fileURLWithPath: cacheDir) }
         options.slots = slots
         options.sweep = sweep
         options.exitWhenDone = exitWhenDone

@@ -17,9 +17,12 @@ struct Workers: AsyncParsableCommand {
             return
         }
         let now = Date().timeIntervalSince1970
-        var rows = [["worker", "host", "slots", "running", "last seen", "version"]]
+        var rows = [["worker", "host", "slots", "running", "last seen", "version", "engine", "checkpoints", "cpu"]]
         for w in workers {
-            rows.append([String(w.id.prefix(8)), w.host, "\(w.slots)", "\(w.running)", String(format: "%.0f s ago", now - w.lastSeen), w.version])
+            rows.append([
+                String(w.id.prefix(8)), w.host, "\(w.slots)", "\(w.running)", String(format: "%.0f s ago", now - w.lastSeen), w.version,
+                w.engineVersion ?? "–", w.checkpointFormat ?? "–", w.cpuFeatures ?? "–",
+            ])
         }
         print(alignedTable(rows, numeric: [2, 3]))
     }

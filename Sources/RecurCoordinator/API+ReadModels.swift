@@ -22,7 +22,9 @@ extension API.SweepSummary {
             bestValMae: m.bestValue,
             bestTrial: m.bestTrial,
             createdAt: m.createdAt,
-            objective: API.Objective(m.objective)
+            objective: API.Objective(m.objective),
+            engineVersion: m.engineVersion,
+            datasetSha256: m.datasetSHA256
         )
     }
 }
@@ -63,7 +65,10 @@ extension API.TrialDetail {
                     state: API.AttemptState(rawValue: $0.state.rawValue) ?? .failed,
                     error: $0.error,
                     startedAt: $0.startedAt,
-                    finishedAt: $0.finishedAt
+                    finishedAt: $0.finishedAt,
+                    workerVersion: $0.workerVersion,
+                    engineVersion: $0.engineVersion,
+                    cpuFeatures: $0.cpuFeatures
                 )
             },
             metrics: m.metrics.map {
@@ -89,7 +94,10 @@ extension API.WorkerInfo {
             slots: Int32(clamping: m.slots),
             version: m.version,
             lastSeen: m.lastSeen,
-            running: Int32(clamping: m.running)
+            running: Int32(clamping: m.running),
+            engineVersion: m.engineVersion,
+            checkpointFormat: m.checkpointFormat,
+            cpuFeatures: m.cpuFeatures
         )
     }
 }

@@ -43,6 +43,7 @@ public struct APIFailure: Error, HTTPResponseConvertible, CustomStringConvertibl
                 case .worker: code = .unknownWorker
                 case .checkpoint: code = .noCheckpoint
                 case .lease: code = .unknownLease
+                case .token: code = .notFound
                 }
                 self.init(.notFound, code, m)
             case .staleLease(let m): self.init(.conflict, .leaseGone, m)

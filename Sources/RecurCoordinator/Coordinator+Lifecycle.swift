@@ -17,22 +17,31 @@ extension Coordinator {
     /// `search.max_trials` (not below the trials the sweep has) and `max_parallel` may change; a
     /// paused or cancelled sweep runs again, and raising `max_trials` reopens a done one.
     /// Another definition under the same name is an error naming the fix.
-    public func open(yaml: String, source: String) async throws -> (sweep: String, opening: Opening) {
+    public func open(yaml: String, source: String, origin: Origin = Origin()) async throws -> (sweep: String, opening: Opening) {
         let spec = try SweepSpec.parse(yaml: yaml, source: source)
-        return (spec.name, try await open(spec, yaml: yaml, source: source))
+        return (spec.name, try await open(spec, yaml: yaml, source: source, origin: origin))
     }
 
     /// ``open(yaml:source:)`` for a definition already parsed from `yaml` (it is parsed once).
-    public func open(_ spec: SweepSpec, yaml: String, source: String) async throws -> Opening {
+    public func open(_ spec: SweepSpec, yaml: String, source: String, origin: Origin = Origin()) async throws -> Opening {
         let existing: SweepRecord
         do { existing = try store.sweep(named: spec.name) } catch StoreError.notFound(.sweep, _) {
             do {
-                _ = try await createSweep(spec, yaml: yaml, source: source)
+                _ = try await createSweep(spec, yaml: yaml, source: source, origin: origin)
                 return .created
             } catch StoreError.duplicate(_) {
                 // Created meanwhile by a concurrent call (the dataset is read off the actor): resume it.
                 existing = try store.sweep(named: spec.name)
             }
+        }
+        // The same definition over other bytes is another experiment, not a resume.
+        if let declared = origin.datasetSHA256, let stored = existing.definitionJson.datasetSHA256, declared != stored {
+            throw SweepSpecError(
+                source: source,
+                problems: [
+                    "task.dataset: sweep \(spec.name) was created from a dataset with SHA-256 \(stored), and this file's is \(declared); give the sweep a new name"
+                ]
+            )
         }
         var before: Int?
         var after: Int?

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RecurAPI
+import RecurEngine
 import RecurForecast
 import RecurStore
 import RecurSweep
@@ -17,13 +18,16 @@ public actor Coordinator {
         let scheduler: SweepScheduler
         let task: TaskSpec
         let features: Int
+        /// The engine version its workers must have; nil: any.
+        let engineVersion: String?
         var spec: SweepSpec { scheduler.spec }
 
-        init(record: SweepRecord, scheduler: SweepScheduler, task: TaskSpec, features: Int) {
+        init(record: SweepRecord, scheduler: SweepScheduler, task: TaskSpec, features: Int, engineVersion: String?) {
             self.record = record
             self.scheduler = scheduler
             self.task = task
             self.features = features
+            self.engineVersion = engineVersion
         }
     }
 
@@ -45,6 +49,10 @@ public actor Coordinator {
     }
     var leases: [String: LeaseInfo] = [:]
     var lastTouch: [String: Double] = [:]
+    func countDatasetDownload() { counters.datasetDownloads += 1 }
+
+    /// Each registered worker's engine version (nil: it did not say), read from the store once.
+    var workerEngines: [String: String?] = [:]
     /// Worker calls waiting for the next group commit (see Coordinator+GroupCommit.swift).
     var queuedWrites: [QueuedWrite] = []
     var drainScheduled = false
@@ -54,6 +62,8 @@ public actor Coordinator {
         public var leases = 0, reports = 0, duplicateReports = 0, completions = 0, prunes = 0, failures = 0, releases = 0, expirations = 0,
             staleCalls = 0
         public var groupCommits = 0, groupedCalls = 0
+        /// Dataset downloads served (each GET, ranged ones included).
+        public var datasetDownloads = 0
     }
 
     public init(
@@ -111,7 +121,8 @@ public actor Coordinator {
             record: record,
             scheduler: SweepScheduler.restore(spec: spec, history: history),
             task: task,
-            features: definition.features ?? 1
+            features: definition.features ?? 1,
+            engineVersion: definition.engineVersion
         )
     }
 
@@ -137,37 +148,94 @@ public actor Coordinator {
 
     // MARK: - Sweeps
 
-    /// Validates and stores a sweep. The dataset must be readable by the coordinator (its hash
-    /// and feature count go to every worker); it is read, hashed and parsed before the actor is
-    /// entered, so worker calls never wait behind it.
-    public nonisolated func createSweep(yaml: String, source: String = "sweep") async throws -> SweepRecord {
-        try await createSweep(try SweepSpec.parse(yaml: yaml, source: source), yaml: yaml, source: source)
-    }
-
-    /// ``createSweep(yaml:source:)`` for a definition already parsed from `yaml`.
-    nonisolated func createSweep(_ spec: SweepSpec, yaml: String, source: String) async throws -> SweepRecord {
-        let (task, features) = try Self.prepareDataset(spec, source: source, directory: datasetDirectory)
-        return try await insert(spec, yaml: yaml, task: task, features: features)
-    }
-
-    /// The task with its dataset's SHA-256, and the dataset's feature count.
-    nonisolated static func prepareDataset(_ spec: SweepSpec, source: String, directory: URL) throws -> (TaskSpec, Int) {
-        let url = URL(fileURLWithPath: spec.task.dataset, relativeTo: directory)
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw SweepSpecError(source: source, problems: ["task.dataset: the coordinator cannot read \(spec.task.dataset) (\(url.path))"])
+    /// Where a new sweep's dataset and engine come from.
+    public struct Origin: Sendable, Equatable {
+        /// The dataset's hash as the creator read it, uploaded to the store before; nil: the
+        /// coordinator reads `task.dataset` from its own disk.
+        public var datasetSHA256: String?
+        /// The creator's engine version, pinned unless the sweep says `workers: {engine: any}`.
+        public var engineVersion: String
+        public init(datasetSHA256: String? = nil, engineVersion: String = BuildInfo.engineVersion) {
+            self.datasetSHA256 = datasetSHA256
+            self.engineVersion = engineVersion
         }
+    }
+
+    /// Validates and stores a sweep. Its dataset must be in the store (uploaded) or readable by
+    /// the coordinator (then imported into the store); its hash and feature count go to every
+    /// worker. It is read, hashed and parsed before the actor is entered, so worker calls never
+    /// wait behind it.
+    public nonisolated func createSweep(yaml: String, source: String = "sweep", origin: Origin = Origin()) async throws -> SweepRecord {
+        try await createSweep(try SweepSpec.parse(yaml: yaml, source: source), yaml: yaml, source: source, origin: origin)
+    }
+
+    /// ``createSweep(yaml:source:origin:)`` for a definition already parsed from `yaml`.
+    nonisolated func createSweep(_ spec: SweepSpec, yaml: String, source: String, origin: Origin) async throws -> SweepRecord {
+        let (task, features) = try Self.prepareDataset(
+            spec,
+            source: source,
+            directory: datasetDirectory,
+            store: store,
+            declared: origin.datasetSHA256
+        )
+        let engine = spec.workers.engine == .any ? nil : origin.engineVersion
+        return try await insert(spec, yaml: yaml, task: task, features: features, engineVersion: engine)
+    }
+
+    /// The task with its dataset's SHA-256, and the dataset's feature count. A declared hash must
+    /// be in the store; otherwise the file is read from the coordinator's disk and imported.
+    nonisolated static func prepareDataset(
+        _ spec: SweepSpec,
+        source: String,
+        directory: URL,
+        store: SweepStore,
+        declared: String?
+    ) throws -> (TaskSpec, Int) {
         var task = spec.task
-        task.datasetSHA256 = sha256Hex(data)
-        do { return (task, try PreparedTask.load(task, directory: directory).featureCount) } catch let error as ForecastError {
-            throw SweepSpecError(source: source, problems: [error.description])
+        let file: URL
+        if let declared {
+            guard store.datasetSize(sha256: declared) != nil else {
+                throw SweepSpecError(
+                    source: source,
+                    problems: ["task.dataset: the coordinator does not hold dataset \(declared); upload it first (recur sweep create does)"]
+                )
+            }
+            file = store.datasetFile(sha256: declared)
+            task.datasetSHA256 = declared
+        } else {
+            let url = URL(fileURLWithPath: spec.task.dataset, relativeTo: directory)
+            guard FileManager.default.isReadableFile(atPath: url.path) else {
+                throw SweepSpecError(
+                    source: source,
+                    problems: [
+                        "task.dataset: the coordinator cannot read \(spec.task.dataset) (\(url.path)); create the sweep with recur sweep create, which uploads it"
+                    ]
+                )
+            }
+            do {
+                task.datasetSHA256 = try store.importDataset(from: url)
+            } catch {
+                throw SweepSpecError(source: source, problems: ["task.dataset: cannot store \(spec.task.dataset) beside the database: \(error)"])
+            }
+            file = store.datasetFile(sha256: task.datasetSHA256!)
+        }
+        var local = task
+        local.dataset = file.path
+        do { return (task, try PreparedTask.load(local).featureCount) } catch let error as ForecastError {
+            throw SweepSpecError(source: source, problems: [error.description.replacingOccurrences(of: file.path, with: spec.task.dataset)])
         }
     }
 
-    func insert(_ spec: SweepSpec, yaml: String, task: TaskSpec, features: Int) throws -> SweepRecord {
-        let definition = SweepDefinition(spec: spec, datasetSHA256: task.datasetSHA256, features: features)
+    func insert(_ spec: SweepSpec, yaml: String, task: TaskSpec, features: Int, engineVersion: String?) throws -> SweepRecord {
+        let definition = SweepDefinition(spec: spec, datasetSHA256: task.datasetSHA256, features: features, engineVersion: engineVersion)
         let record = try store.createSweep(spec, yaml: yaml, definition: definition, now: clock())
-        runtimes[record.id!] = Runtime(record: record, scheduler: SweepScheduler(spec: spec), task: task, features: features)
+        runtimes[record.id!] = Runtime(
+            record: record,
+            scheduler: SweepScheduler(spec: spec),
+            task: task,
+            features: features,
+            engineVersion: engineVersion
+        )
         logger.info("sweep created", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
         return record
     }
@@ -204,7 +272,9 @@ public actor Coordinator {
             try store.touchWorker(worker, now: now)
             lastTouch[worker] = now
         }
+        let engine = try engineVersion(ofWorker: worker)
         var anyActive = false
+        var incompatible: [API.IncompatibleSweep] = []
         for id in runtimes.keys.sorted() {
             guard let runtime = runtimes[id] else { continue }
             if let name, runtime.record.name != name { continue }
@@ -217,6 +287,19 @@ public actor Coordinator {
                 runtime.record = try store.setSweepState(id, to: .done, from: [.running], now: now)
                 runtimes[id] = nil
                 logger.info("sweep done", metadata: ["sweep.name": "\(runtime.record.name)"])
+                continue
+            }
+            if let pinned = runtime.engineVersion, pinned != engine {
+                // Its numbers would not be comparable with the sweep's other trials.
+                if name != nil {
+                    throw APIFailure(
+                        .conflict,
+                        .engineMismatch,
+                        "sweep \(runtime.record.name) pins engine \(pinned) and this worker has \(engine ?? "an unknown engine"); "
+                            + "install recur with engine \(pinned) on this worker, or create the sweep with workers: {engine: any}"
+                    )
+                }
+                incompatible.append(.init(sweep: runtime.record.name, engineVersion: pinned))
                 continue
             }
             anyActive = true
@@ -277,7 +360,15 @@ public actor Coordinator {
                 )
             )
         }
-        return API.LeaseResponse(status: anyActive ? .noWork : .done, lease: nil)
+        return API.LeaseResponse(status: anyActive ? .noWork : .done, lease: nil, incompatible: incompatible.isEmpty ? nil : incompatible)
+    }
+
+    /// The engine version a worker registered with, remembered after the first lookup.
+    func engineVersion(ofWorker id: String) throws -> String? {
+        if let known = workerEngines[id] { return known }
+        let engine = try store.worker(id: id).engineVersion
+        workerEngines[id] = engine
+        return engine
     }
 
     /// The lease `token` refers to: from memory, or (after a restart) from the store.
@@ -489,8 +580,23 @@ public actor Coordinator {
     }
 
     func registerNow(_ request: API.RegisterRequest) throws -> API.RegisterResponse {
-        let w = try store.registerWorker(host: request.host, slots: Int(request.slots), version: request.version, now: clock())
-        logger.info("worker registered", metadata: ["worker.id": "\(w.id)", "worker.host": "\(w.host)", "worker.slots": "\(w.slots)"])
+        let w = try store.registerWorker(
+            host: request.host,
+            slots: Int(request.slots),
+            version: request.version,
+            engineVersion: request.engineVersion,
+            checkpointFormat: request.checkpointFormat,
+            cpuFeatures: request.cpuFeatures,
+            now: clock()
+        )
+        workerEngines[w.id] = .some(w.engineVersion)
+        logger.info(
+            "worker registered",
+            metadata: [
+                "worker.id": "\(w.id)", "worker.host": "\(oneLine(w.host))", "worker.slots": "\(w.slots)",
+                "worker.engine": "\(oneLine(w.engineVersion ?? "unknown"))",
+            ]
+        )
         return API.RegisterResponse(workerId: w.id, leaseSeconds: leaseSeconds)
     }
 }

@@ -12,6 +12,8 @@ struct CoordinatorAPI: APIProtocol {
     let coordinator: Coordinator
     /// The largest checkpoint upload (`recur serve --max-checkpoint-bytes`).
     let checkpointLimit: Int
+    /// The largest dataset upload (`recur serve --max-dataset-bytes`).
+    let datasetLimit: Int64
 
     // MARK: Workers
 
@@ -20,6 +22,9 @@ struct CoordinatorAPI: APIProtocol {
         try check(!body.host.isEmpty && body.host.count <= 255, "host: must be 1 to 255 characters")
         try check((1...1024).contains(body.slots), "slots: \(body.slots) must be from 1 to 1024")
         try check(body.version.count <= 200, "version: must be at most 200 characters")
+        try check((body.engineVersion?.count ?? 0) <= 200, "engine_version: must be at most 200 characters")
+        try check((body.checkpointFormat?.count ?? 0) <= 200, "checkpoint_format: must be at most 200 characters")
+        try check((body.cpuFeatures?.count ?? 0) <= 1000, "cpu_features: must be at most 1000 characters")
         return .created(.init(body: .json(try await coordinator.register(body))))
     }
 
@@ -105,7 +110,11 @@ struct CoordinatorAPI: APIProtocol {
     func createSweep(_ input: Operations.CreateSweep.Input) async throws -> Operations.CreateSweep.Output {
         guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
         try check(body.yaml.count <= 1_000_000, "yaml: must be at most 1000000 characters")
-        let (name, opening) = try await coordinator.open(yaml: body.yaml, source: "sweep")
+        if let sha = body.datasetSha256 { try check(SweepStore.isDatasetHash(sha), "dataset_sha256: must be 64 lowercase hex digits") }
+        if let engine = body.engineVersion { try check(!engine.isEmpty && engine.count <= 200, "engine_version: must be 1 to 200 characters") }
+        var origin = Coordinator.Origin(datasetSHA256: body.datasetSha256)
+        if let engine = body.engineVersion { origin.engineVersion = engine }
+        let (name, opening) = try await coordinator.open(yaml: body.yaml, source: "sweep", origin: origin)
         switch opening {
         case .created: return .created(.init(body: .json(try coordinator.summary(named: name))))
         case .resumed: return .ok(.init(body: .json(try coordinator.summary(named: name))))

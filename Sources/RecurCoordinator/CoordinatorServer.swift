@@ -1,6 +1,9 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import RecurAPI
 import RecurStore
 import RecurSweep
@@ -31,6 +34,11 @@ public enum Listener: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether `host` names this machine only (127.0.0.0/8, ::1, localhost).
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
     public var description: String {
         switch self {
         case .tcp(let host, let port): return "tcp://\(host.contains(":") ? "[\(host)]" : host):\(port)"
@@ -53,14 +61,39 @@ struct LeaseReaper: Service {
     }
 }
 
-/// The coordinator's services: one HTTP application per listener (TCP ones require the token)
-/// and the lease reaper, run in one ServiceGroup that shuts down gracefully on SIGINT/SIGTERM.
+/// The server's certificate chain and key (`recur serve --tls-cert --tls-key`), read once at
+/// start-up so a bad file is a one-line error before anything listens.
+public struct TLSFiles: Sendable {
+    let configuration: TLSConfiguration
+
+    public init(certificate: String, key: String) throws {
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(certificate) } catch {
+            throw ListenerError(description: "--tls-cert \(certificate): cannot read a PEM certificate there (\(error)); recur tls init makes one")
+        }
+        guard !chain.isEmpty else { throw ListenerError(description: "--tls-cert \(certificate): no certificate in the file") }
+        let privateKey: NIOSSLPrivateKey
+        do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
+            throw ListenerError(description: "--tls-key \(key): cannot read a PEM private key there (\(error)); recur tls init makes one")
+        }
+        configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(privateKey)
+        )
+    }
+}
+
+/// The coordinator's services: one HTTP application per listener (TCP ones require a token whose
+/// role allows the call, and serve HTTPS when `tls` is given) and the lease reaper, run in one
+/// ServiceGroup that shuts down gracefully on SIGINT/SIGTERM.
 public func makeCoordinatorServices(
     coordinator: Coordinator,
     listeners: [Listener],
-    token: String,
+    access: AccessControl,
+    tls: TLSFiles? = nil,
     reapInterval: Duration = .milliseconds(500),
     maximumCheckpointBytes: Int = API.maximumCheckpointBytes,
+    maximumDatasetBytes: Int64 = API.maximumDatasetBytes,
     logger: Logger,
     onListening: @escaping @Sendable (Listener) -> Void
 ) throws -> [any Service] {
@@ -69,17 +102,39 @@ public func makeCoordinatorServices(
     for listener in listeners {
         let router: Router<BasicRequestContext>
         let address: BindAddress
+        var server = HTTPServerBuilder.http1()
         switch listener {
         case .tcp(let host, let port):
-            router = try buildRouter(coordinator: coordinator, metrics: metrics, token: token, maximumCheckpointBytes: maximumCheckpointBytes)
+            router = try buildRouter(
+                coordinator: coordinator,
+                metrics: metrics,
+                access: access,
+                maximumCheckpointBytes: maximumCheckpointBytes,
+                maximumDatasetBytes: maximumDatasetBytes
+            )
             address = .hostname(host, port: port)
+            if let tls {
+                server = try .tls(.http1(), tlsConfiguration: tls.configuration)
+            } else if !Listener.isLoopback(host) {
+                logger.warning(
+                    "plain HTTP on a non-loopback address: tokens and data cross the network in clear; serve TLS with --tls-cert and --tls-key (recur tls init)",
+                    metadata: ["listen": "\(listener)"]
+                )
+            }
         case .unix(let path):
             try removeStaleSocket(at: path)
-            router = try buildRouter(coordinator: coordinator, metrics: metrics, token: nil, maximumCheckpointBytes: maximumCheckpointBytes)
+            router = try buildRouter(
+                coordinator: coordinator,
+                metrics: metrics,
+                access: nil,
+                maximumCheckpointBytes: maximumCheckpointBytes,
+                maximumDatasetBytes: maximumDatasetBytes
+            )
             address = .unixDomainSocket(path: path)
         }
         let app = Application(
             router: router,
+            server: server,
             configuration: .init(address: address, serverName: "recur"),
             onServerRunning: { channel in
                 switch listener {

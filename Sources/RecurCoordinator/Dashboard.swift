@@ -48,8 +48,23 @@ public enum Dashboard {
     /// `/`: every sweep.
     public static func index(store: SweepStore) throws -> String {
         struct Row { let name, path, state, method: String, finished, maxTrials, running: Int, best, objective: String }
-        struct Index { let sweeps: [Row], any: Bool }
+        struct Worker { let id, host: String, slots, running: Int, version, engine, cpu, lastSeen: String }
+        struct Index { let sweeps: [Row], any: Bool, workers: [Worker], anyWorkers: Bool }
         let sweeps = try store.summaries()
+        let now = Date().timeIntervalSince1970
+        // Workers seen in the last hour: what runs the sweeps, with the engine each registered.
+        let workers = try store.workerInfos().filter { now - $0.lastSeen < 3600 }.map {
+            Worker(
+                id: String($0.id.prefix(8)),
+                host: $0.host,
+                slots: $0.slots,
+                running: $0.running,
+                version: $0.version,
+                engine: $0.engineVersion ?? "–",
+                cpu: $0.cpuFeatures ?? "–",
+                lastSeen: String(format: "%.0f s ago", max(0, now - $0.lastSeen))
+            )
+        }
         let rows = sweeps.map {
             Row(
                 name: $0.name,
@@ -63,7 +78,12 @@ public enum Dashboard {
                 objective: $0.objective.label
             )
         }
-        return render("index", Index(sweeps: rows, any: !rows.isEmpty), title: "Sweeps", refresh: sweeps.contains { $0.state == .running })
+        return render(
+            "index",
+            Index(sweeps: rows, any: !rows.isEmpty, workers: workers, anyWorkers: !workers.isEmpty),
+            title: "Sweeps",
+            refresh: sweeps.contains { $0.state == .running }
+        )
     }
 
     struct Header { let label: String, href: String?, arrow: String, numeric: Bool }
@@ -176,7 +196,7 @@ public enum Dashboard {
     /// `/trials/{id}`.
     public static func trial(store: SweepStore, id: Int64) throws -> String {
         struct Config { let name, value: String }
-        struct Attempt { let number: Int, worker, state, error: String }
+        struct Attempt { let number: Int, worker, engine, cpu, state, error: String }
         struct Epoch { let attempt, epoch: Int, trainLoss, valLoss, valMAE, seconds: String }
         struct TrialPage {
             let trial: Int, sweep, sweepPath, state, objective, value, test: String, config: [Config], curves: String
@@ -199,7 +219,16 @@ public enum Dashboard {
             test: number(t.testMAE),
             config: t.params.values.keys.sorted().map { Config(name: $0, value: t.params[$0]!.description) },
             curves: SVGPlots.learningCurves(series),
-            attempts: t.attempts.map { Attempt(number: $0.number, worker: $0.worker ?? "–", state: $0.state.rawValue, error: $0.error ?? "") },
+            attempts: t.attempts.map {
+                Attempt(
+                    number: $0.number,
+                    worker: $0.worker ?? "–",
+                    engine: $0.engineVersion ?? "–",
+                    cpu: $0.cpuFeatures ?? "–",
+                    state: $0.state.rawValue,
+                    error: $0.error ?? ""
+                )
+            },
             epochs: t.metrics.map {
                 Epoch(
                     attempt: $0.attempt,
@@ -215,9 +244,9 @@ public enum Dashboard {
     }
 
     /// The sign-in form; after signing in the browser goes to `next` (a local path).
-    public static func login(next: String = "/", wrong: Bool = false) -> String {
-        struct Login { let next: String, wrong: Bool }
-        return render("login", Login(next: next, wrong: wrong), title: "Sign in")
+    public static func login(next: String = "/", wrong: Bool = false, expired: Bool = false) -> String {
+        struct Login { let next: String, wrong: Bool, expired: Bool }
+        return render("login", Login(next: next, wrong: wrong, expired: expired), title: "Sign in")
     }
 
     static func parameterNames(_ configs: [TrialConfig]) -> [String] {

@@ -40,6 +40,11 @@ public actor HTTPMetrics {
         counter("recur_stale_calls_total", "Calls refused with 409 for a stale lease.", counters.staleCalls)
         counter("recur_group_commits_total", "SQLite transactions that committed worker calls (group commit).", counters.groupCommits)
         counter("recur_grouped_calls_total", "Worker calls committed by those transactions.", counters.groupedCalls)
+        counter(
+            "recur_dataset_downloads_total",
+            "Dataset downloads served (GET /v1/datasets/{sha256}, ranged ones included).",
+            counters.datasetDownloads
+        )
         let running = (try? store.runningAttempts().count) ?? 0
         out += "# HELP recur_running_leases Leases currently held.\n# TYPE recur_running_leases gauge\nrecur_running_leases \(running)\n"
         out += "# HELP recur_http_requests_total HTTP requests by route and status.\n# TYPE recur_http_requests_total counter\n"

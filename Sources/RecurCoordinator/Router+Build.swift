@@ -10,55 +10,33 @@ import RecurStore
 import RecurSweep
 
 /// Builds the coordinator's router: the `/v1` operations generated from docs/openapi.yaml, plus
-/// the dashboard pages and `/metrics`. TCP listeners pass `token` (every request needs
-/// `Authorization: Bearer <token>` or the sign-in cookie); Unix-socket listeners pass nil and rely
-/// on file permissions. `maximumCheckpointBytes` caps a completion's body, checkpoint included.
+/// the dashboard pages and `/metrics`. TCP listeners pass `access` (every request needs a token
+/// whose role allows it, or the dashboard's session cookie); Unix-socket listeners pass nil and
+/// rely on file permissions. `maximumCheckpointBytes` caps a checkpoint upload,
+/// `maximumDatasetBytes` a dataset upload.
 public func buildRouter(
     coordinator: Coordinator,
     metrics: HTTPMetrics,
-    token: String?,
-    maximumCheckpointBytes: Int = API.maximumCheckpointBytes
+    access: AccessControl?,
+    maximumCheckpointBytes: Int = API.maximumCheckpointBytes,
+    maximumDatasetBytes: Int64 = API.maximumDatasetBytes
 ) throws -> Router<BasicRequestContext> {
     let router = Router()
     router.middlewares.add(MetricsMiddleware(metrics: metrics))
     router.middlewares.add(MethodNotAllowedMiddleware())
-    if let token { router.middlewares.add(BearerAuthMiddleware(token: token)) }
-    router.middlewares.add(BodyLimitMiddleware(checkpointLimit: maximumCheckpointBytes))
-    try CoordinatorAPI(coordinator: coordinator, checkpointLimit: maximumCheckpointBytes).registerHandlers(
+    if let access { router.middlewares.add(AuthMiddleware(access: access)) }
+    router.middlewares.add(BodyLimitMiddleware(checkpointLimit: maximumCheckpointBytes, datasetLimit: maximumDatasetBytes))
+    try CoordinatorAPI(coordinator: coordinator, checkpointLimit: maximumCheckpointBytes, datasetLimit: maximumDatasetBytes).registerHandlers(
         on: router,
         configuration: .init(jsonEncodingOptions: [.sortedKeys]),
-        middlewares: [ErrorBodyMiddleware()]
+        middlewares: [ErrorBodyMiddleware(), ContentRangeMiddleware()]
     )
-    router.addRoutes(dashboardRoutes(coordinator: coordinator, token: token))
+    router.addRoutes(dashboardRoutes(coordinator: coordinator, access: access))
     router.get("/metrics") { _, _ in
         let text = await metrics.prometheusText(counters: coordinator.counters, store: coordinator.store)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
     return router
-}
-
-/// Every documented path with its methods, read from docs/openapi.yaml's operations: a request
-/// with another method on a known path gets 405 with `Allow`, not 404.
-let documentedMethods: [(template: [Substring], methods: Set<HTTPRequest.Method>)] = [
-    ("/v1/workers", [.post, .get]), ("/v1/lease", [.post]), ("/v1/leases/{}/heartbeat", [.post]), ("/v1/leases/{}/epochs", [.post]),
-    ("/v1/leases/{}/checkpoint", [.put]), ("/v1/leases/{}/complete", [.post]), ("/v1/leases/{}/fail", [.post]), ("/v1/leases/{}/release", [.post]),
-    ("/v1/sweeps", [.get, .post]), ("/v1/sweeps/validate", [.post]), ("/v1/sweeps/{}", [.get]), ("/v1/sweeps/{}/pause", [.post]),
-    ("/v1/sweeps/{}/resume", [.post]), ("/v1/sweeps/{}/cancel", [.post]), ("/v1/sweeps/{}/leaderboard", [.get]), ("/v1/trials/{}", [.get]),
-    ("/v1/trials/{}/checkpoint", [.get]), ("/metrics", [.get]), ("/", [.get]), ("/sweeps/{}", [.get]), ("/trials/{}", [.get]),
-    ("/login", [.get, .post]),
-].map { (template: $0.0.split(separator: "/"), methods: $0.1) }
-
-/// The methods allowed on `path`, or nil for an unknown path. `/v1/sweeps/validate` is literal, so
-/// it wins over `/v1/sweeps/{}`.
-func allowedMethods(path: String) -> Set<HTTPRequest.Method>? {
-    let parts = path.split(separator: "/")
-    var found: Set<HTTPRequest.Method>?
-    for (template, methods) in documentedMethods where template.count == parts.count {
-        guard zip(template, parts).allSatisfy({ $0 == "{}" || $0 == $1 }) else { continue }
-        if !template.contains("{}") { return methods }
-        found = found.map { $0.union(methods) } ?? methods
-    }
-    return found
 }
 
 /// 405 with `Allow` for a documented path asked with a method it does not take (Hummingbird
@@ -142,13 +120,26 @@ struct ErrorBodyMiddleware: ServerMiddleware {
 }
 
 /// Caps JSON request bodies at 8 MiB before the generated code reads them (413 `body_too_large`).
-/// Checkpoint uploads (PUT) are streamed to disk and capped as they arrive; one that declares a
-/// length over `checkpointLimit` is refused before a byte is read.
+/// Checkpoint and dataset uploads (PUT) are streamed to disk and capped as they arrive; one that
+/// declares a length over its limit is refused before a byte is read.
 struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let checkpointLimit: Int
+    let datasetLimit: Int64
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.uri.path.hasPrefix("/v1/") else { return try await next(request, context) }
+        // Checked on the raw header: the generated code sees it percent-decoded.
+        if let range = request.headers[.range], range.utf8.count > 100 { throw APIFailure.badRequest("Range: must be at most 100 characters") }
+        if request.method == .put && request.uri.path.hasPrefix("/v1/datasets/") {
+            if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length > datasetLimit {
+                throw APIFailure(
+                    .contentTooLarge,
+                    .bodyTooLarge,
+                    "the dataset is over the coordinator's limit (\(datasetLimit) bytes; recur serve --max-dataset-bytes)"
+                )
+            }
+            return try await next(request, context)
+        }
         if request.method == .put {
             if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > checkpointLimit {
                 throw APIFailure(
@@ -166,32 +157,4 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         return try await next(request, context)
     }
-}
-
-/// Requires `Authorization: Bearer <token>` (or the sign-in cookie), compared in constant time.
-/// API calls without it get 401 JSON; dashboard pages get 401 with the sign-in form.
-struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: String
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        if path == "/login" { return try await next(request, context) }
-        let header = request.headers[.authorization] ?? ""
-        let presented = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : (request.cookies["recur_token"]?.value ?? "")
-        guard constantTimeEqual(presented, token) else {
-            if path.hasPrefix("/v1") || path == "/metrics" {
-                throw APIFailure(.unauthorized, .unauthorized, "missing or wrong bearer token; pass --token-file")
-            }
-            return html(Dashboard.login(next: request.uri.string), status: .unauthorized)
-        }
-        return try await next(request, context)
-    }
-}
-
-func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8)
-    let y = Array(b.utf8)
-    var difference = UInt8(x.count == y.count ? 0 : 1)
-    for i in 0..<y.count { difference |= y[i] ^ (i < x.count ? x[i] : 0) }
-    return difference == 0
 }

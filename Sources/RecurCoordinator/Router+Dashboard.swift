@@ -6,7 +6,7 @@ import RecurStore
 
 /// The dashboard's HTML pages and sign-in. Query parameters are checked as docs/openapi.yaml
 /// declares them: a value out of its schema gets 400, not a silent default.
-func dashboardRoutes(coordinator: Coordinator, token: String?) -> RouteCollection<BasicRequestContext> {
+func dashboardRoutes(coordinator: Coordinator, access: AccessControl?) -> RouteCollection<BasicRequestContext> {
     let router = RouteCollection(context: BasicRequestContext.self)
     router.get("/") { _, _ in await respondHTML { try Dashboard.index(store: coordinator.store) } }
     router.get("/sweeps/:name") { request, context in
@@ -40,15 +40,20 @@ func dashboardRoutes(coordinator: Coordinator, token: String?) -> RouteCollectio
             return try Dashboard.trial(store: coordinator.store, id: id)
         }
     }
-    // `/login?token=T&next=/sweeps/x` signs in from a link; without a token it shows the form.
+    // `/login?link=L&next=/sweeps/x` signs in with a one-time link (`recur login-link`); a token
+    // never travels in a URL. Without a link it shows the form.
     router.get("/login") { request, _ in
         let q = request.uri.queryParameters
-        if (q.get("token")?.count ?? 0) > 200 || (q.get("next")?.count ?? 0) > 2000 {
-            return html(Dashboard.message("Error", "token is over 200 or next over 2000 characters."), status: .badRequest)
+        if (q.get("link")?.count ?? 0) > 200 || (q.get("next")?.count ?? 0) > 2000 {
+            return html(Dashboard.message("Error", "link is over 200 or next over 2000 characters."), status: .badRequest)
         }
         let next = localPath(q.get("next"))
-        guard let given = q.get("token"), let token, constantTimeEqual(given, token) else { return html(Dashboard.login(next: next)) }
-        return signedIn(token: token, next: next)
+        guard let link = q.get("link") else { return html(Dashboard.login(next: next)) }
+        guard let access else { return Response(status: .seeOther, headers: [.location: next]) }
+        guard let role = access.redeem(link: link) else {
+            return html(Dashboard.login(next: next, expired: true), status: .unauthorized)
+        }
+        return try signedIn(access: access, role: role, next: next)
     }
     router.post("/login") { request, context in
         var request = request
@@ -58,11 +63,12 @@ func dashboardRoutes(coordinator: Coordinator, token: String?) -> RouteCollectio
         }
         let form = try? URLEncodedFormDecoder().decode(LoginForm.self, from: String(buffer: body))
         let next = localPath(form?.next)
-        guard let token else { return html(Dashboard.login(next: next)) }
-        guard let presented = form?.token, constantTimeEqual(presented, token) else {
+        guard let access else { return html(Dashboard.login(next: next)) }
+        // Workers' tokens run trials; they do not read the dashboard.
+        guard let presented = form?.token, let role = access.role(bearer: presented), role != .worker else {
             return html(Dashboard.login(next: next, wrong: true), status: .unauthorized)
         }
-        return signedIn(token: token, next: next)
+        return try signedIn(access: access, role: role, next: next)
     }
     return router
 }
@@ -81,9 +87,13 @@ func localPath(_ next: String?) -> String {
     return next
 }
 
-func signedIn(token: String, next: String) -> Response {
+/// Starts a session and sends the browser on: the cookie holds the session's secret, never a token.
+func signedIn(access: AccessControl, role: TokenRole, next: String) throws -> Response {
+    let session = try access.startSession(role: role)
     var response = Response(status: .seeOther, headers: [.location: next])
-    response.setCookie(Cookie(name: "recur_token", value: token, path: "/", httpOnly: true, sameSite: .lax))
+    response.setCookie(
+        Cookie(name: "recur_session", value: session, maxAge: Int(AccessControl.sessionSeconds), path: "/", httpOnly: true, sameSite: .lax)
+    )
     return response
 }
 

@@ -5,15 +5,27 @@ import CRecurSupport
 public enum BuildInfo {
     /// The release of Recur (and of its engine: they ship as one binary).
     public static let version = "0.2.0"
+    /// The engine's numeric version: raised whenever a trial's numbers could change (a formula,
+    /// a kernel's summation order, an initialiser). A sweep pins its creator's, so every trial of
+    /// it is comparable.
+    public static let engineVersion = "0.2.0"
     /// The checkpoint format this engine reads and writes.
     public static let checkpointFormat = Checkpoint.format
 
-    /// The `-target-cpu` the engine was built with (`RECUR_TARGET_CPU`, default `native`).
+    /// This CPU's vector features, comma-separated, as workers report them.
+    public static var cpuFeatures: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = recur_cpu_features(&buffer, Int32(buffer.count))
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The `-target-cpu` the engine was built with (`RECUR_TARGET_CPU`, default `haswell`, the
+    /// x86-64-v3 level).
     public static var cpuTarget: String {
         #if RECUR_TARGET_CPU_NATIVE
         return "native"
         #elseif RECUR_TARGET_CPU_HASWELL
-        return "haswell"
+        return "haswell (x86-64-v3)"
         #elseif RECUR_TARGET_CPU_X86_64_V3
         return "x86-64-v3"
         #elseif RECUR_TARGET_CPU_X86_64_V4
@@ -43,7 +55,7 @@ public enum BuildInfo {
     public static var summary: String {
         """
         recur \(version)
-        API v1, checkpoints \(checkpointFormat)
+        engine \(engineVersion), API v1, checkpoints \(checkpointFormat)
         engine built for CPU target \(cpuTarget) (\(compiledFor)); this CPU has \(thisCPU)
         """
     }

@@ -226,3 +226,18 @@ public func sha256Hex(_ data: Data) -> String {
     }
     return String(decoding: hex, as: UTF8.self)
 }
+
+/// Lower-case hex SHA-256 of the file at `url`, read in chunks (datasets can be large).
+public func sha256Hex(fileAt url: URL) throws -> String {
+    let handle = try FileHandle(forReadingFrom: url)
+    defer { try? handle.close() }
+    var hasher = SHA256()
+    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+    let digits = Array("0123456789abcdef".utf8)
+    var hex: [UInt8] = []
+    for byte in hasher.finalize() {
+        hex.append(digits[Int(byte >> 4)])
+        hex.append(digits[Int(byte & 15)])
+    }
+    return String(decoding: hex, as: UTF8.self)
+}

@@ -22,6 +22,9 @@ public struct SweepSummary: Sendable, Equatable {
     public var bestTrial: Int?
     public var createdAt: Double
     public var objective: SweepSpec.Objective.Metric
+    /// The engine version the sweep's workers must have; nil: any.
+    public var engineVersion: String?
+    public var datasetSHA256: String?
 }
 
 /// One trial of a leaderboard, with its final attempt.
@@ -49,6 +52,10 @@ public struct AttemptInfo: Sendable, Equatable {
     public var error: String?
     public var startedAt: Double
     public var finishedAt: Double?
+    /// The worker's release, engine and CPU, from the registration the attempt ran under.
+    public var workerVersion: String?
+    public var engineVersion: String?
+    public var cpuFeatures: String?
 }
 
 /// One epoch of one attempt.
@@ -85,4 +92,7 @@ public struct WorkerInfo: Sendable, Equatable {
     public var version: String
     public var lastSeen: Double
     public var running: Int
+    public var engineVersion: String?
+    public var checkpointFormat: String?
+    public var cpuFeatures: String?
 }

@@ -151,6 +151,10 @@ public struct WorkerRecord: SnakeCaseRecord, Sendable, Equatable {
     public var version: String
     public var registeredAt: Double
     public var lastSeen: Double
+    /// What the worker registered with (migration 0005; nil for workers registered before).
+    public var engineVersion: String?
+    public var checkpointFormat: String?
+    public var cpuFeatures: String?
 }
 
 public struct EventRecord: SnakeCaseRecord, Sendable, Equatable {

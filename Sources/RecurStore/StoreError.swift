@@ -3,7 +3,7 @@ import Migrations
 /// Why a store operation was refused. Each maps to an HTTP status in the coordinator.
 public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
     /// What a 404 did not find; the API sends it as a stable error code.
-    public enum Missing: String, Sendable { case sweep, trial, worker, checkpoint, lease }
+    public enum Missing: String, Sendable { case sweep, trial, worker, checkpoint, lease, token }
     /// 404: no such sweep, trial, worker, checkpoint or lease.
     case notFound(Missing, String)
     /// 409: the lease token is not (or no longer) the running attempt's.

@@ -41,7 +41,9 @@ extension SweepStore {
             bestValue: best?["best_val_metric"],
             bestTrial: best?["number"],
             createdAt: record.createdAt,
-            objective: Self.objective(record)
+            objective: Self.objective(record),
+            engineVersion: record.definitionJson.engineVersion,
+            datasetSHA256: record.definitionJson.datasetSHA256
         )
     }
 
@@ -121,14 +123,16 @@ extension SweepStore {
     /// A trial with its attempts and metrics, read in one snapshot (a new attempt's first report
     /// cannot appear without its attempt).
     public func trialDetail(id: Int64) throws -> TrialDetail {
-        let (trial, sweep, attempts, metrics) = try read { db in
+        let (trial, sweep, attempts, metrics, registrations) = try read { db in
             guard let trial = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.trial, "no trial with id \(id)") }
             guard let sweep = try SweepRecord.fetchOne(db, key: trial.sweepId) else {
                 throw StoreError.notFound(.sweep, "no sweep with id \(trial.sweepId)")
             }
             let attempts = try AttemptRecord.filter(Column("trial_id") == id).order(Column("number")).fetchAll(db)
             let metrics = try EpochMetricRecord.filter(Column("trial_id") == id).order(Column("attempt_id"), Column("epoch")).fetchAll(db)
-            return (trial, sweep, attempts, metrics)
+            let ids = Set(attempts.compactMap(\.workerId))
+            let registrations = Dictionary(uniqueKeysWithValues: try WorkerRecord.fetchAll(db, keys: ids).map { ($0.id, $0) })
+            return (trial, sweep, attempts, metrics, registrations)
         }
         let numbers = Dictionary(uniqueKeysWithValues: attempts.map { ($0.id!, $0.number) })
         return TrialDetail(
@@ -147,7 +151,10 @@ extension SweepStore {
                     state: $0.state,
                     error: $0.error,
                     startedAt: $0.startedAt,
-                    finishedAt: $0.finishedAt
+                    finishedAt: $0.finishedAt,
+                    workerVersion: $0.workerId.flatMap { registrations[$0]?.version },
+                    engineVersion: $0.workerId.flatMap { registrations[$0]?.engineVersion },
+                    cpuFeatures: $0.workerId.flatMap { registrations[$0]?.cpuFeatures }
                 )
             },
             metrics: metrics.map {
@@ -175,7 +182,17 @@ extension SweepStore {
             )
         }
         return try workers().map {
-            WorkerInfo(id: $0.id, host: $0.host, slots: $0.slots, version: $0.version, lastSeen: $0.lastSeen, running: running[$0.id] ?? 0)
+            WorkerInfo(
+                id: $0.id,
+                host: $0.host,
+                slots: $0.slots,
+                version: $0.version,
+                lastSeen: $0.lastSeen,
+                running: running[$0.id] ?? 0,
+                engineVersion: $0.engineVersion,
+                checkpointFormat: $0.checkpointFormat,
+                cpuFeatures: $0.cpuFeatures
+            )
         }
     }
 }

@@ -307,11 +307,37 @@ public final class SweepStore: Sendable {
 
     // MARK: - Workers
 
-    public func registerWorker(host: String, slots: Int, version: String, now: Double) throws -> WorkerRecord {
+    /// Records a worker's registration. A worker that registers again gets a new id, so each
+    /// attempt's `worker_id` names the engine, checkpoint format and CPU it ran with.
+    public func registerWorker(
+        host: String,
+        slots: Int,
+        version: String,
+        engineVersion: String? = nil,
+        checkpointFormat: String? = nil,
+        cpuFeatures: String? = nil,
+        now: Double
+    ) throws -> WorkerRecord {
         try write { db in
-            var w = WorkerRecord(id: UUID().uuidString.lowercased(), host: host, slots: slots, version: version, registeredAt: now, lastSeen: now)
+            var w = WorkerRecord(
+                id: UUID().uuidString.lowercased(),
+                host: host,
+                slots: slots,
+                version: version,
+                registeredAt: now,
+                lastSeen: now,
+                engineVersion: engineVersion,
+                checkpointFormat: checkpointFormat,
+                cpuFeatures: cpuFeatures
+            )
             try w.insert(db)
-            try SweepStore.event(db, "worker_registered", sweep: nil, detail: ["worker": w.id, "host": host, "slots": slots], now: now)
+            try SweepStore.event(
+                db,
+                "worker_registered",
+                sweep: nil,
+                detail: ["worker": w.id, "host": host, "slots": slots, "engine": engineVersion ?? ""],
+                now: now
+            )
             return w
         }
     }
@@ -325,5 +351,12 @@ public final class SweepStore: Sendable {
 
     public func workers() throws -> [WorkerRecord] {
         try read { db in try WorkerRecord.order(Column("registered_at")).fetchAll(db) }
+    }
+
+    public func worker(id: String) throws -> WorkerRecord {
+        guard let w = try read({ db in try WorkerRecord.fetchOne(db, key: id) }) else {
+            throw StoreError.notFound(.worker, "unknown worker \(id); register again")
+        }
+        return w
     }
 }

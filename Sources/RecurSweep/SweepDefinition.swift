@@ -10,16 +10,21 @@ public struct SweepDefinition: Codable, Sendable, Equatable {
     public var spec: SweepSpec
     public var datasetSHA256: String?
     public var features: Int?
+    /// The engine version the sweep's workers must have (its creator's); nil: any engine
+    /// (`workers: {engine: any}`, or a sweep stored before engines were pinned).
+    public var engineVersion: String?
 
-    public init(spec: SweepSpec, datasetSHA256: String?, features: Int?) {
+    public init(spec: SweepSpec, datasetSHA256: String?, features: Int?, engineVersion: String? = nil) {
         self.spec = spec
         self.datasetSHA256 = datasetSHA256
         self.features = features
+        self.engineVersion = engineVersion
     }
 
     enum Keys: String, CodingKey {
         case datasetSHA256 = "dataset_sha256"
         case features
+        case engineVersion = "engine_version"
     }
 
     public init(from decoder: Decoder) throws {
@@ -27,6 +32,7 @@ public struct SweepDefinition: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: Keys.self)
         datasetSHA256 = try c.decodeIfPresent(String.self, forKey: .datasetSHA256)
         features = try c.decodeIfPresent(Int.self, forKey: .features)
+        engineVersion = try c.decodeIfPresent(String.self, forKey: .engineVersion)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -34,6 +40,7 @@ public struct SweepDefinition: Codable, Sendable, Equatable {
         var c = encoder.container(keyedBy: Keys.self)
         try c.encodeIfPresent(datasetSHA256, forKey: .datasetSHA256)
         try c.encodeIfPresent(features, forKey: .features)
+        try c.encodeIfPresent(engineVersion, forKey: .engineVersion)
     }
 
     /// Compact JSON with sorted keys: the stored text.
@@ -51,7 +58,7 @@ public struct SweepDefinition: Codable, Sendable, Equatable {
 /// The sweep file's structure, in snake_case (see ``SweepSpec/jsonString()``).
 extension SweepSpec: Codable {
     enum Keys: String, CodingKey {
-        case name, description, task, objective, search, space, training, pruning, retries
+        case name, description, task, objective, search, space, training, pruning, retries, workers
         case parameterOrder = "parameter_order"
     }
 
@@ -95,6 +102,7 @@ extension SweepSpec: Codable {
     }
 
     struct RetriesJSON: Codable { var max_attempts: Int }
+    struct WorkersJSON: Codable { var engine: SweepSpec.Workers.Engine }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
@@ -138,6 +146,7 @@ extension SweepSpec: Codable {
             reductionFactor: p.reduction_factor
         )
         maxAttempts = try c.decodeIfPresent(RetriesJSON.self, forKey: .retries)?.max_attempts ?? 3
+        workers.engine = try c.decodeIfPresent(WorkersJSON.self, forKey: .workers)?.engine ?? .pinned
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -184,6 +193,8 @@ extension SweepSpec: Codable {
             forKey: .pruning
         )
         try c.encode(RetriesJSON(max_attempts: maxAttempts), forKey: .retries)
+        // Written only when not the default, so definitions stored before read back the same.
+        if workers != Workers() { try c.encode(WorkersJSON(engine: workers.engine), forKey: .workers) }
     }
 }
 

@@ -130,7 +130,7 @@ struct SpecParser {
     // MARK: Top level
 
     mutating func sweep(_ root: Node) -> SweepSpec? {
-        let keys = ["name", "description", "task", "objective", "search", "space", "training", "pruning", "retries"]
+        let keys = ["name", "description", "task", "objective", "search", "space", "training", "pruning", "retries", "workers"]
         guard let entries = mapping(root, "", allowed: keys) else { return nil }
         let map = Dictionary(entries, uniquingKeysWith: { a, _ in a })
         var name = ""
@@ -177,6 +177,15 @@ struct SpecParser {
         if let r = map["retries"], let entries = mapping(r, "retries", allowed: ["max_attempts"]) {
             for (k, v) in entries where k == "max_attempts" {
                 spec.maxAttempts = positiveInt(v, "retries.max_attempts", maximum: 100) ?? spec.maxAttempts
+            }
+        }
+        if let w = map["workers"], let entries = mapping(w, "workers", allowed: ["engine"]) {
+            for (k, v) in entries where k == "engine" {
+                if let s = text(v), let engine = SweepSpec.Workers.Engine(rawValue: s) {
+                    spec.workers.engine = engine
+                } else {
+                    problem("workers.engine", "expected pinned (only workers with the creator's engine version) or any")
+                }
             }
         }
         crossChecks(&spec, searchGiven: map["search"])

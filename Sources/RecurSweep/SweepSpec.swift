@@ -72,6 +72,16 @@ public struct SweepSpec: Sendable, Equatable {
     /// Attempts per trial, counting failures and lost leases (not releases). Default: 3.
     public var maxAttempts: Int = 3
 
+    /// Which workers may train the sweep's trials.
+    public struct Workers: Sendable, Equatable {
+        /// `pinned` (default): only workers with the creator's engine version, so every trial's
+        /// numbers come from one engine; `any`: every worker.
+        public enum Engine: String, Sendable, CaseIterable, Codable { case pinned, any }
+        public var engine: Engine = .pinned
+        public init(engine: Engine = .pinned) { self.engine = engine }
+    }
+    public var workers = Workers()
+
     public func parameter(_ name: String) -> Parameter? { space.first { $0.name == name } }
 
     /// Parameters a sweep's space may name, with what each controls.

@@ -3,21 +3,28 @@ import Foundation
 import HTTPTypes
 import Logging
 import NIOCore
+import NIOSSL
 import OpenAPIAsyncHTTPClient
 import OpenAPIRuntime
 import RecurAPI
 
-/// The address of a coordinator: `tcp://HOST:PORT` or `unix:PATH`.
+/// The address of a coordinator: `https://HOST:PORT` (TLS), `tcp://HOST:PORT` (plain HTTP; also
+/// `http://`) or `unix:PATH`.
 public struct CoordinatorAddress: Sendable, Equatable, CustomStringConvertible {
     public let baseURL: String
     public let isUnixSocket: Bool
+    public let isTLS: Bool
     public let description: String
 
     public init?(_ text: String) {
-        if text.hasPrefix("tcp://") {
-            let rest = text.dropFirst(6)
-            guard let colon = rest.lastIndex(of: ":"), Int(rest[rest.index(after: colon)...]) != nil, colon != rest.startIndex else { return nil }
-            baseURL = "http://\(rest)"
+        isTLS = text.hasPrefix("https://")
+        if let scheme = ["tcp://", "http://", "https://"].first(where: { text.hasPrefix($0) }) {
+            var rest = text.dropFirst(scheme.count)
+            if rest.hasSuffix("/") { rest = rest.dropLast() }
+            guard let colon = rest.lastIndex(of: ":"), Int(rest[rest.index(after: colon)...]) != nil, colon != rest.startIndex,
+                !rest.contains("/")
+            else { return nil }
+            baseURL = (isTLS ? "https://" : "http://") + rest
             isUnixSocket = false
         } else if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
@@ -37,11 +44,14 @@ public enum CoordinatorCallError: Error, CustomStringConvertible, Equatable {
     case status(Int, API.ErrorCode?, String)
     /// The coordinator could not be reached (or the connection broke).
     case unreachable(String)
+    /// The client cannot be set up (a CA file that is not one); retrying cannot help.
+    case configuration(String)
 
     public var description: String {
         switch self {
         case .status(let code, _, let message): return "coordinator answered \(code): \(message)"
         case .unreachable(let message): return "coordinator unreachable: \(message)"
+        case .configuration(let message): return message
         }
     }
 
@@ -56,6 +66,7 @@ public enum CoordinatorCallError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .unreachable: return true
         case .status(let status, _, _): return status >= 500
+        case .configuration: return false
         }
     }
 
@@ -76,6 +87,8 @@ public protocol CoordinatorService: Sendable {
     func complete(token: String, _ request: API.CompleteRequest) async throws -> API.TrialStateResponse
     func fail(token: String, _ request: API.FailRequest) async throws -> API.TrialStateResponse
     func release(token: String) async throws -> API.TrialStateResponse
+    /// Downloads a dataset by hash into `file`, resuming from the bytes already there.
+    func downloadDataset(sha256: String, to file: URL) async throws
 }
 
 /// The coordinator's `/v1` API over TCP or a Unix socket, through the client generated from
@@ -92,11 +105,35 @@ public final class CoordinatorClient: CoordinatorService {
     /// Checkpoint uploads: the transport's deadline covers sending the whole body.
     let upload: Client
 
-    public init(address: CoordinatorAddress, token: String?, logger: Logger, maxConnections: Int = 8, connectTimeoutSeconds: Int64 = 5) {
+    /// `caFile`: PEM certificates to trust for an `https://` coordinator instead of the system's
+    /// (a private CA from `recur tls init`).
+    public init(
+        address: CoordinatorAddress,
+        token: String?,
+        caFile: String? = nil,
+        logger: Logger,
+        maxConnections: Int = 8,
+        connectTimeoutSeconds: Int64 = 5
+    ) throws {
         self.address = address
         self.token = token
         self.logger = logger
         var config = HTTPClient.Configuration()
+        if address.isTLS {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile {
+                do {
+                    let roots = try NIOSSLCertificate.fromPEMFile(caFile)
+                    guard !roots.isEmpty else { throw CoordinatorCallError.unreachable("no certificate in \(caFile)") }
+                    tls.trustRoots = .certificates(roots)
+                } catch {
+                    throw CoordinatorCallError.configuration(
+                        "--ca-file \(caFile): cannot read PEM certificates there (\(error)); pass the ca.pem of recur tls init"
+                    )
+                }
+            }
+            config.tlsConfiguration = tls
+        }
         config.timeout = .init(connect: .seconds(connectTimeoutSeconds), read: .seconds(60))
         config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = maxConnections
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
@@ -127,6 +164,12 @@ public final class CoordinatorClient: CoordinatorService {
             if let inner = error.underlyingError as? CoordinatorCallError { throw inner }
             if error.response != nil {
                 throw CoordinatorCallError.status(Int(error.response!.status.code), nil, "unreadable response: \(error.underlyingError)")
+            }
+            // A certificate the CA file does not vouch for will not get better by retrying.
+            if error.underlyingError is NIOSSLError || error.underlyingError is NIOSSLExtraError {
+                throw CoordinatorCallError.configuration(
+                    "TLS with \(address) failed (\(error.underlyingError)); pass the coordinator's CA with --ca-file (the ca.pem of recur tls init)"
+                )
             }
             throw CoordinatorCallError.unreachable("\(error.underlyingError)")
         } catch let error as CoordinatorCallError {
@@ -172,6 +215,46 @@ public final class CoordinatorClient: CoordinatorService {
         try await call { try await api.releaseLease(path: .init(token: token)).ok.body.json }
     }
 
+    // MARK: Datasets
+
+    /// Whether the coordinator holds the dataset with this hash.
+    public func hasDataset(sha256: String) async throws -> Bool {
+        try await call {
+            switch try await quick.checkDataset(path: .init(sha256: sha256)) {
+            case .ok: return true
+            case .notFound: return false
+            default: throw CoordinatorCallError.status(200, nil, "unexpected answer to a dataset check")
+            }
+        }
+    }
+
+    /// Uploads a dataset file under its hash, streamed; true when it was stored now, false when
+    /// the coordinator already held it.
+    @discardableResult
+    public func uploadDataset(sha256: String, file: URL) async throws -> Bool {
+        try await call {
+            switch try await upload.uploadDataset(path: .init(sha256: sha256), body: .binary(try FileChunks.body(path: file.path))) {
+            case .created: return true
+            case .ok: return false
+            default: throw CoordinatorCallError.status(200, nil, "unexpected answer to a dataset upload")
+            }
+        }
+    }
+
+    /// Downloads the dataset into `file`, streamed. When `file` already holds the first bytes (a
+    /// cut download), only the rest is asked for (`Range`) and appended.
+    public func downloadDataset(sha256: String, to file: URL) async throws {
+        let have = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.int64Value ?? 0
+        try await call {
+            let response = try await upload.getDataset(path: .init(sha256: sha256), headers: .init(range: have > 0 ? "bytes=\(have)-" : nil))
+            switch response {
+            case .ok(let whole): try await whole.body.binary.write(to: file)
+            case .partialContent(let rest): try await rest.body.binary.append(to: file)
+            default: throw CoordinatorCallError.status(200, nil, "unexpected answer to a dataset download")
+            }
+        }
+    }
+
     // MARK: Sweeps (the CLI)
 
     public func sweeps() async throws -> [API.SweepSummary] {
@@ -182,10 +265,17 @@ public final class CoordinatorClient: CoordinatorService {
         try await call { try await api.getSweep(path: .init(name: name)).ok.body.json }
     }
 
-    /// Creates the sweep, or resumes the one of that name (`resumed` true).
-    public func createSweep(yaml: String) async throws -> (summary: API.SweepSummary, resumed: Bool) {
+    /// Creates the sweep, or resumes the one of that name (`resumed` true). `datasetSHA256`: the
+    /// dataset uploaded before for it; `engineVersion`: the creator's, which the sweep pins.
+    public func createSweep(
+        yaml: String,
+        datasetSHA256: String? = nil,
+        engineVersion: String? = nil
+    ) async throws -> (
+        summary: API.SweepSummary, resumed: Bool
+    ) {
         try await call {
-            switch try await api.createSweep(body: .json(.init(yaml: yaml))) {
+            switch try await api.createSweep(body: .json(.init(yaml: yaml, datasetSha256: datasetSHA256, engineVersion: engineVersion))) {
             case .created(let created): return (try created.body.json, false)
             case .ok(let resumed): return (try resumed.body.json, true)
             default: throw CoordinatorCallError.status(200, nil, "unexpected answer to create")
@@ -261,13 +351,16 @@ struct ErrorStatusMiddleware: ClientMiddleware {
     ) async throws -> (HTTPResponse, HTTPBody?) {
         let (response, responseBody) = try await next(request, body, baseURL)
         guard response.status.kind != .successful else { return (response, responseBody) }
+        // A HEAD answer has no body: its status is the answer (`checkDataset`'s 404 means "not held").
+        if request.method == .head && response.status == .notFound { return (response, responseBody) }
         var bytes = Data()
         if let responseBody { bytes = (try? await Data(collecting: responseBody, upTo: 1 << 20)) ?? Data() }
         let decoded = try? JSONDecoder().decode(API.ErrorBody.self, from: bytes)
+        let text = String(decoding: bytes.prefix(300), as: UTF8.self)
         throw CoordinatorCallError.status(
             Int(response.status.code),
             decoded?.code,
-            decoded?.error ?? String(decoding: bytes.prefix(300), as: UTF8.self)
+            decoded?.error ?? (text.isEmpty ? "HTTP \(response.status.code) \(response.status.reasonPhrase) from \(operationID)" : text)
         )
     }
 }

@@ -75,7 +75,7 @@ extension Worker {
         let outcome: Result<TrainingResult, Error>
         do {
             let task: PreparedTask
-            do { task = try await datasets.task(lease.task) } catch { throw DatasetUnavailable(message: "\(error)") }
+            do { task = try await datasets.task(lease.task, from: client) } catch { throw DatasetUnavailable(message: "\(error)") }
             let worker = self
             outcome = .success(
                 try await onThread {
@@ -156,7 +156,7 @@ extension Worker {
                 metadata: meta.merging(["error": "\(error.message)"]) { $1 }
             )
             _ = try? await retrying(logger: logger, "release", tries: 1) { try await client.release(token: token) }
-            stop(failing: "\(error.message) (paths in the task resolve against this worker's working directory)")
+            stop(failing: error.message)
         case (.failure(let error), .none):
             let diverged = error is TrainingDiverged
             logger.error("trial failed", metadata: meta.merging(["error": "\(error)", "retryable": "\(!diverged)"]) { $1 })

@@ -8,7 +8,8 @@ import Synchronization
 
 /// A worker process's trial loop: `slots` concurrent trials, each on its own thread.
 ///
-/// Per trial: lease (long-poll) → load the task's dataset (its SHA-256 must match) → train,
+/// Per trial: lease (long-poll) → fetch the task's dataset by its SHA-256 into the cache (once
+/// per machine) → train,
 /// reporting every epoch → complete with the restored-best checkpoint. Reports are queued in
 /// order and retried while the coordinator is unreachable; training goes on meanwhile. A trial is
 /// given up only when the coordinator says the lease is gone (409), prunes it, or stops the sweep.
@@ -20,6 +21,9 @@ public final class Worker: Sendable {
         public var exitWhenDone = false
         public var host = ProcessInfo.processInfo.hostName
         public var version = "recur-\(BuildInfo.version)"
+        public var engineVersion = BuildInfo.engineVersion
+        /// Where datasets are cached by hash (`--cache-dir`).
+        public var cacheDirectory = DatasetCache.defaultDirectory()
         public init() {}
     }
 
@@ -27,7 +31,9 @@ public final class Worker: Sendable {
     let options: Options
     let logger: Logger
     let shuttingDown = Atomic<Bool>(false)
-    let datasets = DatasetCache()
+    let datasets: DatasetCache
+    /// Sweeps already reported as pinning another engine, so each is logged once.
+    let incompatibleLogged = Mutex<Set<String>>([])
     let identity = WorkerIdentity()
     let failure = Mutex<String?>(nil)
     /// Why the worker stopped on a configuration error (the CLI exits non-zero), or nil.
@@ -43,6 +49,7 @@ public final class Worker: Sendable {
         self.client = client
         self.options = options
         self.logger = logger
+        datasets = DatasetCache(directory: options.cacheDirectory, logger: logger)
     }
 
     /// Asks every slot to finish its current epoch, release its lease and stop.
@@ -63,7 +70,14 @@ public final class Worker: Sendable {
 
     /// Registers with the coordinator and returns the worker id it assigned.
     func register() async throws -> String {
-        let request = API.RegisterRequest(host: options.host, slots: Int32(clamping: options.slots), version: options.version)
+        let request = API.RegisterRequest(
+            host: options.host,
+            slots: Int32(clamping: options.slots),
+            version: options.version,
+            engineVersion: options.engineVersion,
+            checkpointFormat: BuildInfo.checkpointFormat,
+            cpuFeatures: BuildInfo.cpuFeatures
+        )
         let registration = try await retrying(logger: logger, "register", giveUp: onShutdown) {
             try await client.register(request)
         }
@@ -81,6 +95,15 @@ public final class Worker: Sendable {
             do {
                 let request = API.LeaseRequest(workerId: workerId, sweep: options.sweep, waitSeconds: 5)
                 response = try await retrying(logger: logger, "lease", giveUp: onShutdown) { try await client.lease(request) }
+            } catch CoordinatorCallError.status(409, .engineMismatch, let message) {
+                // `--sweep` names a sweep pinned to another engine: this worker must not train it.
+                logger.error("lease refused: the sweep pins another engine; upgrade recur on this worker", metadata: ["error": "\(message)"])
+                stop(failing: message)
+                return
+            } catch CoordinatorCallError.configuration(let message) {
+                logger.error("cannot talk to the coordinator", metadata: ["error": "\(message)"])
+                stop(failing: message)
+                return
             } catch CoordinatorCallError.status(404, .unknownSweep, let message) {
                 // `--sweep` names no sweep: nothing this worker can do will change that.
                 logger.error("lease refused; check --sweep", metadata: ["error": "\(message)"])
@@ -99,6 +122,12 @@ public final class Worker: Sendable {
                 logger.error("lease failed", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
                 continue
+            }
+            for skipped in response.incompatible ?? [] where incompatibleLogged.withLock({ $0.insert(skipped.sweep).inserted }) {
+                logger.warning(
+                    "skipping a sweep pinned to another engine; install recur with that engine on this worker to train it",
+                    metadata: ["sweep": "\(skipped.sweep)", "sweep.engine": "\(skipped.engineVersion)", "worker.engine": "\(options.engineVersion)"]
+                )
             }
             switch response.status {
             case .leased:
@@ -131,19 +160,5 @@ actor WorkerIdentity {
         renewal = task
         defer { renewal = nil }
         id = try await task.value
-    }
-}
-
-/// Prepared tasks keyed by their spec, so consecutive trials of a sweep load the CSV once.
-actor DatasetCache {
-    private var cache: [String: PreparedTask] = [:]
-
-    func task(_ spec: TaskSpec) throws -> PreparedTask {
-        let key = String(decoding: (try? API.encoder().encode(spec)) ?? Data(), as: UTF8.self)
-        if let t = cache[key] { return t }
-        let t = try PreparedTask.load(spec)
-        if cache.count > 4 { cache.removeAll() }
-        cache[key] = t
-        return t
     }
 }

@@ -18,6 +18,12 @@ import Testing
         ["data", "synth", "--out", "x.csv"], ["engine", "init", "--spec", "s.json", "--output", "m"],
         ["engine", "forward", "--checkpoint", "m", "--input", "x.npy", "--output", "y.npy"],
         ["bench", "engine", "--json"], ["bench", "sampler"], ["bench", "coordinator", "--clients", "8"],
+        ["serve", "--db", "s.db", "--listen", "tcp://0.0.0.0:7878", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
+        ["worker", "--coordinator", "https://10.0.0.5:7878", "--ca-file", "ca.pem", "--token-file", "w.token", "--cache-dir", "/tmp/c"],
+        ["sweep", "create", "s.yaml", "--coordinator", "https://h:7878", "--ca-file", "ca.pem"],
+        ["tls", "init", "--host", "10.0.0.5,coordinator.lan", "--out", "tls"],
+        ["token", "create", "--role", "worker", "--name", "rack", "--db", "s.db"], ["token", "list", "--db", "s.db"],
+        ["token", "revoke", "rack", "--db", "s.db"], ["login-link", "--db", "s.db", "--url", "https://h:7878", "--minutes", "5"],
     ]
 
     @Test(arguments: good.indices)
@@ -32,6 +38,10 @@ import Testing
         ["train", "--task", "t.yaml"], ["train", "--task", "t.yaml", "--cell", "gru", "--epochs", "0"],
         ["data", "synth", "--out", "x", "--rows", "0"],
         ["bench", "engine", "--models", "cnn"], ["bench", "coordinator", "--transport", "quic"], ["status", "--bogus"],
+        ["serve", "--db", "s.db", "--tls-cert", "c.pem"], ["token", "create", "--role", "root", "--db", "s.db"],
+        ["token", "create", "--role", "worker", "--name", "two words", "--db", "s.db"], ["login-link", "--db", "s.db", "--minutes", "0"],
+        ["login-link", "--db", "s.db", "--role", "worker"], ["login-link", "--db", "s.db", "--url", "ftp://h"], ["tls", "init", "--out", "d"],
+        ["tls", "init", "--host", "a b", "--out", "d"], ["worker", "--coordinator", "https://h"],
     ]
 
     @Test(arguments: bad.indices)

@@ -1,5 +1,6 @@
 import Foundation
 import RecurAPI
+import RecurEngine
 import RecurStore
 import RecurSweep
 import Testing
@@ -11,7 +12,7 @@ import Testing
     @Test func concurrentCallsAreCommittedInGroupsWithTheirOwnOutcomes() async throws {
         let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: RouterTests.root)
         _ = try await coordinator.createSweep(yaml: RouterTests.sweepYAML)
-        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 2, version: "t"))
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 2, version: "t", engineVersion: BuildInfo.engineVersion))
         let a = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
         let b = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
 

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import OpenAPIRuntime
 import RecurAPI
+import RecurEngine
 import RecurStore
 import RecurSweep
 import Testing
@@ -15,7 +16,8 @@ import Testing
 
     static func app(token: String? = "secret") throws -> (some ApplicationProtocol, Coordinator) {
         let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: root)
-        let router = try buildRouter(coordinator: coordinator, metrics: HTTPMetrics(), token: token)
+        let access = token.map { AccessControl(adminToken: $0, store: coordinator.store) }
+        let router = try buildRouter(coordinator: coordinator, metrics: HTTPMetrics(), access: access)
         return (Application(router: router), coordinator)
     }
 
@@ -49,7 +51,7 @@ import Testing
                 path = String(line.dropFirst(2).dropLast())
                 continue
             }
-            for method in ["get", "post", "put", "patch", "delete"] where line == "    \(method):" {
+            for method in ["get", "head", "post", "put", "patch", "delete"] where line == "    \(method):" {
                 operations.insert("\(method.uppercased()) \(path!)")
             }
         }
@@ -62,17 +64,17 @@ import Testing
         let documented = try Self.documentedOperations()
         #expect(documented.count >= 24, "the scan found only \(documented.count) operations")
         let table = Set(
-            documentedMethods.flatMap { entry in
-                entry.methods.map { "\($0.rawValue) /\(entry.template.joined(separator: "/"))".replacingOccurrences(of: "{}", with: "{x}") }
+            documentedRoutes.flatMap { entry in
+                entry.methods.keys.map { "\($0.rawValue) /\(entry.template.joined(separator: "/"))".replacingOccurrences(of: "{}", with: "{x}") }
             }
         )
-        let normalized = Set(documented.map { $0.replacing(#/\{[a-z_]+\}/#, with: "{x}") })
+        let normalized = Set(documented.map { $0.replacing(#/\{[a-z0-9_]+\}/#, with: "{x}") })
         #expect(table == normalized, "documentedMethods and docs/openapi.yaml differ: \(table.symmetricDifference(normalized).sorted())")
         let (app, _) = try Self.app()
         try await app.test(.router) { client in
             for operation in documented.sorted() {
                 let parts = operation.split(separator: " ")
-                let uri = String(parts[1]).replacing(#/\{id\}/#, with: "1").replacing(#/\{[a-z_]+\}/#, with: "x")
+                let uri = String(parts[1]).replacing(#/\{id\}/#, with: "1").replacing(#/\{[a-z0-9_]+\}/#, with: "x")
                 try await client.execute(uri: uri, method: .init(String(parts[0]))!, headers: Self.auth) { r in
                     #expect(r.status != .notFound || operation.contains("{"), "\(operation) is not served: \(r.status)")
                     #expect(r.status != .methodNotAllowed && r.status.code < 500, "\(operation): \(r.status) \(String(buffer: r.body).prefix(200))")
@@ -89,7 +91,7 @@ import Testing
     @Test func checkpointsOverEightMiBUploadAsStreamsAndDownloadWhole() async throws {
         let (app, coordinator) = try Self.app()
         _ = try await coordinator.createSweep(yaml: Self.sweepYAML)
-        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
         let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
         let checkpoint = Data((0..<(12 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })
         let complete = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 1, epochsRun: 1)
@@ -120,10 +122,15 @@ import Testing
     @Test func checkpointsOverTheLimitAre413() async throws {
         let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: Self.root)
         let app = Application(
-            router: try buildRouter(coordinator: coordinator, metrics: HTTPMetrics(), token: "secret", maximumCheckpointBytes: 4096)
+            router: try buildRouter(
+                coordinator: coordinator,
+                metrics: HTTPMetrics(),
+                access: AccessControl(adminToken: "secret", store: coordinator.store),
+                maximumCheckpointBytes: 4096
+            )
         )
         _ = try await coordinator.createSweep(yaml: Self.sweepYAML)
-        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
         let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
         let octets: HTTPFields = [.authorization: "Bearer secret", .contentType: "application/octet-stream"]
         try await app.test(.router) { client in
@@ -153,7 +160,7 @@ import Testing
             yaml: Self.sweepYAML.replacingOccurrences(of: "max_trials: 2, max_parallel: 2", with: "max_trials: 60, max_parallel: 60")
                 .replacingOccurrences(of: "cell: {choice: [gru, lstm]}", with: "learning_rate: {float: [0.0001, 0.1], log: true}")
         )
-        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 60, version: "t"))
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 60, version: "t", engineVersion: BuildInfo.engineVersion))
         for _ in 0..<55 { _ = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease) }
         let script = "%22%3E%3Cscript%3Ealert(1)%3C/script%3E"
         try await app.test(.router) { client in
@@ -176,7 +183,7 @@ import Testing
     @Test func aValLossObjectiveIsNamedAsSuch() async throws {
         let (_, coordinator) = try Self.app()
         _ = try await coordinator.createSweep(yaml: Self.sweepYAML + "\nobjective: {metric: val_loss}\n")
-        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
         let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
         _ = try await coordinator.report(token: lease.token, API.EpochReport(epoch: 1, trainLoss: 0.5, valLoss: 0.25, valMae: 3, seconds: 1))
         _ = try await coordinator.complete(
@@ -310,7 +317,7 @@ import Testing
                 uri: "/v1/workers",
                 method: .post,
                 headers: Self.auth,
-                body: Self.body(API.RegisterRequest(host: "h", slots: 1, version: "t"))
+                body: Self.body(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
             )
             let worker = try API.decoder().decode(API.RegisterResponse.self, from: Data(register.body.readableBytesView))
             let leaseResponse = try await client.execute(

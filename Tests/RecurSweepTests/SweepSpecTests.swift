@@ -180,6 +180,21 @@ import Testing
         )
     }
 
+    /// `workers: {engine: any}` lets every worker train the sweep; the default pins the creator's engine.
+    @Test func workersEngineIsPinnedOrAny() throws {
+        let base = "name: w\ntask: {dataset: d.csv, target: y}\nspace:\n  units: 4\n"
+        #expect(try SweepSpec.parse(yaml: base, source: "w").workers.engine == .pinned)
+        let open = try SweepSpec.parse(yaml: base + "workers: {engine: any}\n", source: "w")
+        #expect(open.workers.engine == .any)
+        let stored = try SweepDefinition.decode(json: SweepDefinition(spec: open, datasetSHA256: nil, features: 1).jsonString())
+        #expect(stored.spec.workers.engine == .any)
+        Self.expectProblems(
+            base + "workers: {engine: newest}\n",
+            ["workers.engine: expected pinned (only workers with the creator's engine version) or any"]
+        )
+        Self.expectProblems(base + "workers: {gpu: true}\n", ["workers.gpu: unknown key; allowed: engine"])
+    }
+
     @Test func malformedYAMLIsOneProblem() {
         #expect(throws: SweepSpecError.self) { try SweepSpec.parse(yaml: "name: [unclosed\n", source: "x.yaml") }
         #expect(throws: SweepSpecError.self) { try SweepSpec.parse(yaml: "", source: "x.yaml") }

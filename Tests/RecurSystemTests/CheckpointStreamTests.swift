@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RecurAPI
+import RecurEngine
 import RecurWorker
 import Testing
 
@@ -46,9 +47,9 @@ import Glibc
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let client = CoordinatorClient(address: CoordinatorAddress(cluster.tcp)!, token: token, logger: logger)
+        let client = try CoordinatorClient(address: CoordinatorAddress(cluster.tcp)!, token: token, logger: logger)
         defer { Task { await client.shutdown() } }
-        let worker = try await client.register(API.RegisterRequest(host: "h", slots: 1, version: "t"))
+        let worker = try await client.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
         let lease = try #require(try await client.lease(API.LeaseRequest(workerId: worker.workerId, waitSeconds: 5)).lease)
 
         // 200 MB of pseudo-random bytes, written in 1 MiB pieces.

@@ -113,10 +113,15 @@ final class Cluster {
         slots: Int = 1,
         prefix: [String] = [],
         coordinator address: String? = nil,
-        directory: URL? = nil
+        directory: URL? = nil,
+        cache: URL? = nil
     ) throws -> Process {
         logCount += 1
-        var args = ["worker", "--coordinator", address ?? (useTCP ? tcp : unix), "--slots", String(slots), "--exit-when-done"]
+        // Datasets are cached in the cluster's directory, not the user's ~/.cache.
+        let cacheDirectory = (cache ?? dir.appendingPathComponent("cache")).path
+        var args = [
+            "worker", "--coordinator", address ?? (useTCP ? tcp : unix), "--slots", String(slots), "--exit-when-done", "--cache-dir", cacheDirectory,
+        ]
         if useTCP || address != nil { args += ["--token-file", tokenFile] }
         let p = try spawn(args, log: "worker-\(workers.count + 1).log", prefix: prefix, directory: directory)
         workers.append(p)

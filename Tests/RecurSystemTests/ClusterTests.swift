@@ -181,23 +181,28 @@ import Glibc
         #expect(try String(contentsOf: precious, encoding: .utf8) == "keep me")
     }
 
-    /// A worker that cannot load the dataset (started elsewhere) hands its lease back without
-    /// using up an attempt and exits 1 saying why, instead of failing every trial in turn.
-    @Test func aWorkerWithoutTheDatasetReleasesAndStops() throws {
+    /// A worker started anywhere (an empty directory, its own cache) needs no copy of the dataset:
+    /// it downloads it by hash once, verifies it, and reuses it for every later trial.
+    @Test func aWorkerStartedAnywhereFetchesTheDataset() throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         try cluster.startCoordinator(leaseSeconds: 30)
         try cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 2))
         let elsewhere = try makeTemporaryDirectory()
-        let lost = try cluster.startWorker(directory: elsewhere)
-        lost.waitUntilExit()
-        #expect(lost.terminationStatus == 1)
-        #expect(cluster.workerLog(0).contains("cannot load the trial's dataset"), "\(cluster.workerLog(0).suffix(2000))")
-        #expect(try cluster.count("SELECT COUNT(*) FROM trials WHERE state = 'failed'") == 0)
-        #expect(try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'released'") == 1)
-        try cluster.startWorker()
-        try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
+        let cache = elsewhere.appendingPathComponent("cache")
+        let worker = try cluster.startWorker(directory: elsewhere, cache: cache)
+        worker.waitUntilExit()
+        #expect(worker.terminationStatus == 0, "\(cluster.workerLog(0).suffix(2000))")
         try checkCompletedExactlyOnce(cluster.store(), trials: 3)
+        let sha = try #require(try cluster.store().sweep(named: "it").definitionJson.datasetSHA256)
+        let cached = cache.appendingPathComponent("datasets/\(sha).csv")
+        #expect(try Data(contentsOf: cached) == Data(contentsOf: cluster.dir.appendingPathComponent("series.csv")))
+        #expect(cluster.workerLog(0).components(separatedBy: "dataset downloaded").count == 2, "one download for three trials")
+        // A second worker on the same machine (same cache) downloads nothing.
+        try cluster.createSweep(cluster.sweepYAML(name: "again", trials: 1, parallel: 1, epochs: 2))
+        let second = try cluster.startWorker(directory: elsewhere, cache: cache)
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0 && !cluster.workerLog(1).contains("dataset downloaded"), "\(cluster.workerLog(1).suffix(2000))")
     }
 
     /// A worker the coordinator forgets (its row gone, as after the registry is reset) is told so
@@ -243,23 +248,23 @@ import Glibc
         #expect(try cluster.count("SELECT COUNT(*) FROM attempts") == 2)
     }
 
-    /// A worker whose copy of the dataset differs from the coordinator's refuses to train on it:
-    /// it hands the lease back (no attempt used up) and exits 1 with the hash in the error, so a
-    /// worker with the right copy can still run the trial.
-    @Test func workersRefuseADifferentDatasetCopy() throws {
+    /// A coordinator whose stored dataset no longer hashes to its name (a disk fault) cannot make
+    /// workers train on other bytes: the worker fetches twice, refuses, hands the lease back (no
+    /// attempt used up) and exits 1 naming the hash.
+    @Test func workersRefuseADatasetWhoseBytesChanged() throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         try cluster.startCoordinator()
         try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 2))
-        let elsewhere = cluster.dir.appendingPathComponent("elsewhere")
-        try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
-        var copy = try String(contentsOf: cluster.dir.appendingPathComponent("series.csv"), encoding: .utf8)
+        let sha = try #require(try cluster.store().sweep(named: "it").definitionJson.datasetSHA256)
+        let stored = URL(fileURLWithPath: cluster.database + ".datasets/\(sha).csv")
+        var copy = try String(contentsOf: stored, encoding: .utf8)
         copy = copy.replacingOccurrences(of: "\n2001-01-01T05:00,", with: "\n2001-01-01T05:00,9")
-        try Data(copy.utf8).write(to: elsewhere.appendingPathComponent("series.csv"))
-        let worker = try cluster.startWorker(directory: elsewhere)
+        try Data(copy.utf8).write(to: stored)
+        let worker = try cluster.startWorker()
         worker.waitUntilExit()
         #expect(worker.terminationStatus == 1)
-        #expect(cluster.workerLog(0).contains("SHA-256"), "\(cluster.workerLog(0).suffix(2000))")
+        #expect(cluster.workerLog(0).contains(sha) && cluster.workerLog(0).contains("other bytes"), "\(cluster.workerLog(0).suffix(2000))")
         let store = try cluster.store()
         let trial = try #require(try store.trials(sweep: store.sweep(named: "it").id!).first)
         #expect(trial.state == .pending)

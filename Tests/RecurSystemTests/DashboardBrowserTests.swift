@@ -38,13 +38,21 @@ import Glibc
         let run = try RecurBinary.run(["run", "s.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
         try #require(run.status == 0, "\(run.stderr)")
         try cluster.startCoordinator()
-        let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let base = "http://127.0.0.1:\(cluster.port)"
+        /// A one-time sign-in link from `recur login-link`, opening `next`: each browse is a new profile.
+        func link(_ next: String) throws -> String {
+            let r = try RecurBinary.run(["login-link", "--db", "r.db", "--url", base, "--next", next], directory: cluster.dir)
+            try #require(r.status == 0, "login-link: \(r.stderr)")
+            let url = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(!url.contains(try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            return url
+        }
 
         let login = try Self.browse(["--dump-dom", "\(base)/sweeps/it"])
         #expect(login.contains("id=\"token\""), "an unauthenticated page should show the sign-in form")
 
-        let sweep = try Self.browse(["--dump-dom", "\(base)/login?token=\(token)&next=/sweeps/it"])
+        let sweepLink = try link("/sweeps/it")
+        let sweep = try Self.browse(["--dump-dom", sweepLink])
         for element in [
             "id=\"progress\"", "id=\"leaderboard\"", "id=\"learning-curves\"", "id=\"parallel-coordinates\"", "id=\"importance\"", "Sweep it",
         ] {
@@ -52,10 +60,14 @@ import Glibc
         }
         #expect(sweep.components(separatedBy: "<polyline").count > 8)
 
-        let sorted = try Self.browse(["--dump-dom", "\(base)/login?token=\(token)&next=%2Fsweeps%2Fit%3Fsort%3Dtest_mae%26desc%3D1"])
+        // A link works once: opened again, it shows the form.
+        let again = try Self.browse(["--dump-dom", sweepLink])
+        #expect(again.contains("id=\"token\"") && again.contains("used or expired") && !again.contains("id=\"leaderboard\""))
+
+        let sorted = try Self.browse(["--dump-dom", try link("/sweeps/it?sort=test_mae&desc=1")])
         #expect(sorted.contains("test MAE ▼"))
 
-        let trial = try Self.browse(["--dump-dom", "\(base)/login?token=\(token)&next=/trials/1"])
+        let trial = try Self.browse(["--dump-dom", try link("/trials/1")])
         for element in ["id=\"config\"", "id=\"attempts\"", "id=\"epochs\"", "id=\"learning-curves\""] {
             #expect(trial.contains(element), "trial page lacks \(element)")
         }
@@ -63,7 +75,7 @@ import Glibc
         let shots = ProcessInfo.processInfo.environment["RECUR_SCREENSHOTS_DIR"].map { URL(fileURLWithPath: $0) } ?? cluster.dir
         for (name, path) in [("sweep", "/sweeps/it"), ("trial", "/trials/1")] {
             let file = shots.appendingPathComponent("dashboard-\(name).png")
-            _ = try Self.browse(["--window-size=1200,1800", "--screenshot=\(file.path)", "\(base)/login?token=\(token)&next=\(path)"])
+            _ = try Self.browse(["--window-size=1200,1800", "--screenshot=\(file.path)", try link(path)])
             let png = try Data(contentsOf: file)
             #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "\(name) screenshot")
         }

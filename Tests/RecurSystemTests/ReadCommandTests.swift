@@ -84,7 +84,10 @@ import Testing
         (["trial", "show", "abc", "--db", "runs/r.db"], "abc", 64),
         (["status", "--coordinator", "tcp://127.0.0.1:1"], "cannot reach the coordinator at tcp://127.0.0.1:1", 1),
         (["sweep", "pause", "done1", "--coordinator", "unix:/nonexistent.sock"], "cannot reach the coordinator", 1),
-        (["leaderboard", "done1", "--coordinator", "ftp://x"], "--coordinator: 'ftp://x' is not tcp://HOST:PORT or unix:PATH", 64),
+        (
+            ["leaderboard", "done1", "--coordinator", "ftp://x"], "--coordinator: 'ftp://x' is not https://HOST:PORT, tcp://HOST:PORT or unix:PATH",
+            64
+        ),
         (["sweep", "create", "s.yaml", "--coordinator", "tcp://127.0.0.1:1"], "cannot reach the coordinator", 1),
     ]
 

@@ -25,7 +25,10 @@ import Glibc
         let run = try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
         try #require(run.status == 0, "\(run.stderr)")
         try cluster.startCoordinator()
-        try cluster.createSweep(cluster.sweepYAML(name: "live", trials: 500, parallel: 500, epochs: 3, pruning: "median"))
+        // Schemathesis registers workers with whatever engine it makes up: this sweep takes any.
+        try cluster.createSweep(
+            cluster.sweepYAML(name: "live", trials: 500, parallel: 500, epochs: 3, pruning: "median") + "\nworkers: {engine: any}\n"
+        )
         let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
 
         let report = cluster.dir.appendingPathComponent("st.json")
@@ -39,6 +42,8 @@ import Glibc
         ]
         var environment = ProcessInfo.processInfo.environment
         environment["ST_TOKEN"] = token
+        let dataset: String = try #require(try cluster.store().sweep(named: "live").definitionJson.datasetSHA256)
+        environment["ST_DATASET"] = dataset
         process.environment = environment
         process.currentDirectoryURL = cluster.dir
         let output = cluster.dir.appendingPathComponent("st.out")

@@ -70,6 +70,41 @@ final class FakeCoordinator: CoordinatorService, Sendable {
         record("release")
         return .init(trialId: 1, state: .pending)
     }
+
+    /// Datasets served by hash; each call is recorded with the offset it resumed from.
+    let datasets = Mutex<[String: Data]>([:])
+    /// Bytes after which the next download breaks (a cut connection), once.
+    let cutAfter = Mutex<Int?>(nil)
+    /// Serve other bytes than the hash says, this many times.
+    let corruptServes = Mutex(0)
+    func downloadDataset(sha256: String, to file: URL) async throws {
+        let have = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.intValue ?? 0
+        record("download from \(have)")
+        guard var data = datasets.withLock({ $0[sha256] }) else { throw CoordinatorCallError.status(404, .unknownDataset, "no dataset") }
+        if corruptServes.withLock({ n in
+            defer { n = max(0, n - 1) }
+            return n > 0
+        }) {
+            data = Data(repeating: 0x41, count: data.count)
+        }
+        let rest = data.suffix(from: min(have, data.count))
+        if let cut = cutAfter.withLock({ c in
+            defer { c = nil }
+            return c
+        }) {
+            try append(rest.prefix(cut), to: file)
+            throw CoordinatorCallError.unreachable("connection reset")
+        }
+        try append(rest, to: file)
+    }
+
+    private func append(_ data: Data, to file: URL) throws {
+        if !FileManager.default.fileExists(atPath: file.path) { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: data)
+        try handle.close()
+    }
 }
 
 /// The worker's trial loop against a fake coordinator: what it does on 409, 413, prune, shutdown

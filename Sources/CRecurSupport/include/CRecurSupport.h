@@ -12,6 +12,10 @@ int recur_flush_denormals_enabled(void);
 int recur_cpu_has_avx512f(void);
 int recur_cpu_has_avx2(void);
 
+/// The CPU's vector features, comma-separated ("avx2,fma,avx512f…"), written into `out`; returns
+/// the length. Workers send it when they register.
+int recur_cpu_features(char *out, int size);
+
 /// The instruction set the including code was compiled for (inline, so it reports the flags of
 /// the Swift target that calls it, not of this C library): 2 AVX-512F, 1 AVX2 + FMA, 0 neither.
 static inline int recur_compiled_vector_level(void) {

@@ -1,0 +1,144 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import RecurAPI
+import RecurEngine
+import RecurForecast
+import RecurStore
+import Testing
+
+@testable import RecurCoordinator
+
+/// Datasets by content over the router, and sweeps pinned to their creator's engine.
+@Suite struct DatasetAndEngineTests {
+    static let csv: Data = {
+        var text = "timestamp,load,temp\n"
+        for i in 0..<400 {
+            text += "\(Timestamp.format(978_307_200 + Int64(i) * 3600)),\(50 + 10 * sin(Double(i) / 4)),\(10 + Double(i % 24))\n"
+        }
+        return Data(text.utf8)
+    }()
+
+    static let yaml = """
+        name: remote
+        task: {dataset: only-on-the-laptop/series.csv, target: load, sequence_length: 12, horizon: 2}
+        search: {method: random, seed: 1, max_trials: 2, max_parallel: 2}
+        space:
+          units: 4
+          cell: {choice: [gru, lstm]}
+        training: {epochs: 2}
+        """
+
+    static let octets: HTTPFields = [.authorization: "Bearer secret", .contentType: "application/octet-stream"]
+
+    @Test func datasetsUploadByHashAndDownloadWithRanges() async throws {
+        let (app, coordinator) = try RouterTests.app()
+        let sha = sha256Hex(Self.csv)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .head, headers: RouterTests.auth) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .put, headers: Self.octets, body: ByteBuffer(string: "other bytes")) { r in
+                #expect(r.status == .unprocessableContent && String(buffer: r.body).contains(#""code":"dataset_mismatch""#))
+            }
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .put, headers: Self.octets, body: ByteBuffer(bytes: Self.csv)) {
+                #expect($0.status == .created)
+            }
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .put, headers: Self.octets, body: ByteBuffer(bytes: Self.csv)) {
+                #expect($0.status == .ok, "a second upload of the same bytes is a no-op")
+            }
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .head, headers: RouterTests.auth) { r in
+                #expect(r.status == .ok && r.headers[.contentLength] == "\(Self.csv.count)")
+            }
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .get, headers: RouterTests.auth) { r in
+                #expect(r.status == .ok && Data(r.body.readableBytesView) == Self.csv)
+            }
+            var ranged = RouterTests.auth
+            ranged[.range] = "bytes=100-"
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .get, headers: ranged) { r in
+                #expect(r.status == .partialContent)
+                #expect(r.headers[.contentRange] == "bytes 100-\(Self.csv.count - 1)/\(Self.csv.count)", "\(r.headers)")
+                #expect(Data(r.body.readableBytesView) == Self.csv.suffix(from: 100))
+            }
+            ranged[.range] = "bytes=\(Self.csv.count)-"
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .get, headers: ranged) { r in
+                #expect(r.status == .rangeNotSatisfiable && String(buffer: r.body).contains(#""code":"range_not_satisfiable""#))
+            }
+            try await client.execute(uri: "/v1/datasets/NOT-A-HASH", method: .get, headers: RouterTests.auth) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/datasets/\(String(repeating: "0", count: 64))", method: .get, headers: RouterTests.auth) { r in
+                #expect(r.status == .notFound && String(buffer: r.body).contains(#""code":"unknown_dataset""#))
+            }
+        }
+        #expect(await coordinator.counters.datasetDownloads == 2)
+    }
+
+    /// A sweep created from another machine names its dataset by hash: the coordinator never
+    /// needs the creator's path, and refuses a hash it does not hold.
+    @Test func aSweepNamesItsDatasetByHash() async throws {
+        let (app, coordinator) = try RouterTests.app()
+        let sha = sha256Hex(Self.csv)
+        let create = API.SweepDefinition(yaml: Self.yaml, datasetSha256: sha, engineVersion: BuildInfo.engineVersion)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: RouterTests.auth, body: RouterTests.body(create)) { r in
+                #expect(r.status == .unprocessableContent && String(buffer: r.body).contains("upload it first"))
+            }
+            try await client.execute(
+                uri: "/v1/sweeps",
+                method: .post,
+                headers: RouterTests.auth,
+                body: RouterTests.body(API.SweepDefinition(yaml: Self.yaml))
+            ) { r in
+                #expect(r.status == .unprocessableContent && String(buffer: r.body).contains("recur sweep create"), "no hash, no such file")
+            }
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .put, headers: Self.octets, body: ByteBuffer(bytes: Self.csv)) {
+                #expect($0.status == .created)
+            }
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: RouterTests.auth, body: RouterTests.body(create)) { r in
+                #expect(r.status == .created, "\(String(buffer: r.body))")
+            }
+            let other = API.SweepDefinition(yaml: Self.yaml, datasetSha256: String(repeating: "1", count: 64), engineVersion: nil)
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: RouterTests.auth, body: RouterTests.body(other)) { r in
+                #expect(r.status == .unprocessableContent, "the same sweep over other bytes is not a resume")
+            }
+        }
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
+        let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
+        #expect(lease.task.datasetSHA256 == sha && lease.task.dataset == "only-on-the-laptop/series.csv" && lease.model.inputFeatures == 2)
+        #expect(try coordinator.summary(named: "remote").datasetSha256 == sha)
+    }
+
+    /// A sweep pins its creator's engine: a worker with another gets 409 for that sweep by name,
+    /// and is told which sweeps it skipped otherwise; `workers: {engine: any}` takes every worker.
+    @Test func sweepsPinTheirCreatorsEngine() async throws {
+        let (_, coordinator) = try RouterTests.app()
+        let sha = try coordinator.store.importDataset(
+            from: { () throws -> URL in
+                let url = FileManager.default.temporaryDirectory.appendingPathComponent("recur-engine-\(UUID().uuidString).csv")
+                try Self.csv.write(to: url)
+                return url
+            }()
+        )
+        _ = try await coordinator.createSweep(yaml: Self.yaml, origin: .init(datasetSHA256: sha, engineVersion: "9.9.9"))
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
+        await #expect {
+            _ = try await coordinator.lease(worker: worker.workerId, sweep: "remote")
+        } throws: { error in
+            let failure = error as? APIFailure
+            return failure?.code == .engineMismatch && failure?.status == .conflict && failure?.message.contains("9.9.9") == true
+        }
+        let skipped = try await coordinator.lease(worker: worker.workerId, sweep: nil)
+        #expect(skipped.lease == nil && skipped.incompatible == [.init(sweep: "remote", engineVersion: "9.9.9")])
+        #expect(try coordinator.summary(named: "remote").engineVersion == "9.9.9")
+        // Workers are recorded with their engine, checkpoint format and CPU, and attempts show them.
+        _ = try await coordinator.createSweep(
+            yaml: Self.yaml.replacingOccurrences(of: "name: remote", with: "name: open") + "\nworkers: {engine: any}\n",
+            origin: .init(datasetSHA256: sha, engineVersion: "9.9.9")
+        )
+        let old = try await coordinator.register(
+            API.RegisterRequest(host: "old", slots: 1, version: "recur-0.1", engineVersion: "0.1.0", checkpointFormat: "f", cpuFeatures: "avx2,fma")
+        )
+        let lease = try #require(try await coordinator.lease(worker: old.workerId, sweep: nil).lease)
+        #expect(lease.sweep == "open")
+        let attempt = try #require(try coordinator.trial(id: lease.trialId).attempts.first)
+        #expect(attempt.engineVersion == "0.1.0" && attempt.cpuFeatures == "avx2,fma" && attempt.workerVersion == "recur-0.1")
+        #expect(try coordinator.workers().contains { $0.engineVersion == "0.1.0" && $0.checkpointFormat == "f" })
+    }
+}
