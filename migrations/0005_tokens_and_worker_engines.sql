@@ -18,9 +18,12 @@ CREATE TABLE sign_in_links (
     used_at REAL
 );
 
+-- A session started from a token names it (its SHA-256), so revoking the token ends the session;
+-- one started from a link names none.
 CREATE TABLE sessions (
     sha256 TEXT PRIMARY KEY,
     role TEXT NOT NULL CHECK (role IN ('viewer', 'admin')),
+    token_sha256 TEXT,
     expires_at REAL NOT NULL
 );
 

@@ -29,16 +29,21 @@ public struct AccessControl: Sendable {
         return try? store.role(ofTokenHash: sha256Hex(Data(bearer.utf8)))
     }
 
-    /// The role of a dashboard session cookie, or nil when it is unknown or expired.
+    /// The role of a dashboard session cookie, or nil when it is unknown or expired, or the token
+    /// that started it is revoked (or is no longer the admin token file's).
     func role(session: String) -> TokenRole? {
-        guard !session.isEmpty, session.utf8.count <= 200 else { return nil }
-        return try? store.role(ofSession: session, now: clock())
+        guard !session.isEmpty, session.utf8.count <= 200, let (role, token) = try? store.session(session, now: clock()) else { return nil }
+        guard let token else { return role }
+        if !adminToken.isEmpty && constantTimeEqual(token, sha256Hex(Data(adminToken.utf8))) { return role }
+        return (try? store.role(ofTokenHash: token)) != nil ? role : nil
     }
 
-    /// A session for a browser that proved `role` (a one-time link or the form); its secret.
-    func startSession(role: TokenRole) throws -> String {
+    /// A session for a browser that proved `role` with a one-time link or with `token` (the form);
+    /// its secret.
+    func startSession(role: TokenRole, token: String?) throws -> String {
         let now = clock()
-        return try store.createSession(role: role, expires: now + Self.sessionSeconds, now: now)
+        let hash = token.map { sha256Hex(Data($0.utf8)) }
+        return try store.createSession(role: role, tokenSHA256: hash, expires: now + Self.sessionSeconds, now: now)
     }
 
     /// Uses a one-time sign-in link; nil when it is unknown, used or expired.

@@ -6,7 +6,7 @@ import RecurSweep
 /// run`, `POST /v1/sweeps` (`recur sweep create`), and a coordinator restarting on a database
 /// whose last embedded workers died with it.
 extension Coordinator {
-    /// What ``open(yaml:source:)`` did.
+    /// What ``open(yaml:source:origin:)`` did.
     public enum Opening: Sendable, Equatable {
         case created
         /// Resumed the sweep of that name; `maxTrials` is (before, after) when the definition changed it.
@@ -22,7 +22,7 @@ extension Coordinator {
         return (spec.name, try await open(spec, yaml: yaml, source: source, origin: origin))
     }
 
-    /// ``open(yaml:source:)`` for a definition already parsed from `yaml` (it is parsed once).
+    /// ``open(yaml:source:origin:)`` for a definition already parsed from `yaml` (it is parsed once).
     public func open(_ spec: SweepSpec, yaml: String, source: String, origin: Origin = Origin()) async throws -> Opening {
         let existing: SweepRecord
         do { existing = try store.sweep(named: spec.name) } catch StoreError.notFound(.sweep, _) {

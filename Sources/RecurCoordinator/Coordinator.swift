@@ -5,6 +5,7 @@ import RecurEngine
 import RecurForecast
 import RecurStore
 import RecurSweep
+import Synchronization
 
 /// The coordinator's shared state: the store plus, per active sweep, the in-memory sampler,
 /// pruner and the set of configs already sampled. All durable state is in SQLite; this actor can
@@ -53,6 +54,8 @@ public actor Coordinator {
 
     /// Each registered worker's engine version (nil: it did not say), read from the store once.
     var workerEngines: [String: String?] = [:]
+    /// Stored datasets whose bytes this process has hashed and found whole.
+    nonisolated let verifiedDatasets = Mutex<Set<String>>([])
     /// Worker calls waiting for the next group commit (see Coordinator+GroupCommit.swift).
     var queuedWrites: [QueuedWrite] = []
     var drainScheduled = false
@@ -86,80 +89,10 @@ public actor Coordinator {
         try store.extendRunningLeases(until: clock() + leaseSeconds)
         try store.removeStaleCheckpointFiles()
         runtimes = try Coordinator.restoreActiveSweeps(store: store)
-    }
-
-    /// The runtimes of every running or paused sweep, rebuilt from the store.
-    static func restoreActiveSweeps(store: SweepStore) throws -> [Int64: Runtime] {
-        var runtimes: [Int64: Runtime] = [:]
-        for record in try store.sweeps() where record.state == .running || record.state == .paused {
-            runtimes[record.id!] = try restore(record, store: store)
-        }
-        return runtimes
-    }
-
-    /// Rebuilds a sweep's scheduler (sampler, pruner, taken set, queue) from the store.
-    static func restore(_ record: SweepRecord, store: SweepStore) throws -> Runtime {
-        // The definition was parsed from its YAML once, at creation; it is stored typed.
-        let definition = record.definitionJson
-        let spec = definition.spec
-        var task = spec.task
-        task.datasetSHA256 = definition.datasetSHA256
-        let history = try store.trials(sweep: record.id!).map { trial in
-            SweepScheduler.TrialHistory(
-                number: trial.number,
-                trialId: trial.id!,
-                configHash: trial.configHash,
-                config: try? TrialConfig.decode(json: trial.configJson),
-                state: historyState(trial.state),
-                bestValue: trial.bestValMetric,
-                epochs: try store.metrics(trial: trial.id!).map { m in
-                    (attempt: m.attemptId, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss))
-                }
-            )
-        }
-        return Runtime(
-            record: record,
-            scheduler: SweepScheduler.restore(spec: spec, history: history),
-            task: task,
-            features: definition.features ?? 1,
-            engineVersion: definition.engineVersion
-        )
-    }
-
-    static func historyState(_ state: TrialState) -> SweepScheduler.TrialHistory.State {
-        switch state {
-        case .pending: return .pending
-        case .running: return .running
-        case .completed: return .completed
-        case .pruned: return .pruned
-        case .failed: return .failed
-        }
-    }
-
-    /// How an attempt's end left its trial, for the scheduler.
-    static func attemptEnd(_ state: TrialState) -> SweepScheduler.AttemptEnd {
-        switch state {
-        case .pending: return .requeued
-        case .completed: return .completed
-        case .pruned: return .pruned
-        case .failed, .running: return .failed
-        }
+        Self.importMissingDatasets(of: runtimes.values.map(\.task), store: store, directory: self.datasetDirectory, logger: logger)
     }
 
     // MARK: - Sweeps
-
-    /// Where a new sweep's dataset and engine come from.
-    public struct Origin: Sendable, Equatable {
-        /// The dataset's hash as the creator read it, uploaded to the store before; nil: the
-        /// coordinator reads `task.dataset` from its own disk.
-        public var datasetSHA256: String?
-        /// The creator's engine version, pinned unless the sweep says `workers: {engine: any}`.
-        public var engineVersion: String
-        public init(datasetSHA256: String? = nil, engineVersion: String = BuildInfo.engineVersion) {
-            self.datasetSHA256 = datasetSHA256
-            self.engineVersion = engineVersion
-        }
-    }
 
     /// Validates and stores a sweep. Its dataset must be in the store (uploaded) or readable by
     /// the coordinator (then imported into the store); its hash and feature count go to every
@@ -180,50 +113,6 @@ public actor Coordinator {
         )
         let engine = spec.workers.engine == .any ? nil : origin.engineVersion
         return try await insert(spec, yaml: yaml, task: task, features: features, engineVersion: engine)
-    }
-
-    /// The task with its dataset's SHA-256, and the dataset's feature count. A declared hash must
-    /// be in the store; otherwise the file is read from the coordinator's disk and imported.
-    nonisolated static func prepareDataset(
-        _ spec: SweepSpec,
-        source: String,
-        directory: URL,
-        store: SweepStore,
-        declared: String?
-    ) throws -> (TaskSpec, Int) {
-        var task = spec.task
-        let file: URL
-        if let declared {
-            guard store.datasetSize(sha256: declared) != nil else {
-                throw SweepSpecError(
-                    source: source,
-                    problems: ["task.dataset: the coordinator does not hold dataset \(declared); upload it first (recur sweep create does)"]
-                )
-            }
-            file = store.datasetFile(sha256: declared)
-            task.datasetSHA256 = declared
-        } else {
-            let url = URL(fileURLWithPath: spec.task.dataset, relativeTo: directory)
-            guard FileManager.default.isReadableFile(atPath: url.path) else {
-                throw SweepSpecError(
-                    source: source,
-                    problems: [
-                        "task.dataset: the coordinator cannot read \(spec.task.dataset) (\(url.path)); create the sweep with recur sweep create, which uploads it"
-                    ]
-                )
-            }
-            do {
-                task.datasetSHA256 = try store.importDataset(from: url)
-            } catch {
-                throw SweepSpecError(source: source, problems: ["task.dataset: cannot store \(spec.task.dataset) beside the database: \(error)"])
-            }
-            file = store.datasetFile(sha256: task.datasetSHA256!)
-        }
-        var local = task
-        local.dataset = file.path
-        do { return (task, try PreparedTask.load(local).featureCount) } catch let error as ForecastError {
-            throw SweepSpecError(source: source, problems: [error.description.replacingOccurrences(of: file.path, with: spec.task.dataset)])
-        }
     }
 
     func insert(_ spec: SweepSpec, yaml: String, task: TaskSpec, features: Int, engineVersion: String?) throws -> SweepRecord {
@@ -361,14 +250,6 @@ public actor Coordinator {
             )
         }
         return API.LeaseResponse(status: anyActive ? .noWork : .done, lease: nil, incompatible: incompatible.isEmpty ? nil : incompatible)
-    }
-
-    /// The engine version a worker registered with, remembered after the first lookup.
-    func engineVersion(ofWorker id: String) throws -> String? {
-        if let known = workerEngines[id] { return known }
-        let engine = try store.worker(id: id).engineVersion
-        workerEngines[id] = engine
-        return engine
     }
 
     /// The lease `token` refers to: from memory, or (after a restart) from the store.

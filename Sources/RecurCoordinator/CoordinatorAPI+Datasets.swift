@@ -9,13 +9,13 @@ import RecurStore
 extension CoordinatorAPI {
     func checkDataset(_ input: Operations.CheckDataset.Input) async throws -> Operations.CheckDataset.Output {
         let sha = try datasetHash(input.path.sha256)
-        guard let size = coordinator.store.datasetSize(sha256: sha) else { return .notFound(.init()) }
+        guard let size = coordinator.intactDatasetSize(sha256: sha) else { return .notFound(.init()) }
         return .ok(.init(headers: .init(contentLength: Int(size))))
     }
 
     func getDataset(_ input: Operations.GetDataset.Input) async throws -> Operations.GetDataset.Output {
         let sha = try datasetHash(input.path.sha256)
-        guard let size = coordinator.store.datasetSize(sha256: sha) else { throw unknownDataset(sha) }
+        guard let size = coordinator.intactDatasetSize(sha256: sha) else { throw unknownDataset(sha) }
         let file = coordinator.store.datasetFile(sha256: sha).path
         if let header = input.headers.range, header.count > 100 { throw APIFailure.badRequest("Range: must be at most 100 characters") }
         guard let header = input.headers.range, let (start, end) = try byteRange(header, size: size) else {
@@ -39,7 +39,7 @@ extension CoordinatorAPI {
     func uploadDataset(_ input: Operations.UploadDataset.Input) async throws -> Operations.UploadDataset.Output {
         let sha = try datasetHash(input.path.sha256)
         let store = coordinator.store
-        if let size = store.datasetSize(sha256: sha) { return .ok(.init(body: .json(.init(sha256: sha, bytes: size)))) }
+        if let size = coordinator.intactDatasetSize(sha256: sha) { return .ok(.init(body: .json(.init(sha256: sha, bytes: size)))) }
         guard case .binary(let body) = input.body else { throw APIFailure.badRequest("the body must be application/octet-stream") }
         let part = try store.datasetPartFile()
         let bytes: Int64

@@ -109,6 +109,7 @@ public func makeCoordinatorServices(
                 coordinator: coordinator,
                 metrics: metrics,
                 access: access,
+                tls: tls != nil,
                 maximumCheckpointBytes: maximumCheckpointBytes,
                 maximumDatasetBytes: maximumDatasetBytes
             )

@@ -12,12 +12,13 @@ import RecurSweep
 /// Builds the coordinator's router: the `/v1` operations generated from docs/openapi.yaml, plus
 /// the dashboard pages and `/metrics`. TCP listeners pass `access` (every request needs a token
 /// whose role allows it, or the dashboard's session cookie); Unix-socket listeners pass nil and
-/// rely on file permissions. `maximumCheckpointBytes` caps a checkpoint upload,
+/// rely on file permissions. `tls`: the listener serves HTTPS. `maximumCheckpointBytes` caps a checkpoint upload,
 /// `maximumDatasetBytes` a dataset upload.
 public func buildRouter(
     coordinator: Coordinator,
     metrics: HTTPMetrics,
     access: AccessControl?,
+    tls: Bool = false,
     maximumCheckpointBytes: Int = API.maximumCheckpointBytes,
     maximumDatasetBytes: Int64 = API.maximumDatasetBytes
 ) throws -> Router<BasicRequestContext> {
@@ -31,7 +32,7 @@ public func buildRouter(
         configuration: .init(jsonEncodingOptions: [.sortedKeys]),
         middlewares: [ErrorBodyMiddleware(), ContentRangeMiddleware()]
     )
-    router.addRoutes(dashboardRoutes(coordinator: coordinator, access: access))
+    router.addRoutes(dashboardRoutes(coordinator: coordinator, access: access, secure: tls))
     router.get("/metrics") { _, _ in
         let text = await metrics.prometheusText(counters: coordinator.counters, store: coordinator.store)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))

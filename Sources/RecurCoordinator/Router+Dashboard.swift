@@ -6,7 +6,8 @@ import RecurStore
 
 /// The dashboard's HTML pages and sign-in. Query parameters are checked as docs/openapi.yaml
 /// declares them: a value out of its schema gets 400, not a silent default.
-func dashboardRoutes(coordinator: Coordinator, access: AccessControl?) -> RouteCollection<BasicRequestContext> {
+/// `secure`: the listener serves HTTPS, so the session cookie is never sent over plain HTTP.
+func dashboardRoutes(coordinator: Coordinator, access: AccessControl?, secure: Bool) -> RouteCollection<BasicRequestContext> {
     let router = RouteCollection(context: BasicRequestContext.self)
     router.get("/") { _, _ in await respondHTML { try Dashboard.index(store: coordinator.store) } }
     router.get("/sweeps/:name") { request, context in
@@ -53,7 +54,7 @@ func dashboardRoutes(coordinator: Coordinator, access: AccessControl?) -> RouteC
         guard let role = access.redeem(link: link) else {
             return html(Dashboard.login(next: next, expired: true), status: .unauthorized)
         }
-        return try signedIn(access: access, role: role, next: next)
+        return try signedIn(access: access, role: role, token: nil, next: next, secure: secure)
     }
     router.post("/login") { request, context in
         var request = request
@@ -68,7 +69,7 @@ func dashboardRoutes(coordinator: Coordinator, access: AccessControl?) -> RouteC
         guard let presented = form?.token, let role = access.role(bearer: presented), role != .worker else {
             return html(Dashboard.login(next: next, wrong: true), status: .unauthorized)
         }
-        return try signedIn(access: access, role: role, next: next)
+        return try signedIn(access: access, role: role, token: presented, next: next, secure: secure)
     }
     return router
 }
@@ -88,11 +89,19 @@ func localPath(_ next: String?) -> String {
 }
 
 /// Starts a session and sends the browser on: the cookie holds the session's secret, never a token.
-func signedIn(access: AccessControl, role: TokenRole, next: String) throws -> Response {
-    let session = try access.startSession(role: role)
+func signedIn(access: AccessControl, role: TokenRole, token: String?, next: String, secure: Bool) throws -> Response {
+    let session = try access.startSession(role: role, token: token)
     var response = Response(status: .seeOther, headers: [.location: next])
     response.setCookie(
-        Cookie(name: "recur_session", value: session, maxAge: Int(AccessControl.sessionSeconds), path: "/", httpOnly: true, sameSite: .lax)
+        Cookie(
+            name: "recur_session",
+            value: session,
+            maxAge: Int(AccessControl.sessionSeconds),
+            path: "/",
+            secure: secure,
+            httpOnly: true,
+            sameSite: .lax
+        )
     )
     return response
 }

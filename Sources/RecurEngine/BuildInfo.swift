@@ -26,10 +26,6 @@ public enum BuildInfo {
         return "native"
         #elseif RECUR_TARGET_CPU_HASWELL
         return "haswell (x86-64-v3)"
-        #elseif RECUR_TARGET_CPU_X86_64_V3
-        return "x86-64-v3"
-        #elseif RECUR_TARGET_CPU_X86_64_V4
-        return "x86-64-v4"
         #elseif RECUR_TARGET_CPU_SKYLAKE_AVX512
         return "skylake-avx512"
         #else

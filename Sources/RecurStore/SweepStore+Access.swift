@@ -34,7 +34,7 @@ extension SweepStore {
                     arguments: [name, role.rawValue, sha256Hex(Data(secret.utf8)), now]
                 )
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                throw StoreError.duplicate("a token named '\(name)' exists; pick another --name or revoke it first")
+                throw StoreError.duplicate("a token named '\(name)' exists (revoked or not); pick another --name")
             }
         }
         return secret
@@ -53,7 +53,7 @@ extension SweepStore {
         }
     }
 
-    /// Revokes a token by name; its next call gets 401.
+    /// Revokes a token by name; its next call gets 401, and the dashboard sessions it started end.
     public func revokeToken(name: String, now: Double) throws {
         try write { db in
             try db.execute(sql: "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [now, name])
@@ -61,6 +61,7 @@ extension SweepStore {
                 let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE name = ?", arguments: [name]) ?? false
                 throw StoreError.notFound(.token, exists ? "token '\(name)' is already revoked" : "no token named '\(name)'; see recur token list")
             }
+            try db.execute(sql: "DELETE FROM sessions WHERE token_sha256 = (SELECT sha256 FROM tokens WHERE name = ?)", arguments: [name])
         }
     }
 
@@ -95,28 +96,33 @@ extension SweepStore {
         }
     }
 
-    /// A dashboard session's secret (the cookie's value), valid until `expires`. Expired sessions
-    /// and links are cleared on the way.
-    public func createSession(role: TokenRole, expires: Double, now: Double) throws -> String {
+    /// A dashboard session's secret (the cookie's value), valid until `expires`. `tokenSHA256`
+    /// names the token that signed in (nil for a one-time link), so the session ends with it.
+    /// Expired sessions and links are cleared on the way.
+    public func createSession(role: TokenRole, tokenSHA256: String?, expires: Double, now: Double) throws -> String {
         let secret = Self.newSecret()
         try write { db in
             try db.execute(sql: "DELETE FROM sessions WHERE expires_at <= ?", arguments: [now])
             try db.execute(sql: "DELETE FROM sign_in_links WHERE expires_at <= ?", arguments: [now])
             try db.execute(
-                sql: "INSERT INTO sessions (sha256, role, expires_at) VALUES (?, ?, ?)",
-                arguments: [sha256Hex(Data(secret.utf8)), role.rawValue, expires]
+                sql: "INSERT INTO sessions (sha256, role, token_sha256, expires_at) VALUES (?, ?, ?, ?)",
+                arguments: [sha256Hex(Data(secret.utf8)), role.rawValue, tokenSHA256, expires]
             )
         }
         return secret
     }
 
-    public func role(ofSession secret: String, now: Double) throws -> TokenRole? {
+    /// A live session's role and the hash of the token that started it (nil: a link).
+    public func session(_ secret: String, now: Double) throws -> (role: TokenRole, tokenSHA256: String?)? {
         try read { db in
-            try String.fetchOne(
-                db,
-                sql: "SELECT role FROM sessions WHERE sha256 = ? AND expires_at > ?",
-                arguments: [sha256Hex(Data(secret.utf8)), now]
-            ).flatMap(TokenRole.init(rawValue:))
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT role, token_sha256 FROM sessions WHERE sha256 = ? AND expires_at > ?",
+                    arguments: [sha256Hex(Data(secret.utf8)), now]
+                ), let role = TokenRole(rawValue: row["role"])
+            else { return nil }
+            return (role, row["token_sha256"])
         }
     }
 }

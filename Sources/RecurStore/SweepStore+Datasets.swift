@@ -55,6 +55,10 @@ extension SweepStore {
         if datasetSize(sha256: sha) == nil {
             let part = try datasetPartFile()
             try FileManager.default.copyItem(at: url, to: part)
+            // On disk before the sweep that names it is committed.
+            let handle = try FileHandle(forUpdating: part)
+            try handle.synchronize()
+            try handle.close()
             _ = try adoptDataset(part, sha256: sha)
         }
         return sha

@@ -242,15 +242,25 @@ public final class CoordinatorClient: CoordinatorService {
     }
 
     /// Downloads the dataset into `file`, streamed. When `file` already holds the first bytes (a
-    /// cut download), only the rest is asked for (`Range`) and appended.
+    /// cut download), only the rest is asked for (`Range`) and appended. Bytes that arrived are
+    /// kept when the transfer breaks, which is reported as unreachable, so a retry resumes.
     public func downloadDataset(sha256: String, to file: URL) async throws {
         let have = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.int64Value ?? 0
         try await call {
             let response = try await upload.getDataset(path: .init(sha256: sha256), headers: .init(range: have > 0 ? "bytes=\(have)-" : nil))
+            let body: HTTPBody
             switch response {
-            case .ok(let whole): try await whole.body.binary.write(to: file)
-            case .partialContent(let rest): try await rest.body.binary.append(to: file)
+            case .ok(let whole):
+                // The whole file: what was there goes.
+                guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
+                    throw CoordinatorCallError.configuration("cannot write \(file.path); check --cache-dir")
+                }
+                body = try whole.body.binary
+            case .partialContent(let rest): body = try rest.body.binary
             default: throw CoordinatorCallError.status(200, nil, "unexpected answer to a dataset download")
+            }
+            do { try await body.append(to: file) } catch {
+                throw CoordinatorCallError.unreachable("the download broke off: \(error)")
             }
         }
     }

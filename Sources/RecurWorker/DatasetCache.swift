@@ -64,9 +64,17 @@ public actor DatasetCache {
         let part = directory.appendingPathComponent("\(sha).csv.part")
         let started = ContinuousClock.now
         // A part left by a cut download is resumed; one whose bytes turn out wrong is dropped and
-        // the whole file fetched once more.
+        // the whole file fetched once more. A part that is already whole (killed before the rename)
+        // is kept as it is.
         for round in 0..<2 {
-            try await retrying(logger: logger, "download dataset", tries: 8) { try await client.downloadDataset(sha256: sha, to: part) }
+            if FileManager.default.fileExists(atPath: part.path), (try? sha256Hex(fileAt: part)) == sha { break }
+            do {
+                try await retrying(logger: logger, "download dataset", tries: 8) { try await client.downloadDataset(sha256: sha, to: part) }
+            } catch CoordinatorCallError.status(416, _, _) {
+                // The part is as long as the file or longer, and not it: start again from byte 0.
+                try? FileManager.default.removeItem(at: part)
+                try await retrying(logger: logger, "download dataset", tries: 8) { try await client.downloadDataset(sha256: sha, to: part) }
+            }
             if try sha256Hex(fileAt: part) == sha { break }
             try? FileManager.default.removeItem(at: part)
             if round == 1 { throw DatasetCacheError("the coordinator sent dataset \(sha) twice with other bytes; check its disk (<db>.datasets/)") }

@@ -161,4 +161,23 @@ import Testing
             }
         }
     }
+
+    /// A session started with a token ends when the token is revoked; over HTTPS its cookie is
+    /// `Secure`, so a browser never sends it in clear.
+    @Test func sessionsEndWithTheirTokenAndAreSecureOverTLS() async throws {
+        let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: RouterTests.root)
+        let access = AccessControl(adminToken: "admin-secret", store: coordinator.store)
+        let viewer = try coordinator.store.createToken(name: "v", role: .viewer, now: 0)
+        let app = Application(router: try buildRouter(coordinator: coordinator, metrics: HTTPMetrics(), access: access, tls: true))
+        let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+        try await app.test(.router) { client in
+            let signIn = try await client.execute(uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "token=\(viewer)"))
+            let cookie = try #require(signIn.headers[.setCookie])
+            #expect(cookie.contains("Secure") && cookie.contains("HttpOnly"), "\(cookie)")
+            let session: HTTPFields = [.cookie: String(cookie.prefix { $0 != ";" })]
+            try await client.execute(uri: "/", method: .get, headers: session) { #expect($0.status == .ok) }
+            try coordinator.store.revokeToken(name: "v", now: 1)
+            try await client.execute(uri: "/", method: .get, headers: session) { #expect($0.status == .unauthorized) }
+        }
+    }
 }

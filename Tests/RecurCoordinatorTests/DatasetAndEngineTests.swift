@@ -70,6 +70,24 @@ import Testing
         #expect(await coordinator.counters.datasetDownloads == 2)
     }
 
+    /// A stored dataset whose bytes no longer hash to its name is never served, and uploading the
+    /// file again repairs it.
+    @Test func aDamagedStoredDatasetIsRefusedAndReplaced() async throws {
+        let (app, coordinator) = try RouterTests.app()
+        let sha = sha256Hex(Self.csv)
+        try FileManager.default.createDirectory(at: coordinator.store.datasetDirectory, withIntermediateDirectories: true)
+        try Self.csv.prefix(100).write(to: coordinator.store.datasetFile(sha256: sha))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .head, headers: RouterTests.auth) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .put, headers: Self.octets, body: ByteBuffer(bytes: Self.csv)) {
+                #expect($0.status == .created)
+            }
+            try await client.execute(uri: "/v1/datasets/\(sha)", method: .get, headers: RouterTests.auth) { r in
+                #expect(r.status == .ok && Data(r.body.readableBytesView) == Self.csv)
+            }
+        }
+    }
+
     /// A sweep created from another machine names its dataset by hash: the coordinator never
     /// needs the creator's path, and refuses a hash it does not hold.
     @Test func aSweepNamesItsDatasetByHash() async throws {

@@ -248,10 +248,10 @@ import Glibc
         #expect(try cluster.count("SELECT COUNT(*) FROM attempts") == 2)
     }
 
-    /// A coordinator whose stored dataset no longer hashes to its name (a disk fault) cannot make
-    /// workers train on other bytes: the worker fetches twice, refuses, hands the lease back (no
-    /// attempt used up) and exits 1 naming the hash.
-    @Test func workersRefuseADatasetWhoseBytesChanged() throws {
+    /// A coordinator whose stored dataset no longer hashes to its name (a disk fault) never serves
+    /// it: the worker hands the lease back (no attempt used up) and exits 1 naming the hash, and
+    /// `recur sweep create` run again uploads the file anew, after which the sweep runs.
+    @Test func aDamagedStoredDatasetIsRefusedThenRepaired() throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         try cluster.startCoordinator()
@@ -264,12 +264,19 @@ import Glibc
         let worker = try cluster.startWorker()
         worker.waitUntilExit()
         #expect(worker.terminationStatus == 1)
-        #expect(cluster.workerLog(0).contains(sha) && cluster.workerLog(0).contains("other bytes"), "\(cluster.workerLog(0).suffix(2000))")
+        #expect(cluster.workerLog(0).contains(sha) && cluster.workerLog(0).contains("holds no dataset"), "\(cluster.workerLog(0).suffix(2000))")
+        #expect(cluster.log("serve-1.log").contains("does not match its hash"))
         let store = try cluster.store()
         let trial = try #require(try store.trials(sweep: store.sweep(named: "it").id!).first)
         #expect(trial.state == .pending)
         let attempts = try store.attempts(trial: trial.id!)
         #expect(attempts.count == 1 && attempts.allSatisfy { $0.state == .released })
+        // The creator's copy goes up again; the same definition resumes the sweep.
+        try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 2))
+        let second = try cluster.startWorker()
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0, "\(cluster.workerLog(1).suffix(2000))")
+        try checkCompletedExactlyOnce(cluster.store(), trials: 1)
     }
 
     /// Wrong or missing tokens, oversize bodies, garbage bytes and a flood of bad JSON.

@@ -45,6 +45,10 @@ import Glibc
         let tls = net.dir("tls")
         let tlsInit = try RecurBinary.run(["tls", "init", "--host", coordinator, "--out", tls.path], directory: cluster.dir)
         try #require(tlsInit.status == 0, "tls init: \(tlsInit.stderr)")
+        let keyMode = try files.attributesOfItem(atPath: tls.appendingPathComponent("server-key.pem").path)[.posixPermissions] as? Int
+        #expect(keyMode == 0o600, "the server key is readable by others: \(String(keyMode ?? 0, radix: 8))")
+        let again = try RecurBinary.run(["tls", "init", "--host", coordinator, "--out", tls.path], directory: cluster.dir)
+        #expect(again.status != 0 && again.stderr.contains("exists"), "tls init overwrote its files: \(again.stderr)")
         let db = net.dir("coord").appendingPathComponent("r.db").path
         let serve = [
             "serve", "--db", db, "--listen", "tcp://\(coordinator):\(port)",

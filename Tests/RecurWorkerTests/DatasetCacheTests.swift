@@ -71,4 +71,21 @@ import Testing
         await #expect(throws: DatasetCacheError.self) { try await DatasetCache(directory: dir, logger: Self.logger).file(sha256: sha, from: fake) }
         #expect(!FileManager.default.fileExists(atPath: file.path))
     }
+
+    /// A part left whole by a worker killed before the rename is kept; one longer than the file
+    /// (416) is dropped and the file fetched from its first byte.
+    @Test func leftoverPartsAreAdoptedOrRestarted() async throws {
+        let (fake, dir, sha, data) = try Self.setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let datasets = dir.appendingPathComponent("datasets")
+        try FileManager.default.createDirectory(at: datasets, withIntermediateDirectories: true)
+        try data.write(to: datasets.appendingPathComponent("\(sha).csv.part"))
+        let file = try await DatasetCache(directory: dir, logger: Self.logger).file(sha256: sha, from: fake)
+        #expect(try Data(contentsOf: file) == data && fake.log.isEmpty, "\(fake.log)")
+        try FileManager.default.removeItem(at: file)
+        try (data + Data("tail".utf8)).write(to: datasets.appendingPathComponent("\(sha).csv.part"))
+        let again = try await DatasetCache(directory: dir, logger: Self.logger).file(sha256: sha, from: fake)
+        #expect(try Data(contentsOf: again) == data)
+        #expect(fake.log == ["download from \(data.count + 4)", "download from 0"])
+    }
 }

@@ -17,6 +17,9 @@ final class FakeCoordinator: CoordinatorService, Sendable {
     let onReport: @Sendable (API.EpochReport, Int) throws -> API.ReportAction
     let onComplete: @Sendable (API.CompleteRequest, Int) throws -> Void
     let onUpload: @Sendable (Data) throws -> Void
+    /// Answers to `lease`, in order; `.done` once they run out.
+    let leaseAnswers = Mutex<[Result<API.LeaseResponse, CoordinatorCallError>]>([])
+    let registrations = Mutex<[API.RegisterRequest]>([])
     let reportTries = Mutex(0)
     let completeTries = Mutex(0)
 
@@ -35,9 +38,14 @@ final class FakeCoordinator: CoordinatorService, Sendable {
 
     func register(_ request: API.RegisterRequest) async throws -> API.RegisterResponse {
         record("register")
+        registrations.withLock { $0.append(request) }
         return .init(workerId: "w", leaseSeconds: 30)
     }
-    func lease(_ request: API.LeaseRequest) async throws -> API.LeaseResponse { .init(status: .done) }
+    func lease(_ request: API.LeaseRequest) async throws -> API.LeaseResponse {
+        record("lease")
+        let next = leaseAnswers.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        return try next?.get() ?? .init(status: .done)
+    }
     func heartbeat(token: String) async throws -> API.DeadlineResponse { .init(deadline: 0) }
     func report(token: String, _ report: API.EpochReport) async throws -> API.ReportResponse {
         let attempt = reportTries.withLock {
@@ -81,6 +89,7 @@ final class FakeCoordinator: CoordinatorService, Sendable {
         let have = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.intValue ?? 0
         record("download from \(have)")
         guard var data = datasets.withLock({ $0[sha256] }) else { throw CoordinatorCallError.status(404, .unknownDataset, "no dataset") }
+        if have > 0 && have >= data.count { throw CoordinatorCallError.status(416, .rangeNotSatisfiable, "the range starts past the end") }
         if corruptServes.withLock({ n in
             defer { n = max(0, n - 1) }
             return n > 0
@@ -217,5 +226,49 @@ final class FakeCoordinator: CoordinatorService, Sendable {
         let fake = FakeCoordinator()
         await Self.worker(fake).runTrial(Self.lease(epochs: 3, learningRate: 1e30), slot: 0)
         #expect(fake.log.last == "fail diverged retryable=false", "\(fake.log)")
+    }
+
+    static var quiet: Logger {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    /// A worker registers what it runs: release, engine, checkpoint format and CPU features.
+    @Test func registrationSaysWhichEngineRuns() async throws {
+        let fake = FakeCoordinator()
+        var options = Worker.Options()
+        options.exitWhenDone = true
+        try await Worker(client: fake, options: options, logger: Self.quiet).run()
+        let sent = try #require(fake.registrations.withLock { $0.first })
+        #expect(sent.engineVersion == BuildInfo.engineVersion && sent.checkpointFormat == BuildInfo.checkpointFormat)
+        #expect(sent.cpuFeatures == BuildInfo.cpuFeatures && sent.cpuFeatures?.isEmpty == false)
+    }
+
+    /// Told that the sweep it was started for pins another engine (409 `engine_mismatch`), a
+    /// worker leases nothing more and stops with the coordinator's message, which names the version.
+    @Test func aWorkerForASweepPinnedToAnotherEngineStops() async throws {
+        let fake = FakeCoordinator()
+        let message = "sweep s pins engine 9.9.9 and this worker has 0.2.0; install recur with engine 9.9.9 on this worker"
+        fake.leaseAnswers.withLock { $0 = [.failure(.status(409, .engineMismatch, message))] }
+        var options = Worker.Options()
+        options.sweep = "s"
+        let worker = Worker(client: fake, options: options, logger: Self.quiet)
+        try await worker.run()
+        #expect(worker.failureReason == message)
+        #expect(fake.log == ["register", "lease"])
+    }
+
+    /// Sweeps skipped for their engine are logged once each, and leasing goes on for the others.
+    @Test func skippedSweepsAreReportedAndLeasingGoesOn() async throws {
+        let fake = FakeCoordinator()
+        let skipped = API.LeaseResponse(status: .noWork, incompatible: [.init(sweep: "old", engineVersion: "0.1.0")])
+        fake.leaseAnswers.withLock { $0 = [.success(skipped), .success(skipped)] }
+        var options = Worker.Options()
+        options.exitWhenDone = true
+        let worker = Worker(client: fake, options: options, logger: Self.quiet)
+        try await worker.run()
+        #expect(worker.failureReason == nil && worker.incompatibleLogged.withLock { $0 } == ["old"])
+        #expect(fake.log == ["register", "lease", "lease", "lease"])
     }
 }

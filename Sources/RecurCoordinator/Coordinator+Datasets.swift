@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import RecurAPI
+import RecurEngine
+import RecurForecast
+import RecurStore
+import RecurSweep
+
+/// Where a sweep's dataset comes from and which engine it pins: the creator uploads the dataset
+/// under its SHA-256 (or the coordinator imports it from its own disk), and the sweep keeps the
+/// creator's engine version unless it says `workers: {engine: any}`.
+extension Coordinator {
+    /// Where a new sweep's dataset and engine come from.
+    public struct Origin: Sendable, Equatable {
+        /// The dataset's hash as the creator read it, uploaded to the store before; nil: the
+        /// coordinator reads `task.dataset` from its own disk.
+        public var datasetSHA256: String?
+        /// The creator's engine version, pinned unless the sweep says `workers: {engine: any}`.
+        public var engineVersion: String
+        public init(datasetSHA256: String? = nil, engineVersion: String = BuildInfo.engineVersion) {
+            self.datasetSHA256 = datasetSHA256
+            self.engineVersion = engineVersion
+        }
+    }
+
+    /// The task with its dataset's SHA-256, and the dataset's feature count. A declared hash must
+    /// be in the store; otherwise the file is read from the coordinator's disk and imported.
+    nonisolated static func prepareDataset(
+        _ spec: SweepSpec,
+        source: String,
+        directory: URL,
+        store: SweepStore,
+        declared: String?
+    ) throws -> (TaskSpec, Int) {
+        var task = spec.task
+        let file: URL
+        if let declared {
+            guard store.datasetSize(sha256: declared) != nil else {
+                throw SweepSpecError(
+                    source: source,
+                    problems: ["task.dataset: the coordinator does not hold dataset \(declared); upload it first (recur sweep create does)"]
+                )
+            }
+            file = store.datasetFile(sha256: declared)
+            task.datasetSHA256 = declared
+        } else {
+            let url = URL(fileURLWithPath: spec.task.dataset, relativeTo: directory)
+            guard FileManager.default.isReadableFile(atPath: url.path) else {
+                throw SweepSpecError(
+                    source: source,
+                    problems: [
+                        "task.dataset: the coordinator cannot read \(spec.task.dataset) (\(url.path)); create the sweep with recur sweep create, which uploads it"
+                    ]
+                )
+            }
+            do {
+                task.datasetSHA256 = try store.importDataset(from: url)
+            } catch {
+                throw SweepSpecError(source: source, problems: ["task.dataset: cannot store \(spec.task.dataset) beside the database: \(error)"])
+            }
+            file = store.datasetFile(sha256: task.datasetSHA256!)
+        }
+        var local = task
+        local.dataset = file.path
+        do { return (task, try PreparedTask.load(local).featureCount) } catch let error as ForecastError {
+            throw SweepSpecError(source: source, problems: [error.description.replacingOccurrences(of: file.path, with: spec.task.dataset)])
+        }
+    }
+
+    /// The engine version a worker registered with, remembered after the first lookup.
+    func engineVersion(ofWorker id: String) throws -> String? {
+        if let known = workerEngines[id] { return known }
+        let engine = try store.worker(id: id).engineVersion
+        workerEngines[id] = engine
+        return engine
+    }
+
+    /// The size of the stored dataset `sha256` when its bytes hash to it, checked once per
+    /// process; a file that does not is removed (a truncated copy, a disk fault), so it can be
+    /// uploaded again and is never served.
+    public nonisolated func intactDatasetSize(sha256: String) -> Int64? {
+        guard let size = store.datasetSize(sha256: sha256) else { return nil }
+        if verifiedDatasets.withLock({ $0.contains(sha256) }) { return size }
+        let file = store.datasetFile(sha256: sha256)
+        guard (try? sha256Hex(fileAt: file)) == sha256 else {
+            logger.error("a stored dataset does not match its hash; removed", metadata: ["dataset.sha256": "\(sha256)", "file": "\(file.path)"])
+            _ = try? FileManager.default.removeItem(at: file)
+            return nil
+        }
+        verifiedDatasets.withLock { _ = $0.insert(sha256) }
+        return size
+    }
+
+    /// Sweeps created before datasets were kept by hash name a file the coordinator read from its
+    /// own disk: it is imported at start when it still hashes the same, so workers can fetch it.
+    nonisolated static func importMissingDatasets(of tasks: [TaskSpec], store: SweepStore, directory: URL, logger: Logger) {
+        for task in tasks {
+            guard let sha = task.datasetSHA256, SweepStore.isDatasetHash(sha), store.datasetSize(sha256: sha) == nil else { continue }
+            let url = URL(fileURLWithPath: task.dataset, relativeTo: directory)
+            if (try? store.importDataset(from: url)) != sha {
+                logger.warning(
+                    "a running sweep's dataset is not stored and its file is gone or changed; workers cannot fetch it",
+                    metadata: ["dataset": "\(url.path)", "dataset.sha256": "\(sha)"]
+                )
+            }
+        }
+    }
+}

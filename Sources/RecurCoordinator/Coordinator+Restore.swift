@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import RecurStore
+import RecurSweep
+
+/// Rebuilding the coordinator's memory from the store at start: every active sweep's scheduler,
+/// replayed from its trials and metrics.
+extension Coordinator {
+    /// The runtimes of every running or paused sweep, rebuilt from the store.
+    static func restoreActiveSweeps(store: SweepStore) throws -> [Int64: Runtime] {
+        var runtimes: [Int64: Runtime] = [:]
+        for record in try store.sweeps() where record.state == .running || record.state == .paused {
+            runtimes[record.id!] = try restore(record, store: store)
+        }
+        return runtimes
+    }
+
+    /// Rebuilds a sweep's scheduler (sampler, pruner, taken set, queue) from the store.
+    static func restore(_ record: SweepRecord, store: SweepStore) throws -> Runtime {
+        // The definition was parsed from its YAML once, at creation; it is stored typed.
+        let definition = record.definitionJson
+        let spec = definition.spec
+        var task = spec.task
+        task.datasetSHA256 = definition.datasetSHA256
+        let history = try store.trials(sweep: record.id!).map { trial in
+            SweepScheduler.TrialHistory(
+                number: trial.number,
+                trialId: trial.id!,
+                configHash: trial.configHash,
+                config: try? TrialConfig.decode(json: trial.configJson),
+                state: historyState(trial.state),
+                bestValue: trial.bestValMetric,
+                epochs: try store.metrics(trial: trial.id!).map { m in
+                    (attempt: m.attemptId, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss))
+                }
+            )
+        }
+        return Runtime(
+            record: record,
+            scheduler: SweepScheduler.restore(spec: spec, history: history),
+            task: task,
+            features: definition.features ?? 1,
+            engineVersion: definition.engineVersion
+        )
+    }
+
+    static func historyState(_ state: TrialState) -> SweepScheduler.TrialHistory.State {
+        switch state {
+        case .pending: return .pending
+        case .running: return .running
+        case .completed: return .completed
+        case .pruned: return .pruned
+        case .failed: return .failed
+        }
+    }
+
+    /// How an attempt's end left its trial, for the scheduler.
+    static func attemptEnd(_ state: TrialState) -> SweepScheduler.AttemptEnd {
+        switch state {
+        case .pending: return .requeued
+        case .completed: return .completed
+        case .pruned: return .pruned
+        case .failed, .running: return .failed
+        }
+    }
+}
