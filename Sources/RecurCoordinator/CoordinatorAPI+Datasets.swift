@@ -42,18 +42,7 @@ extension CoordinatorAPI {
         if let size = coordinator.intactDatasetSize(sha256: sha) { return .ok(.init(body: .json(.init(sha256: sha, bytes: size)))) }
         guard case .binary(let body) = input.body else { throw APIFailure.badRequest("the body must be application/octet-stream") }
         let part = try store.datasetPartFile()
-        let bytes: Int64
-        do { bytes = try await body.write(to: part, limit: datasetLimit) } catch is BodyTooLarge {
-            throw APIFailure(
-                .contentTooLarge,
-                .bodyTooLarge,
-                "the dataset is over the coordinator's limit (\(datasetLimit) bytes; recur serve --max-dataset-bytes)"
-            )
-        }
-        guard bytes > 0 else {
-            _ = try? FileManager.default.removeItem(at: part)
-            throw APIFailure.badRequest("the dataset is empty; send the CSV file as the body")
-        }
+        let bytes = try await receive(body, into: part, limit: datasetLimit, what: "dataset", option: "--max-dataset-bytes", file: "CSV file")
         guard try store.adoptDataset(part, sha256: sha) else {
             throw APIFailure(
                 .unprocessableContent,

@@ -70,18 +70,14 @@ struct CoordinatorAPI: APIProtocol {
         // Each request writes its own partial file, so a retry overlapping a stalled first try cannot
         // mix the two; the whole file then replaces any earlier upload in one rename.
         let part = target.deletingLastPathComponent().appendingPathComponent("\(target.lastPathComponent).part-\(UUID().uuidString)")
-        let bytes: Int64
-        do { bytes = try await body.write(to: part, limit: Int64(checkpointLimit)) } catch is BodyTooLarge {
-            throw APIFailure(
-                .contentTooLarge,
-                .bodyTooLarge,
-                "the checkpoint is over the coordinator's limit (\(checkpointLimit) bytes; recur serve --max-checkpoint-bytes)"
-            )
-        }
-        guard bytes > 0 else {
-            _ = try? FileManager.default.removeItem(at: part)
-            throw APIFailure.badRequest("the checkpoint is empty; send the safetensors file as the body")
-        }
+        try await receive(
+            body,
+            into: part,
+            limit: Int64(checkpointLimit),
+            what: "checkpoint",
+            option: "--max-checkpoint-bytes",
+            file: "safetensors file"
+        )
         guard rename(part.path, target.path) == 0 else {
             _ = try? FileManager.default.removeItem(at: part)
             throw APIFailure(.internalServerError, ._internal, "cannot store the checkpoint: \(String(cString: strerror(errno)))")
@@ -175,6 +171,21 @@ struct CoordinatorAPI: APIProtocol {
     }
 
     // MARK: Checks the generated code leaves to us
+
+    /// Streams an upload into `part` (fsynced), refusing one over `limit` (413) or empty (400);
+    /// returns its size.
+    @discardableResult
+    func receive(_ body: HTTPBody, into part: URL, limit: Int64, what: String, option: String, file: String) async throws -> Int64 {
+        let bytes: Int64
+        do { bytes = try await body.write(to: part, limit: limit) } catch is BodyTooLarge {
+            throw APIFailure(.contentTooLarge, .bodyTooLarge, "the \(what) is over the coordinator's limit (\(limit) bytes; recur serve \(option))")
+        }
+        guard bytes > 0 else {
+            _ = try? FileManager.default.removeItem(at: part)
+            throw APIFailure.badRequest("the \(what) is empty; send the \(file) as the body")
+        }
+        return bytes
+    }
 
     private func setState(_ name: String, _ state: SweepState) async throws -> API.SweepSummary {
         let name = try self.name(name)

@@ -9,23 +9,11 @@ import Testing
     static let qemu = SystemTools.find(["/usr/bin/qemu-x86_64", "qemu-x86_64"])
 
     static func emulated(_ cpu: String, _ arguments: [String], directory: URL? = nil) throws -> RecurBinary.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: qemu!)
-        process.arguments = ["-cpu", cpu, RecurBinary.url.path] + arguments
         // The CPU OpenBLAS would pick on a Haswell, so the binary never re-executes itself outside the emulator.
-        process.environment = ProcessInfo.processInfo.environment.merging(["OPENBLAS_CORETYPE": "Haswell"]) { $1 }
-        if let directory { process.currentDirectoryURL = directory }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        var r = try RecurBinary.run(arguments, environment: ["OPENBLAS_CORETYPE": "Haswell"], directory: directory, launcher: [qemu!, "-cpu", cpu])
         // qemu's own notes about CPUID bits it cannot emulate are not the binary's.
-        let own = String(decoding: stderr, as: UTF8.self).split(separator: "\n").filter { !$0.hasPrefix("qemu-x86_64:") }.joined(separator: "\n")
-        return .init(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: own)
+        r.stderr = r.stderr.split(separator: "\n").filter { !$0.hasPrefix("qemu-x86_64:") }.joined(separator: "\n")
+        return r
     }
 
     /// A CPU without AVX (Westmere) gets one line naming what it lacks and exit 1, not SIGILL.

@@ -17,10 +17,11 @@ enum RecurBinary {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:], directory: URL? = nil) throws -> Result {
+    /// `launcher`: a program that runs the binary (an emulator: `qemu-x86_64 -cpu Haswell`).
+    static func run(_ arguments: [String], environment: [String: String] = [:], directory: URL? = nil, launcher: [String] = []) throws -> Result {
         let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
+        process.executableURL = launcher.first.map { URL(fileURLWithPath: $0) } ?? url
+        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [url.path] + arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env
