@@ -88,6 +88,7 @@ public actor Coordinator {
         // lease must not throw their work away the moment it is back.
         try store.extendRunningLeases(until: clock() + leaseSeconds)
         try store.removeStaleCheckpointFiles()
+        store.removeStaleDatasetParts()
         runtimes = try Coordinator.restoreActiveSweeps(store: store)
         Self.importMissingDatasets(of: runtimes.values.map(\.task), store: store, directory: self.datasetDirectory, logger: logger)
     }

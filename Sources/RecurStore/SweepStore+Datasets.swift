@@ -38,6 +38,16 @@ extension SweepStore {
         return datasetDirectory.appendingPathComponent(".upload-\(UUID().uuidString).part")
     }
 
+    /// Removes partial uploads left by a coordinator that stopped mid-upload (at start-up, when
+    /// no upload can be running); returns how many.
+    @discardableResult
+    public func removeStaleDatasetParts() -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: datasetDirectory.path)) ?? []
+        return names.filter { $0.hasPrefix(".upload-") && $0.hasSuffix(".part") }.filter {
+            (try? FileManager.default.removeItem(at: datasetDirectory.appendingPathComponent($0))) != nil
+        }.count
+    }
+
     /// Keeps the file at `part` as the dataset `sha256` when its bytes hash to it (renamed into
     /// place, atomically); removes it either way. Returns false on a mismatch.
     public func adoptDataset(_ part: URL, sha256: String) throws -> Bool {

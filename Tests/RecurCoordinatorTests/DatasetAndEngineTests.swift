@@ -70,6 +70,15 @@ import Testing
         #expect(await coordinator.counters.datasetDownloads == 2)
     }
 
+    /// A partial upload left by a coordinator that stopped is removed when the next one starts.
+    @Test func partialUploadsAreRemovedAtStart() throws {
+        let store = try SweepStore()
+        let part = try store.datasetPartFile()
+        try Data("half a file".utf8).write(to: part)
+        _ = try Coordinator(store: store, leaseSeconds: 30, datasetDirectory: RouterTests.root)
+        #expect(!FileManager.default.fileExists(atPath: part.path))
+    }
+
     /// A stored dataset whose bytes no longer hash to its name is never served, and uploading the
     /// file again repairs it.
     @Test func aDamagedStoredDatasetIsRefusedAndReplaced() async throws {
