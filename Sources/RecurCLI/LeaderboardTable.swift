@@ -17,11 +17,19 @@ enum LeaderboardTable {
         return v.description
     }
 
-    /// `objective` is the sweep's, which the `val` column holds.
+    /// Skill over persistence as a signed percentage (`+12.3%`), or `–`.
+    static func skill(_ value: Double?) -> String { value.map { String(format: "%+.1f%%", $0 * 100) } ?? "–" }
+
+    /// `objective` is the sweep's, which the `val` column holds. Skill columns (1 − MAE ÷
+    /// persistence's MAE) appear when the sweep knows its baselines.
     static func table(_ rows: [API.LeaderboardRow], unit: String = "", objective: API.Objective = .valMae) -> String {
         let params = parameterNames(rows)
         let val = objective == .valLoss ? "val loss" : "val MAE\(unit)"
-        let header = ["rank", "trial", "id"] + params + [val, "test MAE\(unit)", "epochs", "state", "time", "worker"]
+        let skills = rows.contains { $0.testSkill != nil || $0.valSkill != nil }
+        let header =
+            ["rank", "trial", "id"] + params + [val, "test MAE\(unit)"] + (skills ? ["val skill", "test skill"] : []) + [
+                "epochs", "state", "time", "worker",
+            ]
         var lines: [[String]] = [header]
         for r in rows {
             let head: [String] = ["\(r.rank)", "\(r.trial)", "\(r.trialId)"]
@@ -30,10 +38,11 @@ enum LeaderboardTable {
             let test: String = r.testMae.map { String(format: "%.3f", $0) } ?? "–"
             let time: String = r.durationS.map { String(format: "%.1f s", $0) } ?? "–"
             let worker: String = r.worker.map { String($0.prefix(8)) } ?? "–"
-            lines.append(head + values + [val, test, "\(r.epochs)", r.state.rawValue, time, worker])
+            let skill = skills ? [Self.skill(r.valSkill), Self.skill(r.testSkill)] : []
+            lines.append(head + values + [val, test] + skill + ["\(r.epochs)", r.state.rawValue, time, worker])
         }
         let widths = (0..<header.count).map { c in lines.map { $0[c].count }.max() ?? 0 }
-        let numeric = Set([0, 1, 2] + (0..<3).map { 3 + params.count + $0 })
+        let numeric = Set([0, 1, 2] + (0..<(skills ? 5 : 3)).map { 3 + params.count + $0 })
         return lines.map { line in
             line.enumerated().map { c, text in
                 let pad = String(repeating: " ", count: widths[c] - text.count)
@@ -46,15 +55,20 @@ enum LeaderboardTable {
         let params = parameterNames(rows)
         func esc(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"\(s.replacingOccurrences(of: "\"", with: "\"\""))\"" : s }
         var out =
-            (["rank", "trial", "trial_id"] + params + ["val_mae", "test_mae", "epochs", "state", "pruned", "duration_s", "worker"]).joined(
-                separator: ","
-            ) + "\n"
+            (["rank", "trial", "trial_id"] + params + [
+                "val_mae", "test_mae", "epochs", "state", "pruned", "duration_s", "worker", "val_skill", "test_skill",
+            ]).joined(separator: ",") + "\n"
         for r in rows {
-            let fields =
-                ["\(r.rank)", "\(r.trial)", "\(r.trialId)"] + params.map { r.params[$0]?.description ?? "" } + [
-                    r.valMae.map { String($0) } ?? "", r.testMae.map { String($0) } ?? "", "\(r.epochs)", r.state.rawValue, "\(r.pruned)",
-                    r.durationS.map { String(format: "%.3f", $0) } ?? "", r.worker ?? "",
-                ]
+            let head: [String] = ["\(r.rank)", "\(r.trial)", "\(r.trialId)"]
+            let values: [String] = params.map { r.params[$0]?.description ?? "" }
+            let scores: [String] = [
+                r.valMae.map { String($0) } ?? "", r.testMae.map { String($0) } ?? "", "\(r.epochs)", r.state.rawValue, "\(r.pruned)",
+            ]
+            let tail: [String] = [
+                r.durationS.map { String(format: "%.3f", $0) } ?? "", r.worker ?? "", r.valSkill.map { String($0) } ?? "",
+                r.testSkill.map { String($0) } ?? "",
+            ]
+            let fields = head + values + scores + tail
             out += fields.map(esc).joined(separator: ",") + "\n"
         }
         return out

@@ -154,6 +154,17 @@ struct Run: AsyncParsableCommand {
                 )
             )
         }
+        // Say it plainly: a sweep whose best model loses to "tomorrow is like today" found nothing.
+        if let skill = last.bestValSkill, skill <= 0, let persistence = last.persistenceValMae, let best = last.bestValMae {
+            print(
+                String(
+                    format: "\nno trial beats persistence on validation: the best val MAE is %.3f against persistence's %.3f (skill %@)",
+                    best,
+                    persistence,
+                    LeaderboardTable.skill(skill)
+                )
+            )
+        }
         if interrupted.isSet {
             print("\nstopped; run the same command again to resume")
         } else if last.state == .running {

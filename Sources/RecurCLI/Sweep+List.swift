@@ -25,14 +25,17 @@ extension Sweep {
 
 enum SweepSummaryTable {
     static func render(_ sweeps: [API.SweepSummary]) -> String {
-        var rows = [["sweep", "state", "method", "done", "running", "pruned", "failed", "best", "objective", "best trial"]]
+        var rows = [
+            ["sweep", "state", "method", "done", "running", "pruned", "failed", "best", "objective", "best trial", "persistence", "skill"]
+        ]
         for s in sweeps {
             rows.append([
                 s.name, Style.state(s.state), s.method.rawValue, "\(s.completed + s.pruned + s.failed)/\(s.maxTrials)", "\(s.running)", "\(s.pruned)",
                 "\(s.failed)",
                 s.bestValMae.map { String(format: "%.3f", $0) } ?? "–", s.objective.label, s.bestTrial.map { String($0) } ?? "–",
+                s.persistenceValMae.map { String(format: "%.3f", $0) } ?? "–", LeaderboardTable.skill(s.bestValSkill),
             ])
         }
-        return alignedTable(rows, numeric: [3, 4, 5, 6, 7, 9])
+        return alignedTable(rows, numeric: [3, 4, 5, 6, 7, 9, 10, 11])
     }
 }

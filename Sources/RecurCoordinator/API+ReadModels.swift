@@ -24,7 +24,10 @@ extension API.SweepSummary {
             createdAt: m.createdAt,
             objective: API.Objective(m.objective),
             engineVersion: m.engineVersion,
-            datasetSha256: m.datasetSHA256
+            datasetSha256: m.datasetSHA256,
+            persistenceValMae: m.persistence?.valMAE,
+            persistenceTestMae: m.persistence?.testMAE,
+            bestValSkill: m.bestValSkill
         )
     }
 }
@@ -42,7 +45,9 @@ extension API.LeaderboardRow {
             state: API.TrialState(m.state),
             pruned: m.pruned,
             durationS: m.durationSeconds,
-            worker: m.worker
+            worker: m.worker,
+            valSkill: m.valSkill,
+            testSkill: m.testSkill
         )
     }
 }

@@ -23,15 +23,16 @@ extension Coordinator {
         }
     }
 
-    /// The task with its dataset's SHA-256, and the dataset's feature count. A declared hash must
-    /// be in the store; otherwise the file is read from the coordinator's disk and imported.
+    /// The task with its dataset's SHA-256, the dataset's feature count and its baselines. A
+    /// declared hash must be in the store; otherwise the file is read from the coordinator's disk
+    /// and imported.
     nonisolated static func prepareDataset(
         _ spec: SweepSpec,
         source: String,
         directory: URL,
         store: SweepStore,
         declared: String?
-    ) throws -> (TaskSpec, Int) {
+    ) throws -> (task: TaskSpec, features: Int, baselines: Baselines) {
         var task = spec.task
         let file: URL
         if let declared {
@@ -62,7 +63,10 @@ extension Coordinator {
         }
         var local = task
         local.dataset = file.path
-        do { return (task, try PreparedTask.load(local).featureCount) } catch let error as ForecastError {
+        do {
+            let prepared = try PreparedTask.load(local)
+            return (task, prepared.featureCount, prepared.baselines())
+        } catch let error as ForecastError {
             throw SweepSpecError(source: source, problems: [error.description.replacingOccurrences(of: file.path, with: spec.task.dataset)])
         }
     }

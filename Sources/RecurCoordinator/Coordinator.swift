@@ -105,26 +105,26 @@ public actor Coordinator {
 
     /// ``createSweep(yaml:source:origin:)`` for a definition already parsed from `yaml`.
     nonisolated func createSweep(_ spec: SweepSpec, yaml: String, source: String, origin: Origin) async throws -> SweepRecord {
-        let (task, features) = try Self.prepareDataset(
-            spec,
-            source: source,
-            directory: datasetDirectory,
-            store: store,
-            declared: origin.datasetSHA256
+        let data = try Self.prepareDataset(spec, source: source, directory: datasetDirectory, store: store, declared: origin.datasetSHA256)
+        let definition = SweepDefinition(
+            spec: spec,
+            datasetSHA256: data.task.datasetSHA256,
+            features: data.features,
+            engineVersion: spec.workers.engine == .any ? nil : origin.engineVersion,
+            baselines: data.baselines
         )
-        let engine = spec.workers.engine == .any ? nil : origin.engineVersion
-        return try await insert(spec, yaml: yaml, task: task, features: features, engineVersion: engine)
+        return try await insert(definition, yaml: yaml, task: data.task)
     }
 
-    func insert(_ spec: SweepSpec, yaml: String, task: TaskSpec, features: Int, engineVersion: String?) throws -> SweepRecord {
-        let definition = SweepDefinition(spec: spec, datasetSHA256: task.datasetSHA256, features: features, engineVersion: engineVersion)
+    func insert(_ definition: SweepDefinition, yaml: String, task: TaskSpec) throws -> SweepRecord {
+        let spec = definition.spec
         let record = try store.createSweep(spec, yaml: yaml, definition: definition, now: clock())
         runtimes[record.id!] = Runtime(
             record: record,
             scheduler: SweepScheduler(spec: spec),
             task: task,
-            features: features,
-            engineVersion: engineVersion
+            features: definition.features ?? 1,
+            engineVersion: definition.engineVersion
         )
         logger.info("sweep created", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
         return record

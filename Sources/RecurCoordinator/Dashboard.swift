@@ -39,6 +39,9 @@ public enum Dashboard {
 
     static func number(_ value: Double?, _ format: String = "%.3f") -> String { value.map { String(format: format, $0) } ?? "–" }
 
+    /// Skill over persistence as a signed percentage.
+    static func skill(_ value: Double?) -> String { value.map { String(format: "%+.1f%%", $0 * 100) } ?? "–" }
+
     /// A page with a heading and one line (errors).
     static func message(_ title: String, _ message: String) -> String {
         struct Message { let title: String, message: String }
@@ -87,14 +90,15 @@ public enum Dashboard {
     }
 
     struct Header { let label: String, href: String?, arrow: String, numeric: Bool }
-    struct Row { let state: String, rank: Int, trial: Int, href: String?, params: [String], value, test: String, epochs: Int }
+    struct Row { let state: String, rank: Int, trial: Int, href: String?, params: [String], value, test, valSkill, testSkill: String, epochs: Int }
     struct PageLink { let page: Int, href: String, current: Bool }
     struct Pages { let number: Int, count: Int, links: [PageLink] }
     struct Best { let value: String, trial: Int }
     struct Importance { let name: String, rho: String, width: Int }
     struct SweepPage {
         let name: String, barWidth: Int, finished: Int, maxTrials: Int, completed: Int, running: Int, pruned: Int, failed: Int, state: String
-        let objective: String, best: Best?, headers: [Header], rows: [Row], pages: Pages?, curves: String, points: Int, parallel: String
+        let objective: String, best: Best?, persistence: String?, skill: String?, headers: [Header], rows: [Row], pages: Pages?, curves: String
+        let points: Int, parallel: String
         let importance: [Importance], anyImportance: Bool
     }
 
@@ -136,8 +140,8 @@ public enum Dashboard {
         let headers =
             [header("rank", nil, numeric: true), header("trial", .trial, numeric: true)] + parameters.map { header($0, nil) }
             + [
-                header(objective, .valMAE, numeric: true), header("test MAE", .testMAE, numeric: true), header("epochs", .epochs, numeric: true),
-                header("state", .state),
+                header(objective, .valMAE, numeric: true), header("test MAE", .testMAE, numeric: true), header("val skill", nil, numeric: true),
+                header("test skill", nil, numeric: true), header("epochs", .epochs, numeric: true), header("state", .state),
             ]
         let rowViews = rows.map { r in
             Row(
@@ -148,6 +152,8 @@ public enum Dashboard {
                 params: parameters.map { r.params[$0]?.description ?? "" },
                 value: number(r.value),
                 test: number(r.testMAE),
+                valSkill: skill(r.valSkill),
+                testSkill: skill(r.testSkill),
                 epochs: r.epochs
             )
         }
@@ -166,6 +172,7 @@ public enum Dashboard {
         let pruned = points.filter { $0.state == "pruned" }.prefix(20)
         let curves = try store.curves(trials: (top + pruned).map(\.trialId))
         let series = (top + pruned).map { (label: "trial \($0.number)", values: curves[$0.trialId] ?? [], pruned: $0.state == "pruned") }
+        // Curves plot val MAE, so persistence's val MAE is their reference line.
         let importance = SVGPlots.importance(points, parameters: parameters).map {
             Importance(name: $0.name, rho: String(format: "%.2f", $0.rho), width: Int($0.rho * 200))
         }
@@ -181,10 +188,12 @@ public enum Dashboard {
             state: s.state.rawValue,
             objective: objective,
             best: s.bestValue.map { Best(value: String(format: "%.3f", $0), trial: s.bestTrial ?? -1) },
+            persistence: s.persistence.map { String(format: "%.3f", $0.valMAE) },
+            skill: s.bestValSkill.map { skill($0) },
             headers: headers,
             rows: rowViews,
             pages: pages,
-            curves: SVGPlots.learningCurves(series),
+            curves: SVGPlots.learningCurves(series, baseline: s.persistence.map { (label: "persistence", value: $0.valMAE) }),
             points: points.count,
             parallel: SVGPlots.parallelCoordinates(points, parameters: parameters, objective: objective),
             importance: importance,

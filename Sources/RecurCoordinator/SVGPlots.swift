@@ -12,8 +12,14 @@ enum SVGPlots {
     static func f(_ x: Double) -> String { String(format: "%.1f", x) }
 
     /// Val MAE per epoch; completed trials coloured, pruned ones grey.
-    static func learningCurves(_ curves: [(label: String, values: [Double], pruned: Bool)], width: Double = 640, height: Double = 300) -> String {
-        let all = curves.flatMap(\.values)
+    /// `baseline`: a reference value drawn as a dashed line (persistence's val MAE).
+    static func learningCurves(
+        _ curves: [(label: String, values: [Double], pruned: Bool)],
+        baseline: (label: String, value: Double)? = nil,
+        width: Double = 640,
+        height: Double = 300
+    ) -> String {
+        let all = curves.flatMap(\.values) + (curves.contains { !$0.values.isEmpty } ? baseline.map { [$0.value] } ?? [] : [])
         guard let lo = all.min(), let hi = all.max(), let epochs = curves.map(\.values.count).max(), epochs > 0 else {
             return "<p class=\"empty\">no epochs reported yet</p>"
         }
@@ -30,6 +36,12 @@ enum SVGPlots {
             let color = c.pruned ? "#c8c8c8" : palette[i % palette.count]
             svg +=
                 "<polyline class=\"\(c.pruned ? "curve pruned" : "curve")\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(c.pruned ? 1 : 2)\" points=\"\(points)\"><title>\(escape(c.label))</title></polyline>"
+        }
+        if let baseline {
+            let at = f(y(baseline.value))
+            svg +=
+                "<line class=\"baseline\" x1=\"\(f(l))\" x2=\"\(f(width - r))\" y1=\"\(at)\" y2=\"\(at)\" stroke=\"#555\" stroke-dasharray=\"6 4\"><title>\(escape(baseline.label)) \(String(format: "%.3f", baseline.value))</title></line>"
+                + "<text x=\"\(f(width - r - 4))\" y=\"\(f(y(baseline.value) - 4))\" text-anchor=\"end\" font-size=\"11\" fill=\"#555\">\(escape(baseline.label))</text>"
         }
         return svg + "</svg>"
     }

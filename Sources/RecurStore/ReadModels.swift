@@ -1,4 +1,5 @@
 import Foundation
+import RecurForecast
 import RecurSweep
 
 // What the store answers to readers (the coordinator's API, the dashboard, the CLI with --db).
@@ -25,6 +26,9 @@ public struct SweepSummary: Sendable, Equatable {
     /// The engine version the sweep's workers must have; nil: any.
     public var engineVersion: String?
     public var datasetSHA256: String?
+    /// Persistence's MAE on validation and test, and the best trial's validation skill over it.
+    public var persistence: Baselines.Scores?
+    public var bestValSkill: Double?
 }
 
 /// One trial of a leaderboard, with its final attempt.
@@ -41,6 +45,10 @@ public struct LeaderboardRow: Sendable, Equatable {
     public var state: TrialState
     public var durationSeconds: Double?
     public var worker: String?
+    /// 1 − MAE ÷ persistence's MAE on validation (when the objective is val MAE) and on test:
+    /// above 0 beats "tomorrow is like today". Nil without baselines.
+    public var valSkill: Double?
+    public var testSkill: Double?
     public var pruned: Bool { state == .pruned }
 }
 

@@ -43,7 +43,9 @@ extension SweepStore {
             createdAt: record.createdAt,
             objective: Self.objective(record),
             engineVersion: record.definitionJson.engineVersion,
-            datasetSHA256: record.definitionJson.datasetSHA256
+            datasetSHA256: record.definitionJson.datasetSHA256,
+            persistence: record.definitionJson.baselines?.persistence,
+            bestValSkill: Self.valSkill(best?["best_val_metric"], record)
         )
     }
 
@@ -56,7 +58,19 @@ extension SweepStore {
             CASE t.state WHEN 'completed' THEN 0 WHEN 'pruned' THEN 1 WHEN 'running' THEN 2 WHEN 'failed' THEN 3 ELSE 4 END,
             t.best_val_metric IS NULL, t.best_val_metric \(minimize ? "ASC" : "DESC"), t.number
             """
-        return try leaderboardRows(sweep: record.id!, order: order, limit: top ?? -1, offset: 0)
+        return try leaderboardRows(sweep: record, order: order, limit: top ?? -1, offset: 0)
+    }
+
+    /// Skill over persistence: 1 − MAE ÷ persistence's MAE; nil without a baseline (or a zero one).
+    static func skill(_ mae: Double?, over persistence: Double?) -> Double? {
+        guard let mae, let persistence, persistence > 0 else { return nil }
+        return 1 - mae / persistence
+    }
+
+    /// Validation skill of an objective value: only a val MAE compares with persistence's MAE.
+    static func valSkill(_ value: Double?, _ record: SweepRecord) -> Double? {
+        guard objective(record) == .valMAE else { return nil }
+        return skill(value, over: record.definitionJson.baselines?.persistence.valMAE)
     }
 
     /// The columns a leaderboard page can be sorted by.
@@ -77,7 +91,7 @@ extension SweepStore {
         case .epochs: key = "epochs"
         case .valMAE: key = "t.best_val_metric IS NULL, t.best_val_metric"
         }
-        return try leaderboardRows(sweep: record.id!, order: "\(key)\(descending ? " DESC" : ""), t.number", limit: limit, offset: offset)
+        return try leaderboardRows(sweep: record, order: "\(key)\(descending ? " DESC" : ""), t.number", limit: limit, offset: offset)
     }
 
     /// The objective's metric, from the stored definition.
@@ -86,7 +100,9 @@ extension SweepStore {
     static func minimizes(_ record: SweepRecord) -> Bool { record.definitionJson.spec.objective.minimize }
 
     /// Leaderboard rows in `order` (an SQL ORDER BY list over `t` = trials); `limit` −1 for all.
-    private func leaderboardRows(sweep id: Int64, order: String, limit: Int, offset: Int) throws -> [LeaderboardRow] {
+    private func leaderboardRows(sweep record: SweepRecord, order: String, limit: Int, offset: Int) throws -> [LeaderboardRow] {
+        let id = record.id!
+        let persistence = record.definitionJson.baselines?.persistence
         let rows = try writer.read { db in
             try Row.fetchAll(
                 db,
@@ -115,7 +131,9 @@ extension SweepStore {
                 epochs: row["epochs"],
                 state: state,
                 durationSeconds: started.flatMap { s in finished.map { $0 - s } },
-                worker: row["worker_id"]
+                worker: row["worker_id"],
+                valSkill: Self.valSkill(row["best_val_metric"], record),
+                testSkill: Self.skill(row["test_metric"], over: persistence?.testMAE)
             )
         }
     }

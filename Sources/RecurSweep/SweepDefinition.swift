@@ -13,18 +13,23 @@ public struct SweepDefinition: Codable, Sendable, Equatable {
     /// The engine version the sweep's workers must have (its creator's); nil: any engine
     /// (`workers: {engine: any}`, or a sweep stored before engines were pinned).
     public var engineVersion: String?
+    /// Persistence's and the train mean's MAE on validation and test, from the dataset at
+    /// creation: what a trial must beat (its skill). Nil for sweeps stored before.
+    public var baselines: Baselines?
 
-    public init(spec: SweepSpec, datasetSHA256: String?, features: Int?, engineVersion: String? = nil) {
+    public init(spec: SweepSpec, datasetSHA256: String?, features: Int?, engineVersion: String? = nil, baselines: Baselines? = nil) {
         self.spec = spec
         self.datasetSHA256 = datasetSHA256
         self.features = features
         self.engineVersion = engineVersion
+        self.baselines = baselines
     }
 
     enum Keys: String, CodingKey {
         case datasetSHA256 = "dataset_sha256"
         case features
         case engineVersion = "engine_version"
+        case baselines
     }
 
     public init(from decoder: Decoder) throws {
@@ -33,6 +38,7 @@ public struct SweepDefinition: Codable, Sendable, Equatable {
         datasetSHA256 = try c.decodeIfPresent(String.self, forKey: .datasetSHA256)
         features = try c.decodeIfPresent(Int.self, forKey: .features)
         engineVersion = try c.decodeIfPresent(String.self, forKey: .engineVersion)
+        baselines = try c.decodeIfPresent(Baselines.self, forKey: .baselines)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -41,6 +47,7 @@ public struct SweepDefinition: Codable, Sendable, Equatable {
         try c.encodeIfPresent(datasetSHA256, forKey: .datasetSHA256)
         try c.encodeIfPresent(features, forKey: .features)
         try c.encodeIfPresent(engineVersion, forKey: .engineVersion)
+        try c.encodeIfPresent(baselines, forKey: .baselines)
     }
 
     /// Compact JSON with sorted keys: the stored text.

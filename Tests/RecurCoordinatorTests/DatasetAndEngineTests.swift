@@ -169,3 +169,33 @@ import Testing
         #expect(try coordinator.workers().contains { $0.engineVersion == "0.1.0" && $0.checkpointFormat == "f" })
     }
 }
+
+/// Skill over persistence: a sweep keeps its dataset's baselines from creation, and every view
+/// says how far a trial is from "the last observed value".
+@Suite struct SkillTests {
+    @Test func trialsAreScoredAgainstPersistence() async throws {
+        let (_, coordinator) = try RouterTests.app()
+        _ = try await coordinator.createSweep(yaml: RouterTests.sweepYAML)
+        let persistence = try #require(try coordinator.summary(named: "tiny").persistenceValMae)
+        let testPersistence = try #require(try coordinator.summary(named: "tiny").persistenceTestMae)
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 2, version: "t", engineVersion: BuildInfo.engineVersion))
+        let better = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
+        let worse = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
+        for (lease, factor) in [(better, 0.5), (worse, 2.0)] {
+            _ = try await coordinator.report(
+                token: lease.token,
+                API.EpochReport(epoch: 1, trainLoss: 1, valLoss: 1, valMae: persistence * factor, seconds: 0.1)
+            )
+            _ = try await coordinator.complete(
+                token: lease.token,
+                API.CompleteRequest(valMae: persistence * factor, valLoss: 1, testMae: testPersistence * factor, bestEpoch: 1, epochsRun: 1)
+            )
+        }
+        let rows = try coordinator.leaderboard(sweep: "tiny", top: nil)
+        #expect(rows.map(\.valSkill).map { $0.map { ($0 * 1000).rounded() / 1000 } } == [0.5, -1.0])
+        #expect(rows.map(\.testSkill).map { $0.map { ($0 * 1000).rounded() / 1000 } } == [0.5, -1.0])
+        #expect(abs((try coordinator.summary(named: "tiny").bestValSkill ?? 0) - 0.5) < 1e-9)
+        let html = try Dashboard.sweep(store: coordinator.store, name: "tiny")
+        #expect(html.contains("+50.0%") && html.contains("-100.0%") && html.contains("class=\"baseline\""))
+    }
+}
