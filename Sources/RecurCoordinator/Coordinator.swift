@@ -243,7 +243,7 @@ public actor Coordinator {
                     trialNumber: leased.number,
                     attempt: attempt.number,
                     config: config,
-                    task: runtime.task,
+                    task: runtime.spec.task(for: config, base: runtime.task),
                     model: plan.model,
                     training: plan.settings,
                     objective: API.Objective(runtime.spec.objective.metric)

@@ -101,6 +101,12 @@ public struct Forecast: Sendable {
         let width = series.columns.count
         let count = series.rowCount - inputSpan + 1
         let targetColumn = series.column(norm.target)
+        let lag = spec.referenceLag
+        if lag > 0 && targetColumn == nil {
+            throw ForecastError(
+                "data: no column '\(norm.target)'; the model predicts its change (target_mode \(spec.mode.rawValue)), so its past values are needed"
+            )
+        }
         let chunk = 256
         var x = [Float](repeating: 0, count: chunk * t * f)
         var rows: [Row] = []
@@ -126,7 +132,9 @@ public struct Forecast: Sendable {
                     Row(
                         origin: series.timestamps[last],
                         target: series.timestamps[last] + Int64(spec.horizon) * step,
-                        forecast: Double(y[w]) * norm.targetStd + norm.targetMean,
+                        // The reference row is at or before the last input row, so always in the data.
+                        forecast: Double(y[w]) * norm.targetStd + norm.targetMean
+                            + (lag == 0 ? 0 : series.values[(targetRow - lag) * width + targetColumn!]),
                         actual: actual
                     )
                 )

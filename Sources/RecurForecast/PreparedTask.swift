@@ -143,15 +143,26 @@ public struct PreparedTask: Sendable {
         let stats = columnIndex.map(statistics)
         let mean = stats.map(\.mean)
         let std = stats.map(\.std)
-        let (tMean, tStd) = statistics(targetIndex)
+        // The model's target: the value itself, or its change from the reference `lag` rows back.
+        let lag = spec.referenceLag
+        let raw = (0..<n).map { series.values[$0 * width + targetIndex] }
+        let modelTarget = lag == 0 ? raw : (0..<n).map { $0 >= lag ? raw[$0] - raw[$0 - lag] : .nan }
+        var (tMean, tStd) = statistics(targetIndex)
+        if lag > 0 {
+            let rows = lag..<trainEnd
+            let m = rows.reduce(0.0) { $0 + modelTarget[$1] } / Double(rows.count)
+            let s = (rows.reduce(0.0) { $0 + (modelTarget[$1] - m) * (modelTarget[$1] - m) } / Double(rows.count)).squareRoot()
+            // A change that is constant up to rounding (a pure trend) has no spread to scale by.
+            (tMean, tStd) = (m, s > 1e-9 * max(1, abs(m)) ? s : 1)
+        }
         normalization = Normalization(features: featureNames, mean: mean, std: std, target: spec.target, targetMean: tMean, targetStd: tStd)
         var f = [Float](repeating: 0, count: n * featureNames.count)
         for r in 0..<n {
             for (k, c) in columnIndex.enumerated() { f[r * featureNames.count + k] = Float((series.values[r * width + c] - mean[k]) / std[k]) }
         }
         features = f
-        rawTarget = (0..<n).map { series.values[$0 * width + targetIndex] }
-        target = rawTarget.map { Float(($0 - tMean) / tStd) }
+        rawTarget = raw
+        target = modelTarget.map { Float(($0 - tMean) / tStd) }
         timestamps = series.timestamps
         step = series.step
         interpolatedRows = series.interpolatedRows
@@ -180,6 +191,13 @@ public struct PreparedTask: Sendable {
 
     /// Windows of `split` left out of scoring because their target row was filled.
     public func unscoredCount(_ split: Split) -> Int { windowStarts(split).count - scoredStarts(split).count }
+
+    /// What the model's output is added to, in original units, for the window whose target is
+    /// `targetRow`: 0 for `level`, else the observed value `referenceLag` rows before it.
+    public func reference(targetRow: Int) -> Double {
+        let lag = spec.referenceLag
+        return lag == 0 ? 0 : rawTarget[targetRow - lag]
+    }
 
     /// The last input row and the target row of the window starting at `start`.
     public func lastInputRow(_ start: Int) -> Int { start + (spec.sequenceLength - 1) * spec.samplingRate }

@@ -12,8 +12,18 @@ import Foundation
 /// horizon: 24              # target row = last input row + horizon
 /// split: [0.5, 0.25, 0.25] # chronological train / validation / test fractions
 /// gaps: interpolate        # or error
+/// target_mode: delta       # level (default), delta or seasonal_delta (with season: 24)
 /// ```
 public struct TaskSpec: Codable, Sendable, Hashable {
+    /// What the model predicts. `level`: the target itself. `delta`: its change from the last
+    /// observed value (persistence), `seasonal_delta`: from the value one season earlier — so a
+    /// model starts from a baseline instead of having to learn it. Forecasts and metrics are always
+    /// in the target's own units.
+    public enum TargetMode: String, Codable, Sendable, Hashable, CaseIterable {
+        case level, delta
+        case seasonalDelta = "seasonal_delta"
+    }
+
     /// Which input columns to use.
     public enum Features: Codable, Sendable, Hashable {
         case all
@@ -60,6 +70,22 @@ public struct TaskSpec: Codable, Sendable, Hashable {
     public var timestampColumn: String?
     /// SHA-256 of the dataset file; when set, a different file is refused.
     public var datasetSHA256: String?
+    /// Default (nil): level.
+    public var targetMode: TargetMode?
+    /// Rows per season for `seasonal_delta`. Default: 24.
+    public var season: Int?
+
+    public var mode: TargetMode { targetMode ?? .level }
+
+    /// Rows from the reference value to the target row: the horizon for `delta` (the last input
+    /// row), the season for `seasonal_delta`, 0 for `level` (no reference).
+    public var referenceLag: Int {
+        switch mode {
+        case .level: return 0
+        case .delta: return horizon
+        case .seasonalDelta: return season ?? 24
+        }
+    }
 
     public init(dataset: String, target: String) {
         self.dataset = dataset
@@ -73,6 +99,8 @@ public struct TaskSpec: Codable, Sendable, Hashable {
         case horizon, split, gaps
         case timestampColumn = "timestamp_column"
         case datasetSHA256 = "dataset_sha256"
+        case targetMode = "target_mode"
+        case season
     }
 
     public init(from decoder: Decoder) throws {
@@ -104,6 +132,8 @@ public struct TaskSpec: Codable, Sendable, Hashable {
         gaps = try field(.gaps, GapPolicy.self, expected: "error or interpolate") ?? .interpolate
         timestampColumn = try field(.timestampColumn, String.self, expected: "a column name")
         datasetSHA256 = try field(.datasetSHA256, String.self, expected: "a hex SHA-256")
+        targetMode = try field(.targetMode, TargetMode.self, expected: "level, delta or seasonal_delta")
+        season = try field(.season, Int.self, expected: "a positive integer (rows per season)")
     }
 
     /// Every problem with the values, each prefixed with its path (`task.horizon: …`).
@@ -122,6 +152,17 @@ public struct TaskSpec: Codable, Sendable, Hashable {
             if abs(split.reduce(0, +) - 1) > 1e-6 { out.append("\(prefix).split: fractions sum to \(split.reduce(0, +)); they must sum to 1") }
         }
         if case .columns(let list) = features, list.isEmpty { out.append("\(prefix).features: the list is empty; use 'all' or name columns") }
+        if mode == .seasonalDelta {
+            let lag = referenceLag
+            let reach = (sequenceLength - 1) * samplingRate + horizon
+            if lag < horizon {
+                out.append("\(prefix).season: \(lag) is shorter than the horizon \(horizon), so the value one season back is not observed yet")
+            } else if lag > reach {
+                out.append(
+                    "\(prefix).season: \(lag) reaches before the window (\(reach) rows from its first row to the target); lengthen sequence_length"
+                )
+            }
+        }
         return out
     }
 

@@ -1,3 +1,4 @@
+import RecurForecast
 import Yams
 
 /// What values a known parameter accepts.
@@ -12,6 +13,7 @@ enum ValueRule {
         switch name {
         case "cell": return .word(["simple_rnn", "lstm", "gru"])
         case "optimizer": return .word(["rmsprop", "adam", "sgd"])
+        case "target_mode": return .word(TaskSpec.TargetMode.allCases.map(\.rawValue))
         case "depth": return .integer(minimum: 1, maximum: 16)
         case "units": return .integer(minimum: 1, maximum: 4096)
         case "batch_size": return .integer(minimum: 1, maximum: maximumBatchSize)

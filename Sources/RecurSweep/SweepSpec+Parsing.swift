@@ -314,6 +314,12 @@ struct SpecParser {
     }
 
     mutating func crossChecks(_ spec: inout SweepSpec, searchGiven: Node?) {
+        // A searched seasonal_delta must fit the task's window as a fixed one would.
+        if let p = spec.parameter("target_mode"), (p.domain.gridValues ?? []).contains(.string("seasonal_delta")), spec.task.mode != .seasonalDelta {
+            var task = spec.task
+            task.targetMode = .seasonalDelta
+            for problem in task.problems(prefix: "task") where problem.hasPrefix("task.season") { problems.append(problem + " (space.target_mode)") }
+        }
         if spec.search.method == .grid {
             for p in spec.space where p.domain.gridValues == nil {
                 if case .perLayer(let inner) = p.domain, inner.gridValues != nil { continue }

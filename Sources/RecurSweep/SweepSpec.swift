@@ -97,6 +97,7 @@ public struct SweepSpec: Sendable, Equatable {
         "batch_size": "windows per batch (≥ 1)",
         "optimizer": "rmsprop, adam or sgd",
         "clipnorm": "> 0",
+        "target_mode": "level, delta or seasonal_delta (the task's season)",
     ]
 
     /// The largest depth any trial can have (1 when depth is not searched).

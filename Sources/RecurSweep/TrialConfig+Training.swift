@@ -41,3 +41,16 @@ extension SweepSpec {
         return (try architecture.modelSpec(features: features), settings)
     }
 }
+
+extension SweepSpec {
+    /// The task one trial trains on: the sweep's, with `target_mode` from the trial's config when
+    /// the space searches it.
+    public func task(for config: TrialConfig, base: TaskSpec) -> TaskSpec {
+        var task = base
+        if case .string(let mode)? = config["target_mode"], let m = TaskSpec.TargetMode(rawValue: mode) {
+            task.targetMode = m
+            if m != .seasonalDelta { task.season = nil }
+        }
+        return task
+    }
+}

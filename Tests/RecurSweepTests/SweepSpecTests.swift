@@ -180,6 +180,23 @@ import Testing
         )
     }
 
+    /// `target_mode` is a task key and a parameter: a trial's task takes the sampled mode, and a
+    /// searched seasonal_delta must fit the window.
+    @Test func targetModeIsATaskKeyAndAParameter() throws {
+        let base = "name: m\ntask: {dataset: d.csv, target: y, sequence_length: 30, horizon: 6}\nspace:\n  units: 4\n"
+        let spec = try SweepSpec.parse(yaml: base + "  target_mode: {choice: [level, delta, seasonal_delta]}\n", source: "m")
+        let task = spec.task(for: TrialConfig(["target_mode": .string("seasonal_delta")]), base: spec.task)
+        #expect(task.mode == .seasonalDelta && task.referenceLag == 24)
+        #expect(spec.task(for: TrialConfig(["units": .int(4)]), base: spec.task).mode == .level)
+        let fixed = try SweepSpec.parse(yaml: base.replacingOccurrences(of: "horizon: 6}", with: "horizon: 6, target_mode: delta}"), source: "m")
+        #expect(fixed.task.mode == .delta && fixed.task.referenceLag == 6)
+        Self.expectProblems(base + "  target_mode: {choice: [level, trend]}\n", ["space.target_mode"])
+        Self.expectProblems(
+            base.replacingOccurrences(of: "horizon: 6}", with: "horizon: 6, season: 200}") + "  target_mode: {choice: [level, seasonal_delta]}\n",
+            ["task.season: 200 reaches before the window"]
+        )
+    }
+
     /// `workers: {engine: any}` lets every worker train the sweep; the default pins the creator's engine.
     @Test func workersEngineIsPinnedOrAny() throws {
         let base = "name: w\ntask: {dataset: d.csv, target: y}\nspace:\n  units: 4\n"
