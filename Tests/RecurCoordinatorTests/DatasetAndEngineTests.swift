@@ -198,4 +198,15 @@ import Testing
         let html = try Dashboard.sweep(store: coordinator.store, name: "tiny")
         #expect(html.contains("+50.0%") && html.contains("-100.0%") && html.contains("class=\"baseline\""))
     }
+
+    /// A searched `target_mode` reaches the worker in the trial's task.
+    @Test func aSampledTargetModeTravelsInTheLease() async throws {
+        let (_, coordinator) = try RouterTests.app()
+        _ = try await coordinator.createSweep(
+            yaml: RouterTests.sweepYAML.replacingOccurrences(of: "  units: 4", with: "  units: 4\n  target_mode: {choice: [delta]}")
+        )
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
+        let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
+        #expect(lease.task.mode == .delta && lease.config["target_mode"] == .string("delta"))
+    }
 }

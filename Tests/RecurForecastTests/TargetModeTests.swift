@@ -14,7 +14,13 @@ import Testing
             let y = 0.1 * Double(t) + 5 * sin(Double(t) * 2 * .pi / 24)
             return [y, cos(Double(t) * 2 * .pi / 24)]
         }
-        let series = TimeSeries(columns: ["y", "c"], timestamps: (0..<rows).map { Int64($0) * 3600 }, values: values, step: 3600, interpolatedRows: 0)
+        let series = TimeSeries(
+            columns: ["y", "c"],
+            timestamps: (0..<rows).map { Int64($0) * 3600 },
+            values: values,
+            step: 3600,
+            interpolatedRows: 0
+        )
         var spec = TaskSpec(dataset: "synthetic", target: "y")
         spec.sequenceLength = 30
         spec.horizon = 6
