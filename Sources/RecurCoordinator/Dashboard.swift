@@ -39,6 +39,18 @@ public enum Dashboard {
 
     static func number(_ value: Double?, _ format: String = "%.3f") -> String { value.map { String(format: format, $0) } ?? "–" }
 
+    /// The parameters a sweep samples on a log scale (`log: true`).
+    static func logScaled(_ store: SweepStore, _ name: String) throws -> Set<String> {
+        Set(
+            try store.sweep(named: name).definitionJson.spec.space.compactMap { p -> String? in
+                switch p.domain {
+                case .float(_, _, true, _), .int(_, _, true): return p.name
+                default: return nil
+                }
+            }
+        )
+    }
+
     /// Skill over persistence as a signed percentage.
     static func skill(_ value: Double?) -> String { value.map { String(format: "%+.1f%%", $0 * 100) } ?? "–" }
 
@@ -90,7 +102,10 @@ public enum Dashboard {
     }
 
     struct Header { let label: String, href: String?, arrow: String, numeric: Bool }
-    struct Row { let state: String, rank: Int, trial: Int, href: String?, params: [String], value, test, valSkill, testSkill: String, epochs: Int }
+    struct Row {
+        let state, rank, trial: String, href: String?, params: [String], value, test, valSkill, testSkill, epochs: String
+        var baseline = false
+    }
     struct PageLink { let page: Int, href: String, current: Bool }
     struct Pages { let number: Int, count: Int, links: [PageLink] }
     struct Best { let value: String, trial: Int }
@@ -143,19 +158,40 @@ public enum Dashboard {
                 header(objective, .valMAE, numeric: true), header("test MAE", .testMAE, numeric: true), header("val skill", nil, numeric: true),
                 header("test skill", nil, numeric: true), header("epochs", .epochs, numeric: true), header("state", .state),
             ]
-        let rowViews = rows.map { r in
+        var rowViews = rows.map { r in
             Row(
                 state: r.state.rawValue,
-                rank: r.rank,
-                trial: r.trial,
+                rank: "\(r.rank)",
+                trial: "\(r.trial)",
                 href: standalone ? nil : "/trials/\(r.trialId)",
                 params: parameters.map { r.params[$0]?.description ?? "" },
                 value: number(r.value),
                 test: number(r.testMAE),
                 valSkill: skill(r.valSkill),
                 testSkill: skill(r.testSkill),
-                epochs: r.epochs
+                epochs: "\(r.epochs)"
             )
+        }
+        // Persistence stands where its val MAE ranks, so the rows above it are the ones that beat it.
+        if let p = s.persistence, s.objective == .valMAE, sort == .valMAE, !descending {
+            let at = rows.firstIndex { ($0.value ?? .infinity) > p.valMAE } ?? rows.count
+            let onThisPage = at < rows.count || current == pageCount || standalone
+            if onThisPage && (at > 0 || current == 1) {
+                let row = Row(
+                    state: "baseline",
+                    rank: "",
+                    trial: "persistence",
+                    href: nil,
+                    params: parameters.map { _ in "" },
+                    value: number(p.valMAE),
+                    test: number(p.testMAE),
+                    valSkill: skill(0),
+                    testSkill: skill(0),
+                    epochs: "",
+                    baseline: true
+                )
+                rowViews.insert(row, at: at)
+            }
         }
         let pages =
             standalone || pageCount < 2
@@ -195,7 +231,7 @@ public enum Dashboard {
             pages: pages,
             curves: SVGPlots.learningCurves(series, baseline: s.persistence.map { (label: "persistence", value: $0.valMAE) }),
             points: points.count,
-            parallel: SVGPlots.parallelCoordinates(points, parameters: parameters, objective: objective),
+            parallel: SVGPlots.parallelCoordinates(points, parameters: parameters, objective: objective, logScale: try logScaled(store, name)),
             importance: importance,
             anyImportance: !importance.isEmpty
         )

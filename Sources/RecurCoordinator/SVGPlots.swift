@@ -11,37 +11,70 @@ enum SVGPlots {
 
     static func f(_ x: Double) -> String { String(format: "%.1f", x) }
 
-    /// Val MAE per epoch; completed trials coloured, pruned ones grey.
-    /// `baseline`: a reference value drawn as a dashed line (persistence's val MAE).
+    /// Val MAE per epoch; completed trials coloured and named in a legend, pruned ones grey.
+    /// `baseline`: a reference value drawn as a dashed line (persistence's val MAE). The y-range
+    /// covers the useful part: up to a little above the 90th percentile of all values, so one
+    /// diverging curve does not flatten the others; what lies above is drawn at
+    /// the top edge, and the plot says so.
     static func learningCurves(
         _ curves: [(label: String, values: [Double], pruned: Bool)],
         baseline: (label: String, value: Double)? = nil,
-        width: Double = 640,
+        width: Double = 760,
         height: Double = 300
     ) -> String {
-        let all = curves.flatMap(\.values) + (curves.contains { !$0.values.isEmpty } ? baseline.map { [$0.value] } ?? [] : [])
-        guard let lo = all.min(), let hi = all.max(), let epochs = curves.map(\.values.count).max(), epochs > 0 else {
+        let all = curves.flatMap(\.values).filter(\.isFinite)
+        guard let lo0 = all.min(), let max0 = all.max(), let epochs = curves.map(\.values.count).max(), epochs > 0 else {
             return "<p class=\"empty\">no epochs reported yet</p>"
         }
-        let (l, r, t, b) = (50.0, 10.0, 10.0, 30.0)
-        let span = hi > lo ? hi - lo : 1
+        let sorted = all.sorted()
+        let q90 = sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * 0.9))]
+        var lo = lo0
+        var hi = min(max0, q90 + (q90 - lo0) * 0.25)
+        // A baseline below every curve widens the range (the curves do not reach it); one far above
+        // them does not (its line sits on the top edge, its value in the legend).
+        if let v = baseline?.value, v.isFinite { lo = min(lo, v) }
+        if hi <= lo { hi = lo + 1 }
+        let clipped = max0 > hi
+        let (l, r, t, b) = (56.0, 150.0, 12.0, 36.0)
+        let span = hi - lo
         func x(_ e: Int) -> Double { l + (width - l - r) * (epochs > 1 ? Double(e) / Double(epochs - 1) : 0.5) }
-        func y(_ v: Double) -> Double { t + (height - t - b) * (1 - (v - lo) / span) }
+        func y(_ v: Double) -> Double { t + (height - t - b) * (1 - (min(v, hi) - lo) / span) }
         var svg =
             "<svg class=\"plot\" id=\"learning-curves\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"learning curves\">"
         svg += axes(l: l, r: r, t: t, b: b, width: width, height: height, xLabel: "epoch", yLabel: "val MAE", yLo: lo, yHi: hi)
+        // Epoch ticks, at most ten.
+        let every = max(1, Int((Double(epochs) / 10).rounded(.up)))
+        for e in stride(from: 0, to: epochs, by: every) {
+            svg += "<line x1=\"\(f(x(e)))\" y1=\"\(f(height - b))\" x2=\"\(f(x(e)))\" y2=\"\(f(height - b + 4))\" stroke=\"#333\"/>"
+            svg += "<text class=\"tick\" x=\"\(f(x(e)))\" y=\"\(f(height - b + 14))\" text-anchor=\"middle\" font-size=\"10\">\(e + 1)</text>"
+        }
+        if clipped {
+            svg +=
+                "<text x=\"\(f(l + 4))\" y=\"\(f(t + 10))\" font-size=\"10\" fill=\"#a00\">values above \(String(format: "%.3g", hi)) drawn at the top</text>"
+        }
         let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
+        var legend: [(label: String, color: String, dashed: Bool)] = []
         for (i, c) in curves.enumerated().sorted(by: { $0.element.pruned && !$1.element.pruned }) {
-            let points = c.values.enumerated().map { "\(f(x($0.offset))),\(f(y($0.element)))" }.joined(separator: " ")
+            let points = c.values.enumerated().filter { $0.element.isFinite }.map { "\(f(x($0.offset))),\(f(y($0.element)))" }.joined(separator: " ")
             let color = c.pruned ? "#c8c8c8" : palette[i % palette.count]
             svg +=
                 "<polyline class=\"\(c.pruned ? "curve pruned" : "curve")\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(c.pruned ? 1 : 2)\" points=\"\(points)\"><title>\(escape(c.label))</title></polyline>"
+            if !c.pruned { legend.append((c.label, color, false)) }
         }
+        if curves.contains(where: \.pruned) { legend.append(("pruned", "#c8c8c8", false)) }
         if let baseline {
             let at = f(y(baseline.value))
             svg +=
                 "<line class=\"baseline\" x1=\"\(f(l))\" x2=\"\(f(width - r))\" y1=\"\(at)\" y2=\"\(at)\" stroke=\"#555\" stroke-dasharray=\"6 4\"><title>\(escape(baseline.label)) \(String(format: "%.3f", baseline.value))</title></line>"
-                + "<text x=\"\(f(width - r - 4))\" y=\"\(f(y(baseline.value) - 4))\" text-anchor=\"end\" font-size=\"11\" fill=\"#555\">\(escape(baseline.label))</text>"
+            legend.append(("\(baseline.label) \(String(format: "%.3f", baseline.value))", "#555", true))
+        }
+        // The legend names each coloured curve, in the right margin.
+        for (k, item) in legend.prefix(Int((height - t) / 15)).enumerated() {
+            let ly = t + 8 + Double(k) * 15
+            let lx = width - r + 12
+            svg +=
+                "<line x1=\"\(f(lx))\" y1=\"\(f(ly))\" x2=\"\(f(lx + 18))\" y2=\"\(f(ly))\" stroke=\"\(item.color)\" stroke-width=\"2\"\(item.dashed ? " stroke-dasharray=\"4 3\"" : "")/>"
+            svg += "<text class=\"legend\" x=\"\(f(lx + 24))\" y=\"\(f(ly + 4))\" font-size=\"11\">\(escape(item.label))</text>"
         }
         return svg + "</svg>"
     }
@@ -52,13 +85,14 @@ enum SVGPlots {
         _ points: [SweepStore.TrialPoint],
         parameters: [String],
         objective: String = "val MAE",
+        logScale: Set<String> = [],
         width: Double = 760,
         height: Double = 320
     ) -> String {
         let scored = points.filter { $0.valMae != nil }
         guard !scored.isEmpty, !parameters.isEmpty else { return "<p class=\"empty\">no finished trials yet</p>" }
         let axes = parameters + [objective]
-        let (l, r, t, b) = (40.0, 60.0, 20.0, 40.0)
+        let (l, r, t, b) = (40.0, 60.0, 20.0, 46.0)
         func ax(_ i: Int) -> Double { l + (width - l - r) * Double(i) / Double(max(1, axes.count - 1)) }
         // Each parameter maps to [0, 1]: numbers by range (log when positive over a decade), categories by index.
         var scales: [(ParameterValue?) -> Double?] = []
@@ -70,7 +104,8 @@ enum SVGPlots {
                 return v.doubleValue
             }
             if numbers.count == values.count, let lo = numbers.min(), let hi = numbers.max() {
-                let useLog = lo > 0 && hi / lo > 10
+                // Log where the sweep samples on a log scale (`log: true`), or the values span decades.
+                let useLog = lo > 0 && (logScale.contains(name) || hi / lo > 100)
                 let (a, z) = useLog ? (log(lo), log(hi)) : (lo, hi)
                 scales.append { v in
                     guard let v else { return nil }
@@ -107,7 +142,9 @@ enum SVGPlots {
         }
         for (i, name) in axes.enumerated() {
             svg += "<line x1=\"\(f(ax(i)))\" y1=\"\(f(t))\" x2=\"\(f(ax(i)))\" y2=\"\(f(height - b))\" stroke=\"#333\"/>"
-            svg += "<text x=\"\(f(ax(i)))\" y=\"\(f(height - b + 16))\" text-anchor=\"middle\" font-size=\"11\">\(escape(name))</text>"
+            // Names alternate between two rows, so neighbours never overlap.
+            svg +=
+                "<text class=\"axis-name\" x=\"\(f(ax(i)))\" y=\"\(f(height - b + 16 + Double(i % 2) * 14))\" text-anchor=\"middle\" font-size=\"11\">\(escape(name))</text>"
             // The val MAE axis has the best (lowest) value on top.
             let ticks: (lo: String, hi: String) =
                 i < parameters.count ? tickText[i] : (lo: String(format: "%.3g", hi), hi: String(format: "%.3g", lo))
@@ -132,9 +169,15 @@ enum SVGPlots {
         var s = "<line x1=\"\(f(l))\" y1=\"\(f(height - b))\" x2=\"\(f(width - r))\" y2=\"\(f(height - b))\" stroke=\"#333\"/>"
         s += "<line x1=\"\(f(l))\" y1=\"\(f(t))\" x2=\"\(f(l))\" y2=\"\(f(height - b))\" stroke=\"#333\"/>"
         s += "<text x=\"\(f((l + width - r) / 2))\" y=\"\(f(height - 6))\" text-anchor=\"middle\" font-size=\"11\">\(xLabel)</text>"
-        s += "<text x=\"4\" y=\"\(f(t + 10))\" font-size=\"10\">\(String(format: "%.3g", yHi))</text>"
-        s += "<text x=\"4\" y=\"\(f(height - b))\" font-size=\"10\">\(String(format: "%.3g", yLo))</text>"
-        s += "<text x=\"4\" y=\"\(f((height - b + t) / 2))\" font-size=\"10\">\(yLabel)</text>"
+        // Five ticks on the value axis, with the axis name beside it.
+        for k in 0...4 {
+            let v = yLo + (yHi - yLo) * Double(k) / 4
+            let at = height - b - (height - b - t) * Double(k) / 4
+            s += "<line x1=\"\(f(l - 4))\" y1=\"\(f(at))\" x2=\"\(f(l))\" y2=\"\(f(at))\" stroke=\"#333\"/>"
+            s += "<text class=\"tick\" x=\"\(f(l - 6))\" y=\"\(f(at + 3))\" text-anchor=\"end\" font-size=\"10\">\(String(format: "%.3g", v))</text>"
+        }
+        s +=
+            "<text x=\"12\" y=\"\(f((height - b + t) / 2))\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 12 \(f((height - b + t) / 2)))\">\(yLabel)</text>"
         return s
     }
 

@@ -197,6 +197,12 @@ import Testing
         #expect(abs((try coordinator.summary(named: "tiny").bestValSkill ?? 0) - 0.5) < 1e-9)
         let html = try Dashboard.sweep(store: coordinator.store, name: "tiny")
         #expect(html.contains("+50.0%") && html.contains("-100.0%") && html.contains("class=\"baseline\""))
+        // Persistence is a row of the leaderboard, between the trial that beats it and the one that does not.
+        let table = try #require(html.components(separatedBy: "id=\"leaderboard\"").last?.components(separatedBy: "</table>").first)
+        let order = ["+50.0%", ">persistence<", "-100.0%"].map { table.range(of: $0)?.lowerBound }
+        #expect(order.allSatisfy { $0 != nil } && order[0]! < order[1]! && order[1]! < order[2]!, "\(table)")
+        // The curves name their trials and the baseline in a legend, and have ticks on both axes.
+        #expect(html.contains("class=\"legend\"") && html.contains(">persistence ") && html.contains("class=\"tick\""))
     }
 
     /// A searched `target_mode` reaches the worker in the trial's task.
@@ -208,5 +214,21 @@ import Testing
         let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
         let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
         #expect(lease.task.mode == .delta && lease.config["target_mode"] == .string("delta"))
+    }
+}
+
+/// The learning curves keep their useful range: one diverging curve is clipped, not allowed to
+/// flatten the rest, and the plot says so.
+@Suite struct CurvePlotTests {
+    @Test func anOutlierIsClippedAndSaid() {
+        let curves: [(label: String, values: [Double], pruned: Bool)] =
+            (0..<9).map { (label: "trial \($0)", values: [2.5, 2.2, 2.0 + Double($0) * 0.01], pruned: false) } + [
+                (label: "trial 9", values: [9.98, 9.9, 9.8], pruned: false)
+            ]
+        let svg = SVGPlots.learningCurves(curves, baseline: (label: "persistence", value: 1.93))
+        #expect(svg.contains("drawn at the top") && !svg.contains(">9.98<"))
+        #expect(svg.components(separatedBy: "class=\"legend\"").count == 12, "ten trials and the baseline are named")
+        let calm = SVGPlots.learningCurves(Array(curves.prefix(9)))
+        #expect(!calm.contains("drawn at the top"))
     }
 }
