@@ -174,9 +174,10 @@ public enum Dashboard {
         }
         // Persistence stands where its val MAE ranks, so the rows above it are the ones that beat it.
         if let p = s.persistence, s.objective == .valMAE, sort == .valMAE, !descending {
-            let at = rows.firstIndex { ($0.value ?? .infinity) > p.valMAE } ?? rows.count
-            let onThisPage = at < rows.count || current == pageCount || standalone
-            if onThisPage && (at > 0 || current == 1) {
+            let rank = try store.trialCount(sweep: name, valueAtMost: p.valMAE)
+            let at = standalone ? rank : rank - (current - 1) * pageSize
+            // On the page where its rank falls; past the last trial, at the end of the last page.
+            if at >= 0 && (at < rows.count || (at == rows.count && (current == pageCount || standalone))) {
                 let row = Row(
                     state: "baseline",
                     rank: "",

@@ -152,6 +152,7 @@ public struct TaskSpec: Codable, Sendable, Hashable {
             if abs(split.reduce(0, +) - 1) > 1e-6 { out.append("\(prefix).split: fractions sum to \(split.reduce(0, +)); they must sum to 1") }
         }
         if case .columns(let list) = features, list.isEmpty { out.append("\(prefix).features: the list is empty; use 'all' or name columns") }
+        if let season, season < 1 { out.append("\(prefix).season: \(season) must be ≥ 1") }
         if mode == .seasonalDelta {
             let lag = referenceLag
             let reach = (sequenceLength - 1) * samplingRate + horizon

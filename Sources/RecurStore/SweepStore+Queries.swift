@@ -73,6 +73,19 @@ extension SweepStore {
         return skill(value, over: record.definitionJson.baselines?.persistence.valMAE)
     }
 
+    /// How many trials of the sweep have a best value at or below `value`: where a reference with
+    /// that value ranks in the leaderboard sorted by value.
+    public func trialCount(sweep name: String, valueAtMost value: Double) throws -> Int {
+        let record = try sweep(named: name)
+        return try read { db in
+            try Int.fetchOne(
+                db,
+                sql: "SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND best_val_metric IS NOT NULL AND best_val_metric <= ?",
+                arguments: [record.id, value]
+            ) ?? 0
+        }
+    }
+
     /// The columns a leaderboard page can be sorted by.
     public enum SortColumn: String, Sendable, CaseIterable {
         case valMAE = "val_mae"

@@ -320,6 +320,13 @@ struct SpecParser {
             task.targetMode = .seasonalDelta
             for problem in task.problems(prefix: "task") where problem.hasPrefix("task.season") { problems.append(problem + " (space.target_mode)") }
         }
+        // A loss is in each trial's standardized units, which differ between target modes.
+        if let p = spec.parameter("target_mode"), Set((p.domain.gridValues ?? []).map(\.description)).count > 1, spec.objective.metric == .valLoss {
+            problem(
+                "objective.metric",
+                "val_loss is in each trial's standardized units, which differ between target modes; use val_mae when searching target_mode"
+            )
+        }
         if spec.search.method == .grid {
             for p in spec.space where p.domain.gridValues == nil {
                 if case .perLayer(let inner) = p.domain, inner.gridValues != nil { continue }

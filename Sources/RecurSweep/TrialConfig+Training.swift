@@ -48,7 +48,8 @@ extension SweepSpec {
     public func task(for config: TrialConfig, base: TaskSpec) -> TaskSpec {
         var task = base
         if case .string(let mode)? = config["target_mode"], let m = TaskSpec.TargetMode(rawValue: mode) {
-            task.targetMode = m
+            // Level is written as absent, so its task reads as it always did (older workers included).
+            task.targetMode = m == .level ? nil : m
             if m != .seasonalDelta { task.season = nil }
         }
         return task

@@ -217,6 +217,34 @@ import Testing
     }
 }
 
+/// Persistence's row stands at its rank across pages: after the 50 trials that beat it, at the
+/// top of page 2 — not lost between pages.
+@Suite struct PersistenceRowTests {
+    @Test func thePersistenceRowFindsItsPage() async throws {
+        let (_, coordinator) = try RouterTests.app()
+        _ = try await coordinator.createSweep(
+            yaml: RouterTests.sweepYAML.replacingOccurrences(of: "max_trials: 2, max_parallel: 2", with: "max_trials: 52, max_parallel: 52")
+                .replacingOccurrences(of: "cell: {choice: [gru, lstm]}", with: "learning_rate: {float: [0.0001, 0.1], log: true}")
+        )
+        let persistence = try #require(try coordinator.summary(named: "tiny").persistenceValMae)
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 52, version: "t", engineVersion: BuildInfo.engineVersion))
+        for i in 0..<52 {
+            let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
+            let value = i < 50 ? persistence * 0.5 + Double(i) * 1e-4 : persistence * 2
+            _ = try await coordinator.complete(
+                token: lease.token,
+                API.CompleteRequest(valMae: value, valLoss: 1, testMae: 1, bestEpoch: 1, epochsRun: 1)
+            )
+        }
+        let first = try Dashboard.sweep(store: coordinator.store, name: "tiny", page: 1)
+        let second = try Dashboard.sweep(store: coordinator.store, name: "tiny", page: 2)
+        #expect(!first.contains(">persistence<"))
+        let table = try #require(second.components(separatedBy: "id=\"leaderboard\"").last?.components(separatedBy: "</table>").first)
+        let rows = table.components(separatedBy: "<tr class=").dropFirst()
+        #expect(rows.first?.contains(">persistence<") == true, "\(table)")
+    }
+}
+
 /// The learning curves keep their useful range: one diverging curve is clipped, not allowed to
 /// flatten the rest, and the plot says so.
 @Suite struct CurvePlotTests {

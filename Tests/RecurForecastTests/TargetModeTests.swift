@@ -9,18 +9,10 @@ import Testing
 @Suite struct TargetModeTests {
     /// A daily cycle on a steady trend, hourly: `y[t] = 0.1·t + 5·sin(2πt/24)`. One day back the
     /// cycle repeats exactly, so the seasonal change over 24 rows is the trend's, 2.4, always.
+    static func trendAndCycle(_ t: Int) -> Double { 0.1 * Double(t) + 5 * sin(Double(t) * 2 * .pi / 24) }
+
     static func task(_ mode: TaskSpec.TargetMode, season: Int? = nil, rows: Int = 900) throws -> PreparedTask {
-        let values = (0..<rows).flatMap { t -> [Double] in
-            let y = 0.1 * Double(t) + 5 * sin(Double(t) * 2 * .pi / 24)
-            return [y, cos(Double(t) * 2 * .pi / 24)]
-        }
-        let series = TimeSeries(
-            columns: ["y", "c"],
-            timestamps: (0..<rows).map { Int64($0) * 3600 },
-            values: values,
-            step: 3600,
-            interpolatedRows: 0
-        )
+        let series = hourlySeries(rows: rows, y: trendAndCycle)
         var spec = TaskSpec(dataset: "synthetic", target: "y")
         spec.sequenceLength = 30
         spec.horizon = 6
@@ -61,9 +53,7 @@ import Testing
         #expect(mae < 1e-3, "MAE \(mae)")
         #expect(task.baselines().persistence.valMAE > 1)
         // A forecast from a checkpoint adds the reference back from the data it is given.
-        var series: [Double] = []
-        for t in 0..<200 { series += [0.1 * Double(t) + 5 * sin(Double(t) * 2 * .pi / 24), cos(Double(t) * 2 * .pi / 24)] }
-        let data = TimeSeries(columns: ["y", "c"], timestamps: (0..<200).map { Int64($0) * 3600 }, values: series, step: 3600, interpolatedRows: 0)
+        let data = hourlySeries(rows: 200, y: Self.trendAndCycle)
         let checkpoint = ForecastCheckpoint(prepared: task, task: task.spec)
         let forecast = try Forecast.make(model: trainer.model, checkpoint: checkpoint, series: data)
         let scored = forecast.rows.compactMap { r in r.actual.map { abs($0 - r.forecast) } }

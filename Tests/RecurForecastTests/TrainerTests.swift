@@ -8,19 +8,9 @@ import Testing
     /// A noisy two-frequency signal with a lagged second feature: learnable, small, fast.
     static func task(rows: Int = 1200) throws -> PreparedTask {
         var rng = SeededGenerator(seed: 3)
-        var values: [Double] = []
-        for i in 0..<rows {
-            let s = sin(Double(i) * 2 * .pi / 24) + 0.5 * sin(Double(i) * 2 * .pi / 7) + rng.nextNormal() * 0.05
-            values.append(s)
-            values.append(cos(Double(i) * 2 * .pi / 24))
+        let series = hourlySeries(rows: rows) { i in
+            sin(Double(i) * 2 * .pi / 24) + 0.5 * sin(Double(i) * 2 * .pi / 7) + rng.nextNormal() * 0.05
         }
-        let series = TimeSeries(
-            columns: ["y", "c"],
-            timestamps: (0..<rows).map { Int64($0) * 3600 },
-            values: values,
-            step: 3600,
-            interpolatedRows: 0
-        )
         var spec = TaskSpec(dataset: "synthetic", target: "y")
         spec.sequenceLength = 24
         spec.horizon = 3

@@ -192,6 +192,10 @@ import Testing
         #expect(fixed.task.mode == .delta && fixed.task.referenceLag == 6)
         Self.expectProblems(base + "  target_mode: {choice: [level, trend]}\n", ["space.target_mode"])
         Self.expectProblems(
+            base + "  target_mode: {choice: [level, delta]}\nobjective: {metric: val_loss}\n",
+            ["objective.metric: val_loss is in each trial's standardized units"]
+        )
+        Self.expectProblems(
             base.replacingOccurrences(of: "horizon: 6}", with: "horizon: 6, season: 200}") + "  target_mode: {choice: [level, seasonal_delta]}\n",
             ["task.season: 200 reaches before the window"]
         )
