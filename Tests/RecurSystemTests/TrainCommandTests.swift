@@ -50,6 +50,38 @@ import Testing
         #expect(lines.last!.hasPrefix("2001-01-15T13:30,2001-01-15T16:30,"))
     }
 
+    /// A model of the change (`target_mode: delta`) trains, checkpoints and predicts in the
+    /// target's own units: `recur predict` adds the last observed value back.
+    @Test func deltaTargetsPredictInTheTargetsUnits() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.writeSmallTask(in: dir)
+        let task = dir.appendingPathComponent("task.yaml")
+        try Data((try String(contentsOf: task, encoding: .utf8) + "target_mode: delta\n").utf8).write(to: task)
+        let train = try RecurBinary.run(
+            [
+                "train", "--task", "task.yaml", "--cell", "gru", "--units", "8", "--epochs", "4", "--seed", "1", "--lr", "0.01", "--out",
+                "d.safetensors", "--json",
+            ],
+            directory: dir
+        )
+        #expect(train.status == 0, "\(train.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as? [String: Any])
+        let valMAE = try #require(object["val_mae"] as? Double)
+        #expect(valMAE < 5, "val MAE \(valMAE) in load units (the series spans 40–60)")
+        let (_, metadata) = try Checkpoint.load(from: dir.appendingPathComponent("d.safetensors"))
+        #expect(try ForecastCheckpoint(metadata: metadata).task.mode == .delta)
+        let predict = try RecurBinary.run(["predict", "--checkpoint", "d.safetensors", "--data", "small.csv", "--out", "f.csv"], directory: dir)
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let rows = try String(contentsOf: dir.appendingPathComponent("f.csv"), encoding: .utf8).split(separator: "\n").dropFirst().map {
+            $0.split(separator: ",", omittingEmptySubsequences: false)
+        }
+        let pairs = rows.compactMap { r -> (Double, Double)? in Double(r[2]).flatMap { f in Double(r[3]).map { (f, $0) } } }
+        #expect(pairs.count > 600)
+        let mae = pairs.map { abs($0.0 - $0.1) }.reduce(0, +) / Double(pairs.count)
+        #expect(pairs.allSatisfy { (35...65).contains($0.0) } && mae < 5, "forecast MAE \(mae) over \(pairs.count) rows")
+    }
+
     @Test func trainPrintsASummaryWithBaselines() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
