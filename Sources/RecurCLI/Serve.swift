@@ -6,6 +6,7 @@ import RecurCoordinator
 import RecurStore
 import RecurSweep
 import ServiceLifecycle
+import Synchronization
 
 /// `recur serve`: the coordinator.
 struct Serve: AsyncParsableCommand {
@@ -76,6 +77,7 @@ struct Serve: AsyncParsableCommand {
             do { tls = try TLSFiles(certificate: tlsCert, key: tlsKey) } catch let error as ListenerError { throw CLIError(error.description) }
         }
         let coordinator = try Coordinator(store: store, leaseSeconds: leaseSeconds, logger: logger)
+        let listening = Atomic<Int>(0)
         let services = try makeCoordinatorServices(
             coordinator: coordinator,
             listeners: listeners,
@@ -86,6 +88,8 @@ struct Serve: AsyncParsableCommand {
             logger: logger
         ) { listener in
             FileHandle.standardOutput.write(Data("listening on \(listener)\n".utf8))
+            // Ready for systemd (Type=notify) once every listener listens.
+            if listening.add(1, ordering: .relaxed).newValue == listeners.count { SystemdNotify.send("READY=1") }
         }
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

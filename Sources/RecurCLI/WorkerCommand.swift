@@ -63,6 +63,8 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch { throw CLIError("\(error)") }
         var options = Worker.Options()
         if let cacheDir { options.cacheDirectory = URL(fileURLWithPath: cacheDir) }
+        // Ready for systemd (Type=notify) once registered with the coordinator.
+        options.onRegistered = { SystemdNotify.send("READY=1") }
         options.slots = slots
         options.sweep = sweep
         options.exitWhenDone = exitWhenDone

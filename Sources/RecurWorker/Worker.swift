@@ -24,6 +24,8 @@ public final class Worker: Sendable {
         public var engineVersion = BuildInfo.engineVersion
         /// Where datasets are cached by hash (`--cache-dir`).
         public var cacheDirectory = DatasetCache.defaultDirectory()
+        /// Called once the coordinator has registered the worker (readiness for systemd).
+        public var onRegistered: (@Sendable () -> Void)?
         public init() {}
     }
 
@@ -61,6 +63,7 @@ public final class Worker: Sendable {
     /// Registers, then runs the slots until shutdown (or, with `exitWhenDone`, until no sweep has work).
     public func run() async throws {
         await identity.set(try await register())
+        options.onRegistered?()
         await withTaskGroup(of: Void.self) { group in
             for slot in 0..<options.slots {
                 group.addTask { await self.slotLoop(slot: slot) }
