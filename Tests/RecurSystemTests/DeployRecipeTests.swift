@@ -9,10 +9,12 @@ import Testing
     static let validate = ProcessInfo.processInfo.environment["RECUR_KUBERNETES_VALIDATE"] ?? SystemTools.find(["kubernetes-validate"])
     static let hadolint = ProcessInfo.processInfo.environment["RECUR_HADOLINT"] ?? SystemTools.find(["hadolint"])
 
-    static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs a checking tool to its end: its status and its output (stdout and stderr together).
+    static func run(_ tool: String, _ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
         p.arguments = arguments
+        if let directory { p.currentDirectoryURL = directory }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out

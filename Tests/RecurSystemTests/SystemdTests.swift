@@ -22,17 +22,8 @@ import Testing
                 to: dir.appendingPathComponent(name)
             )
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: analyze)
-        p.arguments = ["verify", "./recur-serve.service", "./recur-worker@2.service"]
-        p.currentDirectoryURL = dir
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0 && text.isEmpty, "\(text)")
+        let result = try DeployRecipeTests.run(analyze, ["verify", "./recur-serve.service", "./recur-worker@2.service"], directory: dir)
+        #expect(result.status == 0 && result.output.isEmpty, "\(result.output)")
     }
 
     /// A datagram socket standing in for systemd's; `next` waits for one message.
