@@ -141,7 +141,8 @@ struct Run: AsyncParsableCommand {
         let rows = try coordinator.leaderboard(sweep: spec.name, top: top)
         print("")
         print(LeaderboardTable.table(rows, unit: "", objective: API.Objective(spec.objective.metric)))
-        let b = try? PreparedTask.load(spec.task).baselines()
+        // Stored with the sweep when it was created; read from the dataset only for older sweeps.
+        let b = (try? coordinator.store.sweep(named: spec.name).definitionJson.baselines) ?? (try? PreparedTask.load(spec.task).baselines())
         if let b {
             print(
                 String(

@@ -39,8 +39,7 @@ extension Coordinator {
             record: record,
             scheduler: SweepScheduler.restore(spec: spec, history: history),
             task: task,
-            features: definition.features ?? 1,
-            engineVersion: definition.engineVersion
+            features: definition.features ?? 1
         )
     }
 

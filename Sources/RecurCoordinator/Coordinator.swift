@@ -19,16 +19,15 @@ public actor Coordinator {
         let scheduler: SweepScheduler
         let task: TaskSpec
         let features: Int
-        /// The engine version its workers must have; nil: any.
-        let engineVersion: String?
         var spec: SweepSpec { scheduler.spec }
+        /// The engine version its workers must have; nil: any.
+        var engineVersion: String? { record.definitionJson.engineVersion }
 
-        init(record: SweepRecord, scheduler: SweepScheduler, task: TaskSpec, features: Int, engineVersion: String?) {
+        init(record: SweepRecord, scheduler: SweepScheduler, task: TaskSpec, features: Int) {
             self.record = record
             self.scheduler = scheduler
             self.task = task
             self.features = features
-            self.engineVersion = engineVersion
         }
     }
 
@@ -123,8 +122,7 @@ public actor Coordinator {
             record: record,
             scheduler: SweepScheduler(spec: spec),
             task: task,
-            features: definition.features ?? 1,
-            engineVersion: definition.engineVersion
+            features: definition.features ?? 1
         )
         logger.info("sweep created", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
         return record
