@@ -137,6 +137,7 @@ let package = Package(
                 .embedInCode("0003_drop_deadline_index.sql"),
                 .embedInCode("0004_checkpoint_files.sql"),
                 .embedInCode("0005_tokens_and_worker_engines.sql"),
+                .embedInCode("0006_runs.sql"),
             ]
         ),
         .target(

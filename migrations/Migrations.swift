@@ -17,5 +17,6 @@ public enum Migrations {
             id: "0005_tokens_and_worker_engines",
             sql: String(decoding: PackageResources._005_tokens_and_worker_engines_sql, as: UTF8.self)
         ),
+        Migration(id: "0006_runs", sql: String(decoding: PackageResources._006_runs_sql, as: UTF8.self)),
     ]
 }

@@ -58,6 +58,9 @@ public enum API {
     public typealias LeaderboardRow = Components.Schemas.LeaderboardRow
     public typealias AttemptInfo = Components.Schemas.AttemptInfo
     public typealias MetricRow = Components.Schemas.MetricRow
+    public typealias RunInfo = Components.Schemas.RunInfo
+    public typealias RunKind = Components.Schemas.RunKind
+    public typealias RunDetail = Components.Schemas.RunDetail
     public typealias TrialDetail = Components.Schemas.TrialDetail
 }
 

@@ -31,7 +31,25 @@ struct Trial: AsyncParsableCommand {
             print("config: " + t.params.values.keys.sorted().map { "\($0)=\(LeaderboardTable.cell(t.params[$0]))" }.joined(separator: " "))
             let val = t.valMae.map { String(format: "%.3f", $0) } ?? "–"
             let test = t.testMae.map { String(format: "%.3f", $0) } ?? "–"
-            print("best \(t.objective.label) \(val) at epoch \(t.bestEpoch.map(String.init) ?? "–"), test MAE \(test)")
+            let interval = t.valMaeCi95.map { String(format: " (95 %% interval %.3f–%.3f)", $0[0], $0[1]) } ?? ""
+            let confirmed = t.confirmed == true ? ", confirmed" : ""
+            print("\(t.objective.label) \(val)\(interval) at epoch \(t.bestEpoch.map(String.init) ?? "–"), test MAE \(test)\(confirmed)")
+            let runs = t.runs ?? []
+            if runs.count > 1 {
+                // Each fold × seed scores the trial; refits make its test MAE.
+                var table = [["run", "kind", "fold", "seed", "state", t.objective.label, "best epoch", "test MAE"]]
+                for r in runs {
+                    let kind = r.kind == .refit ? "refit (\(r.epochs ?? 0) epochs)" : r.confirmation ? "confirmation" : "scoring"
+                    table.append([
+                        "\(r.number)", kind, r.fold.map { "\($0) of \(r.folds)" } ?? (r.kind == .refit ? "all pre-test" : "task split"),
+                        "\(r.seedIndex)",
+                        r.state.rawValue, r.valMae.map { String(format: "%.3f", $0) } ?? "–", r.bestEpoch.map(String.init) ?? "–",
+                        r.testMae.map { String(format: "%.3f", $0) } ?? "–",
+                    ])
+                }
+                print("")
+                print(alignedTable(table, numeric: [0, 3, 5, 6, 7]))
+            }
             print("")
             var attempts = [["attempt", "worker", "engine", "cpu", "state", "started", "duration", "error"]]
             for a in t.attempts {
@@ -45,7 +63,8 @@ struct Trial: AsyncParsableCommand {
             for a in t.attempts {
                 let rows = t.metrics.filter { $0.attempt == a.number }
                 guard !rows.isEmpty else { continue }
-                print("\nattempt \(a.number): val MAE \(sparkline(rows.map(\.valMae)))")
+                let run = runs.count > 1 ? a.run.map { " (run \($0))" } ?? "" : ""
+                print("\nattempt \(a.number)\(run): val MAE \(sparkline(rows.map(\.valMae)))")
                 var table = [["epoch", "train loss", "val loss", "val MAE", "seconds"]]
                 for m in rows {
                     table.append([

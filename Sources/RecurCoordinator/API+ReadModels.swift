@@ -47,7 +47,11 @@ extension API.LeaderboardRow {
             durationS: m.durationSeconds,
             worker: m.worker,
             valSkill: m.valSkill,
-            testSkill: m.testSkill
+            testSkill: m.testSkill,
+            valMaeSd: m.valSd,
+            valMaeCi95: m.valCI95.map { [$0.low, $0.high] },
+            runs: m.runs,
+            confirmed: m.confirmed
         )
     }
 }
@@ -63,9 +67,28 @@ extension API.TrialDetail {
             valMae: m.value,
             testMae: m.testMAE,
             bestEpoch: m.bestEpoch,
+            valMaeSd: m.valSd,
+            valMaeCi95: m.valCI95.map { [$0.low, $0.high] },
+            confirmed: m.confirmed,
+            runs: m.runs.map {
+                API.RunDetail(
+                    number: $0.number,
+                    kind: API.RunKind(rawValue: $0.kind.rawValue) ?? .scoring,
+                    fold: $0.fold,
+                    folds: $0.folds,
+                    seedIndex: $0.seedIndex,
+                    confirmation: $0.confirmation,
+                    state: .init(rawValue: $0.state.rawValue) ?? .pending,
+                    valMae: $0.value,
+                    bestEpoch: $0.bestEpoch,
+                    testMae: $0.testMAE,
+                    epochs: $0.epochs
+                )
+            },
             attempts: m.attempts.map {
                 API.AttemptInfo(
                     number: $0.number,
+                    run: $0.run,
                     worker: $0.worker,
                     state: API.AttemptState(rawValue: $0.state.rawValue) ?? .failed,
                     error: $0.error,
@@ -78,6 +101,7 @@ extension API.TrialDetail {
             },
             metrics: m.metrics.map {
                 API.MetricRow(
+                    run: $0.run,
                     attempt: $0.attempt,
                     epoch: $0.epoch,
                     trainLoss: $0.trainLoss,

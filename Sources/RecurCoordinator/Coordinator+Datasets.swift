@@ -63,12 +63,35 @@ extension Coordinator {
         }
         var local = task
         local.dataset = file.path
-        do {
-            let prepared = try PreparedTask.load(local)
-            return (task, prepared.featureCount, prepared.baselines())
-        } catch let error as ForecastError {
+        let prepared: PreparedTask
+        do { prepared = try PreparedTask.load(local) } catch let error as ForecastError {
             throw SweepSpecError(source: source, problems: [error.description.replacingOccurrences(of: file.path, with: spec.task.dataset)])
         }
+        var baselines = prepared.baselines()
+        let evaluation = spec.evaluation
+        guard evaluation.foldMethod == .rollingOrigin || evaluation.refits else { return (task, prepared.featureCount, baselines) }
+        // Every fold (and the refit) must hold whole windows; the validation baselines become the
+        // folds' mean, so a trial's mean over folds compares with persistence on the same rows.
+        var persistence: [Double] = []
+        var trainMean: [Double] = []
+        let layouts = (1...evaluation.foldCount).map { evaluation.layout(fold: $0) } + (evaluation.refits ? [SplitLayout.refit] : [])
+        for layout in layouts where layout != .task {
+            do {
+                let fold = try PreparedTask.load(local, layout: layout)
+                guard layout != .refit else { continue }
+                let b = fold.baselines()
+                persistence.append(b.persistence.valMAE)
+                trainMean.append(b.trainMean.valMAE)
+            } catch let error as ForecastError {
+                let text = error.description.replacingOccurrences(of: file.path, with: spec.task.dataset)
+                throw SweepSpecError(source: source, problems: ["evaluation.folds.count: \(evaluation.folds) folds do not fit: \(text)"])
+            }
+        }
+        if !persistence.isEmpty {
+            baselines.persistence.valMAE = persistence.reduce(0, +) / Double(persistence.count)
+            baselines.trainMean.valMAE = trainMean.reduce(0, +) / Double(trainMean.count)
+        }
+        return (task, prepared.featureCount, baselines)
     }
 
     /// The engine version a worker registered with, remembered after the first lookup.

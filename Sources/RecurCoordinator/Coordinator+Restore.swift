@@ -23,15 +23,24 @@ extension Coordinator {
         var task = spec.task
         task.datasetSHA256 = definition.datasetSHA256
         let history = try store.trials(sweep: record.id!).map { trial in
-            SweepScheduler.TrialHistory(
+            let metrics = try store.metrics(trial: trial.id!)
+            let attempts = try store.attempts(trial: trial.id!)
+            let runOfAttempt = Dictionary(uniqueKeysWithValues: attempts.map { ($0.id!, $0.runId) })
+            return SweepScheduler.TrialHistory(
                 number: trial.number,
                 trialId: trial.id!,
                 configHash: trial.configHash,
                 config: try? TrialConfig.decode(json: trial.configJson),
                 state: historyState(trial.state),
                 bestValue: trial.bestValMetric,
-                epochs: try store.metrics(trial: trial.id!).map { m in
-                    (attempt: m.attemptId, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss))
+                runs: try store.runs(trial: trial.id!).map { run in
+                    SweepScheduler.RunHistory(
+                        ref: SweepScheduler.RunRef(runId: run.id!, trial: trial.number, run: run.number, plan: run.plan),
+                        state: historyState(run.state),
+                        epochs: metrics.filter { runOfAttempt[$0.attemptId] == run.id }.map { m in
+                            (attempt: m.attemptId, epoch: m.epoch, value: spec.objective.value(valMAE: m.valMae, valLoss: m.valLoss))
+                        }
+                    )
                 }
             )
         }
@@ -53,13 +62,24 @@ extension Coordinator {
         }
     }
 
-    /// How an attempt's end left its trial, for the scheduler.
-    static func attemptEnd(_ state: TrialState) -> SweepScheduler.AttemptEnd {
+    static func historyState(_ state: RunState) -> SweepScheduler.RunHistory.State {
+        switch state {
+        case .pending: return .pending
+        case .running: return .running
+        case .succeeded: return .succeeded
+        case .pruned: return .pruned
+        case .failed: return .failed
+        case .cancelled: return .cancelled
+        }
+    }
+
+    /// How a lease's end left its run, for the scheduler.
+    static func runEnd(_ state: RunState) -> SweepScheduler.RunEnd {
         switch state {
         case .pending: return .requeued
-        case .completed: return .completed
+        case .succeeded: return .succeeded
         case .pruned: return .pruned
-        case .failed, .running: return .failed
+        case .failed, .running, .cancelled: return .failed
         }
     }
 }

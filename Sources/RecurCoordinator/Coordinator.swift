@@ -22,6 +22,9 @@ public actor Coordinator {
         var spec: SweepSpec { scheduler.spec }
         /// The engine version its workers must have; nil: any.
         var engineVersion: String? { record.definitionJson.engineVersion }
+        var evaluation: SweepSpec.Evaluation { spec.evaluation }
+        /// A trial is its one run (no folds, seeds, refits or confirmation): scored epoch by epoch, as before runs.
+        var singleRun: Bool { evaluation.runsPerTrial == 1 && !evaluation.refits && evaluation.confirm == nil }
 
         init(record: SweepRecord, scheduler: SweepScheduler, task: TaskSpec, features: Int) {
             self.record = record
@@ -46,6 +49,7 @@ public actor Coordinator {
         var trialNumber: Int
         var sweepId: Int64
         var config: TrialConfig
+        var run: SweepScheduler.RunRef
     }
     var leases: [String: LeaseInfo] = [:]
     var lastTouch: [String: Double] = [:]
@@ -192,42 +196,24 @@ public actor Coordinator {
             }
             anyActive = true
             let token = UUID().uuidString.lowercased() + "-" + UUID().uuidString.lowercased()
-            let deadline = now + leaseSeconds
-            var found: (TrialRecord, AttemptRecord, TrialConfig)?
-            while found == nil, let assignment = runtime.scheduler.next() {
-                switch assignment {
-                case .requeued(let trialId, _):
-                    let (trial, attempt) = try store.lease(trial: trialId, worker: worker, token: token, deadline: deadline, now: now)
-                    found = (trial, attempt, try TrialConfig.decode(json: trial.configJson))
-                case .new(let number, let config, let json):
-                    do {
-                        let (trial, attempt) = try store.addAndLease(
-                            sweep: runtime.record.id!,
-                            number: number,
-                            config: config,
-                            canonicalJSON: json,
-                            worker: worker,
-                            token: token,
-                            deadline: deadline,
-                            now: now
-                        )
-                        found = (trial, attempt, config)
-                    } catch StoreError.duplicate(_) {
-                        continue
-                    }
-                }
-            }
-            guard let (leased, attempt, config) = found else { continue }
+            guard let leased = try leaseRun(runtime, sweep: id, worker: worker, token: token, now: now) else { continue }
+            let (trial, run, attempt, config) = leased
             runtime.scheduler.started()
-            leases[token] = LeaseInfo(attemptId: attempt.id!, trialId: leased.id!, trialNumber: leased.number, sweepId: id, config: config)
-            let seed = runtime.scheduler.seed(forTrial: leased.number)
-            let plan = try runtime.spec.trainingPlan(for: config, features: runtime.features, seed: seed)
+            let ref = SweepScheduler.RunRef(runId: run.id!, trial: trial.number, run: run.number, plan: run.plan)
+            leases[token] = LeaseInfo(attemptId: attempt.id!, trialId: trial.id!, trialNumber: trial.number, sweepId: id, config: config, run: ref)
+            let seed = runtime.scheduler.seed(forTrial: trial.number, seedIndex: run.seedIndex)
+            var plan = try runtime.spec.trainingPlan(for: config, features: runtime.features, seed: seed)
+            if run.kind == .refit {
+                // A refit has nothing to validate on: it trains for the trial's median best epoch count.
+                plan.settings.epochs = run.epochs ?? plan.settings.epochs
+                plan.settings.earlyStopping = nil
+            }
             counters.leases += 1
             logger.info(
                 "leased",
                 metadata: [
-                    "sweep.name": "\(runtime.record.name)", "trial.number": "\(leased.number)", "attempt": "\(attempt.number)",
-                    "worker.id": "\(worker)",
+                    "sweep.name": "\(runtime.record.name)", "trial.number": "\(trial.number)", "run": "\(run.number)",
+                    "attempt": "\(attempt.number)", "worker.id": "\(worker)",
                 ]
             )
             return API.LeaseResponse(
@@ -237,18 +223,76 @@ public actor Coordinator {
                     deadline: attempt.leaseDeadline,
                     leaseSeconds: leaseSeconds,
                     sweep: runtime.record.name,
-                    trialId: leased.id!,
-                    trialNumber: leased.number,
+                    trialId: trial.id!,
+                    trialNumber: trial.number,
                     attempt: attempt.number,
                     config: config,
                     task: runtime.spec.task(for: config, base: runtime.task),
                     model: plan.model,
                     training: plan.settings,
-                    objective: API.Objective(runtime.spec.objective.metric)
+                    objective: API.Objective(runtime.spec.objective.metric),
+                    run: API.RunInfo(
+                        number: run.number,
+                        kind: run.kind == .refit ? .refit : .scoring,
+                        fold: run.fold,
+                        folds: runtime.evaluation.foldCount,
+                        seedIndex: run.seedIndex,
+                        confirmation: run.confirmation
+                    )
                 )
             )
         }
         return API.LeaseResponse(status: anyActive ? .noWork : .done, lease: nil, incompatible: incompatible.isEmpty ? nil : incompatible)
+    }
+
+    /// Leases the sweep's next run (a waiting run of a started trial first, else the first run of
+    /// a newly sampled trial, else — once the search is over — the top-K confirmation runs), or
+    /// nil when it has nothing to hand out now.
+    func leaseRun(
+        _ runtime: Runtime,
+        sweep id: Int64,
+        worker: String,
+        token: String,
+        now: Double
+    ) throws -> (
+        TrialRecord, RunRecord, AttemptRecord, TrialConfig
+    )? {
+        let deadline = now + leaseSeconds
+        while true {
+            while let assignment = runtime.scheduler.next() {
+                switch assignment {
+                case .run(let ref):
+                    let leased = try store.lease(run: ref.runId, worker: worker, token: token, deadline: deadline, now: now)
+                    return (leased.trial, leased.run, leased.attempt, try TrialConfig.decode(json: leased.trial.configJson))
+                case .new(let number, let config, let json):
+                    do {
+                        let (leased, others) = try store.addAndLease(
+                            sweep: id,
+                            number: number,
+                            config: config,
+                            canonicalJSON: json,
+                            runs: runtime.evaluation.scoringRuns(seeds: 0..<runtime.evaluation.seeds),
+                            worker: worker,
+                            token: token,
+                            deadline: deadline,
+                            now: now
+                        )
+                        runtime.scheduler.add(others.map { SweepScheduler.RunRef(runId: $0.id!, trial: number, run: $0.number, plan: $0.plan) })
+                        return (leased.trial, leased.run, leased.attempt, config)
+                    } catch StoreError.duplicate(_) {
+                        continue
+                    }
+                }
+            }
+            guard runtime.scheduler.needsConfirmation else { return nil }
+            let added = try store.addConfirmationRuns(sweep: id, evaluation: runtime.evaluation, now: now)
+            runtime.scheduler.confirmationStarted()
+            runtime.scheduler.add(
+                added.map { SweepScheduler.RunRef(runId: $0.run.id!, trial: $0.trialNumber, run: $0.run.number, plan: $0.run.plan) }
+            )
+            if added.isEmpty { return nil }
+            logger.info("confirmation started", metadata: ["sweep.name": "\(runtime.record.name)", "runs": "\(added.count)"])
+        }
     }
 
     /// The lease `token` refers to: from memory, or (after a restart) from the store.
@@ -265,22 +309,45 @@ public actor Coordinator {
         }
         let trial = try store.trial(id: attempt.trialId)
         guard let runtime = runtimes[trial.sweepId] else { throw StoreError.conflict("the sweep of trial \(trial.number) is not active") }
+        guard let run = try store.runs(trial: trial.id!).first(where: { $0.id == attempt.runId }) else {
+            throw StoreError.conflict("attempt \(attempt.number) of trial \(trial.number) has no run")
+        }
         let info = LeaseInfo(
             attemptId: attempt.id!,
             trialId: trial.id!,
             trialNumber: trial.number,
             sweepId: trial.sweepId,
-            config: try TrialConfig.decode(json: trial.configJson)
+            config: try TrialConfig.decode(json: trial.configJson),
+            run: SweepScheduler.RunRef(runId: run.id!, trial: trial.number, run: run.number, plan: run.plan)
         )
         leases[token] = info
         return (info, runtime)
     }
 
-    /// Books the end of a lease in memory: one trial fewer running, maybe one more pending.
-    func finished(_ token: String, _ runtime: Runtime, trial: TrialRecord) {
-        if trial.state != .completed, let attempt = leases[token]?.attemptId { store.discardUpload(attempt: attempt) }
+    /// Books the end of a lease in memory: one run fewer out, maybe one more waiting, the runs it
+    /// added (refits), a closed trial's waiting runs dropped, and a finished trial's result for
+    /// the sampler.
+    func finished(_ token: String, _ runtime: Runtime, _ outcome: SweepStore.RunOutcome, config: TrialConfig?) {
+        if outcome.run.state != .succeeded, let attempt = leases[token]?.attemptId { store.discardUpload(attempt: attempt) }
+        let ref =
+            leases[token]?.run
+            ?? SweepScheduler.RunRef(runId: outcome.run.id!, trial: outcome.trial.number, run: outcome.run.number, plan: outcome.run.plan)
         leases[token] = nil
-        runtime.scheduler.ended(number: trial.number, trialId: trial.id!, Self.attemptEnd(trial.state))
+        booked(ref, runtime, outcome, config: config)
+    }
+
+    func booked(_ ref: SweepScheduler.RunRef, _ runtime: Runtime, _ outcome: SweepStore.RunOutcome, config: TrialConfig?) {
+        runtime.scheduler.ended(ref, Self.runEnd(outcome.run.state))
+        let trial = outcome.trial
+        runtime.scheduler.add(outcome.added.map { SweepScheduler.RunRef(runId: $0.id!, trial: trial.number, run: $0.number, plan: $0.plan) })
+        if outcome.closed { runtime.scheduler.close(trial: trial.number) }
+        guard let config else { return }
+        if outcome.closed && trial.state == .pruned {
+            runtime.scheduler.observe(config: config, value: trial.bestValMetric ?? .infinity, pruned: true)
+        } else if trial.state == .completed && !ref.plan.confirmation, let value = trial.bestValMetric {
+            // A trial completes once, with its last search run (confirmation runs come after).
+            runtime.scheduler.observe(config: config, value: value, pruned: false)
+        }
     }
 
     public func heartbeat(token: String) async throws -> API.DeadlineResponse {
@@ -321,6 +388,7 @@ public actor Coordinator {
                 ),
                 objective: objective,
                 minimize: runtime.spec.objective.minimize,
+                singleRun: runtime.singleRun,
                 deadline: now + leaseSeconds,
                 now: now
             )
@@ -337,17 +405,25 @@ public actor Coordinator {
             return API.ReportResponse(action: ._continue, deadline: result.leaseDeadline, reason: "epoch \(report.epoch) was already recorded")
         }
         if runtime.record.state != .running {
-            let trial = try store.release(token: token, now: now)
-            finished(token, runtime, trial: trial)
+            let outcome = try store.release(token: token, evaluation: runtime.evaluation, now: now)
+            finished(token, runtime, outcome, config: info.config)
             return API.ReportResponse(action: .stop, deadline: now, reason: "sweep \(runtime.record.name) is \(runtime.record.state.rawValue)")
         }
-        let decision = runtime.scheduler.report(trial: info.trialNumber, epoch: report.epoch, value: objective)
+        if runtime.scheduler.closed.contains(info.trialNumber) {
+            // Another run of the trial was pruned (or failed): this one's numbers no longer matter.
+            let reason = "another run of trial \(info.trialNumber) was pruned or failed"
+            let outcome = try store.prune(token: token, detail: ["rule": "trial_closed", "reason": reason], evaluation: runtime.evaluation, now: now)
+            finished(token, runtime, outcome, config: nil)
+            counters.prunes += 1
+            return API.ReportResponse(action: .prune, deadline: now, reason: reason)
+        }
+        let decision = runtime.scheduler.report(info.run, epoch: report.epoch, value: objective)
         if decision.prune {
-            var detail: [String: Any] = ["rule": decision.rule.rawValue, "reason": decision.reason]
+            var detail: [String: Any] = ["rule": decision.rule.rawValue, "reason": decision.reason, "run": info.run.run]
+            if let fold = info.run.plan.fold { detail["fold"] = fold }
             for (k, v) in decision.numbers { detail[k] = v }
-            let trial = try store.prune(token: token, detail: detail, now: now)
-            finished(token, runtime, trial: trial)
-            runtime.scheduler.observe(config: info.config, value: trial.bestValMetric ?? objective, pruned: true)
+            let outcome = try store.prune(token: token, detail: detail, evaluation: runtime.evaluation, now: now)
+            finished(token, runtime, outcome, config: info.config)
             counters.prunes += 1
             logger.info(
                 "pruned",
@@ -369,14 +445,30 @@ public actor Coordinator {
 
     func completeNow(token: String, _ request: API.CompleteRequest) throws -> API.TrialStateResponse {
         let (info, runtime) = try leaseInfo(token)
-        let value = runtime.spec.objective.value(valMAE: request.valMae, valLoss: request.valLoss)
-        let trial: TrialRecord
+        let value: Double?
+        if let mae = request.valMae, let loss = request.valLoss {
+            value = runtime.spec.objective.value(valMAE: mae, valLoss: loss)
+        } else if info.run.plan.kind == .scoring {
+            // The best value its reports reached stands for the result it did not send.
+            guard let best = try store.runs(trial: info.trialId).first(where: { $0.id == info.run.runId })?.bestValMetric else {
+                throw StoreError.conflict(
+                    "val_mae and val_loss: missing, and this scoring run reported no epoch; send its validation metrics (only a refit completes without them)"
+                )
+            }
+            value = best
+        } else {
+            value = nil
+        }
+        let outcome: SweepStore.RunOutcome
+        let evaluation = runtime.evaluation
         do {
-            trial = try store.complete(
+            outcome = try store.complete(
                 token: token,
-                valMetric: value,
+                valMetric: info.run.plan.kind == .refit ? nil : value,
                 bestEpoch: request.bestEpoch,
                 testMetric: request.testMae,
+                evaluation: evaluation,
+                keepCheckpoint: { run in Self.isRepresentative(run, evaluation) },
                 now: clock()
             )
         } catch let error as StoreError {
@@ -386,17 +478,25 @@ public actor Coordinator {
             }
             throw error
         }
-        finished(token, runtime, trial: trial)
-        runtime.scheduler.observe(config: info.config, value: value, pruned: false)
+        finished(token, runtime, outcome, config: info.config)
         counters.completions += 1
         logger.info(
             "completed",
             metadata: [
-                "sweep.name": "\(runtime.record.name)", "trial.number": "\(trial.number)", "metric.val": "\(value)",
-                "metric.test": "\(request.testMae)",
+                "sweep.name": "\(runtime.record.name)", "trial.number": "\(outcome.trial.number)", "run": "\(outcome.run.number)",
+                "metric.val": "\(value.map { "\($0)" } ?? "none")", "metric.test": "\(request.testMae)",
+                "trial.state": "\(outcome.trial.state.rawValue)",
             ]
         )
-        return API.TrialStateResponse(trialId: trial.id!, state: API.TrialState(trial.state))
+        return API.TrialStateResponse(trialId: outcome.trial.id!, state: API.TrialState(outcome.trial.state))
+    }
+
+    /// Whether a run's model is the trial's checkpoint: the first seed's refit, else the first
+    /// seed's run on the last fold (or on the task's split).
+    static func isRepresentative(_ run: RunRecord, _ evaluation: SweepSpec.Evaluation) -> Bool {
+        guard run.seedIndex == 0 else { return false }
+        if evaluation.refits { return run.kind == .refit }
+        return run.kind == .scoring && run.fold == (evaluation.foldMethod == .none ? nil : evaluation.foldCount)
     }
 
     /// Where the checkpoint upload of the lease `token` goes; the lease must be running.
@@ -410,15 +510,19 @@ public actor Coordinator {
     }
 
     func failNow(token: String, _ request: API.FailRequest) throws -> API.TrialStateResponse {
-        let (_, runtime) = try leaseInfo(token)
-        let trial = try store.fail(
+        // The document allows null (as absent); the generated enum also takes "", which it does not.
+        if request.kind == ._empty_ { throw APIError.badRequest("kind: '' is not a failure kind; send error, diverged or null") }
+        let (info, runtime) = try leaseInfo(token)
+        let outcome = try store.fail(
             token: token,
             error: String(request.error.prefix(4000)),
             retryable: request.retryable,
             maxAttempts: runtime.spec.maxAttempts,
+            evaluation: runtime.evaluation,
             now: clock()
         )
-        finished(token, runtime, trial: trial)
+        finished(token, runtime, outcome, config: info.config)
+        let trial = outcome.trial
         counters.failures += 1
         logger.warning(
             "attempt failed",
@@ -432,24 +536,32 @@ public actor Coordinator {
     }
 
     func releaseNow(token: String) throws -> API.TrialStateResponse {
-        let (_, runtime) = try leaseInfo(token)
-        let trial = try store.release(token: token, now: clock())
-        finished(token, runtime, trial: trial)
+        let (info, runtime) = try leaseInfo(token)
+        let outcome = try store.release(token: token, evaluation: runtime.evaluation, now: clock())
+        finished(token, runtime, outcome, config: info.config)
         counters.releases += 1
-        return API.TrialStateResponse(trialId: trial.id!, state: API.TrialState(trial.state))
+        return API.TrialStateResponse(trialId: outcome.trial.id!, state: API.TrialState(outcome.trial.state))
     }
 
     /// Marks expired leases lost and requeues their trials. Called by the reaper.
     @discardableResult
     public func reap() throws -> Int {
-        let expired = try store.expireLeases(now: clock()) { [runtimes] sweep in runtimes[sweep]?.spec.maxAttempts ?? 3 }
+        let expired = try store.expireLeases(
+            now: clock(),
+            evaluation: { [runtimes] sweep in runtimes[sweep]?.evaluation ?? .init() },
+            maxAttempts: { [runtimes] sweep in runtimes[sweep]?.spec.maxAttempts ?? 3 }
+        )
         counters.expirations += expired.count
-        for t in expired {
-            logger.warning("lease expired", metadata: ["trial.id": "\(t.id!)", "trial.state": "\(t.state.rawValue)"])
-            if let token = leases.first(where: { $0.value.trialId == t.id })?.key, let runtime = runtimes[t.sweepId] {
-                finished(token, runtime, trial: t)
-            } else if let runtime = runtimes[t.sweepId] {
-                runtime.scheduler.ended(number: t.number, trialId: t.id!, Self.attemptEnd(t.state))
+        for outcome in expired {
+            let t = outcome.trial
+            logger.warning("lease expired", metadata: ["trial.id": "\(t.id!)", "run": "\(outcome.run.number)", "trial.state": "\(t.state.rawValue)"])
+            guard let runtime = runtimes[t.sweepId] else { continue }
+            let config = try? TrialConfig.decode(json: t.configJson)
+            if let token = leases.first(where: { $0.value.run.runId == outcome.run.id })?.key {
+                finished(token, runtime, outcome, config: config)
+            } else {
+                let ref = SweepScheduler.RunRef(runId: outcome.run.id!, trial: t.number, run: outcome.run.number, plan: outcome.run.plan)
+                booked(ref, runtime, outcome, config: config)
             }
         }
         return expired.count

@@ -103,8 +103,9 @@ public enum Dashboard {
 
     struct Header { let label: String, href: String?, arrow: String, numeric: Bool }
     struct Row {
-        let state, rank, trial: String, href: String?, params: [String], value, test, valSkill, testSkill, epochs: String
+        let state, rank, trial: String, href: String?, params: [String], value, test, valSkill, testSkill, runs, epochs: String
         var baseline = false
+        var confirmed = false
     }
     struct PageLink { let page: Int, href: String, current: Bool }
     struct Pages { let number: Int, count: Int, links: [PageLink] }
@@ -113,7 +114,7 @@ public enum Dashboard {
     struct SweepPage {
         let name: String, barWidth: Int, finished: Int, maxTrials: Int, completed: Int, running: Int, pruned: Int, failed: Int, state: String
         let objective: String, best: Best?, persistence: String?, skill: String?, headers: [Header], rows: [Row], pages: Pages?, curves: String
-        let points: Int, parallel: String
+        let points: Int, parallel: String, intervals: String
         let importance: [Importance], anyImportance: Bool
     }
 
@@ -156,7 +157,8 @@ public enum Dashboard {
             [header("rank", nil, numeric: true), header("trial", .trial, numeric: true)] + parameters.map { header($0, nil) }
             + [
                 header(objective, .valMAE, numeric: true), header("test MAE", .testMAE, numeric: true), header("val skill", nil, numeric: true),
-                header("test skill", nil, numeric: true), header("epochs", .epochs, numeric: true), header("state", .state),
+                header("test skill", nil, numeric: true), header("runs", nil, numeric: true), header("epochs", .epochs, numeric: true),
+                header("state", .state),
             ]
         var rowViews = rows.map { r in
             Row(
@@ -165,11 +167,13 @@ public enum Dashboard {
                 trial: "\(r.trial)",
                 href: standalone ? nil : "/trials/\(r.trialId)",
                 params: parameters.map { r.params[$0]?.description ?? "" },
-                value: number(r.value),
+                value: r.valCI95.map { String(format: "%.3f ± %.3f", r.value ?? .nan, ($0.high - $0.low) / 2) } ?? number(r.value),
                 test: number(r.testMAE),
                 valSkill: skill(r.valSkill),
                 testSkill: skill(r.testSkill),
-                epochs: "\(r.epochs)"
+                runs: r.runs > 0 ? "\(r.runs)" : "",
+                epochs: "\(r.epochs)",
+                confirmed: r.confirmed
             )
         }
         // Persistence stands where its val MAE ranks, so the rows above it are the ones that beat it.
@@ -188,6 +192,7 @@ public enum Dashboard {
                     test: number(p.testMAE),
                     valSkill: skill(0),
                     testSkill: skill(0),
+                    runs: "",
                     epochs: "",
                     baseline: true
                 )
@@ -210,6 +215,13 @@ public enum Dashboard {
         let curves = try store.curves(trials: (top + pruned).map(\.trialId))
         let series = (top + pruned).map { (label: "trial \($0.number)", values: curves[$0.trialId] ?? [], pruned: $0.state == "pruned") }
         // Curves plot val MAE, so persistence's val MAE is their reference line.
+        // The best trials' means with their intervals: is the winner's lead more than noise?
+        let ranked = try store.leaderboard(sweep: name, top: 30).filter { $0.state == .completed && $0.value != nil }
+        let intervals = SVGPlots.intervals(
+            ranked.map { (label: "\($0.trial)", mean: $0.value!, low: $0.valCI95?.low, high: $0.valCI95?.high, confirmed: $0.confirmed) },
+            baseline: s.objective == .valMAE ? s.persistence.map { (label: "persistence", value: $0.valMAE) } : nil,
+            yLabel: objective
+        )
         let importance = SVGPlots.importance(points, parameters: parameters).map {
             Importance(name: $0.name, rho: String(format: "%.2f", $0.rho), width: Int($0.rho * 200))
         }
@@ -233,6 +245,7 @@ public enum Dashboard {
             curves: SVGPlots.learningCurves(series, baseline: s.persistence.map { (label: "persistence", value: $0.valMAE) }),
             points: points.count,
             parallel: SVGPlots.parallelCoordinates(points, parameters: parameters, objective: objective, logScale: try logScaled(store, name)),
+            intervals: intervals,
             importance: importance,
             anyImportance: !importance.isEmpty
         )
@@ -242,16 +255,17 @@ public enum Dashboard {
     /// `/trials/{id}`.
     public static func trial(store: SweepStore, id: Int64) throws -> String {
         struct Config { let name, value: String }
-        struct Attempt { let number: Int, worker, engine, cpu, state, error: String }
+        struct Attempt { let number: Int, run, worker, engine, cpu, state, error: String }
+        struct Run { let number: Int, kind, fold, seed, state, value, bestEpoch, test: String }
         struct Epoch { let attempt, epoch: Int, trainLoss, valLoss, valMAE, seconds: String }
         struct TrialPage {
             let trial: Int, sweep, sweepPath, state, objective, value, test: String, config: [Config], curves: String
-            let attempts: [Attempt], epochs: [Epoch]
+            let attempts: [Attempt], epochs: [Epoch], runs: [Run], anyRuns: Bool, interval: String?, confirmed: Bool
         }
         let t = try store.trialDetail(id: id)
-        let series = t.attempts.map { a in
+        let series = t.attempts.filter { a in t.metrics.contains { $0.attempt == a.number } }.map { a in
             (
-                label: "attempt \(a.number)", values: t.metrics.filter { $0.attempt == a.number }.map(\.valMAE),
+                label: (a.run.map { "run \($0), " } ?? "") + "attempt \(a.number)", values: t.metrics.filter { $0.attempt == a.number }.map(\.valMAE),
                 pruned: a.state != .succeeded && a.state != .running
             )
         }
@@ -268,6 +282,7 @@ public enum Dashboard {
             attempts: t.attempts.map {
                 Attempt(
                     number: $0.number,
+                    run: $0.run.map(String.init) ?? "–",
                     worker: $0.worker ?? "–",
                     engine: $0.engineVersion ?? "–",
                     cpu: $0.cpuFeatures ?? "–",
@@ -284,7 +299,23 @@ public enum Dashboard {
                     valMAE: String(format: "%.3f", $0.valMAE),
                     seconds: String(format: "%.2f", $0.seconds)
                 )
-            }
+            },
+            runs: t.runs.map {
+                Run(
+                    number: $0.number,
+                    kind: $0.kind == .refit ? "refit (\($0.epochs ?? 0) epochs)" : $0.confirmation ? "confirmation" : "scoring",
+                    fold: $0.fold.map { f in "\(f) of \(t.runs.first?.folds ?? f)" }
+                        ?? ($0.kind == .refit ? "all pre-test rows" : "the task's split"),
+                    seed: "\($0.seedIndex)",
+                    state: $0.state.rawValue,
+                    value: number($0.value),
+                    bestEpoch: $0.bestEpoch.map(String.init) ?? "–",
+                    test: number($0.testMAE)
+                )
+            },
+            anyRuns: t.runs.count > 1,
+            interval: t.valCI95.map { String(format: "95 %% interval [%.3f, %.3f]", $0.low, $0.high) },
+            confirmed: t.confirmed
         )
         return render("trial", view, title: "Trial \(t.trial)", refresh: t.state == .running)
     }

@@ -79,6 +79,69 @@ enum SVGPlots {
         return svg + "</svg>"
     }
 
+    /// The best trials' scores with their 95 % intervals as error bars, in leaderboard order;
+    /// confirmed trials filled, the baseline (persistence) a dashed line. One-run trials have no
+    /// bar. The y-range is clipped like the learning curves'.
+    static func intervals(
+        _ items: [(label: String, mean: Double, low: Double?, high: Double?, confirmed: Bool)],
+        baseline: (label: String, value: Double)? = nil,
+        yLabel: String = "val MAE",
+        width: Double = 760,
+        height: Double = 240
+    ) -> String {
+        let items = items.filter(\.mean.isFinite)
+        guard !items.isEmpty else { return "<p class=\"empty\">no trial has finished yet</p>" }
+        let lows = items.map { $0.low ?? $0.mean }
+        let highs = items.map { $0.high ?? $0.mean }.sorted()
+        var lo = lows.min()!
+        let q90 = highs[min(highs.count - 1, Int(Double(highs.count - 1) * 0.9))]
+        var hi = min(highs.last!, q90 + (q90 - lo) * 0.25)
+        if let v = baseline?.value, v.isFinite {
+            lo = min(lo, v)
+            hi = max(hi, v)
+        }
+        if hi <= lo { hi = lo + 1 }
+        let (l, r, t, b) = (56.0, 150.0, 12.0, 36.0)
+        func x(_ i: Int) -> Double { l + (width - l - r) * (Double(i) + 0.5) / Double(items.count) }
+        func y(_ v: Double) -> Double { t + (height - t - b) * (1 - (min(max(v, lo), hi) - lo) / (hi - lo)) }
+        var svg =
+            "<svg class=\"plot\" id=\"intervals\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"scores with 95 % intervals\">"
+        svg += axes(l: l, r: r, t: t, b: b, width: width, height: height, xLabel: "trial, in leaderboard order", yLabel: yLabel, yLo: lo, yHi: hi)
+        if let baseline {
+            let at = f(y(baseline.value))
+            svg +=
+                "<line class=\"baseline\" x1=\"\(f(l))\" x2=\"\(f(width - r))\" y1=\"\(at)\" y2=\"\(at)\" stroke=\"#555\" stroke-dasharray=\"6 4\"><title>\(escape(baseline.label)) \(String(format: "%.3f", baseline.value))</title></line>"
+            svg +=
+                "<text class=\"legend\" x=\"\(f(width - r + 12))\" y=\"\(f(y(baseline.value) + 4))\" font-size=\"11\">\(escape(baseline.label)) \(String(format: "%.3f", baseline.value))</text>"
+        }
+        for (i, item) in items.enumerated() {
+            let cx = f(x(i))
+            let interval = item.low.flatMap { l in item.high.map { (l, $0) } }
+            let tip =
+                interval.map { String(format: "%@: %.3f [%.3f, %.3f]", item.label, item.mean, $0.0, $0.1) }
+                ?? String(format: "%@: %.3f", item.label, item.mean)
+            if let (low, high) = interval {
+                svg +=
+                    "<line class=\"errorbar\" x1=\"\(cx)\" x2=\"\(cx)\" y1=\"\(f(y(low)))\" y2=\"\(f(y(high)))\" stroke=\"#1f77b4\" stroke-width=\"1.5\"/>"
+                for v in [low, high] {
+                    svg +=
+                        "<line x1=\"\(f(x(i) - 4))\" x2=\"\(f(x(i) + 4))\" y1=\"\(f(y(v)))\" y2=\"\(f(y(v)))\" stroke=\"#1f77b4\" stroke-width=\"1.5\"/>"
+                }
+            }
+            svg +=
+                "<circle class=\"score\(item.confirmed ? " confirmed" : "")\" cx=\"\(cx)\" cy=\"\(f(y(item.mean)))\" r=\"4\" fill=\"\(item.confirmed ? "#1f77b4" : "#fff")\" stroke=\"#1f77b4\" stroke-width=\"1.5\"><title>\(escape(tip))</title></circle>"
+            if items.count <= 30 {
+                svg +=
+                    "<text class=\"tick\" x=\"\(cx)\" y=\"\(f(height - b + 14))\" text-anchor=\"middle\" font-size=\"10\">\(escape(item.label))</text>"
+            }
+        }
+        if items.contains(where: \.confirmed) {
+            svg += "<circle cx=\"\(f(width - r + 18))\" cy=\"\(f(t + 8))\" r=\"4\" fill=\"#1f77b4\"/>"
+            svg += "<text class=\"legend\" x=\"\(f(width - r + 28))\" y=\"\(f(t + 12))\" font-size=\"11\">confirmed</text>"
+        }
+        return svg + "</svg>"
+    }
+
     /// One vertical axis per parameter and one for the objective (val MAE or val loss); one line
     /// per trial, coloured by the objective.
     static func parallelCoordinates(

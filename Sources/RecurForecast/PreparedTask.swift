@@ -63,6 +63,8 @@ public struct PreparedTask: Sendable {
     public let normalization: Normalization
     /// Row ranges of train, validation and test.
     public let rowRanges: [Range<Int>]
+    /// Which rows train, validate and test (the task's split, a fold, or a refit).
+    public let layout: SplitLayout
     /// Rows added by gap interpolation.
     public let interpolatedRows: Int
     /// Per row, true when interpolation made it (empty when nothing was filled).
@@ -72,9 +74,11 @@ public struct PreparedTask: Sendable {
 
     public var featureCount: Int { normalization.features.count }
     public var rowCount: Int { timestamps.count }
+    /// False for a refit, which trains on every pre-test row and has nothing to validate on.
+    public var hasValidation: Bool { !windowStarts(.validation).isEmpty }
 
     /// Loads the CSV the spec names and prepares it. Relative paths resolve against `directory`.
-    public static func load(_ spec: TaskSpec, directory: URL? = nil) throws -> PreparedTask {
+    public static func load(_ spec: TaskSpec, directory: URL? = nil, layout: SplitLayout = .task) throws -> PreparedTask {
         try spec.validate()
         let base = URL(fileURLWithPath: (directory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).path, isDirectory: true)
         let url = URL(fileURLWithPath: spec.dataset, relativeTo: base)
@@ -109,19 +113,22 @@ public struct PreparedTask: Sendable {
             throw ForecastError("\(field): no column '\(name)' in \(spec.dataset); columns: \(header.columns.joined(separator: ", "))")
         }
         let series = try TimeSeries.parse(csv: data, source: spec.dataset, timestampColumn: spec.timestampColumn, columns: wanted, gaps: spec.gaps)
-        return try PreparedTask(spec: spec, series: series, featureNames: names)
+        return try PreparedTask(spec: spec, series: series, featureNames: names, layout: layout)
     }
 
-    public init(spec: TaskSpec, series: TimeSeries, featureNames: [String]) throws {
+    public init(spec: TaskSpec, series: TimeSeries, featureNames: [String], layout: SplitLayout = .task) throws {
         try spec.validate()
         self.spec = spec
+        self.layout = layout
         let n = series.rowCount
-        let trainEnd = Int(spec.split[0] * Double(n))
-        let valEnd = trainEnd + Int(spec.split[1] * Double(n))
-        rowRanges = [0..<trainEnd, trainEnd..<valEnd, valEnd..<n]
+        rowRanges = layout.rowRanges(rows: n, split: spec.split)
+        let trainEnd = rowRanges[0].upperBound
         for (split, range) in zip(["train", "validation", "test"], rowRanges) where range.count < spec.windowSpan {
+            if layout == .refit && split == "validation" { continue }
+            let which = layout == .task ? "the \(split) split" : "the \(split) split of \(layout)"
+            let fix = layout == .task ? "" : " or use fewer folds"
             throw ForecastError(
-                "task: the \(split) split has \(range.count) rows but one window spans \(spec.windowSpan) (sequence_length \(spec.sequenceLength), sampling_rate \(spec.samplingRate), horizon \(spec.horizon)); shorten the window or use more data"
+                "task: \(which) has \(range.count) rows but one window spans \(spec.windowSpan) (sequence_length \(spec.sequenceLength), sampling_rate \(spec.samplingRate), horizon \(spec.horizon)); shorten the window\(fix) or use more data"
             )
         }
         let width = series.columns.count
@@ -168,7 +175,7 @@ public struct PreparedTask: Sendable {
         interpolatedRows = series.interpolatedRows
         filledRows = series.filledRows
         timestampColumn = series.timestampName
-        for split in [Split.validation, .test] where scoredStarts(split).isEmpty {
+        for split in [Split.validation, .test] where scoredStarts(split).isEmpty && !(split == .validation && layout == .refit) {
             throw ForecastError(
                 "task: every \(split == .test ? "test" : "validation") window targets a row filled by interpolation, so none can be scored; fill the gap in \(spec.dataset) or move the split"
             )
@@ -178,6 +185,7 @@ public struct PreparedTask: Sendable {
     /// First input rows of every window in `split`.
     public func windowStarts(_ split: Split) -> Range<Int> {
         let rows = rowRanges[split.rawValue]
+        guard rows.count >= spec.windowSpan else { return rows.lowerBound..<rows.lowerBound }
         return rows.lowerBound..<(rows.upperBound - spec.windowSpan + 1)
     }
 

@@ -158,6 +158,7 @@ public final class Trainer {
         var best = (value: Double.infinity, epoch: 0, weights: model.parameters.flatValues)
         var wait = 0
         var reason = "completed"
+        let validates = task.hasValidation
         for epoch in 1...settings.epochs {
             let epochStart = clock.now
             order.shuffle(using: &rng)
@@ -182,8 +183,9 @@ public final class Trainer {
                 onBatch(b0 + b, order.count, (clock.now - epochStart).seconds, lossSum / Double(b0 + b))
             }
             let trainSeconds = (clock.now - epochStart).seconds
-            let val = evaluate(.validation)
-            guard val.loss.isFinite && val.mae.isFinite else {
+            // A refit has no validation rows: it reports NaN and runs every epoch, keeping the last.
+            let val = validates ? evaluate(.validation) : (loss: Double.nan, mae: Double.nan)
+            guard !validates || (val.loss.isFinite && val.mae.isFinite) else {
                 throw TrainingDiverged(
                     "training diverged: the validation loss is \(val.loss) after epoch \(epoch); lower the learning rate or set clipnorm"
                 )
@@ -199,7 +201,7 @@ public final class Trainer {
             history.append(report)
             let monitored = settings.earlyStopping?.monitor == .valLoss ? report.valLoss : report.valMAE
             // Keras: an improvement must beat the best by more than min_delta.
-            if monitored + (settings.earlyStopping?.minDelta ?? 0) < best.value || epoch == 1 {
+            if validates && (monitored + (settings.earlyStopping?.minDelta ?? 0) < best.value || epoch == 1) {
                 best = (monitored, epoch, settings.earlyStopping?.restoreBest == true ? model.parameters.flatValues : [])
                 wait = 0
             } else {
@@ -210,12 +212,12 @@ public final class Trainer {
                 break
             }
             // Keras stops only after an epoch without improvement (so patience 0 stops at the first one).
-            if let e = settings.earlyStopping, wait > 0, wait >= e.patience, epoch < settings.epochs {
+            if validates, let e = settings.earlyStopping, wait > 0, wait >= e.patience, epoch < settings.epochs {
                 reason = "early_stopping"
                 break
             }
         }
-        let restore = settings.earlyStopping?.restoreBest == true
+        let restore = validates && settings.earlyStopping?.restoreBest == true
         if restore { model.parameters.flatValues = best.weights }
         let bestEpoch = restore ? best.epoch : history.count
         let test = evaluate(.test)

@@ -49,12 +49,42 @@ public struct LeaderboardRow: Sendable, Equatable {
     /// above 0 beats "tomorrow is like today". Nil without baselines.
     public var valSkill: Double?
     public var testSkill: Double?
+    /// The objective's spread over the finished scoring runs (nil for one run), its 95 %
+    /// interval, how many runs, and whether top-K confirmation re-ran it.
+    public var valSd: Double? = nil
+    public var valCI95: (low: Double, high: Double)? = nil
+    public var runs: Int = 0
+    public var confirmed: Bool = false
     public var pruned: Bool { state == .pruned }
+
+    public static func == (a: LeaderboardRow, b: LeaderboardRow) -> Bool {
+        a.rank == b.rank && a.trial == b.trial && a.trialId == b.trialId && a.params == b.params && a.value == b.value && a.testMAE == b.testMAE
+            && a.epochs == b.epochs && a.state == b.state && a.durationSeconds == b.durationSeconds && a.worker == b.worker
+            && a.valSkill == b.valSkill && a.testSkill == b.testSkill && a.valSd == b.valSd && a.valCI95?.low == b.valCI95?.low
+            && a.valCI95?.high == b.valCI95?.high && a.runs == b.runs && a.confirmed == b.confirmed
+    }
+}
+
+/// One run of a trial.
+public struct RunInfo: Sendable, Equatable {
+    public var number: Int
+    public var kind: RunPlan.Kind
+    public var fold: Int?
+    public var folds: Int
+    public var seedIndex: Int
+    public var confirmation: Bool
+    public var state: RunState
+    public var value: Double?
+    public var bestEpoch: Int?
+    public var testMAE: Double?
+    public var epochs: Int?
 }
 
 /// One attempt of a trial.
 public struct AttemptInfo: Sendable, Equatable {
     public var number: Int
+    /// The run it trained.
+    public var run: Int?
     public var worker: String?
     public var state: AttemptState
     public var error: String?
@@ -68,6 +98,7 @@ public struct AttemptInfo: Sendable, Equatable {
 
 /// One epoch of one attempt.
 public struct MetricRow: Sendable, Equatable {
+    public var run: Int?
     public var attempt: Int
     public var epoch: Int
     public var trainLoss: Double
@@ -87,9 +118,19 @@ public struct TrialDetail: Sendable, Equatable {
     public var value: Double?
     public var testMAE: Double?
     public var bestEpoch: Int?
+    public var valSd: Double?
+    public var valCI95: (low: Double, high: Double)?
+    public var confirmed: Bool
+    public var runs: [RunInfo]
     public var attempts: [AttemptInfo]
     public var metrics: [MetricRow]
     public var objective: SweepSpec.Objective.Metric
+
+    public static func == (a: TrialDetail, b: TrialDetail) -> Bool {
+        a.sweep == b.sweep && a.trialId == b.trialId && a.state == b.state && a.params == b.params && a.value == b.value && a.testMAE == b.testMAE
+            && a.bestEpoch == b.bestEpoch && a.valSd == b.valSd && a.valCI95?.low == b.valCI95?.low && a.valCI95?.high == b.valCI95?.high
+            && a.confirmed == b.confirmed && a.runs == b.runs && a.attempts == b.attempts && a.metrics == b.metrics && a.objective == b.objective
+    }
 }
 
 /// A registered worker and how many attempts it runs now.

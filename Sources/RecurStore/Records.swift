@@ -5,6 +5,8 @@ import RecurSweep
 public enum SweepState: String, Codable, Sendable, CaseIterable { case running, paused, cancelled, done }
 public enum TrialState: String, Codable, Sendable, CaseIterable { case pending, running, completed, pruned, failed }
 public enum AttemptState: String, Codable, Sendable, CaseIterable { case running, succeeded, failed, lost, pruned, released }
+/// A run's state; `cancelled`: never leased, because its trial was pruned or failed first.
+public enum RunState: String, Codable, Sendable, CaseIterable { case pending, running, succeeded, pruned, failed, cancelled }
 
 /// Records use snake_case columns, as the migrations define them.
 public protocol SnakeCaseRecord: Codable, FetchableRecord, MutablePersistableRecord {}
@@ -43,6 +45,39 @@ public struct TrialRecord: SnakeCaseRecord, Sendable, Equatable {
     public var createdAt: Double
     public var startedAt: Double?
     public var finishedAt: Double?
+    /// The spread of the scoring runs' objective (migration 0006): sample sd, how many finished
+    /// scoring runs the mean `bestValMetric` is over, and its 95 % Student's t interval.
+    public var valSd: Double? = nil
+    public var valRuns: Int? = nil
+    public var valCiLow: Double? = nil
+    public var valCiHigh: Double? = nil
+    /// Re-run with more seeds by top-K confirmation, every confirmation run finished.
+    public var confirmed: Bool = false
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// One run of a trial: a fold × seed that scores it, or a refit that trains on all pre-test rows
+/// for its test score (migration 0006).
+public struct RunRecord: SnakeCaseRecord, Sendable, Equatable {
+    public static let databaseTableName = "runs"
+    public var id: Int64?
+    public var trialId: Int64
+    public var number: Int
+    public var kind: RunPlan.Kind
+    public var fold: Int?
+    public var seedIndex: Int
+    public var confirmation: Bool
+    public var epochs: Int?
+    public var state: RunState
+    public var bestValMetric: Double?
+    public var bestEpoch: Int?
+    public var testMetric: Double?
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+
+    public var plan: RunPlan { RunPlan(kind: kind, fold: fold, seedIndex: seedIndex, confirmation: confirmation, epochs: epochs) }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -69,6 +104,11 @@ extension TrialRecord {
         createdAt = row["created_at"]
         startedAt = row["started_at"]
         finishedAt = row["finished_at"]
+        valSd = row["val_sd"]
+        valRuns = row["val_runs"]
+        valCiLow = row["val_ci_low"]
+        valCiHigh = row["val_ci_high"]
+        confirmed = row["confirmed"] ?? false
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
@@ -84,6 +124,11 @@ extension TrialRecord {
         container["created_at"] = createdAt
         container["started_at"] = startedAt
         container["finished_at"] = finishedAt
+        container["val_sd"] = valSd
+        container["val_runs"] = valRuns
+        container["val_ci_low"] = valCiLow
+        container["val_ci_high"] = valCiHigh
+        container["confirmed"] = confirmed
     }
 }
 
@@ -99,6 +144,8 @@ public struct AttemptRecord: SnakeCaseRecord, Sendable, Equatable {
     public var error: String?
     public var startedAt: Double
     public var finishedAt: Double?
+    /// The run this attempt trains (migration 0006).
+    public var runId: Int64? = nil
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -115,6 +162,7 @@ extension AttemptRecord {
         error = row["error"]
         startedAt = row["started_at"]
         finishedAt = row["finished_at"]
+        runId = row["run_id"]
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
@@ -128,6 +176,7 @@ extension AttemptRecord {
         container["error"] = error
         container["started_at"] = startedAt
         container["finished_at"] = finishedAt
+        container["run_id"] = runId
     }
 }
 

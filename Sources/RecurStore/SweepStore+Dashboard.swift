@@ -42,19 +42,28 @@ extension SweepStore {
     public func curves(trials: [Int64]) throws -> [Int64: [Double]] {
         guard !trials.isEmpty else { return [:] }
         return try writer.read { db in
-            var out: [Int64: [Double]] = [:]
+            // Each run's last attempt, epoch by epoch; a trial of several runs is their mean at
+            // every epoch some run reached (one run: its own curve).
+            var sums: [Int64: [(sum: Double, n: Int)]] = [:]
             let list = trials.map(String.init).joined(separator: ",")
             for row in try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT m.trial_id, m.epoch, m.val_mae FROM epoch_metrics m
-                    WHERE m.trial_id IN (\(list)) AND m.attempt_id = (SELECT MAX(a.id) FROM attempts a WHERE a.trial_id = m.trial_id)
+                    SELECT m.trial_id, m.epoch, m.val_mae FROM epoch_metrics m JOIN attempts a ON a.id = m.attempt_id
+                    WHERE m.trial_id IN (\(list)) AND m.attempt_id = (SELECT MAX(a2.id) FROM attempts a2 WHERE a2.run_id IS a.run_id AND a2.trial_id = m.trial_id)
                     ORDER BY m.trial_id, m.epoch
                     """
             ) {
-                out[row["trial_id"], default: []].append(row["val_mae"])
+                let trial: Int64 = row["trial_id"]
+                let epoch: Int = row["epoch"]
+                let value: Double = row["val_mae"]
+                var list = sums[trial, default: []]
+                while list.count < epoch { list.append((0, 0)) }
+                list[epoch - 1].sum += value
+                list[epoch - 1].n += 1
+                sums[trial] = list
             }
-            return out
+            return sums.mapValues { $0.map { $0.n > 0 ? $0.sum / Double($0.n) : .nan } }
         }
     }
 }

@@ -4,48 +4,90 @@ import RecurSweep
 
 /// Leases: the only way a trial runs. Each function is one transaction with guarded UPDATEs.
 extension SweepStore {
-    /// Starts an attempt of a pending trial under `token`, valid until `deadline`.
+    /// Starts an attempt of a trial's first pending run under `token`, valid until `deadline`.
     public func lease(trial: Int64, worker: String?, token: String, deadline: Double, now: Double) throws -> (TrialRecord, AttemptRecord) {
-        try write { db in try SweepStore.lease(db, trial: trial, worker: worker, token: token, deadline: deadline, now: now) }
+        let leased = try write { db in
+            let next = try db.cachedStatement(sql: "SELECT id FROM runs WHERE trial_id = ? AND state = 'pending' ORDER BY number LIMIT 1")
+            guard let run = try Int64.fetchOne(next, arguments: [trial]) else {
+                guard let t = try TrialRecord.fetchOne(db, key: trial) else { throw StoreError.notFound(.trial, "no trial with id \(trial)") }
+                throw StoreError.conflict("trial \(t.number) is \(t.state.rawValue) and has no pending run")
+            }
+            return try SweepStore.lease(db, run: run, worker: worker, token: token, deadline: deadline, now: now)
+        }
+        return (leased.trial, leased.attempt)
     }
 
-    /// Adds a newly sampled trial and leases it, in one transaction.
+    /// A leased run: its trial, the run and the attempt just started.
+    public struct LeasedRun: Sendable {
+        public var trial: TrialRecord
+        public var run: RunRecord
+        public var attempt: AttemptRecord
+    }
+
+    /// Starts an attempt of pending run `run`.
+    public func lease(run: Int64, worker: String?, token: String, deadline: Double, now: Double) throws -> LeasedRun {
+        try write { db in try SweepStore.lease(db, run: run, worker: worker, token: token, deadline: deadline, now: now) }
+    }
+
+    /// Adds a newly sampled trial with its runs and leases its first run, in one transaction.
     public func addAndLease(
         sweep: Int64,
         number: Int,
         config: TrialConfig,
         canonicalJSON: String? = nil,
+        runs: [RunPlan] = [RunPlan(kind: .scoring, fold: nil, seedIndex: 0)],
         worker: String?,
         token: String,
         deadline: Double,
         now: Double
-    ) throws -> (TrialRecord, AttemptRecord) {
+    ) throws -> (leased: LeasedRun, others: [RunRecord]) {
         try write { db in
-            let trial = try SweepStore.insertTrial(db, sweep: sweep, number: number, config: config, canonicalJSON: canonicalJSON, now: now)
-            return try SweepStore.lease(db, trial: trial.id!, worker: worker, token: token, deadline: deadline, now: now)
+            let trial = try SweepStore.insertTrial(
+                db,
+                sweep: sweep,
+                number: number,
+                config: config,
+                canonicalJSON: canonicalJSON,
+                runs: runs,
+                now: now
+            )
+            let all = try RunRecord.filter(Column("trial_id") == trial.id!).order(Column("number")).fetchAll(db)
+            let leased = try SweepStore.lease(db, run: all[0].id!, worker: worker, token: token, deadline: deadline, now: now)
+            return (leased, Array(all.dropFirst()))
         }
     }
 
     static func lease(
         _ db: Database,
-        trial: Int64,
+        run runId: Int64,
         worker: String?,
         token: String,
         deadline: Double,
         now: Double
-    ) throws -> (TrialRecord, AttemptRecord) {
-        let start = try db.cachedStatement(
-            sql: "UPDATE trials SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state = 'pending' RETURNING *"
+    ) throws -> LeasedRun {
+        let startRun = try db.cachedStatement(
+            sql: "UPDATE runs SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state = 'pending' RETURNING *"
         )
-        guard let t = try TrialRecord.fetchOne(start, arguments: [now, trial]) else {
-            guard let t = try TrialRecord.fetchOne(db, key: trial) else { throw StoreError.notFound(.trial, "no trial with id \(trial)") }
-            throw StoreError.conflict("trial \(t.number) is \(t.state.rawValue), not pending")
+        guard let run = try RunRecord.fetchOne(startRun, arguments: [now, runId]) else {
+            guard let r = try RunRecord.fetchOne(db, key: runId) else { throw StoreError.notFound(.trial, "no run with id \(runId)") }
+            throw StoreError.conflict("run \(r.number) of trial \(r.trialId) is \(r.state.rawValue), not pending")
+        }
+        // A completed trial stays completed while its confirmation runs train.
+        let start = try db.cachedStatement(
+            sql: """
+                UPDATE trials SET state = CASE state WHEN 'completed' THEN 'completed' ELSE 'running' END,
+                started_at = COALESCE(started_at, ?) WHERE id = ? AND state IN ('pending', 'running', 'completed') RETURNING *
+                """
+        )
+        guard let t = try TrialRecord.fetchOne(start, arguments: [now, run.trialId]) else {
+            guard let t = try TrialRecord.fetchOne(db, key: run.trialId) else { throw StoreError.notFound(.trial, "no trial with id \(run.trialId)") }
+            throw StoreError.conflict("trial \(t.number) is \(t.state.rawValue); its runs are not leased")
         }
         let previous = try db.cachedStatement(sql: "SELECT MAX(number) FROM attempts WHERE trial_id = ?")
-        let number = (try Int.fetchOne(previous, arguments: [trial]) ?? 0) + 1
+        let number = (try Int.fetchOne(previous, arguments: [run.trialId]) ?? 0) + 1
         var attempt = AttemptRecord(
             id: nil,
-            trialId: trial,
+            trialId: run.trialId,
             number: number,
             workerId: worker,
             leaseToken: token,
@@ -53,15 +95,17 @@ extension SweepStore {
             state: .running,
             error: nil,
             startedAt: now,
-            finishedAt: nil
+            finishedAt: nil,
+            runId: runId
         )
         do {
             let insert = try db.cachedStatement(
                 sql: """
-                    INSERT INTO attempts (trial_id, number, worker_id, lease_token, lease_deadline, state, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?)
+                    INSERT INTO attempts (trial_id, run_id, number, worker_id, lease_token, lease_deadline, state, started_at)
+                    VALUES (?, ?, ?, ?, ?, ?, 'running', ?)
                     """
             )
-            try insert.execute(arguments: [trial, number, worker, token, deadline, now])
+            try insert.execute(arguments: [run.trialId, runId, number, worker, token, deadline, now])
             attempt.id = db.lastInsertedRowID
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw StoreError.duplicate("lease token already used")
@@ -70,12 +114,12 @@ extension SweepStore {
             db,
             "leased",
             sweep: t.sweepId,
-            trial: trial,
+            trial: run.trialId,
             attempt: attempt.id,
-            detail: ["attempt": number, "worker": worker ?? "", "deadline": deadline],
+            detail: ["attempt": number, "run": run.number, "worker": worker ?? "", "deadline": deadline],
             now: now
         )
-        return (t, attempt)
+        return LeasedRun(trial: t, run: run, attempt: attempt)
     }
 
     /// The running attempt holding `token`, or `staleLease`.
@@ -118,10 +162,24 @@ extension SweepStore {
     /// trial/attempt/epoch), tracks the trial's best objective and renews the lease.
     public func report(token: String, metrics: EpochMetrics, objective: Double, minimize: Bool, deadline: Double, now: Double) throws -> ReportOutcome
     {
+        try report(token: token, metrics: metrics, objective: objective, minimize: minimize, singleRun: true, deadline: deadline, now: now)
+    }
+
+    /// As above; `singleRun`: the trial is its one run, so the trial's best follows the run's
+    /// epoch by epoch (a trial of several runs is scored when they finish).
+    public func report(
+        token: String,
+        metrics: EpochMetrics,
+        objective: Double,
+        minimize: Bool,
+        singleRun: Bool,
+        deadline: Double,
+        now: Double
+    ) throws -> ReportOutcome {
         try write { db in
             let renew = try db.cachedStatement(
                 sql:
-                    "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_token = ? AND state = 'running' RETURNING id, trial_id, lease_deadline"
+                    "UPDATE attempts SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_token = ? AND state = 'running' RETURNING id, trial_id, lease_deadline, run_id"
             )
             guard let row = try Row.fetchOne(renew, arguments: [deadline, token])
             else {
@@ -131,6 +189,7 @@ extension SweepStore {
             let attemptId: Int64 = row[0]
             let trialId: Int64 = row[1]
             let leaseDeadline: Double = row[2]
+            let runId: Int64? = row[3]
             let insert = try db.cachedStatement(
                 sql: """
                     INSERT OR IGNORE INTO epoch_metrics (trial_id, attempt_id, epoch, train_loss, val_loss, val_mae, seconds, recorded_at)
@@ -143,26 +202,44 @@ extension SweepStore {
             let inserted = db.changesCount == 1
             if inserted && objective.isFinite {
                 let better = minimize ? "?1 < best_val_metric" : "?1 > best_val_metric"
-                let best = try db.cachedStatement(
-                    sql: "UPDATE trials SET best_val_metric = ?1, best_epoch = ?2 WHERE id = ?3 AND (best_val_metric IS NULL OR \(better))"
+                let runBest = try db.cachedStatement(
+                    sql: "UPDATE runs SET best_val_metric = ?1, best_epoch = ?2 WHERE id = ?3 AND (best_val_metric IS NULL OR \(better))"
                 )
-                try best.execute(arguments: [objective, metrics.epoch, trialId])
+                try runBest.execute(arguments: [objective, metrics.epoch, runId])
+                if singleRun {
+                    let best = try db.cachedStatement(
+                        sql: "UPDATE trials SET best_val_metric = ?1, best_epoch = ?2 WHERE id = ?3 AND (best_val_metric IS NULL OR \(better))"
+                    )
+                    try best.execute(arguments: [objective, metrics.epoch, trialId])
+                }
             }
             return ReportOutcome(inserted: inserted, attemptId: attemptId, trialId: trialId, leaseDeadline: leaseDeadline)
         }
     }
 
-    /// Ends the attempt holding `token` with `attemptState`, moving its trial to `trialState`.
+    /// How an attempt's end left its run and trial, and the runs it added (refits).
+    public struct RunOutcome: Sendable {
+        public var trial: TrialRecord
+        public var run: RunRecord
+        /// Runs added because this one finished (the trial's refits).
+        public var added: [RunRecord]
+        /// The trial was pruned or failed just now: its other runs are not leased.
+        public var closed: Bool
+    }
+
+    /// Ends the attempt holding `token` with `attemptState`, its run with `runState`, and settles
+    /// the trial from its runs (``settle(_:trial:evaluation:now:)``).
     private func finish(
         token: String,
         attemptState: AttemptState,
-        trialState: TrialState,
+        runState: RunState,
         error: String?,
+        evaluation: SweepSpec.Evaluation,
         now: Double,
         event: String,
         detail: [String: Any],
         update: (Database, AttemptRecord) throws -> Void = { _, _ in }
-    ) throws -> TrialRecord {
+    ) throws -> RunOutcome {
         nonisolated(unsafe) let detail = detail
         return try write { db in
             let attempt = try SweepStore.runningAttempt(db, token: token)
@@ -171,96 +248,153 @@ extension SweepStore {
             )
             try end.execute(arguments: [attemptState.rawValue, error, now, attempt.id, token])
             guard db.changesCount == 1 else { throw StoreError.staleLease("the lease changed") }
-            let finished = trialState == .pending ? nil : now
-            let move = try db.cachedStatement(sql: "UPDATE trials SET state = ?, finished_at = ? WHERE id = ? AND state = 'running'")
-            try move.execute(arguments: [trialState.rawValue, finished, attempt.trialId])
-            guard db.changesCount == 1 else { throw StoreError.conflict("trial \(attempt.trialId) is not running") }
-            // A requeued trial starts over; a failed one has no result to rank (its partial epochs stay).
-            if trialState == .pending || trialState == .failed {
-                try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = NULL, best_epoch = NULL WHERE id = ?").execute(arguments: [
-                    attempt.trialId
-                ])
-            }
+            try SweepStore.endRun(db, attempt: attempt, state: runState, now: now)
             try update(db, attempt)
-            let select = try db.cachedStatement(sql: "SELECT * FROM trials WHERE id = ?")
-            let trial = try TrialRecord.fetchOne(select, arguments: [attempt.trialId])!
-            try SweepStore.event(db, event, sweep: trial.sweepId, trial: trial.id, attempt: attempt.id, detail: detail, now: now)
-            return trial
+            let settled = try SweepStore.settle(db, trial: attempt.trialId, evaluation: evaluation, now: now)
+            try SweepStore.event(db, event, sweep: settled.trial.sweepId, trial: attempt.trialId, attempt: attempt.id, detail: detail, now: now)
+            let run = try RunRecord.fetchOne(db, key: attempt.runId)!
+            return RunOutcome(trial: settled.trial, run: run, added: settled.added, closed: settled.closed)
         }
     }
 
-    /// The attempt succeeded: final metrics, and the checkpoint uploaded under this lease if any
-    /// (``uploadFile(attempt:)``).
-    public func complete(token: String, valMetric: Double, bestEpoch: Int, testMetric: Double, now: Double) throws -> TrialRecord {
-        try finish(
+    /// Moves the run of `attempt` to `state`; a run going back to pending starts over.
+    static func endRun(_ db: Database, attempt: AttemptRecord, state: RunState, now: Double) throws {
+        let finished = state == .pending ? nil : now
+        let move = try db.cachedStatement(sql: "UPDATE runs SET state = ?, finished_at = ? WHERE id = ? AND state = 'running'")
+        try move.execute(arguments: [state.rawValue, finished, attempt.runId])
+        guard db.changesCount == 1 else { throw StoreError.conflict("run \(attempt.runId ?? 0) of trial \(attempt.trialId) is not running") }
+        if state == .pending || state == .failed {
+            try db.execute(sql: "UPDATE runs SET best_val_metric = NULL, best_epoch = NULL WHERE id = ?", arguments: [attempt.runId])
+        }
+    }
+
+    /// The run succeeded: final metrics (a refit has no validation value), and the checkpoint
+    /// uploaded under this lease when `keepCheckpoint` (the run the trial's model comes from).
+    public func complete(
+        token: String,
+        valMetric: Double?,
+        bestEpoch: Int,
+        testMetric: Double,
+        evaluation: SweepSpec.Evaluation = .init(),
+        keepCheckpoint: (RunRecord) -> Bool = { _ in true },
+        now: Double
+    ) throws -> RunOutcome {
+        var detail: [String: Any] = ["test_metric": testMetric, "best_epoch": bestEpoch]
+        if let valMetric { detail["val_metric"] = valMetric }
+        return try finish(
             token: token,
             attemptState: .succeeded,
-            trialState: .completed,
+            runState: .succeeded,
             error: nil,
+            evaluation: evaluation,
             now: now,
             event: "completed",
-            detail: ["val_metric": valMetric, "test_metric": testMetric, "best_epoch": bestEpoch]
+            detail: detail
         ) { db, attempt in
-            try db.cachedStatement(sql: "UPDATE trials SET best_val_metric = ?, best_epoch = ?, test_metric = ? WHERE id = ?")
-                .execute(arguments: [valMetric, bestEpoch, testMetric, attempt.trialId])
-            try adoptUpload(db, attempt: attempt, now: now)
+            try db.cachedStatement(sql: "UPDATE runs SET best_val_metric = ?, best_epoch = ?, test_metric = ? WHERE id = ?")
+                .execute(arguments: [valMetric, bestEpoch, testMetric, attempt.runId])
+            if let run = try RunRecord.fetchOne(db, key: attempt.runId), keepCheckpoint(run) {
+                try adoptUpload(db, attempt: attempt, now: now)
+            } else {
+                discardUpload(attempt: attempt.id!)
+            }
         }
     }
 
-    /// The pruner stopped the trial; `detail` holds the numbers behind the decision.
-    public func prune(token: String, detail: [String: Any], testMetric: Double? = nil, now: Double) throws -> TrialRecord {
-        try finish(token: token, attemptState: .pruned, trialState: .pruned, error: nil, now: now, event: "pruned", detail: detail) { db, attempt in
-            if let testMetric { try db.execute(sql: "UPDATE trials SET test_metric = ? WHERE id = ?", arguments: [testMetric, attempt.trialId]) }
+    /// The pruner stopped the run (and so its trial); `detail` holds the numbers behind the decision.
+    public func prune(
+        token: String,
+        detail: [String: Any],
+        testMetric: Double? = nil,
+        evaluation: SweepSpec.Evaluation = .init(),
+        now: Double
+    )
+        throws -> RunOutcome
+    {
+        try finish(
+            token: token,
+            attemptState: .pruned,
+            runState: .pruned,
+            error: nil,
+            evaluation: evaluation,
+            now: now,
+            event: "pruned",
+            detail: detail
+        ) { db, attempt in
+            if let testMetric { try db.execute(sql: "UPDATE runs SET test_metric = ? WHERE id = ?", arguments: [testMetric, attempt.runId]) }
         }
     }
 
-    /// Attempts that count against `retries.max_attempts`: failed and lost ones.
-    static func usedAttempts(_ db: Database, trial: Int64) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attempts WHERE trial_id = ? AND state IN ('failed', 'lost')", arguments: [trial]) ?? 0
+    /// Attempts that count against `retries.max_attempts`: the run's failed and lost ones.
+    static func usedAttempts(_ db: Database, run: Int64?) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND state IN ('failed', 'lost')", arguments: [run]) ?? 0
     }
 
-    /// The worker gave up: requeue when retryable and attempts remain, else fail the trial.
-    public func fail(token: String, error: String, retryable: Bool, maxAttempts: Int, now: Double) throws -> TrialRecord {
+    /// The worker gave up: requeue the run when retryable and attempts remain, else fail it (and
+    /// so its trial).
+    public func fail(
+        token: String,
+        error: String,
+        retryable: Bool,
+        maxAttempts: Int,
+        evaluation: SweepSpec.Evaluation = .init(),
+        now: Double
+    )
+        throws -> RunOutcome
+    {
         let requeue: Bool = try read { db in
             let a = try SweepStore.runningAttempt(db, token: token)
-            let used = try SweepStore.usedAttempts(db, trial: a.trialId)
+            let used = try SweepStore.usedAttempts(db, run: a.runId)
             return retryable && used + 1 < maxAttempts
         }
         return try finish(
             token: token,
             attemptState: .failed,
-            trialState: requeue ? .pending : .failed,
+            runState: requeue ? .pending : .failed,
             error: error,
+            evaluation: evaluation,
             now: now,
             event: requeue ? "attempt_failed_requeued" : "trial_failed",
             detail: ["error": error, "retryable": retryable]
         )
     }
 
-    /// The worker hands the trial back without using up a retry (e.g. on SIGTERM).
-    public func release(token: String, now: Double) throws -> TrialRecord {
-        try finish(token: token, attemptState: .released, trialState: .pending, error: nil, now: now, event: "released", detail: [:])
+    /// The worker hands the run back without using up a retry (e.g. on SIGTERM).
+    public func release(token: String, evaluation: SweepSpec.Evaluation = .init(), now: Double) throws -> RunOutcome {
+        try finish(
+            token: token,
+            attemptState: .released,
+            runState: .pending,
+            error: nil,
+            evaluation: evaluation,
+            now: now,
+            event: "released",
+            detail: [:]
+        )
     }
 
-    /// Marks every running attempt whose deadline passed as lost and requeues its trial (or fails
-    /// it when its attempts are used up). Returns the trials affected.
-    public func expireLeases(now: Double, maxAttempts: (Int64) -> Int) throws -> [TrialRecord] {
+    /// Marks every running attempt whose deadline passed as lost and requeues its run (or fails
+    /// it when its attempts are used up). Returns what each did to its run and trial.
+    public func expireLeases(
+        now: Double,
+        evaluation: (Int64) -> SweepSpec.Evaluation = { _ in .init() },
+        maxAttempts: (Int64) -> Int
+    ) throws
+        -> [RunOutcome]
+    {
         try write { db in
             let expired = try AttemptRecord.filter(sql: "state = 'running' AND lease_deadline < ?", arguments: [now]).fetchAll(db)
-            var out: [TrialRecord] = []
+            var out: [RunOutcome] = []
             for attempt in expired {
                 try db.execute(
                     sql: "UPDATE attempts SET state = 'lost', finished_at = ? WHERE id = ? AND state = 'running'",
                     arguments: [now, attempt.id]
                 )
-                guard db.changesCount == 1, var trial = try TrialRecord.fetchOne(db, key: attempt.trialId) else { continue }
-                let used = try SweepStore.usedAttempts(db, trial: trial.id!)
-                let next: TrialState = used < maxAttempts(trial.sweepId) ? .pending : .failed
-                try db.execute(
-                    sql: "UPDATE trials SET state = ?, best_val_metric = NULL, best_epoch = NULL, finished_at = ? WHERE id = ? AND state = 'running'",
-                    arguments: [next.rawValue, next == .failed ? now : nil, trial.id]
-                )
-                trial.state = next
+                guard db.changesCount == 1, let trial = try TrialRecord.fetchOne(db, key: attempt.trialId) else { continue }
+                let used = try SweepStore.usedAttempts(db, run: attempt.runId)
+                let next: RunState = used < maxAttempts(trial.sweepId) ? .pending : .failed
+                try SweepStore.endRun(db, attempt: attempt, state: next, now: now)
+                let settled = try SweepStore.settle(db, trial: trial.id!, evaluation: evaluation(trial.sweepId), now: now)
                 try SweepStore.event(
                     db,
                     "lease_expired",
@@ -270,7 +404,8 @@ extension SweepStore {
                     detail: ["attempt": attempt.number, "deadline": attempt.leaseDeadline, "requeued": next == .pending],
                     now: now
                 )
-                out.append(trial)
+                let run = try RunRecord.fetchOne(db, key: attempt.runId)!
+                out.append(RunOutcome(trial: settled.trial, run: run, added: settled.added, closed: settled.closed))
             }
             return out
         }

@@ -21,7 +21,7 @@ extension SweepStore {
                 db,
                 sql: """
                     SELECT number, best_val_metric FROM trials WHERE sweep_id = ? AND state = 'completed' AND best_val_metric IS NOT NULL
-                    ORDER BY best_val_metric \(minimize ? "ASC" : "DESC") LIMIT 1
+                    ORDER BY confirmed DESC, best_val_metric \(minimize ? "ASC" : "DESC") LIMIT 1
                     """,
                 arguments: [record.id]
             )
@@ -49,14 +49,14 @@ extension SweepStore {
         )
     }
 
-    /// Trials ranked by their best validation metric (completed first, then pruned, failed,
-    /// running, pending); one row per trial, with its final attempt.
+    /// Trials ranked by their score (completed first — confirmed ones first among them — then
+    /// pruned, running, failed, pending); one row per trial, with its final scoring attempt.
     public func leaderboard(sweep name: String, top: Int? = nil) throws -> [LeaderboardRow] {
         let record = try sweep(named: name)
         let minimize = Self.minimizes(record)
         let order = """
             CASE t.state WHEN 'completed' THEN 0 WHEN 'pruned' THEN 1 WHEN 'running' THEN 2 WHEN 'failed' THEN 3 ELSE 4 END,
-            t.best_val_metric IS NULL, t.best_val_metric \(minimize ? "ASC" : "DESC"), t.number
+            t.confirmed DESC, t.best_val_metric IS NULL, t.best_val_metric \(minimize ? "ASC" : "DESC"), t.number
             """
         return try leaderboardRows(sweep: record, order: order, limit: top ?? -1, offset: 0)
     }
@@ -121,9 +121,11 @@ extension SweepStore {
                 db,
                 sql: """
                     SELECT t.id, t.number, t.config_json, t.state, t.best_val_metric, t.test_metric, t.started_at, t.finished_at,
+                           t.val_sd, t.val_runs, t.val_ci_low, t.val_ci_high, t.confirmed,
                            (SELECT COUNT(*) FROM epoch_metrics m WHERE m.trial_id = t.id AND m.attempt_id = a.id) AS epochs, a.worker_id
                     FROM trials t
-                    LEFT JOIN attempts a ON a.trial_id = t.id AND a.number = (SELECT MAX(number) FROM attempts WHERE trial_id = t.id)
+                    LEFT JOIN attempts a ON a.trial_id = t.id AND a.number = (
+                        SELECT MAX(a2.number) FROM attempts a2 JOIN runs r ON r.id = a2.run_id WHERE a2.trial_id = t.id AND r.kind = 'scoring')
                     WHERE t.sweep_id = ?
                     ORDER BY \(order) LIMIT ? OFFSET ?
                     """,
@@ -134,6 +136,8 @@ extension SweepStore {
             let started: Double? = row["started_at"]
             let finished: Double? = row["finished_at"]
             let state = TrialState(rawValue: row["state"]) ?? .pending
+            let low: Double? = row["val_ci_low"]
+            let high: Double? = row["val_ci_high"]
             return LeaderboardRow(
                 rank: offset + i + 1,
                 trial: row["number"],
@@ -146,7 +150,11 @@ extension SweepStore {
                 durationSeconds: started.flatMap { s in finished.map { $0 - s } },
                 worker: row["worker_id"],
                 valSkill: Self.valSkill(row["best_val_metric"], record),
-                testSkill: Self.skill(row["test_metric"], over: persistence?.testMAE)
+                testSkill: Self.skill(row["test_metric"], over: persistence?.testMAE),
+                valSd: row["val_sd"],
+                valCI95: low.flatMap { l in high.map { (l, $0) } },
+                runs: row["val_runs"] ?? 0,
+                confirmed: row["confirmed"] ?? false
             )
         }
     }
@@ -154,18 +162,22 @@ extension SweepStore {
     /// A trial with its attempts and metrics, read in one snapshot (a new attempt's first report
     /// cannot appear without its attempt).
     public func trialDetail(id: Int64) throws -> TrialDetail {
-        let (trial, sweep, attempts, metrics, registrations) = try read { db in
+        let (trial, sweep, attempts, metrics, registrations, runs) = try read { db in
             guard let trial = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.trial, "no trial with id \(id)") }
             guard let sweep = try SweepRecord.fetchOne(db, key: trial.sweepId) else {
                 throw StoreError.notFound(.sweep, "no sweep with id \(trial.sweepId)")
             }
             let attempts = try AttemptRecord.filter(Column("trial_id") == id).order(Column("number")).fetchAll(db)
+            let runs = try RunRecord.filter(Column("trial_id") == id).order(Column("number")).fetchAll(db)
             let metrics = try EpochMetricRecord.filter(Column("trial_id") == id).order(Column("attempt_id"), Column("epoch")).fetchAll(db)
             let ids = Set(attempts.compactMap(\.workerId))
             let registrations = Dictionary(uniqueKeysWithValues: try WorkerRecord.fetchAll(db, keys: ids).map { ($0.id, $0) })
-            return (trial, sweep, attempts, metrics, registrations)
+            return (trial, sweep, attempts, metrics, registrations, runs)
         }
         let numbers = Dictionary(uniqueKeysWithValues: attempts.map { ($0.id!, $0.number) })
+        let runNumbers = Dictionary(uniqueKeysWithValues: runs.map { ($0.id!, $0.number) })
+        let attemptRuns = Dictionary(uniqueKeysWithValues: attempts.map { ($0.id!, $0.runId.flatMap { runNumbers[$0] }) })
+        let folds = sweep.definitionJson.spec.evaluation.foldCount
         return TrialDetail(
             sweep: sweep.name,
             trial: trial.number,
@@ -175,9 +187,28 @@ extension SweepStore {
             value: trial.bestValMetric,
             testMAE: trial.testMetric,
             bestEpoch: trial.bestEpoch,
+            valSd: trial.valSd,
+            valCI95: trial.valCiLow.flatMap { l in trial.valCiHigh.map { (l, $0) } },
+            confirmed: trial.confirmed,
+            runs: runs.map {
+                RunInfo(
+                    number: $0.number,
+                    kind: $0.kind,
+                    fold: $0.fold,
+                    folds: folds,
+                    seedIndex: $0.seedIndex,
+                    confirmation: $0.confirmation,
+                    state: $0.state,
+                    value: $0.bestValMetric,
+                    bestEpoch: $0.bestEpoch,
+                    testMAE: $0.testMetric,
+                    epochs: $0.epochs
+                )
+            },
             attempts: attempts.map {
                 AttemptInfo(
                     number: $0.number,
+                    run: $0.runId.flatMap { runNumbers[$0] },
                     worker: $0.workerId,
                     state: $0.state,
                     error: $0.error,
@@ -190,6 +221,7 @@ extension SweepStore {
             },
             metrics: metrics.map {
                 MetricRow(
+                    run: attemptRuns[$0.attemptId] ?? nil,
                     attempt: numbers[$0.attemptId] ?? 0,
                     epoch: $0.epoch,
                     trainLoss: $0.trainLoss,

@@ -235,12 +235,14 @@ public final class SweepStore: Sendable {
         try write { db in try SweepStore.insertTrial(db, sweep: sweep, number: number, config: config, now: now) }
     }
 
+    /// Inserts a pending trial and its runs (one scoring run on the task's split by default).
     static func insertTrial(
         _ db: Database,
         sweep: Int64,
         number: Int,
         config: TrialConfig,
         canonicalJSON: String? = nil,
+        runs: [RunPlan] = [RunPlan(kind: .scoring, fold: nil, seedIndex: 0)],
         now: Double
     ) throws -> TrialRecord {
         let json = canonicalJSON ?? config.canonicalJSON
@@ -268,6 +270,7 @@ public final class SweepStore: Sendable {
             throw StoreError.duplicate("sweep \(sweep) already has trial \(number) or config \(json)")
         }
         try SweepStore.event(db, "trial_sampled", sweep: sweep, trial: trial.id, detail: ["number": number, "config": json], now: now)
+        _ = try insertRuns(db, trial: trial.id!, runs, now: now)
         return trial
     }
 
@@ -280,6 +283,11 @@ public final class SweepStore: Sendable {
 
     public func trials(sweep: Int64) throws -> [TrialRecord] {
         try read { db in try TrialRecord.filter(Column("sweep_id") == sweep).order(Column("number")).fetchAll(db) }
+    }
+
+    /// A trial's runs, by number.
+    public func runs(trial: Int64) throws -> [RunRecord] {
+        try read { db in try RunRecord.filter(Column("trial_id") == trial).order(Column("number")).fetchAll(db) }
     }
 
     public func attempts(trial: Int64) throws -> [AttemptRecord] {

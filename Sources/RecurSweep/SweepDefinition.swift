@@ -65,7 +65,7 @@ public struct SweepDefinition: Codable, Sendable, Equatable {
 /// The sweep file's structure, in snake_case (see ``SweepSpec/jsonString()``).
 extension SweepSpec: Codable {
     enum Keys: String, CodingKey {
-        case name, description, task, objective, search, space, training, pruning, retries, workers
+        case name, description, task, objective, search, space, training, pruning, retries, workers, evaluation
         case parameterOrder = "parameter_order"
     }
 
@@ -110,6 +110,37 @@ extension SweepSpec: Codable {
 
     struct RetriesJSON: Codable { var max_attempts: Int }
     struct WorkersJSON: Codable { var engine: SweepSpec.Workers.Engine }
+    struct ConfirmJSON: Codable {
+        var top_k: Int
+        var seeds: Int
+    }
+    struct FoldsJSON: Codable {
+        var method: SweepSpec.Evaluation.FoldMethod
+        var count: Int
+    }
+    struct EvaluationJSON: Codable {
+        var folds: FoldsJSON
+        var seeds: Int
+        var refit: Bool?
+        var confirm: ConfirmJSON?
+
+        init(_ e: SweepSpec.Evaluation) {
+            folds = FoldsJSON(method: e.foldMethod, count: e.foldCount)
+            seeds = e.seeds
+            refit = e.refit
+            confirm = e.confirm.map { ConfirmJSON(top_k: $0.topK, seeds: $0.seeds) }
+        }
+
+        var evaluation: SweepSpec.Evaluation {
+            SweepSpec.Evaluation(
+                foldMethod: folds.method,
+                folds: folds.method == .none ? 1 : folds.count,
+                seeds: seeds,
+                refit: refit,
+                confirm: confirm.map { .init(topK: $0.top_k, seeds: $0.seeds) }
+            )
+        }
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
@@ -154,6 +185,7 @@ extension SweepSpec: Codable {
         )
         maxAttempts = try c.decodeIfPresent(RetriesJSON.self, forKey: .retries)?.max_attempts ?? 3
         workers.engine = try c.decodeIfPresent(WorkersJSON.self, forKey: .workers)?.engine ?? .pinned
+        evaluation = try c.decodeIfPresent(EvaluationJSON.self, forKey: .evaluation)?.evaluation ?? Evaluation()
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -202,6 +234,7 @@ extension SweepSpec: Codable {
         try c.encode(RetriesJSON(max_attempts: maxAttempts), forKey: .retries)
         // Written only when not the default, so definitions stored before read back the same.
         if workers != Workers() { try c.encode(WorkersJSON(engine: workers.engine), forKey: .workers) }
+        if evaluation != Evaluation() { try c.encode(EvaluationJSON(evaluation), forKey: .evaluation) }
     }
 }
 

@@ -41,7 +41,7 @@ extension SweepSpec {
                 ["monitor": e.monitor.rawValue, "patience": e.patience, "min_delta": e.minDelta, "restore_best": e.restoreBest] as [String: Any]
         }
         let taskObject = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(task))) ?? [:]
-        let object: [String: Any] = [
+        var object: [String: Any] = [
             "name": name, "description": description, "task": taskObject,
             "objective": ["metric": objective.metric.rawValue, "direction": objective.minimize ? "minimize" : "maximize"],
             "search": [
@@ -55,6 +55,14 @@ extension SweepSpec {
             ] as [String: Any],
             "retries": ["max_attempts": maxAttempts],
         ]
+        if evaluation != Evaluation() {
+            var e: [String: Any] = [
+                "folds": ["method": evaluation.foldMethod.rawValue, "count": evaluation.foldCount] as [String: Any], "seeds": evaluation.seeds,
+                "refit": evaluation.refits,
+            ]
+            if let c = evaluation.confirm { e["confirm"] = ["top_k": c.topK, "seeds": c.seeds] }
+            object["evaluation"] = e
+        }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }

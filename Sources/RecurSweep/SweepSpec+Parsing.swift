@@ -130,7 +130,7 @@ struct SpecParser {
     // MARK: Top level
 
     mutating func sweep(_ root: Node) -> SweepSpec? {
-        let keys = ["name", "description", "task", "objective", "search", "space", "training", "pruning", "retries", "workers"]
+        let keys = ["name", "description", "task", "objective", "search", "space", "training", "pruning", "retries", "workers", "evaluation"]
         guard let entries = mapping(root, "", allowed: keys) else { return nil }
         let map = Dictionary(entries, uniquingKeysWith: { a, _ in a })
         var name = ""
@@ -188,8 +188,50 @@ struct SpecParser {
                 }
             }
         }
+        if let e = map["evaluation"] { evaluation(e, into: &spec) }
         crossChecks(&spec, searchGiven: map["search"])
         return spec
+    }
+
+    mutating func evaluation(_ node: Node, into spec: inout SweepSpec) {
+        guard let entries = mapping(node, "evaluation", allowed: ["folds", "seeds", "refit", "confirm"]) else { return }
+        var e = SweepSpec.Evaluation()
+        for (k, v) in entries {
+            let path = "evaluation.\(k)"
+            switch k {
+            case "folds":
+                if text(v) == "none" { continue }
+                guard let fields = mapping(v, path, allowed: ["method", "count"]) else { continue }
+                let map = Dictionary(fields, uniquingKeysWith: { a, _ in a })
+                guard let m = map["method"].flatMap(text), let method = SweepSpec.Evaluation.FoldMethod(rawValue: m) else {
+                    problem("\(path).method", "expected rolling_origin or none")
+                    continue
+                }
+                e.foldMethod = method
+                if method == .rollingOrigin {
+                    guard let c = map["count"] else {
+                        problem("\(path).count", "missing; give the number of rolling-origin folds, e.g. count: 3")
+                        continue
+                    }
+                    e.folds = positiveInt(c, "\(path).count", minimum: 2, maximum: 20) ?? e.folds
+                }
+            case "seeds": e.seeds = positiveInt(v, path, maximum: 50) ?? e.seeds
+            case "refit":
+                if let b = bool(v) { e.refit = b } else { problem(path, "expected true or false") }
+            case "confirm":
+                guard let fields = mapping(v, path, allowed: ["top_k", "seeds"]) else { continue }
+                let map = Dictionary(fields, uniquingKeysWith: { a, _ in a })
+                guard let topK = map["top_k"], let seeds = map["seeds"] else {
+                    problem(path, "expected top_k (configurations to confirm) and seeds (extra seeds each), e.g. {top_k: 3, seeds: 2}")
+                    continue
+                }
+                if let k = positiveInt(topK, "\(path).top_k", maximum: 100), let s = positiveInt(seeds, "\(path).seeds", maximum: 50) {
+                    e.confirm = .init(topK: k, seeds: s)
+                }
+            default: break
+            }
+        }
+        spec.evaluation = e
     }
 
     mutating func objective(_ node: Node, into spec: inout SweepSpec) {
@@ -325,6 +367,13 @@ struct SpecParser {
             problem(
                 "objective.metric",
                 "val_loss is in each trial's standardized units, which differ between target modes; use val_mae when searching target_mode"
+            )
+        }
+        // A loss is in standardized units, and each fold standardizes on its own training rows.
+        if spec.evaluation.foldMethod == .rollingOrigin && spec.objective.metric == .valLoss {
+            problem(
+                "objective.metric",
+                "val_loss is in each fold's standardized units, which differ between folds; use val_mae with rolling-origin folds"
             )
         }
         if spec.search.method == .grid {

@@ -81,6 +81,8 @@ public struct SweepSpec: Sendable, Equatable {
         public init(engine: Engine = .pinned) { self.engine = engine }
     }
     public var workers = Workers()
+    /// Folds, seeds, refits and confirmation (default: one run per trial on the task's split).
+    public var evaluation = Evaluation()
 
     public func parameter(_ name: String) -> Parameter? { space.first { $0.name == name } }
 

@@ -32,13 +32,14 @@ public actor DatasetCache {
 
     /// The task prepared from its dataset: fetched by hash when the task names one, else read
     /// from the path (a coordinator that does not send hashes).
-    func task(_ spec: TaskSpec, from client: any CoordinatorService) async throws -> PreparedTask {
-        let key = String(decoding: (try? API.encoder().encode(spec)) ?? Data(), as: UTF8.self)
+    func task(_ spec: TaskSpec, layout: SplitLayout = .task, from client: any CoordinatorService) async throws -> PreparedTask {
+        let key = String(decoding: (try? API.encoder().encode(spec)) ?? Data(), as: UTF8.self) + "\(layout)"
         if let t = prepared[key] { return t }
         var local = spec
         if let sha = spec.datasetSHA256 { local.dataset = try await file(sha256: sha.lowercased(), from: client).path }
-        let t = try PreparedTask.load(local)
-        if prepared.count > 4 { prepared.removeAll() }
+        let t = try PreparedTask.load(local, layout: layout)
+        // Room for every fold, the refit and the task's split of a sweep or two.
+        if prepared.count > 12 { prepared.removeAll() }
         prepared[key] = t
         return t
     }

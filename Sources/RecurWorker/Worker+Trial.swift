@@ -23,7 +23,8 @@ final class TrialControl: Sendable {
 extension Worker {
     func runTrial(_ lease: API.Lease, slot: Int) async {
         let meta: Logger.Metadata = [
-            "sweep.name": "\(lease.sweep)", "trial.number": "\(lease.trialNumber)", "attempt": "\(lease.attempt)", "slot": "\(slot)",
+            "sweep.name": "\(lease.sweep)", "trial.number": "\(lease.trialNumber)", "run": "\(lease.run.number)", "attempt": "\(lease.attempt)",
+            "slot": "\(slot)",
         ]
         logger.info("trial leased", metadata: meta)
         let control = TrialControl()
@@ -75,21 +76,27 @@ extension Worker {
         let outcome: Result<TrainingResult, Error>
         do {
             let task: PreparedTask
-            do { task = try await datasets.task(lease.task, from: client) } catch { throw DatasetUnavailable(message: "\(error)") }
+            // The run's rows: a fold, a refit on every pre-test row, or the task's own split.
+            do { task = try await datasets.task(lease.task, layout: lease.run.layout, from: client) } catch {
+                throw DatasetUnavailable(message: "\(error)")
+            }
             let worker = self
             outcome = .success(
                 try await onThread {
                     let trainer = try Trainer(task: task, spec: lease.model, settings: lease.training)
                     let result = try trainer.run(onEpoch: { report in
-                        continuation.yield(
-                            API.EpochReport(
-                                epoch: report.epoch,
-                                trainLoss: report.trainLoss,
-                                valLoss: report.valLoss,
-                                valMae: report.valMAE,
-                                seconds: report.seconds
+                        // A refit has no validation metrics to report; its heartbeats keep the lease.
+                        if task.hasValidation {
+                            continuation.yield(
+                                API.EpochReport(
+                                    epoch: report.epoch,
+                                    trainLoss: report.trainLoss,
+                                    valLoss: report.valLoss,
+                                    valMae: report.valMAE,
+                                    seconds: report.seconds
+                                )
                             )
-                        )
+                        }
                         // A shutdown during the last epoch lets it finish, so the result is completed, not thrown away.
                         if worker.isShuttingDown && report.epoch < lease.training.epochs { control.stop(.shutdown) }
                         return control.reason == .none ? .proceed : .stop
@@ -119,9 +126,10 @@ extension Worker {
             _ = try? await retrying(logger: logger, "release", tries: 1) { try await client.release(token: token) }
             logger.info("lease released on shutdown", metadata: meta)
         case (.success(let result), .none):
+            let validated = result.valMAE.isFinite
             let request = API.CompleteRequest(
-                valMae: result.valMAE,
-                valLoss: result.history[result.bestEpoch - 1].valLoss,
+                valMae: validated ? result.valMAE : nil,
+                valLoss: validated ? result.history[result.bestEpoch - 1].valLoss : nil,
                 testMae: result.testMAE,
                 bestEpoch: result.bestEpoch,
                 epochsRun: result.epochsRun
@@ -179,4 +187,13 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 /// coordinator's): a fault of the worker, not of the trial.
 struct DatasetUnavailable: Error {
     let message: String
+}
+
+extension API.RunInfo {
+    /// The rows this run trains and validates on.
+    var layout: SplitLayout {
+        if kind == .refit { return .refit }
+        if let fold { return .fold(index: fold, count: folds) }
+        return .task
+    }
 }

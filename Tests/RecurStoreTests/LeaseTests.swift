@@ -30,7 +30,7 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
         _ = try store.report(token: "t1", metrics: metrics(2, 2.0), objective: 2.0, minimize: true, deadline: 30, now: 3)
         // The checkpoint was uploaded under the lease; the completion adopts it as the trial's file.
         try Data([1, 2, 3]).write(to: store.uploadFile(attempt: attempt.id!))
-        let done = try store.complete(token: "t1", valMetric: 2.0, bestEpoch: 2, testMetric: 2.5, now: 4)
+        let done = try store.complete(token: "t1", valMetric: 2.0, bestEpoch: 2, testMetric: 2.5, now: 4).trial
         #expect(done.state == .completed && done.testMetric == 2.5 && done.bestEpoch == 2)
         #expect(try store.checkpointData(trial: trials[0].id!) == Data([1, 2, 3]))
         guard case .file(let file, let bytes) = try store.checkpoint(trial: trials[0].id!) else {
@@ -59,7 +59,7 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
         let store = try SweepStore()
         let (_, trials) = try makeSweep(store)
         _ = try store.lease(trial: trials[0].id!, worker: "w1", token: "a", deadline: 10, now: 1)
-        #expect(throws: StoreError.conflict("trial 0 is running, not pending")) {
+        #expect(throws: StoreError.conflict("trial 0 is running and has no pending run")) {
             try store.lease(trial: trials[0].id!, worker: "w2", token: "b", deadline: 10, now: 1)
         }
     }
@@ -95,11 +95,11 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
         let (_, trials) = try makeSweep(store, trials: 1)
         let id = trials[0].id!
         _ = try store.lease(trial: id, worker: "w", token: "a", deadline: 10, now: 0)
-        #expect(try store.release(token: "a", now: 1).state == .pending)
+        #expect(try store.release(token: "a", now: 1).trial.state == .pending)
         _ = try store.lease(trial: id, worker: "w", token: "b", deadline: 10, now: 2)
-        #expect(try store.fail(token: "b", error: "boom", retryable: true, maxAttempts: 2, now: 3).state == .pending)
+        #expect(try store.fail(token: "b", error: "boom", retryable: true, maxAttempts: 2, now: 3).trial.state == .pending)
         _ = try store.lease(trial: id, worker: "w", token: "c", deadline: 10, now: 4)
-        #expect(try store.fail(token: "c", error: "boom", retryable: true, maxAttempts: 2, now: 5).state == .failed)
+        #expect(try store.fail(token: "c", error: "boom", retryable: true, maxAttempts: 2, now: 5).trial.state == .failed)
         #expect(try store.attempts(trial: id).map(\.state) == [.released, .failed, .failed])
     }
 
@@ -110,7 +110,7 @@ func metrics(_ epoch: Int, _ mae: Double = 1) -> EpochMetrics {
         let (_, trials) = try makeSweep(store, trials: 1)
         _ = try store.lease(trial: trials[0].id!, worker: "w", token: "a", deadline: 10, now: 0)
         _ = try store.report(token: "a", metrics: metrics(1, 0.3), objective: 0.3, minimize: true, deadline: 10, now: 0.5)
-        let failed = try store.fail(token: "a", error: "diverged", retryable: false, maxAttempts: 3, now: 1)
+        let failed = try store.fail(token: "a", error: "diverged", retryable: false, maxAttempts: 3, now: 1).trial
         #expect(failed.state == .failed && failed.bestValMetric == nil)
         #expect(try store.metrics(trial: trials[0].id!).count == 1)
         #expect(throws: StoreError.notFound(.checkpoint, "trial \(trials[0].id!) has no checkpoint (it is failed, not completed)")) {

@@ -96,6 +96,48 @@ import Testing
         }
     }
 
+    /// Trials stored before runs existed get one run each that mirrors them, their attempts
+    /// become that run's, and a requeued one leases and completes as before.
+    @Test func trialsFromBeforeRunsBecomeOneRunEach() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recur-runs-\(UUID()).db").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let pool = try DatabasePool(path: path)
+        try SweepStore.migrator(upTo: "0005_tokens_and_worker_engines").migrate(pool)
+        let spec = try SweepSpec.parse(yaml: "name: old\ntask: {dataset: d.csv, target: y}\nspace:\n  units: {choice: [4, 8]}\n")
+        try pool.write { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO sweeps (name, definition_yaml, definition_json, state, created_at, updated_at) VALUES ('old', 'x', ?, 'running', 1, 1)",
+                arguments: [spec.jsonString()]
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO trials (sweep_id, number, config_json, config_hash, state, best_val_metric, best_epoch, test_metric, created_at)
+                    VALUES (1, 0, '{"units":4}', 'a', 'completed', 2.5, 3, 2.75, 1), (1, 1, '{"units":8}', 'b', 'pending', NULL, NULL, NULL, 1)
+                    """
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO attempts (trial_id, number, lease_token, lease_deadline, state, started_at)
+                    VALUES (1, 1, 't1', 9, 'succeeded', 1), (2, 1, 't2', 9, 'lost', 1)
+                    """
+            )
+        }
+        try pool.close()
+        let store = try SweepStore(path: path)
+        let done = try store.runs(trial: 1)
+        #expect(
+            done.count == 1 && done[0].state == .succeeded && done[0].bestValMetric == 2.5 && done[0].testMetric == 2.75 && done[0].kind == .scoring
+        )
+        #expect(try store.attempts(trial: 1).map(\.runId) == [done[0].id])
+        #expect(try store.leaderboard(sweep: "old").first?.runs == 1)
+        let (_, attempt) = try store.lease(trial: 2, worker: "w", token: "t3", deadline: 20, now: 10)
+        let run = try store.runs(trial: 2).first
+        #expect(attempt.number == 2 && attempt.runId == run?.id)
+        let completed = try store.complete(token: "t3", valMetric: 1, bestEpoch: 1, testMetric: 1, now: 11).trial
+        #expect(completed.state == .completed && completed.bestValMetric == 1 && completed.valRuns == 1)
+    }
+
     @Test func aDatabaseFromANewerVersionIsRefused() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("recur-newer-\(UUID()).db").path
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -20,6 +20,11 @@ import Testing
         )
     }
 
+    /// The one run of trial `number` in a sweep without `evaluation:` (run id = 100 + number).
+    static func ref(_ number: Int) -> SweepScheduler.RunRef {
+        SweepScheduler.RunRef(runId: Int64(number) + 100, trial: number, run: 1, plan: RunPlan(kind: .scoring, fold: nil, seedIndex: 0))
+    }
+
     /// Runs `scheduler` to the end, completing every trial with a value made from its number;
     /// returns the assignments in order.
     static func drain(_ scheduler: SweepScheduler) -> [SweepScheduler.Assignment] {
@@ -30,9 +35,9 @@ import Testing
             switch assignment {
             case .new(let number, let config, _):
                 scheduler.observe(config: config, value: Double(number % 5), pruned: false)
-                scheduler.ended(number: number, trialId: Int64(number) + 100, .completed)
-            case .requeued(let trialId, let number):
-                scheduler.ended(number: number, trialId: trialId, .completed)
+                scheduler.ended(ref(number), .succeeded)
+            case .run(let ref):
+                scheduler.ended(ref, .succeeded)
             }
         }
         return order
@@ -51,8 +56,8 @@ import Testing
             return
         }
         #expect(first == 0 && second == 1)
-        scheduler.ended(number: 0, trialId: 100, .completed)
-        scheduler.ended(number: 1, trialId: 101, .completed)
+        scheduler.ended(Self.ref(0), .succeeded)
+        scheduler.ended(Self.ref(1), .succeeded)
         let rest = Self.drain(scheduler)
         #expect(rest.count == 3 && scheduler.isFinished && scheduler.nextNumber == 5)
     }
@@ -74,14 +79,14 @@ import Testing
             _ = scheduler.next()
             scheduler.started()
         }
-        scheduler.ended(number: 2, trialId: 102, .requeued)
-        scheduler.ended(number: 0, trialId: 100, .requeued)
-        #expect(scheduler.next() == .requeued(trialId: 100, number: 0))
+        scheduler.ended(Self.ref(2), .requeued)
+        scheduler.ended(Self.ref(0), .requeued)
+        #expect(scheduler.next() == .run(Self.ref(0)))
         scheduler.started()
-        #expect(scheduler.next() == .requeued(trialId: 102, number: 2))
+        #expect(scheduler.next() == .run(Self.ref(2)))
         scheduler.started()
         #expect(scheduler.next() == nil, "three leases out")
-        scheduler.ended(number: 1, trialId: 101, .failed)
+        scheduler.ended(Self.ref(1), .failed)
         guard case .new(let number, _, _) = scheduler.next() else {
             Issue.record("expected a new trial")
             return
@@ -96,14 +101,14 @@ import Testing
         for n in 0..<4 {
             _ = scheduler.next()
             scheduler.started()
-            last = scheduler.report(trial: n, epoch: 1, value: Double(n))
+            last = scheduler.report(Self.ref(n), epoch: 1, value: Double(n))
         }
         #expect(last?.prune == true, "trial 3 is the worst at rung 1: \(String(describing: last))")
         // Its retry reports the best value, and is judged on that alone.
-        scheduler.ended(number: 3, trialId: 103, .requeued)
-        #expect(scheduler.next() == .requeued(trialId: 103, number: 3))
+        scheduler.ended(Self.ref(3), .requeued)
+        #expect(scheduler.next() == .run(Self.ref(3)))
         scheduler.started()
-        #expect(!scheduler.report(trial: 3, epoch: 1, value: -1).prune)
+        #expect(!scheduler.report(Self.ref(3), epoch: 1, value: -1).prune)
     }
 
     /// After a restart the scheduler rebuilt from the store's history hands out exactly what the
@@ -126,7 +131,7 @@ import Testing
                     config: config,
                     state: .running,
                     bestValue: nil,
-                    epochs: [(attempt: 1, epoch: 1, value: 2)]
+                    runs: [.init(ref: Self.ref(number), state: .running, epochs: [(attempt: 1, epoch: 1, value: 2)])]
                 )
             )
         }
@@ -134,9 +139,10 @@ import Testing
         for (i, state) in [(0, SweepScheduler.TrialHistory.State.completed), (1, .pending), (2, .pruned)] {
             history[i].state = state
             history[i].bestValue = Double(i + 1)
-            let end: SweepScheduler.AttemptEnd = state == .completed ? .completed : state == .pending ? .requeued : .pruned
+            let end: SweepScheduler.RunEnd = state == .completed ? .succeeded : state == .pending ? .requeued : .pruned
+            history[i].runs[0].state = state == .completed ? .succeeded : state == .pending ? .pending : .pruned
             if state != .pending, let config = history[i].config { live.observe(config: config, value: Double(i + 1), pruned: state == .pruned) }
-            live.ended(number: i, trialId: Int64(i) + 100, end)
+            live.ended(Self.ref(i), end)
         }
         let restored = SweepScheduler.restore(spec: spec, history: history)
         #expect(restored.running == live.running && restored.pending == live.pending && restored.nextNumber == live.nextNumber)

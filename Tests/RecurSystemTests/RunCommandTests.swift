@@ -24,6 +24,44 @@ import Glibc
         #expect(again.status == 0 && again.stdout.contains("resuming sweep local"))
     }
 
+    /// A robust sweep through the binary: each trial's folds × seeds leased as runs over two
+    /// worker processes, refits and a top-1 confirmation; the table, JSON and CSV carry the
+    /// uncertainty.
+    @Test func aRobustSweepRunsFoldsSeedsRefitsAndConfirmation() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        let yaml =
+            cluster.sweepYAML(name: "robust", trials: 3, parallel: 4, epochs: 2)
+            + "\nevaluation: {folds: {method: rolling_origin, count: 2}, seeds: 2, confirm: {top_k: 1, seeds: 1}}\n"
+        try Data(yaml.utf8).write(to: cluster.dir.appendingPathComponent("robust.yaml"))
+        let run = try RecurBinary.run(["run", "robust.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("3/3 trials: 3 done") && run.stdout.contains(" ± ") && run.stdout.contains("confirmed"), "\(run.stdout)")
+        let json = try RecurBinary.run(["leaderboard", "robust", "--db", "r.db", "--format", "json"], directory: cluster.dir)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 3 && rows.map { $0["runs"] as? Int } == [6, 4, 4], "\(json.stdout)")
+        #expect(rows.map { $0["confirmed"] as? Bool } == [true, false, false])
+        for row in rows {
+            let ci = try #require(row["val_mae_ci95"] as? [Double])
+            let mean = try #require(row["val_mae"] as? Double)
+            #expect(ci.count == 2 && ci[0] <= mean && mean <= ci[1] && (row["val_mae_sd"] as? Double ?? -1) >= 0)
+        }
+        let csv = try RecurBinary.run(["leaderboard", "robust", "--db", "r.db", "--format", "csv"], directory: cluster.dir)
+        #expect(
+            csv.stdout.hasPrefix("rank,trial,trial_id,") && csv.stdout.contains(",val_mae_sd,val_mae_ci95_low,val_mae_ci95_high,runs,confirmed\n")
+        )
+        // Every run was leased once and succeeded (4 + 2 refits per trial, 2 + 1 more for the confirmed one),
+        // spread over both workers.
+        #expect(try cluster.count("SELECT COUNT(*) FROM runs WHERE state = 'succeeded'") == 3 * 6 + 3)
+        #expect(try cluster.count("SELECT COUNT(*) FROM runs WHERE kind = 'refit'") == 7)
+        #expect(try cluster.count("SELECT COUNT(DISTINCT worker_id) FROM attempts") == 2)
+        #expect(try cluster.count("SELECT COUNT(*) FROM attempts WHERE state != 'succeeded'") == 0)
+        let top = try #require(rows.first?["trial_id"] as? Int)
+        let show = try RecurBinary.run(["trial", "show", String(top), "--db", "r.db"], directory: cluster.dir)
+        #expect(show.stdout.contains("95 % interval") && show.stdout.contains("refit (") && show.stdout.contains("2 of 2"), "\(show.stdout)")
+        #expect(show.stdout.contains("confirmation") && show.stdout.contains("(run 1): val MAE"))
+    }
+
     /// Ctrl-C stops cleanly (workers release their trials); running again resumes and finishes.
     @Test func interruptThenResume() throws {
         let cluster = try Cluster(rows: 5000)

@@ -153,7 +153,8 @@ final class FakeCoordinator: CoordinatorService, Sendable {
             task: task,
             model: model,
             training: training,
-            objective: .valMae
+            objective: .valMae,
+            run: API.RunInfo(number: 1, kind: .scoring, fold: nil, folds: 1, seedIndex: 0, confirmation: false)
         )
     }
 
