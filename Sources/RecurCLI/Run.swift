@@ -7,6 +7,7 @@ import RecurForecast
 import RecurStore
 import RecurSweep
 import ServiceLifecycle
+import Synchronization
 
 /// `recur run`: a whole sweep on this machine.
 struct Run: AsyncParsableCommand {
@@ -105,20 +106,12 @@ struct Run: AsyncParsableCommand {
             children.append(p)
         }
 
+        // A plain handler sets a flag the loop below polls. (A DispatchSource signal source on
+        // Linux reads a signalfd, which only sees the signal when every thread blocks it; the
+        // kernel may hand it to another thread, which then drops it — measured: `recur run` started
+        // in the background ignored SIGINT and SIGTERM.)
         let interrupted = InterruptFlag()
-        let sources = [SIGINT, SIGTERM, SIGHUP].map { sig -> DispatchSourceSignal in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig)
-            source.setEventHandler {
-                if interrupted.set() {
-                    FileHandle.standardError.write(Data("\nstopping: workers finish their epoch and hand their trials back…\n".utf8))
-                    for c in children where c.isRunning { kill(c.processIdentifier, SIGTERM) }
-                }
-            }
-            source.resume()
-            return source
-        }
-        defer { _ = sources }
+        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) } }
 
         let before = try coordinator.summary(named: spec.name)
         let progress = SweepProgress(
@@ -127,6 +120,10 @@ struct Run: AsyncParsableCommand {
             alreadyFinished: before.completed + before.pruned + before.failed
         )
         while true {
+            if stopRequested.load(ordering: .relaxed) && interrupted.set() {
+                FileHandle.standardError.write(Data("\nstopping: workers finish their epoch and hand their trials back…\n".utf8))
+                for c in children where c.isRunning { kill(c.processIdentifier, SIGTERM) }
+            }
             let summary = try coordinator.summary(named: spec.name)
             progress.show(summary)
             if summary.state == .done || children.allSatisfy({ !$0.isRunning }) { break }
@@ -181,7 +178,11 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-/// Set once from a signal handler.
+/// Set by the SIGINT, SIGTERM and SIGHUP handler of `recur run` (a lock-free store is all a
+/// signal handler may do).
+let stopRequested = Atomic<Bool>(false)
+
+/// Set once, when the stop is acted on.
 final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
