@@ -45,3 +45,6 @@ ALTER TABLE trials ADD COLUMN val_ci_low REAL;
 ALTER TABLE trials ADD COLUMN val_ci_high REAL;
 ALTER TABLE trials ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0 CHECK (confirmed IN (0, 1));
 UPDATE trials SET val_runs = 1 WHERE state = 'completed';
+
+-- Workers that cut a lease's rows by its run (folds, refits); those registered before did not.
+ALTER TABLE workers ADD COLUMN trains_runs INTEGER NOT NULL DEFAULT 0 CHECK (trains_runs IN (0, 1));

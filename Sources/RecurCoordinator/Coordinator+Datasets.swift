@@ -94,12 +94,13 @@ extension Coordinator {
         return (task, prepared.featureCount, baselines)
     }
 
-    /// The engine version a worker registered with, remembered after the first lookup.
-    func engineVersion(ofWorker id: String) throws -> String? {
-        if let known = workerEngines[id] { return known }
-        let engine = try store.worker(id: id).engineVersion
-        workerEngines[id] = engine
-        return engine
+    /// What a worker registered with (engine, runs), remembered after the first lookup.
+    func traits(ofWorker id: String) throws -> WorkerTraits {
+        if let known = workerTraits[id] { return known }
+        let w = try store.worker(id: id)
+        let traits = WorkerTraits(engine: w.engineVersion, trainsRuns: w.trainsRuns)
+        workerTraits[id] = traits
+        return traits
     }
 
     /// The size of the stored dataset `sha256` when its bytes hash to it, checked once per

@@ -78,6 +78,14 @@ extension Coordinator {
                 ]
             )
         }
+        if spec.search.maxTrials > old.search.maxTrials, try store.confirmationStarted(sweep: existing.id!) {
+            throw SweepSpecError(
+                source: source,
+                problems: [
+                    "search.max_trials: sweep '\(spec.name)' was confirmed (evaluation.confirm ran after its search), so its search cannot be extended; create a new sweep"
+                ]
+            )
+        }
         let trials = try store.trials(sweep: existing.id!).count
         guard spec.search.maxTrials >= trials else {
             throw SweepSpecError(

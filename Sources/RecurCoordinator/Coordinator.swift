@@ -25,6 +25,8 @@ public actor Coordinator {
         var evaluation: SweepSpec.Evaluation { spec.evaluation }
         /// A trial is its one run (no folds, seeds, refits or confirmation): scored epoch by epoch, as before runs.
         var singleRun: Bool { evaluation.runsPerTrial == 1 && !evaluation.refits && evaluation.confirm == nil }
+        /// Its runs train on other rows than the task's split: only workers that train runs may take them.
+        var needsRunLayouts: Bool { evaluation.foldMethod == .rollingOrigin || evaluation.refits }
 
         init(record: SweepRecord, scheduler: SweepScheduler, task: TaskSpec, features: Int) {
             self.record = record
@@ -55,8 +57,14 @@ public actor Coordinator {
     var lastTouch: [String: Double] = [:]
     func countDatasetDownload() { counters.datasetDownloads += 1 }
 
-    /// Each registered worker's engine version (nil: it did not say), read from the store once.
-    var workerEngines: [String: String?] = [:]
+    /// Each registered worker's engine and whether it trains runs, read from the store once.
+    var workerTraits: [String: WorkerTraits] = [:]
+    /// What a lease must know of its worker: its engine (nil: it did not say) and whether it
+    /// trains runs (folds, refits).
+    struct WorkerTraits {
+        var engine: String?
+        var trainsRuns: Bool
+    }
     /// Stored datasets whose bytes this process has hashed and found whole.
     nonisolated let verifiedDatasets = Mutex<Set<String>>([])
     /// Worker calls waiting for the next group commit (see Coordinator+GroupCommit.swift).
@@ -164,7 +172,8 @@ public actor Coordinator {
             try store.touchWorker(worker, now: now)
             lastTouch[worker] = now
         }
-        let engine = try engineVersion(ofWorker: worker)
+        let traits = try traits(ofWorker: worker)
+        let engine = traits.engine
         var anyActive = false
         var incompatible: [API.IncompatibleSweep] = []
         for id in runtimes.keys.sorted() {
@@ -192,6 +201,18 @@ public actor Coordinator {
                     )
                 }
                 incompatible.append(.init(sweep: runtime.record.name, engineVersion: pinned))
+                continue
+            }
+            if runtime.needsRunLayouts && !traits.trainsRuns {
+                // It would train every fold and refit on the task's split, and its numbers would be wrong.
+                if name != nil {
+                    throw APIFailure(
+                        .conflict,
+                        .engineMismatch,
+                        "sweep \(runtime.record.name) scores trials over folds or refits, and this worker predates runs; install this release of recur on it"
+                    )
+                }
+                incompatible.append(.init(sweep: runtime.record.name, engineVersion: runtime.engineVersion ?? BuildInfo.engineVersion))
                 continue
             }
             anyActive = true
@@ -262,7 +283,12 @@ public actor Coordinator {
             while let assignment = runtime.scheduler.next() {
                 switch assignment {
                 case .run(let ref):
-                    let leased = try store.lease(run: ref.runId, worker: worker, token: token, deadline: deadline, now: now)
+                    let leased: SweepStore.LeasedRun
+                    do { leased = try store.lease(run: ref.runId, worker: worker, token: token, deadline: deadline, now: now) } catch {
+                        // Still pending in the store: it waits for the next slot.
+                        runtime.scheduler.putBack(assignment)
+                        throw error
+                    }
                     return (leased.trial, leased.run, leased.attempt, try TrialConfig.decode(json: leased.trial.configJson))
                 case .new(let number, let config, let json):
                     do {
@@ -410,7 +436,9 @@ public actor Coordinator {
             return API.ReportResponse(action: .stop, deadline: now, reason: "sweep \(runtime.record.name) is \(runtime.record.state.rawValue)")
         }
         if runtime.scheduler.closed.contains(info.trialNumber) {
-            // Another run of the trial was pruned (or failed): this one's numbers no longer matter.
+            // Another run of the trial was pruned (or failed): this one's numbers no longer matter,
+            // but the pruner records them as a restart would replay them.
+            _ = runtime.scheduler.report(info.run, epoch: report.epoch, value: objective)
             let reason = "another run of trial \(info.trialNumber) was pruned or failed"
             let outcome = try store.prune(token: token, detail: ["rule": "trial_closed", "reason": reason], evaluation: runtime.evaluation, now: now)
             finished(token, runtime, outcome, config: nil)
@@ -446,8 +474,9 @@ public actor Coordinator {
     func completeNow(token: String, _ request: API.CompleteRequest) throws -> API.TrialStateResponse {
         let (info, runtime) = try leaseInfo(token)
         let value: Double?
-        if let mae = request.valMae, let loss = request.valLoss {
-            value = runtime.spec.objective.value(valMAE: mae, valLoss: loss)
+        let sent = runtime.spec.objective.metric == .valLoss ? request.valLoss : request.valMae
+        if let sent {
+            value = sent
         } else if info.run.plan.kind == .scoring {
             // The best value its reports reached stands for the result it did not send.
             guard let best = try store.runs(trial: info.trialId).first(where: { $0.id == info.run.runId })?.bestValMetric else {
@@ -579,9 +608,10 @@ public actor Coordinator {
             engineVersion: request.engineVersion,
             checkpointFormat: request.checkpointFormat,
             cpuFeatures: request.cpuFeatures,
+            trainsRuns: request.trainsRuns ?? false,
             now: clock()
         )
-        workerEngines[w.id] = .some(w.engineVersion)
+        workerTraits[w.id] = WorkerTraits(engine: w.engineVersion, trainsRuns: w.trainsRuns)
         logger.info(
             "worker registered",
             metadata: [

@@ -204,6 +204,8 @@ public struct WorkerRecord: SnakeCaseRecord, Sendable, Equatable {
     public var engineVersion: String?
     public var checkpointFormat: String?
     public var cpuFeatures: String?
+    /// It trains a lease's run (folds, refits) (migration 0006).
+    public var trainsRuns: Bool = false
 }
 
 public struct EventRecord: SnakeCaseRecord, Sendable, Equatable {

@@ -80,17 +80,22 @@ extension SweepStore {
 
         switch trial.state {
         case .pending, .running:
-            if runs.contains(where: { $0.state == .failed }) || runs.contains(where: { $0.state == .pruned }) {
-                let failed = runs.contains { $0.state == .failed }
+            // A failed refit does not undo a finished score (the test score falls back, see `score`).
+            let failed = runs.contains { $0.kind == .scoring && $0.state == .failed }
+            if failed || runs.contains(where: { $0.state == .pruned }) {
                 trial.state = failed ? .failed : .pruned
                 trial.finishedAt = now
+                // A closed trial has no score over its runs, only what TPE learns from: the best value
+                // a pruned run reached (objectives are errors, always minimized).
+                (trial.valSd, trial.valRuns, trial.valCiLow, trial.valCiHigh) = (nil, nil, nil, nil)
+                trial.testMetric = runs.count == 1 ? runs[0].testMetric : nil
                 if failed {
                     trial.bestValMetric = nil
                     trial.bestEpoch = nil
-                } else if trial.bestValMetric == nil {
-                    // What TPE learns from: the best value a pruned run reached (objectives are errors,
-                    // always minimized).
-                    trial.bestValMetric = runs.filter { $0.state == .pruned }.compactMap(\.bestValMetric).min()
+                } else {
+                    let pruned = runs.filter { $0.state == .pruned }
+                    trial.bestValMetric = pruned.compactMap(\.bestValMetric).min() ?? trial.bestValMetric
+                    trial.bestEpoch = pruned.first { $0.bestValMetric == trial.bestValMetric }?.bestEpoch ?? trial.bestEpoch
                 }
                 try db.execute(
                     sql: "UPDATE runs SET state = 'cancelled', finished_at = ? WHERE trial_id = ? AND state = 'pending'",
@@ -100,7 +105,7 @@ extension SweepStore {
             } else if allScored {
                 try addRefits()
                 score(&trial, runs: runs, evaluation: evaluation)
-                if runs.allSatisfy({ $0.state == .succeeded }) {
+                if runs.allSatisfy(\.isSettled) {
                     trial.state = .completed
                     trial.finishedAt = now
                 } else {
@@ -121,9 +126,10 @@ extension SweepStore {
         case .completed:
             try addRefits()
             if !runs.contains(where: { $0.state == .pending || $0.state == .running }) {
-                score(&trial, runs: runs, evaluation: evaluation)
+                // Confirmed when every confirmation run settled; a failed one leaves the search's score.
                 let confirmation = runs.filter(\.confirmation)
-                trial.confirmed = !confirmation.isEmpty && confirmation.allSatisfy { $0.state == .succeeded }
+                trial.confirmed = !confirmation.isEmpty && confirmation.allSatisfy(\.isSettled)
+                score(&trial, runs: trial.confirmed ? runs : runs.filter { !$0.confirmation }, evaluation: evaluation)
             }
         case .pruned, .failed:
             // A run of a closed trial that was handed back (released, lost, retryable failure) is not run again.
@@ -154,8 +160,22 @@ extension SweepStore {
         let refits = runs.filter { $0.kind == .refit && $0.state == .succeeded }.compactMap(\.testMetric)
         let lastFold = evaluation.foldMethod == .none ? nil : evaluation.foldCount
         let fromFolds = scored.filter { $0.fold == lastFold }.compactMap(\.testMetric)
-        let tests = evaluation.refits ? refits : fromFolds
+        // Refits whose every attempt failed leave the last fold's models to score the test.
+        let tests = evaluation.refits && !refits.isEmpty ? refits : fromFolds
         trial.testMetric = tests.isEmpty ? nil : tests.reduce(0, +) / Double(tests.count)
+    }
+
+    /// Whether `sweep` has had its top-K confirmation (runs were added).
+    public func confirmationStarted(sweep: Int64) throws -> Bool {
+        try read { db in try SweepStore.confirmationStarted(db, sweep: sweep) }
+    }
+
+    static func confirmationStarted(_ db: Database, sweep: Int64) throws -> Bool {
+        try Bool.fetchOne(
+            db,
+            sql: "SELECT EXISTS (SELECT 1 FROM runs JOIN trials ON trials.id = runs.trial_id WHERE trials.sweep_id = ? AND runs.confirmation = 1)",
+            arguments: [sweep]
+        ) ?? false
     }
 
     /// Adds the top-K confirmation runs once: `confirm.seeds` more seeds on every fold for the
@@ -164,13 +184,7 @@ extension SweepStore {
     public func addConfirmationRuns(sweep: Int64, evaluation: SweepSpec.Evaluation, now: Double) throws -> [(trialNumber: Int, run: RunRecord)] {
         guard let confirm = evaluation.confirm else { return [] }
         return try write { db in
-            let already = try Bool.fetchOne(
-                db,
-                sql:
-                    "SELECT EXISTS (SELECT 1 FROM runs JOIN trials ON trials.id = runs.trial_id WHERE trials.sweep_id = ? AND runs.confirmation = 1)",
-                arguments: [sweep]
-            )
-            guard already != true else { return [] }
+            guard try !SweepStore.confirmationStarted(db, sweep: sweep) else { return [] }
             let top = try TrialRecord.fetchAll(
                 db,
                 sql: """
@@ -195,4 +209,10 @@ extension SweepStore {
             return out
         }
     }
+}
+
+extension RunRecord {
+    /// Done for good as far as its trial's completion goes: succeeded, or a refit that failed
+    /// (its trial keeps its score and takes its test score from the last fold).
+    var isSettled: Bool { state == .succeeded || (kind == .refit && state == .failed) }
 }

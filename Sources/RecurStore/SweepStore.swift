@@ -324,6 +324,7 @@ public final class SweepStore: Sendable {
         engineVersion: String? = nil,
         checkpointFormat: String? = nil,
         cpuFeatures: String? = nil,
+        trainsRuns: Bool = false,
         now: Double
     ) throws -> WorkerRecord {
         try write { db in
@@ -336,7 +337,8 @@ public final class SweepStore: Sendable {
                 lastSeen: now,
                 engineVersion: engineVersion,
                 checkpointFormat: checkpointFormat,
-                cpuFeatures: cpuFeatures
+                cpuFeatures: cpuFeatures,
+                trainsRuns: trainsRuns
             )
             try w.insert(db)
             try SweepStore.event(

@@ -79,7 +79,8 @@ public final class Worker: Sendable {
             version: options.version,
             engineVersion: options.engineVersion,
             checkpointFormat: BuildInfo.checkpointFormat,
-            cpuFeatures: BuildInfo.cpuFeatures
+            cpuFeatures: BuildInfo.cpuFeatures,
+            trainsRuns: true
         )
         let registration = try await retrying(logger: logger, "register", giveUp: onShutdown) {
             try await client.register(request)

@@ -56,7 +56,9 @@ import Testing
     /// leases in, the coordinator is rebuilt from its store.
     static func drive(_ coordinator: Coordinator, restartAfter: Int? = nil) async throws -> (Coordinator, [Trained]) {
         var coordinator = coordinator
-        var worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
+        var worker = try await coordinator.register(
+            API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion, trainsRuns: true)
+        )
         var done: [Trained] = []
         while true {
             let answer = try await coordinator.lease(worker: worker.workerId, sweep: "robust")
@@ -88,7 +90,7 @@ import Testing
             if done.count == restartAfter {
                 coordinator = try Coordinator(store: coordinator.store, leaseSeconds: 30, datasetDirectory: RouterTests.root)
                 worker = try await coordinator.register(
-                    API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion)
+                    API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion, trainsRuns: true)
                 )
             }
         }
@@ -145,6 +147,21 @@ import Testing
         #expect(summary.persistenceValMae != nil && summary.bestTrial == rows[0].trial)
     }
 
+    /// A worker from before runs would train every fold on the task's split: it gets none of a
+    /// sweep with folds or refits (skipped, or 409 when it names the sweep), and still gets plain sweeps.
+    @Test func aWorkerFromBeforeRunsGetsNoRuns() async throws {
+        let (_, coordinator) = try RouterTests.app()
+        _ = try await coordinator.createSweep(yaml: Self.yaml())
+        let old = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
+        let answer = try await coordinator.lease(worker: old.workerId, sweep: nil)
+        #expect(answer.lease == nil && answer.status == .done && answer.incompatible?.map(\.sweep) == ["robust"])
+        await #expect(throws: APIFailure.self) { try await coordinator.lease(worker: old.workerId, sweep: "robust") }
+        let new = try await coordinator.register(
+            API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion, trainsRuns: true)
+        )
+        #expect(try await coordinator.lease(worker: new.workerId, sweep: nil).lease?.run.fold == 1)
+    }
+
     /// A coordinator restarted halfway rebuilds its runs from the store and finishes the sweep
     /// as the first would have: same trials, same runs, same scores.
     @Test func aRestartedCoordinatorFinishesTheRunsItFound() async throws {
@@ -191,5 +208,34 @@ import Testing
         let svg = SVGPlots.intervals(items + [(label: "x", mean: 9.98, low: 9.0, high: 11.0, confirmed: false)])
         let tick = "text-anchor=\"end\" font-size=\"10\">"
         #expect(svg.contains(tick + "2.4<") && !svg.contains(tick + "11<"), "the value axis stays near the useful range")
+    }
+}
+
+/// Without `evaluation:` a trial is one run on the task's split, as before runs existed: the
+/// trial's seed, its best value epoch by epoch, a lost lease sending it back to pending, its test
+/// score from the run itself.
+@Suite struct OneRunTrialTests {
+    @Test func aSweepWithoutEvaluationLeasesOneRunPerTrialAsBefore() async throws {
+        let (_, coordinator) = try RouterTests.app()
+        let yaml = RobustSelectionTests.yaml().components(separatedBy: "\n").filter { !$0.hasPrefix("evaluation:") }.joined(separator: "\n")
+        _ = try await coordinator.createSweep(yaml: yaml)
+        let spec = try SweepSpec.parse(yaml: yaml)
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
+        let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: "robust").lease)
+        #expect(lease.run.number == 1 && lease.run.kind == .scoring && lease.run.fold == nil && lease.run.folds == 1 && lease.run.seedIndex == 0)
+        #expect(lease.training.seed == spec.search.seed &+ UInt64(lease.trialNumber) &* 7919, "the trial's seed, as before runs")
+        _ = try await coordinator.report(token: lease.token, API.EpochReport(epoch: 1, trainLoss: 1, valLoss: 1, valMae: 3, seconds: 0.1))
+        #expect(try coordinator.store.trial(id: lease.trialId).bestValMetric == 3, "the trial's best follows its epochs")
+        let second = try #require(try await coordinator.lease(worker: worker.workerId, sweep: "robust").lease)
+        #expect(second.trialNumber == 1, "a second lease samples a new trial")
+        _ = try await coordinator.release(token: lease.token)
+        let trial = try coordinator.store.trial(id: lease.trialId)
+        #expect(trial.state == .pending && trial.bestValMetric == nil)
+        let again = try #require(try await coordinator.lease(worker: worker.workerId, sweep: "robust").lease)
+        #expect(again.trialNumber == lease.trialNumber && again.attempt == 2 && again.run.number == 1)
+        _ = try await coordinator.complete(token: again.token, API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 4, bestEpoch: 1, epochsRun: 1))
+        let row = try #require(try coordinator.leaderboard(sweep: "robust").first)
+        #expect(row.valMae == 2 && row.testMae == 4 && row.runs == 1 && row.valMaeSd == nil && row.valMaeCi95 == nil && row.confirmed == false)
+        #expect(try coordinator.store.runs(trial: lease.trialId).count == 1)
     }
 }

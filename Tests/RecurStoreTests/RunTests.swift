@@ -85,6 +85,36 @@ import Testing
         #expect(done.trial.valSd == 0 && done.trial.valCiLow == 1)
     }
 
+    /// A refit that fails for good does not undo the trial's score: it completes, and its test
+    /// score falls back to the last fold's models.
+    @Test func aFailedRefitLeavesTheScoreAndFallsBackToTheLastFold() throws {
+        let store = try SweepStore()
+        let (_, trial) = try Self.trial(store)
+        try Self.finish(store, trial.id!, token: "r1", val: 1, epoch: 2, test: 100)
+        try Self.finish(store, trial.id!, token: "r2", run: 2, val: 2, epoch: 3, test: 7)
+        try Self.finish(store, trial.id!, token: "r3", run: 3, val: 3, epoch: 5, test: 100)
+        try Self.finish(store, trial.id!, token: "r4", run: 4, val: 4, epoch: 4, test: 9)
+        let id = try #require(try store.runs(trial: trial.id!).first { $0.number == 5 }?.id)
+        _ = try store.lease(run: id, worker: "w", token: "f1", deadline: 100, now: 2)
+        let failed = try store.fail(token: "f1", error: "diverged", retryable: false, maxAttempts: 3, evaluation: Self.evaluation, now: 3)
+        #expect(failed.trial.state == .running && !failed.closed, "the other refit still runs")
+        let done = try Self.finish(store, trial.id!, token: "f2", run: 6, val: nil, epoch: 4, test: 5)
+        #expect(done.trial.state == .completed && done.trial.bestValMetric == 2.5 && done.trial.testMetric == 5)
+        // With every refit failed, the last fold's models (test 7 and 9) score the test.
+        let store2 = try SweepStore()
+        let (_, other) = try Self.trial(store2)
+        for (n, token) in [(1, "r1"), (2, "r2"), (3, "r3"), (4, "r4")] {
+            try Self.finish(store2, other.id!, token: token, run: n == 1 ? nil : n, val: Double(n), epoch: 2, test: n % 2 == 0 ? Double(5 + n) : 100)
+        }
+        for (n, token) in [(5, "f1"), (6, "f2")] {
+            let run = try #require(try store2.runs(trial: other.id!).first { $0.number == n }?.id)
+            _ = try store2.lease(run: run, worker: "w", token: token, deadline: 100, now: 2)
+            _ = try store2.fail(token: token, error: "x", retryable: false, maxAttempts: 3, evaluation: Self.evaluation, now: 3)
+        }
+        let fallback = try store2.trial(id: other.id!)
+        #expect(fallback.state == .completed && fallback.testMetric == 8)
+    }
+
     /// A pruned run prunes its trial: the runs not yet leased are cancelled, and nothing more is
     /// leased for it.
     @Test func aPrunedRunClosesItsTrial() throws {
@@ -96,6 +126,7 @@ import Testing
         #expect(try store.trial(id: trial.id!).bestValMetric == nil, "a trial of several runs is scored when they finish")
         let pruned = try store.prune(token: "r1", detail: [:], evaluation: Self.evaluation, now: 3)
         #expect(pruned.closed && pruned.trial.state == .pruned && pruned.trial.bestValMetric == 5)
+        #expect(pruned.trial.valRuns == nil && pruned.trial.valSd == nil && pruned.trial.testMetric == nil, "a closed trial has no score over runs")
         #expect(try store.runs(trial: trial.id!).map(\.state) == [.pruned, .running, .cancelled, .cancelled])
         #expect(throws: StoreError.self) { try store.lease(trial: trial.id!, worker: "w", token: "x", deadline: 100, now: 4) }
         // The run still out ends without reopening the trial.
@@ -248,7 +279,7 @@ import Testing
             for row in try Row.fetchAll(db, sql: "SELECT id, best_val_metric, val_runs FROM trials WHERE state = 'completed'") {
                 let id: Int64 = row["id"]
                 let runs = try RunRecord.filter(Column("trial_id") == id).fetchAll(db)
-                #expect(runs.allSatisfy { $0.state == .succeeded })
+                #expect(runs.allSatisfy { $0.state == .succeeded || ($0.kind == .refit && $0.state == .failed) })
                 #expect(runs.filter { $0.kind == .refit }.count == 2)
                 let values = runs.filter { $0.kind == .scoring }.compactMap(\.bestValMetric)
                 #expect((row["val_runs"] as Int?) == 4 && abs((row["best_val_metric"] as Double? ?? -1) - values.reduce(0, +) / 4) < 1e-9)
