@@ -154,7 +154,7 @@ import Testing
                 ("/sweeps/a", "/sweeps/a"), ("//evil.example", "/"), ("/%5Cevil.example", "/"), ("https://evil.example", "/"),
                 ("/%0d%0aSet-Cookie:x", "/"),
             ] {
-                let link = try coordinator.store.createSignInLink(role: .viewer, expires: Date().timeIntervalSince1970 + 60)
+                let link = try coordinator.store.createSignInLink(role: .viewer, expires: Date().timeIntervalSince1970 + 600)
                 try await client.execute(uri: "/login?link=\(link)&next=\(next)", method: .get) { r in
                     #expect(r.status == .seeOther && r.headers[.location] == location, "next=\(next) → \(r.headers[.location] ?? "none")")
                 }

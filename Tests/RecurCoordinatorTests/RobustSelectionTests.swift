@@ -44,8 +44,17 @@ import Testing
         var result: TrainingResult
     }
 
-    /// Trains one lease as a worker would: the run's rows, the lease's model and settings.
-    static func train(_ lease: API.Lease) throws -> TrainingResult {
+    /// Trains one lease as a worker would — the run's rows, the lease's model and settings — on
+    /// a thread of its own: training on the cooperative pool would stall every other test.
+    static func train(_ lease: API.Lease) async throws -> TrainingResult {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try trainNow(lease) }) }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
+    static func trainNow(_ lease: API.Lease) throws -> TrainingResult {
         let layout: SplitLayout =
             lease.run.kind == .refit ? .refit : lease.run.fold.map { .fold(index: $0, count: lease.run.folds) } ?? .task
         let task = try PreparedTask.load(lease.task, layout: layout)
@@ -66,7 +75,7 @@ import Testing
                 #expect(answer.status == .done)
                 return (coordinator, done)
             }
-            let result = try train(lease)
+            let result = try await train(lease)
             if lease.run.kind == .scoring {
                 for e in result.history {
                     _ = try await coordinator.report(
