@@ -150,3 +150,43 @@ int recur_terminate_with_parent(int expected_parent) {
 #else
 int recur_terminate_with_parent(int expected_parent) { (void)expected_parent; return 0; }
 #endif
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+static int recur_signal_fds[2] = {-1, -1};
+
+static void recur_signal_write(int sig) {
+    int saved = errno;
+    unsigned char byte = (unsigned char)sig;
+    /* Non-blocking: a full pipe drops the byte, and the reader already has one waiting. */
+    (void)!write(recur_signal_fds[1], &byte, 1);
+    errno = saved;
+}
+
+int recur_signal_pipe(const int *signals, int count) {
+    if (recur_signal_fds[0] < 0) {
+        int fds[2];
+        if (pipe(fds) != 0) return -1;
+        fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+        fcntl(fds[1], F_SETFL, O_NONBLOCK);
+        recur_signal_fds[0] = fds[0];
+        recur_signal_fds[1] = fds[1];
+    }
+    struct sigaction action;
+    action.sa_handler = recur_signal_write;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    for (int i = 0; i < count; i++) {
+        if (sigaction(signals[i], &action, NULL) != 0) return -1;
+        sigaddset(&unblock, signals[i]);
+    }
+    pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+    return recur_signal_fds[0];
+}

@@ -106,12 +106,10 @@ struct Run: AsyncParsableCommand {
             children.append(p)
         }
 
-        // A plain handler sets a flag the loop below polls. (A DispatchSource signal source on
-        // Linux reads a signalfd, which only sees the signal when every thread blocks it; the
-        // kernel may hand it to another thread, which then drops it — measured: `recur run` started
-        // in the background ignored SIGINT and SIGTERM.)
+        // The signal thread sets a flag the loop below polls (measured: `recur run` started in the
+        // background ignored SIGINT and SIGTERM with a DispatchSource; see StopSignals).
         let interrupted = InterruptFlag()
-        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) } }
+        try StopSignals.watch([SIGINT, SIGTERM, SIGHUP]) { _ in stopRequested.store(true, ordering: .relaxed) }
 
         let before = try coordinator.summary(named: spec.name)
         let progress = SweepProgress(
@@ -178,8 +176,7 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-/// Set by the SIGINT, SIGTERM and SIGHUP handler of `recur run` (a lock-free store is all a
-/// signal handler may do).
+/// Set on SIGINT, SIGTERM and SIGHUP by `recur run`.
 let stopRequested = Atomic<Bool>(false)
 
 /// Set once, when the stop is acted on.

@@ -91,9 +91,13 @@ struct Serve: AsyncParsableCommand {
             // Ready for systemd (Type=notify) once every listener listens.
             if listening.add(1, ordering: .relaxed).newValue == listeners.count { SystemdNotify.send("READY=1") }
         }
-        let group = ServiceGroup(
-            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
+        // Not the group's own signal handling, which misses signals on Linux (see StopSignals).
+        let signalLogger = logger
+        try StopSignals.watch([SIGINT, SIGTERM]) { sig in
+            signalLogger.notice("\(StopSignals.name(sig)): shutting down")
+            Task { await group.triggerGracefulShutdown() }
+        }
         try await group.run()
     }
 }

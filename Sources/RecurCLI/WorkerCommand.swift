@@ -1,6 +1,5 @@
 import ArgumentParser
 import CRecurSupport
-import Dispatch
 import Foundation
 import Logging
 import RecurWorker
@@ -14,7 +13,8 @@ struct WorkerCommand: AsyncParsableCommand {
             Datasets are downloaded from the coordinator by SHA-256 into --cache-dir, once per
             machine, and reused across sweeps and restarts; the worker needs no path and no copy.
             A worker token (recur token create --role worker) is all it needs over TCP.
-            SIGINT/SIGTERM finish the current epoch, release the lease and exit 0.
+            SIGINT/SIGTERM abandon the current epoch (the last one is finished), release the lease
+            and exit 0: the trial starts again on another worker, no retry used.
 
             Examples:
               recur worker --coordinator https://10.0.0.5:7878 --ca-file ca.pem --token-file worker.token --slots 2
@@ -69,15 +69,10 @@ struct WorkerCommand: AsyncParsableCommand {
         options.sweep = sweep
         options.exitWhenDone = exitWhenDone
         let worker = Worker(client: client, options: options, logger: logger)
-        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig)
-            source.setEventHandler {
-                logger.notice("signal \(sig): finishing the current epoch, then releasing the lease")
-                worker.requestShutdown()
-            }
-            source.resume()
-            return source
+        let signalLogger = logger
+        try StopSignals.watch([SIGINT, SIGTERM]) { sig in
+            signalLogger.notice("\(StopSignals.name(sig)): abandoning the current epoch, releasing the lease, exiting")
+            worker.requestShutdown()
         }
         // `recur run` starts its workers with --parent-pid: if it is killed, they shut down too.
         if let parentPID { _ = recur_terminate_with_parent(parentPID) }
@@ -85,7 +80,6 @@ struct WorkerCommand: AsyncParsableCommand {
             await client.shutdown()
             throw error
         }
-        _ = sources
         await client.shutdown()
         if let reason = worker.failureReason { throw CLIError(reason) }
     }

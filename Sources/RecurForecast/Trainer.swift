@@ -85,6 +85,11 @@ public struct EpochReport: Codable, Sendable, Equatable {
     }
 }
 
+/// Thrown when `Trainer.run`'s `interrupt` asks to abandon training mid-epoch.
+public struct TrainingInterrupted: Error, Sendable {
+    public var epoch: Int
+}
+
 /// The callback's answer: go on, or stop (pruned, cancelled, interrupted).
 public enum EpochDecision: Sendable { case proceed, stop }
 
@@ -140,8 +145,11 @@ public final class Trainer {
     /// - Parameters:
     ///   - onBatch: progress within an epoch: windows done, windows in the epoch, seconds so far,
     ///     mean training loss so far.
+    ///   - interrupt: asked after every batch with the epoch's number; true abandons training at
+    ///     once by throwing ``TrainingInterrupted`` (a worker told to stop does not finish the epoch).
     ///   - onEpoch: after each epoch; `.stop` ends training (the best weights are still restored).
     public func run(
+        interrupt: (Int) -> Bool = { _ in false },
         onBatch: (Int, Int, Double, Double) -> Void = { _, _, _, _ in },
         onEpoch: (EpochReport) -> EpochDecision = { _ in .proceed }
     ) throws -> TrainingResult {
@@ -181,6 +189,7 @@ public final class Trainer {
                 optimizer.step(model.parameters)
                 lossSum += result.loss * Double(b)
                 onBatch(b0 + b, order.count, (clock.now - epochStart).seconds, lossSum / Double(b0 + b))
+                if interrupt(epoch) { throw TrainingInterrupted(epoch: epoch) }
             }
             let trainSeconds = (clock.now - epochStart).seconds
             // A refit has no validation rows: it reports NaN and runs every epoch, keeping the last.

@@ -84,23 +84,31 @@ extension Worker {
             outcome = .success(
                 try await onThread {
                     let trainer = try Trainer(task: task, spec: lease.model, settings: lease.training)
-                    let result = try trainer.run(onEpoch: { report in
-                        // A refit has no validation metrics to report; its heartbeats keep the lease.
-                        if task.hasValidation {
-                            continuation.yield(
-                                API.EpochReport(
-                                    epoch: report.epoch,
-                                    trainLoss: report.trainLoss,
-                                    valLoss: report.valLoss,
-                                    valMae: report.valMAE,
-                                    seconds: report.seconds
+                    let result = try trainer.run(
+                        interrupt: { epoch in
+                            // Shutdown abandons the epoch (the trial starts over elsewhere anyway),
+                            // except the last, so a nearly finished result is not thrown away.
+                            if worker.isShuttingDown && epoch < lease.training.epochs { control.stop(.shutdown) }
+                            return control.reason != .none
+                        },
+                        onEpoch: { report in
+                            // A refit has no validation metrics to report; its heartbeats keep the lease.
+                            if task.hasValidation {
+                                continuation.yield(
+                                    API.EpochReport(
+                                        epoch: report.epoch,
+                                        trainLoss: report.trainLoss,
+                                        valLoss: report.valLoss,
+                                        valMae: report.valMAE,
+                                        seconds: report.seconds
+                                    )
                                 )
-                            )
+                            }
+                            // A shutdown during the last epoch lets it finish, so the result is completed, not thrown away.
+                            if worker.isShuttingDown && report.epoch < lease.training.epochs { control.stop(.shutdown) }
+                            return control.reason == .none ? .proceed : .stop
                         }
-                        // A shutdown during the last epoch lets it finish, so the result is completed, not thrown away.
-                        if worker.isShuttingDown && report.epoch < lease.training.epochs { control.stop(.shutdown) }
-                        return control.reason == .none ? .proceed : .stop
-                    })
+                    )
                     var metadata = ForecastCheckpoint(prepared: task, task: lease.task).metadata()
                     metadata["sweep"] = lease.sweep
                     metadata["trial"] = String(lease.trialNumber)

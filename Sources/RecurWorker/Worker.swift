@@ -13,7 +13,8 @@ import Synchronization
 /// reporting every epoch → complete with the restored-best checkpoint. Reports are queued in
 /// order and retried while the coordinator is unreachable; training goes on meanwhile. A trial is
 /// given up only when the coordinator says the lease is gone (409), prunes it, or stops the sweep.
-/// On shutdown the current epoch finishes and the lease is released (no retry is used up).
+/// On shutdown the current epoch is abandoned (unless it is the last) and the lease released (no
+/// retry is used up): the trial starts over on another worker.
 public final class Worker: Sendable {
     public struct Options: Sendable {
         public var slots = 1
@@ -54,7 +55,7 @@ public final class Worker: Sendable {
         datasets = DatasetCache(directory: options.cacheDirectory, logger: logger)
     }
 
-    /// Asks every slot to finish its current epoch, release its lease and stop.
+    /// Asks every slot to abandon its current epoch, release its lease and stop.
     public func requestShutdown() { shuttingDown.store(true, ordering: .relaxed) }
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
     /// For ``retrying(logger:_:tries:giveUp:_:)``: stop retrying once shutdown was asked for.

@@ -65,6 +65,32 @@ import Testing
         #expect(result.epochsRun == 2 && result.stopReason == "stopped")
     }
 
+    /// `interrupt` abandons training mid-epoch: no report for the abandoned epoch, an error that
+    /// names it, and not one batch more.
+    @Test func anInterruptAbandonsTheEpochAtTheNextBatch() throws {
+        let task = try Self.task()
+        let spec = try Architecture(cell: .gru, units: [8]).modelSpec(features: 2)
+        let trainer = try Trainer(task: task, spec: spec, settings: Self.settings(epochs: 5))
+        var reports: [Int] = []
+        var batches = 0
+        let perEpoch = (task.windowStarts(.train).count + 31) / 32
+        #expect(perEpoch > 3)
+        #expect(throws: TrainingInterrupted.self) {
+            _ = try trainer.run(
+                interrupt: { epoch in epoch == 2 && batches == perEpoch + 3 },
+                onBatch: { _, _, _, _ in batches += 1 },
+                onEpoch: {
+                    reports.append($0.epoch)
+                    return .proceed
+                }
+            )
+        }
+        #expect(reports == [1])
+        #expect(batches == perEpoch + 3)
+        let error = #expect(throws: TrainingInterrupted.self) { _ = try trainer.run(interrupt: { $0 == 3 }) }
+        #expect(error?.epoch == 3)
+    }
+
     @Test func earlyStoppingFollowsKerasPatience() throws {
         var settings = Self.settings(epochs: 30)
         settings.optimizer = OptimizerConfig(kind: .sgd, learningRate: 1e-6)  // barely moves: no improvement after epoch 1

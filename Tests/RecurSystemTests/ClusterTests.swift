@@ -135,7 +135,7 @@ import Glibc
         try checkCompletedExactlyOnce(store, trials: 2)
     }
 
-    /// SIGTERM: the worker finishes its epoch, releases the lease (no retry used up) and exits 0.
+    /// SIGTERM: the worker abandons its epoch, releases the lease (no retry used up) and exits 0.
     @Test func sigtermReleasesTheLeaseAndExitsCleanly() throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
@@ -151,6 +151,47 @@ import Glibc
         try cluster.startWorker()
         try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
         try checkCompletedExactlyOnce(cluster.store(), trials: 2)
+    }
+
+    /// SIGTERM reaches a worker started in the background of a non-interactive shell, as Slurm,
+    /// systemd and scripts start it: it abandons its epoch, releases the lease and exits 0. (With a
+    /// libdispatch signal source such a worker ignored SIGTERM and trained its trial to the end.)
+    @Test func aBackgroundedWorkerStopsOnSIGTERM() throws {
+        let cluster = try Cluster(rows: 5000)
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator(leaseSeconds: 30)
+        let epochs = 40
+        try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: epochs, units: 16, length: 48))
+        // As a job script starts it: in the background of a non-interactive shell that waits for it.
+        let script = """
+            "$0" worker --coordinator "$1" --token-file "$2" --slots 1 --exit-when-done --cache-dir cache > worker-sh.log 2>&1 &
+            echo $! > worker.pid
+            wait $!
+            echo $? > worker.rc
+            """
+        let shell = try Spawn.start(
+            "/bin/sh",
+            ["-c", "cd \"$3\" || exit 1\n" + script, RecurBinary.url.path, cluster.tcp, cluster.tokenFile, cluster.dir.path],
+            environment: ProcessInfo.processInfo.environment,
+            output: cluster.dir.appendingPathComponent("shell.log").path
+        )
+        try cluster.waitForReports()
+        try cluster.waitFor("the shell to write the worker's pid", timeout: 10) { cluster.log("worker.pid").hasSuffix("\n") }
+        let pid = try #require(Int32(cluster.log("worker.pid").trimmingCharacters(in: .whitespacesAndNewlines)), "\(cluster.log("shell.log"))")
+        kill(pid, SIGTERM)
+        // Spawn.wait has no timeout, so a stuck worker is killed here; a guard, not a speed check.
+        let guardTask = Task.detached {
+            try await Task.sleep(for: .seconds(120))
+            kill(pid, SIGKILL)
+        }
+        #expect(Spawn.wait(shell) == 0)
+        guardTask.cancel()
+        #expect(cluster.log("worker.rc").trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(cluster.log("worker-sh.log").suffix(2000))")
+        #expect(cluster.log("worker-sh.log").contains("SIGTERM: abandoning the current epoch"))
+        #expect(try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'released'") == 1)
+        #expect(try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'succeeded'") == 0, "the worker trained on after SIGTERM")
+        let reported = try cluster.count("SELECT COUNT(*) FROM epoch_metrics")
+        #expect(reported < epochs)
     }
 
     /// One coordinator per database, and `--listen unix:` never deletes what is not a dead socket:

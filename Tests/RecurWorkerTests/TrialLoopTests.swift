@@ -211,15 +211,23 @@ final class FakeCoordinator: CoordinatorService, Sendable {
         #expect(fake.log == ["report 1", "report 2", "complete"])
     }
 
-    /// SIGTERM (a shutdown request) during a trial: the current epoch finishes and is reported,
-    /// training stops long before its 50 epochs, and the lease is released, which costs the
-    /// trial no retry.
+    /// SIGTERM (a shutdown request) during a trial: the epoch is abandoned at the next batch, so
+    /// nothing more is reported, and the lease is released, which costs the trial no retry.
     @Test func shutdownReleasesTheLease() async {
         let fake = FakeCoordinator()
         let worker = Self.worker(fake)
         worker.requestShutdown()
         await worker.runTrial(Self.lease(epochs: 50), slot: 0)
-        #expect(fake.log == ["report 1", "release"])
+        #expect(fake.log == ["release"])
+    }
+
+    /// A shutdown during the trial's last epoch finishes it: the result is completed, not lost.
+    @Test func shutdownInTheLastEpochCompletesTheTrial() async {
+        let fake = FakeCoordinator()
+        let worker = Self.worker(fake)
+        worker.requestShutdown()
+        await worker.runTrial(Self.lease(epochs: 1), slot: 0)
+        #expect(fake.log == ["report 1", "upload", "complete"])
     }
 
     /// A diverged run is reported as such (not retryable), by the error's type, not its text.

@@ -32,6 +32,12 @@ static inline int recur_compiled_vector_level(void) {
 /// raises it at once if that parent is already gone. Returns 0 where unsupported.
 int recur_terminate_with_parent(int expected_parent);
 
+/// Installs, for each of `signals`, a handler that writes the signal's number as one byte to a
+/// pipe, and returns the pipe's read end (the same pipe on every call; -1 on failure). A plain
+/// handler runs on whichever thread the kernel picks, so no signal is lost to a thread that does
+/// not block it (a signalfd, which libdispatch uses on Linux, only sees blocked signals).
+int recur_signal_pipe(const int *signals, int count);
+
 #endif
 
 #if defined(__x86_64__) && defined(__AVX512F__)
