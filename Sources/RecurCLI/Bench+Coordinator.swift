@@ -4,6 +4,7 @@ import Logging
 import RecurAPI
 import RecurCoordinator
 import RecurEngine
+import RecurForecast
 import RecurStore
 import RecurSweep
 import RecurWorker
@@ -186,8 +187,4 @@ extension Bench {
             return stats
         }
     }
-}
-
-extension Duration {
-    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -13,6 +13,40 @@ import Testing
         #expect(result.stdout.contains("task checked on datasets/greensboro-tmy3.csv"), "\(result.stdout)")
     }
 
+    /// `sweep plan --json` on a shipped grid: the documented keys, numbers that agree with each
+    /// other, and the grid's size; bad flags and missing data are one-line errors.
+    @Test func planPricesAShippedSweep() throws {
+        let result = try RecurBinary.run(["sweep", "plan", "sweeps/cells-grid.yaml", "--workers", "2", "--json"], directory: Self.root)
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["trials"] as? Int == 18 && json["workers"] as? Int == 2)
+        let perTrial = try #require(json["seconds_per_trial"] as? [String: Double])
+        let wall = try #require(json["wall_seconds"] as? [String: Double])
+        let (low, median, high) = (try #require(perTrial["min"]), try #require(perTrial["median"]), try #require(perTrial["max"]))
+        #expect(0 < low && low <= median && median <= high)
+        let noPruning = try #require(wall["no_pruning"])
+        // 18 trials on 2 workers: at least half their total and the priciest trial, at most all of it.
+        #expect(noPruning >= high && noPruning >= 9 * low && noPruning <= 18 * high)
+        #expect(wall["with_pruning"] == noPruning, "no pruning in this sweep")
+        let calibration = try #require(json["calibration"] as? [String: Any])
+        #expect((calibration["points"] as? [Any])?.isEmpty == false)
+
+        let text = try RecurBinary.run(["sweep", "plan", "sweeps/lecture.yaml", "--workers", "4"], directory: Self.root)
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("60 trials (tpe)") && text.stdout.contains("with asha pruning"), "\(text.stdout)")
+        #expect(text.stdout.contains("priciest: batch_size=128, bidirectional=true, cell=lstm, depth=3"), "\(text.stdout)")
+
+        let bad = try RecurBinary.run(["sweep", "plan", "sweeps/cells-grid.yaml", "--workers", "0"], directory: Self.root)
+        #expect(bad.status != 0 && bad.stderr.contains("--workers: 0 must be ≥ 1"), "\(bad.stderr)")
+        let elsewhere = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: elsewhere) }
+        try Data(try Data(contentsOf: Self.root.appendingPathComponent("sweeps/cells-grid.yaml"))).write(
+            to: elsewhere.appendingPathComponent("s.yaml")
+        )
+        let missing = try RecurBinary.run(["sweep", "plan", "s.yaml"], directory: elsewhere)
+        #expect(missing.status == 1 && missing.stderr.contains("task.dataset: cannot read datasets/greensboro-tmy3.csv"), "\(missing.stderr)")
+    }
+
     /// A task that parses but does not fit its data (a target the CSV lacks) fails validation
     /// when the dataset is at hand, as it would fail `recur run`.
     @Test func validateChecksTheTaskAgainstItsData() throws {

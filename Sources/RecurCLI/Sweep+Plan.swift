@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import RecurEngine
+import RecurForecast
+import RecurSweep
+
+extension Sweep {
+    /// `recur sweep plan`: what a sweep will cost, before it is launched.
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Estimate a sweep's cost before launching it: seconds per trial over the space and wall time on N workers.",
+            discussion: """
+                Each configuration's cost is its model's training FLOPs per window × windows ×
+                epochs, calibrated by timing training batches of the cheapest, a median and the
+                priciest model on this machine (under 3 s). The dataset is read here to count
+                windows. Assumptions (every epoch runs; what pruning leaves) are printed with the
+                figures.
+
+                Examples:
+                  recur sweep plan sweeps/lecture.yaml --workers 8
+                  recur sweep plan sweeps/lecture.yaml --json
+                """
+        )
+
+        @Argument(help: "Sweep file (YAML).") var file: String
+        @Option(help: "One-slot workers the sweep will run on (default: this machine's cores).") var workers: Int?
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            if let workers, workers < 1 { throw ValidationError("--workers: \(workers) must be ≥ 1") }
+        }
+
+        func run() throws {
+            let (spec, _) = try SweepSpec.load(path: file)
+            let dataset = try Create.locate(spec.task.dataset, sweepFile: file)
+            var layouts: [SplitLayout: WindowCounts] = [:]
+            let e = spec.evaluation
+            let needed = Set((1...e.foldCount).map { e.layout(fold: e.foldMethod == .none ? nil : $0) } + (e.refits ? [.refit] : []))
+            var task = spec.task
+            task.dataset = dataset.path
+            var features = 0
+            for layout in needed {
+                do {
+                    let prepared = try PreparedTask.load(task, layout: layout)
+                    layouts[layout] = WindowCounts(prepared)
+                    features = prepared.featureCount
+                } catch let error as ForecastError { throw CLIError("\(file): \(error.description)") }
+            }
+            let workerCount = workers ?? ProcessInfo.processInfo.activeProcessorCount
+
+            // Calibrate on the cheapest, a median and the priciest model of the space.
+            let byFLOPs = { (c: TrialConfig) in spec.flopsPerSample(c, features: features) }
+            var samples: [TrialConfig] = (0..<200).map { number in
+                var rng = SeededGenerator(seed: UInt64(number) &* 0x9E37_79B9)
+                return spec.randomConfigForPlanning(rng: &rng)
+            }
+            samples.sort { byFLOPs($0) < byFLOPs($1) }
+            let probes = [spec.corner(pricier: false, cost: byFLOPs), samples[samples.count / 2], spec.corner(pricier: true, cost: byFLOPs)]
+            let models = try probes.map { config in
+                let p = try spec.trainingPlan(for: config, features: features, seed: 1)
+                return (spec: p.model, batch: p.settings.batchSize)
+            }
+            let clock = ContinuousClock()
+            let started = clock.now
+            let calibration = try CostCalibration.measure(models: models, steps: spec.task.sequenceLength)
+            let calibrationSeconds = (clock.now - started).seconds
+            let plan = spec.plan(
+                workers: workerCount,
+                features: features,
+                windows: { layouts[$0] ?? WindowCounts(train: 0, validation: 0, test: 0) },
+                calibration: calibration
+            )
+            if json {
+                print(Self.json(plan, calibration: calibration, seconds: calibrationSeconds))
+            } else {
+                print(Self.text(spec, plan, calibration: calibration, seconds: calibrationSeconds))
+            }
+        }
+
+        static func text(_ spec: SweepSpec, _ plan: SweepPlan, calibration: CostCalibration, seconds: Double) -> String {
+            let s = plan.secondsPerTrial
+            var lines = [
+                "sweep \(spec.name): \(plan.trials) trials (\(spec.search.method.rawValue)), \(plan.runsPerTrial) run(s) each, on \(plan.workers) worker(s)",
+                "seconds per trial: min \(duration(s.min)) · median \(duration(s.median)) · max \(duration(s.max))",
+                "  priciest: \(plan.priciest.config.compactDescription)",
+                "wall time: \(duration(plan.wallSeconds.noPruning)) without pruning"
+                    + (spec.pruning.method == .none
+                        ? "" : " · \(duration(plan.wallSeconds.withPruning)) with \(spec.pruning.method.rawValue) pruning"),
+                "assuming:",
+            ]
+            lines += plan.assumptions.map { "  - \($0)" }
+            let rates = calibration.points.map { String(format: "%.1f", $0.secondsPerSample * 1e6) }.joined(separator: ", ")
+            lines.append(
+                String(
+                    format: "calibrated in %.1f s on this CPU (%@, BLAS %@): %@ µs per training window",
+                    seconds,
+                    BuildInfo.thisCPU,
+                    BLASInfo.current.coreName,
+                    rates
+                )
+            )
+            if !plan.warnings.isEmpty {
+                lines.append("warnings:")
+                lines += plan.warnings.map { "  - \($0)" }
+            }
+            return lines.joined(separator: "\n")
+        }
+
+        static func json(_ plan: SweepPlan, calibration: CostCalibration, seconds: Double) -> String {
+            let object: [String: Any] = [
+                "trials": plan.trials,
+                "runs_per_trial": plan.runsPerTrial,
+                "seconds_per_trial": ["min": plan.secondsPerTrial.min, "median": plan.secondsPerTrial.median, "max": plan.secondsPerTrial.max],
+                "priciest": [
+                    "config": (try? JSONSerialization.jsonObject(with: Data(plan.priciest.config.canonicalJSON.utf8))) ?? [:],
+                    "seconds": plan.priciest.seconds,
+                ],
+                "wall_seconds": ["no_pruning": plan.wallSeconds.noPruning, "with_pruning": plan.wallSeconds.withPruning],
+                "workers": plan.workers,
+                "pruning_share": plan.pruningShare,
+                "assumptions": plan.assumptions,
+                "warnings": plan.warnings,
+                "calibration": [
+                    "seconds": seconds, "cpu": BuildInfo.thisCPU, "blas_core": BLASInfo.current.coreName,
+                    "points": calibration.points.map { ["flops_per_window": $0.flopsPerSample, "seconds_per_window": $0.secondsPerSample] },
+                ],
+            ]
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+            return String(decoding: data, as: UTF8.self)
+        }
+
+        /// 0.4 s, 42 s, 7.5 min, 3.2 h.
+        static func duration(_ seconds: Double) -> String {
+            if seconds < 10 { return String(format: "%.1f s", seconds) }
+            if seconds < 90 { return String(format: "%.0f s", seconds) }
+            if seconds < 5400 { return String(format: "%.1f min", seconds / 60) }
+            return String(format: "%.1f h", seconds / 3600)
+        }
+    }
+}
