@@ -111,12 +111,7 @@ struct Run: AsyncParsableCommand {
         let interrupted = InterruptFlag()
         try StopSignals.watch([SIGINT, SIGTERM, SIGHUP]) { _ in stopRequested.store(true, ordering: .relaxed) }
 
-        let before = try coordinator.summary(named: spec.name)
-        let progress = SweepProgress(
-            live: isatty(1) != 0,
-            maxTrials: spec.search.maxTrials,
-            alreadyFinished: before.completed + before.pruned + before.failed
-        )
+        let progress = SweepProgress(live: isatty(1) != 0, maxTrials: spec.search.maxTrials)
         while true {
             if stopRequested.load(ordering: .relaxed) && interrupted.set() {
                 FileHandle.standardError.write(Data("\nstopping: workers finish their epoch and hand their trials back…\n".utf8))
@@ -202,29 +197,30 @@ final class InterruptFlag: @unchecked Sendable {
 final class SweepProgress {
     let live: Bool
     let maxTrials: Int
-    /// Trials finished by earlier runs of this sweep, left out of the ETA's rate.
-    let alreadyFinished: Int
-    let started = Date()
-    var last = ""
+    /// Off a terminal, a line is printed when the counts or the best change, at most this often.
+    let quietInterval: Double
+    private var lastCounts = ""
+    private var lastPrinted = -Double.infinity
 
-    init(live: Bool, maxTrials: Int, alreadyFinished: Int = 0) {
+    init(live: Bool, maxTrials: Int, quietInterval: Double = 10) {
         self.live = live
         self.maxTrials = maxTrials
-        self.alreadyFinished = alreadyFinished
+        self.quietInterval = quietInterval
     }
 
-    func show(_ s: API.SweepSummary, final: Bool = false) {
+    /// The ETA is the coordinator's: running trials' reported epochs count, so it does not climb
+    /// while the first trials run.
+    func show(_ s: API.SweepSummary, final: Bool = false, now: Double = Date().timeIntervalSince1970) {
         let finished = s.completed + s.pruned + s.failed
-        let elapsed = Date().timeIntervalSince(started)
-        let done = finished - alreadyFinished
-        let eta = done > 0 && finished < maxTrials ? String(format: " · ETA %.0f s", elapsed / Double(done) * Double(maxTrials - finished)) : ""
+        let eta = s.etaSeconds.map { " · ETA \(Sweep.Plan.duration($0))" } ?? ""
         let best = s.bestValMae.map { String(format: " · best %@ %.3f (trial %d)", s.objective.label, $0, s.bestTrial ?? -1) } ?? ""
-        let line = "\(finished)/\(maxTrials) trials: \(s.completed) done, \(s.running) running, \(s.pruned) pruned, \(s.failed) failed\(best)\(eta)"
+        let counts = "\(finished)/\(maxTrials) trials: \(s.completed) done, \(s.running) running, \(s.pruned) pruned, \(s.failed) failed\(best)"
         if live {
-            FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(line)\(final ? "\n" : "")".utf8))
-        } else if line != last {
-            print(line)
+            FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(counts)\(eta)\(final ? "\n" : "")".utf8))
+        } else if final || (counts != lastCounts && now - lastPrinted >= quietInterval) {
+            print(counts + eta)
+            lastCounts = counts
+            lastPrinted = now
         }
-        last = line
     }
 }

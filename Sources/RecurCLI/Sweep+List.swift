@@ -26,7 +26,7 @@ extension Sweep {
 enum SweepSummaryTable {
     static func render(_ sweeps: [API.SweepSummary]) -> String {
         var rows = [
-            ["sweep", "state", "method", "done", "running", "pruned", "failed", "best", "objective", "best trial", "persistence", "skill"]
+            ["sweep", "state", "method", "done", "running", "pruned", "failed", "best", "objective", "best trial", "persistence", "skill", "ETA"]
         ]
         for s in sweeps {
             rows.append([
@@ -34,8 +34,9 @@ enum SweepSummaryTable {
                 "\(s.failed)",
                 s.bestValMae.map { String(format: "%.3f", $0) } ?? "–", s.objective.label, s.bestTrial.map { String($0) } ?? "–",
                 s.persistenceValMae.map { String(format: "%.3f", $0) } ?? "–", LeaderboardTable.skill(s.bestValSkill),
+                s.etaSeconds.map(Sweep.Plan.duration) ?? "–",
             ])
         }
-        return alignedTable(rows, numeric: [3, 4, 5, 6, 7, 9, 10, 11])
+        return alignedTable(rows, numeric: [3, 4, 5, 6, 7, 9, 10, 11, 12])
     }
 }

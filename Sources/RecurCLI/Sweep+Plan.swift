@@ -129,12 +129,6 @@ extension Sweep {
             return String(decoding: data, as: UTF8.self)
         }
 
-        /// 0.4 s, 42 s, 7.5 min, 3.2 h.
-        static func duration(_ seconds: Double) -> String {
-            if seconds < 10 { return String(format: "%.1f s", seconds) }
-            if seconds < 90 { return String(format: "%.0f s", seconds) }
-            if seconds < 5400 { return String(format: "%.1f min", seconds / 60) }
-            return String(format: "%.1f h", seconds / 3600)
-        }
+        static func duration(_ seconds: Double) -> String { SweepPlan.duration(seconds) }
     }
 }

@@ -27,7 +27,10 @@ extension API.SweepSummary {
             datasetSha256: m.datasetSHA256,
             persistenceValMae: m.persistence?.valMAE,
             persistenceTestMae: m.persistence?.testMAE,
-            bestValSkill: m.bestValSkill
+            bestValSkill: m.bestValSkill,
+            trialsDone: m.trialsDone,
+            etaSeconds: m.etaSeconds,
+            endsAt: m.endsAt
         )
     }
 }

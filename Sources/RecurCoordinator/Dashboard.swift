@@ -113,9 +113,19 @@ public enum Dashboard {
     struct Importance { let name: String, rho: String, width: Int }
     struct SweepPage {
         let name: String, barWidth: Int, finished: Int, maxTrials: Int, completed: Int, running: Int, pruned: Int, failed: Int, state: String
-        let objective: String, best: Best?, persistence: String?, skill: String?, headers: [Header], rows: [Row], pages: Pages?, curves: String
+        let objective: String, best: Best?, persistence: String?, skill: String?, eta: String?, headers: [Header], rows: [Row], pages: Pages?
+        let curves: String
         let points: Int, parallel: String, intervals: String
         let importance: [Importance], anyImportance: Bool
+    }
+
+    /// `07:52:10 UTC`.
+    static func clockTime(_ unix: Double) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = unix - Date().timeIntervalSince1970 > 86400 ? "yyyy-MM-dd HH:mm 'UTC'" : "HH:mm:ss 'UTC'"
+        return f.string(from: Date(timeIntervalSince1970: unix))
     }
 
     /// `/sweeps/{name}`.
@@ -239,6 +249,9 @@ public enum Dashboard {
             best: s.bestValue.map { Best(value: String(format: "%.3f", $0), trial: s.bestTrial ?? -1) },
             persistence: s.persistence.map { String(format: "%.3f", $0.valMAE) },
             skill: s.bestValSkill.map { skill($0) },
+            // The end time, not the seconds left: it changes only with new reports, so an
+            // unchanged page keeps its ETag while polled.
+            eta: s.endsAt.map { Self.clockTime($0) },
             headers: headers,
             rows: rowViews,
             pages: pages,

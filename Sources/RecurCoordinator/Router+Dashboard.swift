@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import RecurAPI
+import RecurForecast
 import RecurStore
 
 /// The dashboard's HTML pages and sign-in. Query parameters are checked as docs/openapi.yaml
@@ -9,9 +10,9 @@ import RecurStore
 /// `secure`: the listener serves HTTPS, so the session cookie is never sent over plain HTTP.
 func dashboardRoutes(coordinator: Coordinator, access: AccessControl?, secure: Bool) -> RouteCollection<BasicRequestContext> {
     let router = RouteCollection(context: BasicRequestContext.self)
-    router.get("/") { _, _ in await respondHTML { try Dashboard.index(store: coordinator.store) } }
+    router.get("/") { request, _ in await respondHTML(request) { try Dashboard.index(store: coordinator.store) } }
     router.get("/sweeps/:name") { request, context in
-        await respondHTML {
+        await respondHTML(request) {
             let q = request.uri.queryParameters
             let sort = try q.get("sort").map { text in
                 guard let column = SweepStore.SortColumn(rawValue: text) else { throw badQuery("sort", "val_mae, test_mae, trial, state or epochs") }
@@ -33,8 +34,8 @@ func dashboardRoutes(coordinator: Coordinator, access: AccessControl?, secure: B
             )
         }
     }
-    router.get("/trials/:id") { _, context in
-        await respondHTML {
+    router.get("/trials/:id") { request, context in
+        await respondHTML(request) {
             guard let id = Int64(try context.parameters.require("id")), id >= 1 else {
                 throw APIError.badRequest("the trial id must be a positive integer")
             }
@@ -121,8 +122,22 @@ func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
     Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
 }
 
-func respondHTML(_ body: () throws -> String) async -> Response {
-    do { return html(try body()) } catch {
+func respondHTML(_ request: Request? = nil, _ body: () throws -> String) async -> Response {
+    do {
+        let text = try body()
+        // A page's ETag is its content's hash: the dashboard's polling revalidates with it and a
+        // page that did not change costs a 304, not its bytes.
+        let tag = "\"" + sha256Hex(Data(text.utf8)).prefix(24) + "\""
+        if let request,
+            request.headers[.ifNoneMatch]?.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == tag }) == true
+        {
+            return Response(status: .notModified, headers: [.eTag: tag, .cacheControl: "no-cache"])
+        }
+        var response = html(text)
+        response.headers[.eTag] = tag
+        response.headers[.cacheControl] = "no-cache"
+        return response
+    } catch {
         let failure = APIFailure(error)
         let title = failure.status == .notFound ? "Not found" : "Error"
         return html(Dashboard.message(title, failure.message), status: failure.status)

@@ -29,6 +29,13 @@ public struct SweepSummary: Sendable, Equatable {
     /// Persistence's MAE on validation and test, and the best trial's validation skill over it.
     public var persistence: Baselines.Scores?
     public var bestValSkill: Double?
+    /// Trials' worth of work done: finished trials, plus each running trial's share of its
+    /// epochs reported, so the ETA moves while the first trials run.
+    public var trialsDone: Double = 0
+    /// Seconds left at the sweep's pace so far (nil before any epoch, or when not running).
+    public var etaSeconds: Double?
+    /// When the sweep should end at that pace (Unix seconds); moves only when work is reported.
+    public var endsAt: Double?
 }
 
 /// One trial of a leaderboard, with its final attempt.

@@ -12,7 +12,7 @@ extension SweepStore {
         try summary(of: sweep(named: name))
     }
 
-    func summary(of record: SweepRecord) throws -> SweepSummary {
+    func summary(of record: SweepRecord, now: Double = Date().timeIntervalSince1970) throws -> SweepSummary {
         let counts = try counts(sweep: record.id!)
         let spec = record.definitionJson.spec
         let minimize = spec.objective.minimize
@@ -26,6 +26,8 @@ extension SweepStore {
                 arguments: [record.id]
             )
         }
+        let finished = (counts[.completed] ?? 0) + (counts[.pruned] ?? 0) + (counts[.failed] ?? 0)
+        let pace = try self.pace(record, finished: finished, now: now)
         return SweepSummary(
             // A sweep done before max_trials ran out of configs: its total is what it ran.
             name: record.name,
@@ -45,8 +47,41 @@ extension SweepStore {
             engineVersion: record.definitionJson.engineVersion,
             datasetSHA256: record.definitionJson.datasetSHA256,
             persistence: record.definitionJson.baselines?.persistence,
-            bestValSkill: Self.valSkill(best?["best_val_metric"], record)
+            bestValSkill: Self.valSkill(best?["best_val_metric"], record),
+            trialsDone: pace.done,
+            etaSeconds: pace.endsAt.map { max(0, $0 - now) },
+            endsAt: pace.endsAt
         )
+    }
+
+    /// Work done in trials (running trials count their reported epochs' share), and when the
+    /// sweep should end at its pace from its first lease to its last report or finish. Counting
+    /// running trials keeps the ETA from climbing while the first trials run; pacing to the last
+    /// activity, not to now, keeps it (and the dashboard's ETag) still between reports.
+    func pace(_ record: SweepRecord, finished: Int, now: Double) throws -> (done: Double, endsAt: Double?) {
+        let spec = record.definitionJson.spec
+        let row = try writer.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT (SELECT MIN(a.started_at) FROM attempts a JOIN trials t ON t.id = a.trial_id WHERE t.sweep_id = ?1) AS first,
+                           MAX(IFNULL((SELECT MAX(m.recorded_at) FROM epoch_metrics m JOIN trials t ON t.id = m.trial_id WHERE t.sweep_id = ?1), 0),
+                               IFNULL((SELECT MAX(finished_at) FROM trials WHERE sweep_id = ?1), 0)) AS last,
+                           (SELECT COUNT(*) FROM epoch_metrics m JOIN attempts a ON a.id = m.attempt_id JOIN trials t ON t.id = a.trial_id
+                             WHERE t.sweep_id = ?1 AND t.state = 'running' AND a.state IN ('running', 'succeeded')) AS epochs,
+                           (SELECT COUNT(*) FROM trials WHERE sweep_id = ?1 AND state = 'running') AS running
+                    """,
+                arguments: [record.id]
+            )
+        }
+        let perTrial = Double(max(1, spec.training.epochs * spec.evaluation.runsPerTrial))
+        let running = min(Double(row?["epochs"] as Int? ?? 0) / perTrial, Double(row?["running"] as Int? ?? 0))
+        let done = Double(finished) + running
+        guard record.state == .running, let first = row?["first"] as Double?, let last = row?["last"] as Double?, done > 0, last > first else {
+            return (done, nil)
+        }
+        let left = max(0, Double(spec.search.maxTrials) - done)
+        return (done, last + left / (done / (last - first)))
     }
 
     /// Trials ranked by their score (completed first — confirmed ones first among them — then

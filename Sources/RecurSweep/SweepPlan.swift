@@ -34,6 +34,14 @@ public struct SweepPlan: Sendable, Equatable {
     /// A corner over 10× the median, a space smaller than `max_trials`.
     public var warnings: [String]
 
+    /// 0.4 s, 42 s, 7.5 min, 3.2 h: plans and ETAs.
+    public static func duration(_ seconds: Double) -> String {
+        if seconds < 10 { return String(format: "%.1f s", seconds) }
+        if seconds < 90 { return String(format: "%.0f s", seconds) }
+        if seconds < 5400 { return String(format: "%.1f min", seconds / 60) }
+        return String(format: "%.1f h", seconds / 3600)
+    }
+
     public static func == (a: SweepPlan, b: SweepPlan) -> Bool {
         a.trials == b.trials && a.runsPerTrial == b.runsPerTrial && a.secondsPerTrial == b.secondsPerTrial
             && a.priciest.config == b.priciest.config && a.priciest.seconds == b.priciest.seconds

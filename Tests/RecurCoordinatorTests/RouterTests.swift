@@ -179,6 +179,41 @@ import Testing
         }
     }
 
+    /// A running sweep's page polls itself (no reload by hand): it carries `data-refresh` and the
+    /// script, an ETag, and a 304 for the ETag it was served with; its progress line has an ETA
+    /// once an epoch is in. A finished sweep's page does not poll.
+    @Test func aRunningSweepsPagePollsWithAnETag() async throws {
+        let (app, coordinator) = try Self.app()
+        _ = try await coordinator.createSweep(yaml: Self.sweepYAML)
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 2, version: "t", engineVersion: BuildInfo.engineVersion))
+        let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
+        _ = try await coordinator.report(token: lease.token, API.EpochReport(epoch: 1, trainLoss: 0.5, valLoss: 0.25, valMae: 3, seconds: 1))
+        try await app.test(.router) { client in
+            let tag = try await client.execute(uri: "/sweeps/tiny", method: .get, headers: Self.auth) { r in
+                let html = String(buffer: r.body)
+                #expect(r.status == .ok)
+                #expect(html.contains(#"data-refresh="3""#) && html.contains("fetch(location.href"))
+                #expect(html.contains(" · ends ≈ "), "\(html.prefix(2000))")
+                #expect(r.headers[.cacheControl] == "no-cache")
+                return try #require(r.headers[.eTag])
+            }
+            var conditional = Self.auth
+            conditional[.ifNoneMatch] = tag
+            try await client.execute(uri: "/sweeps/tiny", method: .get, headers: conditional) { r in
+                #expect(r.status == .notModified && r.body.readableBytes == 0 && r.headers[.eTag] == tag)
+            }
+            conditional[.ifNoneMatch] = "\"stale\""
+            try await client.execute(uri: "/sweeps/tiny", method: .get, headers: conditional) { r in #expect(r.status == .ok) }
+        }
+        _ = try await coordinator.setState(sweep: "tiny", to: .cancelled)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/sweeps/tiny", method: .get, headers: Self.auth) { r in
+                let html = String(buffer: r.body)
+                #expect(!html.contains("data-refresh") && !html.contains("fetch(location.href") && !html.contains(" · ends ≈ "))
+            }
+        }
+    }
+
     /// With `objective.metric: val_loss` the stored best value is a loss, and every view says so.
     @Test func aValLossObjectiveIsNamedAsSuch() async throws {
         let (_, coordinator) = try Self.app()

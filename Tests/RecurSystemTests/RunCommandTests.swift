@@ -12,8 +12,15 @@ import Glibc
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         try Data(cluster.sweepYAML(name: "local", trials: 4, parallel: 2, epochs: 2).utf8).write(to: cluster.dir.appendingPathComponent("local.yaml"))
+        let started = Date()
         let first = try RecurBinary.run(["run", "local.yaml", "--workers", "2", "--db", "runs/r.db"], directory: cluster.dir)
+        let elapsed = Date().timeIntervalSince(started)
         #expect(first.status == 0, "\(first.stderr)")
+        // Off a terminal: a progress line only when the counts change, at most every 10 s, and
+        // the final one; never the same counts twice.
+        let progress = first.stdout.split(separator: "\n").filter { $0.contains(" trials: ") }.map { $0.components(separatedBy: " · ETA")[0] }
+        #expect(progress.count <= Int(elapsed / 10) + 2, "\(progress)")
+        #expect(zip(progress, progress.dropFirst()).allSatisfy { $0 != $1 } || progress.count <= 2, "\(progress)")
         #expect(first.stdout.contains("sweep local: random search, up to 4 trials"))
         #expect(first.stdout.contains("4/4 trials: 4 done"))
         #expect(first.stdout.contains("rank  trial  id  cell"))

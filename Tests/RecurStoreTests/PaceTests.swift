@@ -1,0 +1,50 @@
+import Foundation
+import RecurSweep
+import Testing
+
+@testable import RecurStore
+
+/// The sweep's ETA counts running trials by their reported epochs, so it falls steadily from the
+/// first epoch on instead of waiting for (and then jumping with) the first finished trial.
+@Suite struct PaceTests {
+    @Test func theETACountsRunningTrialsByTheirEpochs() throws {
+        let store = try SweepStore()
+        let (sweep, trials) = try makeSweep(store, trials: 3)  // 20 trials of 20 epochs
+        _ = try store.lease(trial: trials[0].id!, worker: "w", token: "a", deadline: 1000, now: 100)
+        var s = try store.summary(of: sweep, now: 105)
+        #expect(s.trialsDone == 0 && s.etaSeconds == nil, "no epoch yet, no pace")
+        for epoch in 1...5 {
+            _ = try store.report(token: "a", metrics: metrics(epoch), objective: 1, minimize: true, deadline: 1000, now: 100 + Double(epoch))
+        }
+        // A quarter of one trial from the lease (100) to the last report (105): 19.75 trials
+        // left at 0.05 trials/s end at 500, whenever the summary is read.
+        s = try store.summary(of: sweep, now: 110)
+        #expect(s.trialsDone == 0.25 && s.endsAt == 500)
+        #expect(abs(try #require(s.etaSeconds) - 390) < 1e-9)
+        #expect(try store.summary(of: sweep, now: 200).endsAt == 500)
+
+        for epoch in 6...20 {
+            _ = try store.report(token: "a", metrics: metrics(epoch), objective: 1, minimize: true, deadline: 1000, now: 110)
+        }
+        _ = try store.complete(token: "a", valMetric: 1, bestEpoch: 20, testMetric: 1, now: 120)
+        _ = try store.lease(trial: trials[1].id!, worker: "w", token: "b", deadline: 1000, now: 120)
+        for epoch in 1...10 {
+            _ = try store.report(token: "b", metrics: metrics(epoch), objective: 1, minimize: true, deadline: 1000, now: 130)
+        }
+        // One finished and half of another from 100 to the last report at 130: 18.5 trials left
+        // at 1.5/30 trials/s end at 130 + 370 = 500.
+        s = try store.summary(of: sweep, now: 140)
+        #expect(s.trialsDone == 1.5 && s.endsAt == 500)
+        #expect(abs(try #require(s.etaSeconds) - 360) < 1e-9)
+    }
+
+    @Test func aSweepThatIsNotRunningHasNoETA() throws {
+        let store = try SweepStore()
+        let (sweep, trials) = try makeSweep(store, trials: 1)
+        _ = try store.lease(trial: trials[0].id!, worker: "w", token: "a", deadline: 1000, now: 100)
+        _ = try store.report(token: "a", metrics: metrics(1), objective: 1, minimize: true, deadline: 1000, now: 101)
+        _ = try store.setSweepState(sweep.id!, to: .paused, from: [.running], now: 102)
+        let s = try store.summary(of: try store.sweep(named: "s"), now: 110)
+        #expect(s.trialsDone == 0.05 && s.etaSeconds == nil)
+    }
+}
