@@ -138,6 +138,7 @@ let package = Package(
                 .embedInCode("0004_checkpoint_files.sql"),
                 .embedInCode("0005_tokens_and_worker_engines.sql"),
                 .embedInCode("0006_runs.sql"),
+                .embedInCode("0007_stop_rules.sql"),
             ]
         ),
         .target(

@@ -18,5 +18,6 @@ public enum Migrations {
             sql: String(decoding: PackageResources._005_tokens_and_worker_engines_sql, as: UTF8.self)
         ),
         Migration(id: "0006_runs", sql: String(decoding: PackageResources._006_runs_sql, as: UTF8.self)),
+        Migration(id: "0007_stop_rules", sql: String(decoding: PackageResources._007_stop_rules_sql, as: UTF8.self)),
     ]
 }

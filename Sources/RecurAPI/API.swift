@@ -52,6 +52,7 @@ public enum API {
     public typealias SweepDefinition = Components.Schemas.SweepDefinition
     public typealias ValidationResponse = Components.Schemas.ValidationResponse
     public typealias SweepSummary = Components.Schemas.SweepSummary
+    public typealias StopReason = Components.Schemas.StopReason
     public typealias SweepState = Components.Schemas.SweepState
     public typealias TrialState = Components.Schemas.TrialState
     public typealias AttemptState = Components.Schemas.AttemptState

@@ -156,6 +156,7 @@ struct Run: AsyncParsableCommand {
                 )
             )
         }
+        if let reason = last.stopReason { print("\n" + SweepSummaryTable.stopLine(reason, state: last.state)) }
         if interrupted.isSet {
             print("\nstopped; run the same command again to resume")
         } else if last.state == .running {

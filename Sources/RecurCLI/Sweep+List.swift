@@ -37,6 +37,12 @@ enum SweepSummaryTable {
                 s.etaSeconds.map(Sweep.Plan.duration) ?? "–",
             ])
         }
-        return alignedTable(rows, numeric: [3, 4, 5, 6, 7, 9, 10, 11, 12])
+        let reasons = sweeps.compactMap { s in s.stopReason.map { "\(s.name): " + stopLine($0, state: s.state) } }
+        return alignedTable(rows, numeric: [3, 4, 5, 6, 7, 9, 10, 11, 12]) + (reasons.isEmpty ? "" : "\n" + reasons.joined(separator: "\n"))
+    }
+
+    /// "stopped: target reached: …", or "stopping, running trials finish: …".
+    static func stopLine(_ reason: API.StopReason, state: API.SweepState) -> String {
+        (state == .running ? "stopping, running trials finish: " : "stopped: ") + reason.message
     }
 }

@@ -30,7 +30,8 @@ extension API.SweepSummary {
             bestValSkill: m.bestValSkill,
             trialsDone: m.trialsDone,
             etaSeconds: m.etaSeconds,
-            endsAt: m.endsAt
+            endsAt: m.endsAt,
+            stopReason: m.stopReason.map { API.StopReason(rule: .init(rawValue: $0.rule.rawValue) ?? .target, message: $0.message) }
         )
     }
 }

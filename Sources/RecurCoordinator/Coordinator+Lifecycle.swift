@@ -14,8 +14,9 @@ extension Coordinator {
     }
 
     /// Creates the sweep, or resumes the one of the same name. On a resume only
-    /// `search.max_trials` (not below the trials the sweep has) and `max_parallel` may change; a
-    /// paused or cancelled sweep runs again, and raising `max_trials` reopens a done one.
+    /// `search.max_trials` (not below the trials the sweep has), `max_parallel`, budgets and stop
+    /// rules may change; a paused or cancelled sweep runs again, and raising `max_trials` (or
+    /// changing the rules that ended it) reopens a done one.
     /// Another definition under the same name is an error naming the fix.
     public func open(yaml: String, source: String, origin: Origin = Origin()) async throws -> (sweep: String, opening: Opening) {
         let spec = try SweepSpec.parse(yaml: yaml, source: source)
@@ -67,6 +68,7 @@ extension Coordinator {
             var s = s
             s.search.maxTrials = 0
             s.search.maxParallel = 0
+            s.search.stopRules = .init()
             s.description = ""
             return s.jsonString()
         }
@@ -74,7 +76,7 @@ extension Coordinator {
             throw SweepSpecError(
                 source: source,
                 problems: [
-                    "name: a sweep named '\(spec.name)' exists with another definition (on a resume only search.max_trials and max_parallel may change); rename the sweep or use another database"
+                    "name: a sweep named '\(spec.name)' exists with another definition (on a resume only search.max_trials, max_parallel, budget, stop and on_stop may change); rename the sweep or use another database"
                 ]
             )
         }
@@ -99,7 +101,8 @@ extension Coordinator {
             existing.id!,
             yaml: yaml,
             definition: definition,
-            reopen: spec.search.maxTrials > old.search.maxTrials,
+            // New budgets or stop rules give a sweep they ended another chance.
+            reopen: spec.search.maxTrials > old.search.maxTrials || (existing.stopRule != nil && spec.search.stopRules != old.search.stopRules),
             now: clock()
         )
         if updated.state == .running || updated.state == .paused {

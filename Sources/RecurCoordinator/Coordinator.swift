@@ -27,6 +27,8 @@ public actor Coordinator {
         var singleRun: Bool { evaluation.runsPerTrial == 1 && !evaluation.refits && evaluation.confirm == nil }
         /// Its runs train on other rows than the task's split: only workers that train runs may take them.
         var needsRunLayouts: Bool { evaluation.foldMethod == .rollingOrigin || evaluation.refits }
+        /// When the budgets were last read from the store.
+        var lastStopCheck = -Double.infinity
 
         init(record: SweepRecord, scheduler: SweepScheduler, task: TaskSpec, features: Int) {
             self.record = record
@@ -184,6 +186,7 @@ public actor Coordinator {
                 continue
             }
             guard runtime.record.state == .running else { continue }
+            if try enforceStopRules(runtime, force: false, now: now) { continue }
             if runtime.scheduler.isFinished {
                 runtime.record = try store.setSweepState(id, to: .done, from: [.running], now: now)
                 runtimes[id] = nil
@@ -360,6 +363,7 @@ public actor Coordinator {
             ?? SweepScheduler.RunRef(runId: outcome.run.id!, trial: outcome.trial.number, run: outcome.run.number, plan: outcome.run.plan)
         leases[token] = nil
         booked(ref, runtime, outcome, config: config)
+        checkStopRulesAfterRun(runtime, trialFinished: [.completed, .pruned].contains(outcome.trial.state))
     }
 
     func booked(_ ref: SweepScheduler.RunRef, _ runtime: Runtime, _ outcome: SweepStore.RunOutcome, config: TrialConfig?) {

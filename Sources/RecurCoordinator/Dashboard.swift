@@ -113,7 +113,8 @@ public enum Dashboard {
     struct Importance { let name: String, rho: String, width: Int }
     struct SweepPage {
         let name: String, barWidth: Int, finished: Int, maxTrials: Int, completed: Int, running: Int, pruned: Int, failed: Int, state: String
-        let objective: String, best: Best?, persistence: String?, skill: String?, eta: String?, headers: [Header], rows: [Row], pages: Pages?
+        let objective: String, best: Best?, persistence: String?, skill: String?, eta: String?, stop: String?, headers: [Header], rows: [Row]
+        let pages: Pages?
         let curves: String
         let points: Int, parallel: String, intervals: String
         let importance: [Importance], anyImportance: Bool
@@ -252,6 +253,7 @@ public enum Dashboard {
             // The end time, not the seconds left: it changes only with new reports, so an
             // unchanged page keeps its ETag while polled.
             eta: s.endsAt.map { Self.clockTime($0) },
+            stop: s.stopReason.map { (s.state == .running ? "Stopping (running trials finish): " : "Stopped: ") + $0.message },
             headers: headers,
             rows: rowViews,
             pages: pages,

@@ -36,6 +36,8 @@ public struct SweepSummary: Sendable, Equatable {
     public var etaSeconds: Double?
     /// When the sweep should end at that pace (Unix seconds); moves only when work is reported.
     public var endsAt: Double?
+    /// The budget or stop rule that ended the sweep (while `running`: its running trials are finishing).
+    public var stopReason: StopReason?
 }
 
 /// One trial of a leaderboard, with its final attempt.

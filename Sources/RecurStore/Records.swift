@@ -27,6 +27,12 @@ public struct SweepRecord: SnakeCaseRecord, Sendable, Equatable {
     public var state: SweepState
     public var createdAt: Double
     public var updatedAt: Double
+    /// The budget or stop rule that ended (or is ending) the sweep; nil: none did.
+    public var stopRule: StopReason.Rule?
+    public var stopMessage: String?
+
+    /// Why a budget or stop rule ended the sweep (while `running`: it is finishing its running trials).
+    public var stopReason: StopReason? { stopRule.map { StopReason(rule: $0, message: stopMessage ?? $0.rawValue) } }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }

@@ -50,7 +50,8 @@ extension SweepStore {
             bestValSkill: Self.valSkill(best?["best_val_metric"], record),
             trialsDone: pace.done,
             etaSeconds: pace.endsAt.map { max(0, $0 - now) },
-            endsAt: pace.endsAt
+            endsAt: pace.endsAt,
+            stopReason: record.stopReason
         )
     }
 

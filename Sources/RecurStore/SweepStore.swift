@@ -167,7 +167,9 @@ public final class SweepStore: Sendable {
                 definitionJson: definition ?? SweepDefinition(spec: spec, datasetSHA256: nil, features: nil),
                 state: .running,
                 createdAt: now,
-                updatedAt: now
+                updatedAt: now,
+                stopRule: nil,
+                stopMessage: nil
             )
             try sweep.insert(db)
             try SweepStore.event(db, "sweep_created", sweep: sweep.id, detail: ["name": spec.name], now: now)
@@ -221,7 +223,13 @@ public final class SweepStore: Sendable {
                 sql: "UPDATE sweeps SET definition_yaml = ?, definition_json = ?, updated_at = ? WHERE id = ?",
                 arguments: [yaml, definitionJSON, now, id]
             )
-            if reopen { try db.execute(sql: "UPDATE sweeps SET state = 'running' WHERE id = ? AND state = 'done'", arguments: [id]) }
+            // A resumed sweep's budgets and stop rules are checked afresh (its definition may raise them).
+            if reopen {
+                try db.execute(
+                    sql: "UPDATE sweeps SET state = 'running', stop_rule = NULL, stop_message = NULL WHERE id = ? AND state IN ('done', 'running')",
+                    arguments: [id]
+                )
+            }
             guard let s = try SweepRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.sweep, "no sweep with id \(id)") }
             try SweepStore.event(db, "sweep_redefined", sweep: id, now: now)
             return s

@@ -81,6 +81,17 @@ extension SweepSpec: Codable {
         var max_parallel: Int
         var n_startup: Int
         var candidates: Int
+        var budget: BudgetJSON?
+        var stop: StopJSON?
+        var on_stop: SweepSpec.StopRules.OnStop?
+    }
+    struct BudgetJSON: Codable {
+        var wall_minutes: Double?
+        var worker_hours: Double?
+    }
+    struct StopJSON: Codable {
+        var target: Double?
+        var no_improvement_trials: Int?
     }
 
     struct EarlyStoppingJSON: Codable {
@@ -158,7 +169,14 @@ extension SweepSpec: Codable {
             maxTrials: s.max_trials,
             maxParallel: s.max_parallel,
             startupTrials: s.n_startup,
-            candidates: s.candidates
+            candidates: s.candidates,
+            stopRules: StopRules(
+                wallMinutes: s.budget?.wall_minutes,
+                workerHours: s.budget?.worker_hours,
+                target: s.stop?.target,
+                noImprovementTrials: s.stop?.no_improvement_trials,
+                onStop: s.on_stop ?? .finish
+            )
         )
         let domains = try c.decode([String: Domain].self, forKey: .space)
         let order = try c.decodeIfPresent([String].self, forKey: .parameterOrder) ?? domains.keys.sorted()
@@ -194,6 +212,7 @@ extension SweepSpec: Codable {
         try c.encode(description, forKey: .description)
         try c.encode(task, forKey: .task)
         try c.encode(ObjectiveJSON(metric: objective.metric, direction: objective.minimize ? "minimize" : "maximize"), forKey: .objective)
+        let r = search.stopRules
         try c.encode(
             SearchJSON(
                 method: search.method.rawValue,
@@ -201,7 +220,11 @@ extension SweepSpec: Codable {
                 max_trials: search.maxTrials,
                 max_parallel: search.maxParallel,
                 n_startup: search.startupTrials,
-                candidates: search.candidates
+                candidates: search.candidates,
+                budget: r.wallMinutes == nil && r.workerHours == nil ? nil : BudgetJSON(wall_minutes: r.wallMinutes, worker_hours: r.workerHours),
+                stop: r.target == nil && r.noImprovementTrials == nil
+                    ? nil : StopJSON(target: r.target, no_improvement_trials: r.noImprovementTrials),
+                on_stop: r.isEmpty ? nil : r.onStop
             ),
             forKey: .search
         )

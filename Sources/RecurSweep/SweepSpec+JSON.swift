@@ -55,6 +55,19 @@ extension SweepSpec {
             ] as [String: Any],
             "retries": ["max_attempts": maxAttempts],
         ]
+        let r = search.stopRules
+        if !r.isEmpty, var s = object["search"] as? [String: Any] {
+            var budget: [String: Any] = [:]
+            if let m = r.wallMinutes { budget["wall_minutes"] = m }
+            if let h = r.workerHours { budget["worker_hours"] = h }
+            var stop: [String: Any] = [:]
+            if let t = r.target { stop["target"] = t }
+            if let n = r.noImprovementTrials { stop["no_improvement_trials"] = n }
+            if !budget.isEmpty { s["budget"] = budget }
+            if !stop.isEmpty { s["stop"] = stop }
+            s["on_stop"] = r.onStop.rawValue
+            object["search"] = s
+        }
         if evaluation != Evaluation() {
             var e: [String: Any] = [
                 "folds": ["method": evaluation.foldMethod.rawValue, "count": evaluation.foldCount] as [String: Any], "seeds": evaluation.seeds,

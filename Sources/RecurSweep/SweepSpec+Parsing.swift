@@ -256,9 +256,8 @@ struct SpecParser {
     }
 
     mutating func search(_ node: Node, into spec: inout SweepSpec) {
-        guard let entries = mapping(node, "search", allowed: ["method", "seed", "max_trials", "max_parallel", "n_startup", "candidates"]) else {
-            return
-        }
+        let allowed = ["method", "seed", "max_trials", "max_parallel", "n_startup", "candidates", "budget", "stop", "on_stop"]
+        guard let entries = mapping(node, "search", allowed: allowed) else { return }
         for (k, v) in entries {
             let path = "search.\(k)"
             switch k {
@@ -277,6 +276,32 @@ struct SpecParser {
             case "max_trials": spec.search.maxTrials = positiveInt(v, path) ?? spec.search.maxTrials
             case "max_parallel": spec.search.maxParallel = positiveInt(v, path) ?? spec.search.maxParallel
             case "n_startup": spec.search.startupTrials = positiveInt(v, path) ?? spec.search.startupTrials
+            case "budget":
+                for (key, value) in mapping(v, path, allowed: ["wall_minutes", "worker_hours"]) ?? [] {
+                    guard let x = double(value), x > 0 else {
+                        problem("\(path).\(key)", "\(describe(value)) must be a number > 0")
+                        continue
+                    }
+                    if key == "wall_minutes" { spec.search.stopRules.wallMinutes = x } else { spec.search.stopRules.workerHours = x }
+                }
+            case "stop":
+                for (key, value) in mapping(v, path, allowed: ["target", "no_improvement_trials"]) ?? [] {
+                    if key == "target" {
+                        if let x = double(value) {
+                            spec.search.stopRules.target = x
+                        } else {
+                            problem("\(path).target", "\(describe(value)) must be a number")
+                        }
+                    } else {
+                        spec.search.stopRules.noImprovementTrials = positiveInt(value, "\(path).no_improvement_trials")
+                    }
+                }
+            case "on_stop":
+                if let o = text(v).flatMap(SweepSpec.StopRules.OnStop.init(rawValue:)) {
+                    spec.search.stopRules.onStop = o
+                } else {
+                    problem(path, "\(describe(v)) must be finish (running trials finish) or release (they stop now)")
+                }
             default: spec.search.candidates = positiveInt(v, path) ?? spec.search.candidates
             }
         }

@@ -35,6 +35,8 @@ public struct SweepSpec: Sendable, Equatable {
         public var startupTrials: Int = 10
         /// TPE: candidates drawn per suggestion. Default: 24.
         public var candidates: Int = 24
+        /// Budgets, stop rules and `on_stop` (none by default).
+        public var stopRules = StopRules()
     }
 
     public struct Pruning: Sendable, Equatable {

@@ -31,6 +31,27 @@ import Glibc
         #expect(again.status == 0 && again.stdout.contains("resuming sweep local"))
     }
 
+    /// A worker-hour budget ends `recur run` long before `max_trials`, and both `run` and
+    /// `status` say which budget and by how much.
+    @Test func aBudgetEndsARunEarlyAndSaysWhy() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        let yaml = cluster.sweepYAML(name: "budget", trials: 40, parallel: 2, epochs: 2).replacingOccurrences(
+            of: "max_parallel: 2}",
+            with: "max_parallel: 2, budget: {worker_hours: 0.0003}}"
+        )
+        #expect(yaml.contains("worker_hours"))
+        try Data(yaml.utf8).write(to: cluster.dir.appendingPathComponent("budget.yaml"))
+        let run = try RecurBinary.run(["run", "budget.yaml", "--workers", "2", "--db", "b.db"], directory: cluster.dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("stopped: worker-hour budget spent: "), "\(run.stdout)")
+        let store = try SweepStore(path: cluster.dir.appendingPathComponent("b.db").path)
+        let s = try store.summary(named: "budget")
+        #expect(s.state == .done && s.stopReason?.rule == .workerHours && s.completed + s.pruned + s.failed < 40, "\(s)")
+        let status = try RecurBinary.run(["status", "--db", "b.db"], directory: cluster.dir)
+        #expect(status.stdout.contains("budget: stopped: worker-hour budget spent"), "\(status.stdout)")
+    }
+
     /// A robust sweep through the binary: each trial's folds × seeds leased as runs over two
     /// worker processes, refits and a top-1 confirmation; the table, JSON and CSV carry the
     /// uncertainty.
