@@ -160,6 +160,8 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // Webhook notifications.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             // The dashboard's templates, compiled into the binary (no resource bundle to ship).
             resources: ["layout", "index", "sweep", "trial", "login", "message"].map { .embedInCode("Templates/\($0).mustache") }

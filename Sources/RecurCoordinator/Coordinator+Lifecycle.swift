@@ -69,6 +69,7 @@ extension Coordinator {
             s.search.maxTrials = 0
             s.search.maxParallel = 0
             s.search.stopRules = .init()
+            s.notify = nil
             s.description = ""
             return s.jsonString()
         }
@@ -76,7 +77,7 @@ extension Coordinator {
             throw SweepSpecError(
                 source: source,
                 problems: [
-                    "name: a sweep named '\(spec.name)' exists with another definition (on a resume only search.max_trials, max_parallel, budget, stop and on_stop may change); rename the sweep or use another database"
+                    "name: a sweep named '\(spec.name)' exists with another definition (on a resume only search.max_trials, max_parallel, budget, stop, on_stop and notify may change); rename the sweep or use another database"
                 ]
             )
         }

@@ -44,12 +44,14 @@ extension Coordinator {
                 }
             )
         }
-        return Runtime(
+        let runtime = Runtime(
             record: record,
             scheduler: SweepScheduler.restore(spec: spec, history: history),
             task: task,
             features: definition.features ?? 1
         )
+        runtime.bestValue = try store.summary(of: record).bestValue
+        return runtime
     }
 
     static func historyState(_ state: TrialState) -> SweepScheduler.TrialHistory.State {

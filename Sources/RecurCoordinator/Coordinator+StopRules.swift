@@ -14,6 +14,7 @@ extension Coordinator {
             if try store.runningAttempts(sweep: id) == 0 {
                 runtime.record = try store.setSweepState(id, to: .done, from: [.running], now: now)
                 logger.info("sweep done", metadata: ["sweep.name": "\(runtime.record.name)", "reason": "\(runtime.record.stopMessage ?? "")"])
+                sweepEnded(runtime)
             }
             return true
         }
@@ -27,6 +28,7 @@ extension Coordinator {
         let running = try store.runningAttempts(sweep: id)
         // `release`: done now; running attempts are told to stop at their next report.
         runtime.record = try store.recordStop(id, reason, done: rules.onStop == .release || running == 0, now: now)
+        if runtime.record.state == .done { sweepEnded(runtime) }
         logger.notice(
             "sweep stopping",
             metadata: [

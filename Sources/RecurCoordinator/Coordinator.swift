@@ -29,6 +29,8 @@ public actor Coordinator {
         var needsRunLayouts: Bool { evaluation.foldMethod == .rollingOrigin || evaluation.refits }
         /// When the budgets were last read from the store.
         var lastStopCheck = -Double.infinity
+        /// The best completed trial's objective so far, for `new_best` notifications.
+        var bestValue: Double?
 
         init(record: SweepRecord, scheduler: SweepScheduler, task: TaskSpec, features: Int) {
             self.record = record
@@ -40,6 +42,8 @@ public actor Coordinator {
 
     nonisolated public let store: SweepStore
     nonisolated public let leaseSeconds: Double
+    /// Webhook notifications, drained by a ``WebhookService``.
+    nonisolated public let notifications = NotificationQueue()
     let datasetDirectory: URL
     let logger: Logger
     let clock: @Sendable () -> Double
@@ -191,6 +195,7 @@ public actor Coordinator {
                 runtime.record = try store.setSweepState(id, to: .done, from: [.running], now: now)
                 runtimes[id] = nil
                 logger.info("sweep done", metadata: ["sweep.name": "\(runtime.record.name)"])
+                sweepEnded(runtime)
                 continue
             }
             if let pinned = runtime.engineVersion, pinned != engine {
@@ -371,6 +376,7 @@ public actor Coordinator {
         let trial = outcome.trial
         runtime.scheduler.add(outcome.added.map { SweepScheduler.RunRef(runId: $0.id!, trial: trial.number, run: $0.number, plan: $0.plan) })
         if outcome.closed { runtime.scheduler.close(trial: trial.number) }
+        if outcome.closed || trial.state == .completed { notifyTrialEnded(runtime, trial, confirmation: ref.plan.confirmation) }
         guard let config else { return }
         if outcome.closed && trial.state == .pruned {
             runtime.scheduler.observe(config: config, value: trial.bestValMetric ?? .infinity, pruned: true)

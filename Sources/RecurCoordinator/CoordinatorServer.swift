@@ -150,6 +150,7 @@ public func makeCoordinatorServices(
         services.append(app)
     }
     services.append(LeaseReaper(coordinator: coordinator, interval: reapInterval, logger: logger))
+    services.append(WebhookService(queue: coordinator.notifications, logger: logger))
     return services
 }
 

@@ -12,11 +12,11 @@ extension SweepStore {
         try summary(of: sweep(named: name))
     }
 
-    func summary(of record: SweepRecord, now: Double = Date().timeIntervalSince1970) throws -> SweepSummary {
+    public func summary(of record: SweepRecord, now: Double = Date().timeIntervalSince1970) throws -> SweepSummary {
         let counts = try counts(sweep: record.id!)
         let spec = record.definitionJson.spec
         let minimize = spec.objective.minimize
-        let best = try writer.read { db in
+        let best = try read { db in
             try Row.fetchOne(
                 db,
                 sql: """
@@ -61,7 +61,7 @@ extension SweepStore {
     /// activity, not to now, keeps it (and the dashboard's ETag) still between reports.
     func pace(_ record: SweepRecord, finished: Int, now: Double) throws -> (done: Double, endsAt: Double?) {
         let spec = record.definitionJson.spec
-        let row = try writer.read { db in
+        let row = try read { db in
             try Row.fetchOne(
                 db,
                 sql: """

@@ -75,4 +75,15 @@ extension SweepStore {
             ) ?? 0
         }
     }
+
+    /// The error of the trial's last attempt that has one (for a `failed` notification).
+    public func lastError(trial id: Int64) throws -> String? {
+        try read { db in
+            try String.fetchOne(
+                db,
+                sql: "SELECT error FROM attempts WHERE trial_id = ? AND error IS NOT NULL ORDER BY id DESC LIMIT 1",
+                arguments: [id]
+            )
+        }
+    }
 }

@@ -65,7 +65,7 @@ public struct SweepDefinition: Codable, Sendable, Equatable {
 /// The sweep file's structure, in snake_case (see ``SweepSpec/jsonString()``).
 extension SweepSpec: Codable {
     enum Keys: String, CodingKey {
-        case name, description, task, objective, search, space, training, pruning, retries, workers, evaluation
+        case name, description, task, objective, search, space, training, pruning, retries, workers, evaluation, notify
         case parameterOrder = "parameter_order"
     }
 
@@ -120,6 +120,10 @@ extension SweepSpec: Codable {
     }
 
     struct RetriesJSON: Codable { var max_attempts: Int }
+    struct NotifyJSON: Codable {
+        var webhook: String
+        var on: [SweepSpec.Notify.Event]
+    }
     struct WorkersJSON: Codable { var engine: SweepSpec.Workers.Engine }
     struct ConfirmJSON: Codable {
         var top_k: Int
@@ -204,6 +208,7 @@ extension SweepSpec: Codable {
         maxAttempts = try c.decodeIfPresent(RetriesJSON.self, forKey: .retries)?.max_attempts ?? 3
         workers.engine = try c.decodeIfPresent(WorkersJSON.self, forKey: .workers)?.engine ?? .pinned
         evaluation = try c.decodeIfPresent(EvaluationJSON.self, forKey: .evaluation)?.evaluation ?? Evaluation()
+        notify = try c.decodeIfPresent(NotifyJSON.self, forKey: .notify).map { Notify(webhook: $0.webhook, on: Set($0.on)) }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -258,6 +263,9 @@ extension SweepSpec: Codable {
         // Written only when not the default, so definitions stored before read back the same.
         if workers != Workers() { try c.encode(WorkersJSON(engine: workers.engine), forKey: .workers) }
         if evaluation != Evaluation() { try c.encode(EvaluationJSON(evaluation), forKey: .evaluation) }
+        if let notify {
+            try c.encode(NotifyJSON(webhook: notify.webhook, on: notify.on.sorted { $0.rawValue < $1.rawValue }), forKey: .notify)
+        }
     }
 }
 

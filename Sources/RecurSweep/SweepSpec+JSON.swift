@@ -68,6 +68,7 @@ extension SweepSpec {
             s["on_stop"] = r.onStop.rawValue
             object["search"] = s
         }
+        if let notify { object["notify"] = ["webhook": notify.webhook, "on": notify.on.map(\.rawValue).sorted()] as [String: Any] }
         if evaluation != Evaluation() {
             var e: [String: Any] = [
                 "folds": ["method": evaluation.foldMethod.rawValue, "count": evaluation.foldCount] as [String: Any], "seeds": evaluation.seeds,

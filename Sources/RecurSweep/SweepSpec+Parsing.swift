@@ -130,7 +130,9 @@ struct SpecParser {
     // MARK: Top level
 
     mutating func sweep(_ root: Node) -> SweepSpec? {
-        let keys = ["name", "description", "task", "objective", "search", "space", "training", "pruning", "retries", "workers", "evaluation"]
+        let keys = [
+            "name", "description", "task", "objective", "search", "space", "training", "pruning", "retries", "workers", "evaluation", "notify",
+        ]
         guard let entries = mapping(root, "", allowed: keys) else { return nil }
         let map = Dictionary(entries, uniquingKeysWith: { a, _ in a })
         var name = ""
@@ -189,8 +191,38 @@ struct SpecParser {
             }
         }
         if let e = map["evaluation"] { evaluation(e, into: &spec) }
+        if let n = map["notify"] { notify(n, into: &spec) }
         crossChecks(&spec, searchGiven: map["search"])
         return spec
+    }
+
+    mutating func notify(_ node: Node, into spec: inout SweepSpec) {
+        guard let entries = mapping(node, "notify", allowed: ["webhook", "on"]) else { return }
+        let map = Dictionary(entries, uniquingKeysWith: { a, _ in a })
+        guard let w = map["webhook"].flatMap(text) else {
+            problem("notify.webhook", "missing; give the URL to POST to, e.g. https://hooks.example.com/recur")
+            return
+        }
+        guard let url = URL(string: w), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false else {
+            problem("notify.webhook", "'\(w)' is not an http:// or https:// URL")
+            return
+        }
+        var notify = SweepSpec.Notify(webhook: w)
+        if let on = map["on"] {
+            guard case .sequence(let list) = on else {
+                problem("notify.on", "expected a list of done, failed, new_best")
+                return
+            }
+            notify.on = []
+            for (i, item) in list.enumerated() {
+                if let e = text(item).flatMap(SweepSpec.Notify.Event.init(rawValue:)) {
+                    notify.on.insert(e)
+                } else {
+                    problem("notify.on[\(i)]", "\(describe(item)) must be done, failed or new_best")
+                }
+            }
+        }
+        spec.notify = notify
     }
 
     mutating func evaluation(_ node: Node, into spec: inout SweepSpec) {

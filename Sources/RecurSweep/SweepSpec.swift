@@ -85,6 +85,8 @@ public struct SweepSpec: Sendable, Equatable {
     public var workers = Workers()
     /// Folds, seeds, refits and confirmation (default: one run per trial on the task's split).
     public var evaluation = Evaluation()
+    /// Webhook notifications (none by default).
+    public var notify: Notify?
 
     public func parameter(_ name: String) -> Parameter? { space.first { $0.name == name } }
 
