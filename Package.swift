@@ -139,6 +139,7 @@ let package = Package(
                 .embedInCode("0005_tokens_and_worker_engines.sql"),
                 .embedInCode("0006_runs.sql"),
                 .embedInCode("0007_stop_rules.sql"),
+                .embedInCode("0008_enqueued.sql"),
             ]
         ),
         .target(
@@ -194,6 +195,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

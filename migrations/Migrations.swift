@@ -19,5 +19,6 @@ public enum Migrations {
         ),
         Migration(id: "0006_runs", sql: String(decoding: PackageResources._006_runs_sql, as: UTF8.self)),
         Migration(id: "0007_stop_rules", sql: String(decoding: PackageResources._007_stop_rules_sql, as: UTF8.self)),
+        Migration(id: "0008_enqueued", sql: String(decoding: PackageResources._008_enqueued_sql, as: UTF8.self)),
     ]
 }

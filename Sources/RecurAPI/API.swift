@@ -53,6 +53,8 @@ public enum API {
     public typealias ValidationResponse = Components.Schemas.ValidationResponse
     public typealias SweepSummary = Components.Schemas.SweepSummary
     public typealias StopReason = Components.Schemas.StopReason
+    public typealias EnqueueRequest = Components.Schemas.EnqueueRequest
+    public typealias EnqueueResponse = Components.Schemas.EnqueueResponse
     public typealias SweepState = Components.Schemas.SweepState
     public typealias TrialState = Components.Schemas.TrialState
     public typealias AttemptState = Components.Schemas.AttemptState

@@ -4,6 +4,6 @@ import ArgumentParser
 struct Sweep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate and manage sweeps.",
-        subcommands: [Create.self, Validate.self, Plan.self, List.self, Pause.self, Resume.self, Cancel.self]
+        subcommands: [Create.self, Validate.self, Plan.self, Enqueue.self, List.self, Pause.self, Resume.self, Cancel.self]
     )
 }

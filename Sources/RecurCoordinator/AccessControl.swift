@@ -94,6 +94,7 @@ let documentedRoutes: [(template: [Substring], methods: [HTTPRequest.Method: Acc
     ("/v1/leases/{}/fail", [.post: .worker]), ("/v1/leases/{}/release", [.post: .worker]),
     ("/v1/datasets/{}", [.head: .dataset, .get: .dataset, .put: .admin]), ("/v1/sweeps", [.get: .read, .post: .admin]),
     ("/v1/sweeps/validate", [.post: .read]), ("/v1/sweeps/{}", [.get: .read]), ("/v1/sweeps/{}/pause", [.post: .admin]),
+    ("/v1/sweeps/{}/enqueue", [.post: .admin]),
     ("/v1/sweeps/{}/resume", [.post: .admin]), ("/v1/sweeps/{}/cancel", [.post: .admin]), ("/v1/sweeps/{}/leaderboard", [.get: .read]),
     ("/v1/trials/{}", [.get: .read]), ("/v1/trials/{}/checkpoint", [.get: .read]), ("/metrics", [.get: .read]), ("/", [.get: .read]),
     ("/sweeps/{}", [.get: .read]), ("/trials/{}", [.get: .read]), ("/login", [.get: .open, .post: .open]),

@@ -51,6 +51,7 @@ extension Coordinator {
             features: definition.features ?? 1
         )
         runtime.bestValue = try store.summary(of: record).bestValue
+        for config in try store.enqueued(sweep: record.id!) { runtime.scheduler.enqueue(config) }
         return runtime
     }
 

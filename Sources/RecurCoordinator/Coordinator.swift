@@ -312,6 +312,8 @@ public actor Coordinator {
                             now: now
                         )
                         runtime.scheduler.add(others.map { SweepScheduler.RunRef(runId: $0.id!, trial: number, run: $0.number, plan: $0.plan) })
+                        // A hand-picked configuration is now a trial.
+                        try store.dequeue(sweep: id, hash: leased.trial.configHash)
                         return (leased.trial, leased.run, leased.attempt, config)
                     } catch StoreError.duplicate(_) {
                         continue

@@ -140,6 +140,15 @@ struct CoordinatorAPI: APIProtocol {
         .ok(.init(body: .json(try await setState(input.path.name, .running))))
     }
 
+    func enqueueConfigs(_ input: Operations.EnqueueConfigs.Input) async throws -> Operations.EnqueueConfigs.Output {
+        guard case .json(let request) = input.body else { throw APIFailure.badRequest("expected a JSON body") }
+        guard (1...1000).contains(request.configs.count) else {
+            throw APIFailure.badRequest("configs: give 1 to 1000 configurations (got \(request.configs.count))")
+        }
+        let result = try await coordinator.enqueue(sweep: input.path.name, configs: request.configs.map(\.values))
+        return .ok(.init(body: .json(API.EnqueueResponse(queued: result.queued, duplicates: result.duplicates))))
+    }
+
     func cancelSweep(_ input: Operations.CancelSweep.Input) async throws -> Operations.CancelSweep.Output {
         .ok(.init(body: .json(try await setState(input.path.name, .cancelled))))
     }

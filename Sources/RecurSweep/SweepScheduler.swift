@@ -34,6 +34,8 @@ public final class SweepScheduler {
     public private(set) var closed: Set<Int> = []
     /// Top-K confirmation runs were added (or there was nothing to confirm).
     public private(set) var confirmationAdded = false
+    /// Hand-picked configurations (`recur sweep enqueue`), leased before sampled ones.
+    public private(set) var queued: [TrialConfig] = []
 
     public init(spec: SweepSpec) {
         self.spec = spec
@@ -93,6 +95,12 @@ public final class SweepScheduler {
     public func next() -> Assignment? {
         guard running < spec.search.maxParallel else { return nil }
         if let first = pending.keys.min(), let ref = pending.removeValue(forKey: first) { return .run(ref) }
+        if nextNumber < spec.search.maxTrials, !queued.isEmpty {
+            let config = queued.removeFirst()
+            let number = nextNumber
+            nextNumber += 1
+            return .new(number: number, config: config, canonicalJSON: config.canonicalJSON)
+        }
         if !exhausted, nextNumber < spec.search.maxTrials, let config = sampler.suggest(number: nextNumber, isTaken: { taken.contains($0) }) {
             let number = nextNumber
             nextNumber += 1
@@ -103,6 +111,19 @@ public final class SweepScheduler {
         exhausted = true
         return nil
     }
+
+    /// Queues a hand-picked configuration ahead of sampled ones; false when the sweep already
+    /// has it (run, running or queued).
+    @discardableResult
+    public func enqueue(_ config: TrialConfig) -> Bool {
+        guard taken.insert(config.hash).inserted else { return false }
+        queued.append(config)
+        exhausted = false
+        return true
+    }
+
+    /// Whether ``enqueue(_:)`` would take `config` (the sweep does not have it yet).
+    public func wouldTake(_ config: TrialConfig) -> Bool { !taken.contains(config.hash) }
 
     /// Puts a run back (when its lease could not be handed out after all).
     public func putBack(_ assignment: Assignment) {

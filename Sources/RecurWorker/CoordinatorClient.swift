@@ -7,6 +7,7 @@ import NIOSSL
 import OpenAPIAsyncHTTPClient
 import OpenAPIRuntime
 import RecurAPI
+import RecurSweep
 
 /// The address of a coordinator: `https://HOST:PORT` (TLS), `tcp://HOST:PORT` (plain HTTP; also
 /// `http://`) or `unix:PATH`.
@@ -291,6 +292,12 @@ public final class CoordinatorClient: CoordinatorService {
             default: throw CoordinatorCallError.status(200, nil, "unexpected answer to create")
             }
         }
+    }
+
+    /// Queues hand-picked configurations; returns how many were queued and how many the sweep
+    /// already had.
+    public func enqueue(sweep name: String, configs: [TrialConfig]) async throws -> API.EnqueueResponse {
+        try await call { try await api.enqueueConfigs(path: .init(name: name), body: .json(.init(configs: configs))).ok.body.json }
     }
 
     /// The sweep after the change; `action` is pause, resume or cancel.

@@ -47,6 +47,33 @@ import Testing
         #expect(missing.status == 1 && missing.stderr.contains("task.dataset: cannot read datasets/greensboro-tmy3.csv"), "\(missing.stderr)")
     }
 
+    /// `recur sweep enqueue` against a live coordinator: --params and --file, a duplicate
+    /// skipped, a bad value named; the worker then trains the picked configurations first.
+    @Test func enqueuedConfigsAreTrainedFirst() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator()
+        try cluster.createSweep(cluster.sweepYAML(trials: 4, parallel: 1, epochs: 1))
+        let connect = ["--coordinator", cluster.tcp, "--token-file", cluster.tokenFile]
+        let one = try RecurBinary.run(["sweep", "enqueue", "it", "--params", "cell=lstm,learning_rate=0.004"] + connect, directory: cluster.dir)
+        #expect(one.status == 0 && one.stdout.contains("queued 1 configuration(s) for sweep it"), "\(one.stderr)")
+        try Data("- {cell: gru, learning_rate: 0.002}\n- {cell: lstm, learning_rate: 0.004}\n".utf8).write(
+            to: cluster.dir.appendingPathComponent("picks.yaml")
+        )
+        let file = try RecurBinary.run(["sweep", "enqueue", "it", "--file", "picks.yaml"] + connect, directory: cluster.dir)
+        #expect(file.status == 0 && file.stdout.contains("queued 1 configuration(s) for sweep it; 1 skipped"), "\(file.stdout)\(file.stderr)")
+        let bad = try RecurBinary.run(["sweep", "enqueue", "it", "--params", "cell=rnn,learning_rate=0.004"] + connect, directory: cluster.dir)
+        #expect(bad.status != 0 && bad.stderr.contains("cell: rnn is not in {gru, lstm, simple_rnn}"), "\(bad.stderr)")
+        let none = try RecurBinary.run(["sweep", "enqueue", "it"] + connect, directory: cluster.dir)
+        #expect(none.status != 0 && none.stderr.contains("give --params NAME=VALUE,… or --file FILE"), "\(none.stderr)")
+        let worker = try cluster.startWorker()
+        worker.waitUntilExit()
+        let trials = try cluster.store().trials(sweep: try cluster.store().sweep(named: "it").id!).sorted { $0.number < $1.number }
+        #expect(trials.count == 4 && trials.allSatisfy { $0.state == .completed })
+        #expect(trials[0].configJson.contains(#""cell":"lstm""#) && trials[0].configJson.contains("0.004"), "\(trials[0].configJson)")
+        #expect(trials[1].configJson.contains(#""cell":"gru""#) && trials[1].configJson.contains("0.002"), "\(trials[1].configJson)")
+    }
+
     /// A task that parses but does not fit its data (a target the CSV lacks) fails validation
     /// when the dataset is at hand, as it would fail `recur run`.
     @Test func validateChecksTheTaskAgainstItsData() throws {
