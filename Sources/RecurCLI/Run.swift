@@ -56,6 +56,14 @@ struct Run: AsyncParsableCommand {
         switch opening {
         case .created:
             print("sweep \(spec.name): \(spec.search.method.rawValue) search, up to \(spec.search.maxTrials) trials, database \(db)")
+            if let from = spec.search.warmStartSweep,
+                let event = try store.events(sweep: try store.sweep(named: spec.name).id!).last(where: { $0.kind == "warm_started" }),
+                let detail = try? JSONSerialization.jsonObject(with: Data(event.detailJson.utf8)) as? [String: Any]
+            {
+                print(
+                    "warm start: \(detail["used"] as? Int ?? 0) finished trial(s) of sweep \(from) fed to TPE, \(detail["skipped"] as? Int ?? 0) skipped (outside this space)"
+                )
+            }
         case .resumed(let before, let after):
             if let before, let after { print("sweep \(spec.name): max_trials \(before) → \(after)") }
             print("resuming sweep \(spec.name) from \(db)" + (handedBack == 0 ? "" : " (\(handedBack) trial(s) of the last run handed back)"))

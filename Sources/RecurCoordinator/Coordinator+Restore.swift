@@ -44,9 +44,11 @@ extension Coordinator {
                 }
             )
         }
+        let prior = (try? warmStart(spec, store: store))??.observations ?? []
+        let scheduler = SweepScheduler.restore(spec: spec, history: history, prior: prior)
         let runtime = Runtime(
             record: record,
-            scheduler: SweepScheduler.restore(spec: spec, history: history),
+            scheduler: scheduler,
             task: task,
             features: definition.features ?? 1
         )

@@ -135,13 +135,24 @@ public actor Coordinator {
 
     func insert(_ definition: SweepDefinition, yaml: String, task: TaskSpec) throws -> SweepRecord {
         let spec = definition.spec
+        // Checked before the sweep is stored: a warm start from nowhere is a definition error.
+        let warm = try Self.warmStart(spec, store: store)
+        let scheduler = SweepScheduler.restore(spec: spec, history: [], prior: warm?.observations ?? [])
         let record = try store.createSweep(spec, yaml: yaml, definition: definition, now: clock())
         runtimes[record.id!] = Runtime(
             record: record,
-            scheduler: SweepScheduler(spec: spec),
+            scheduler: scheduler,
             task: task,
             features: definition.features ?? 1
         )
+        if let warm, let name = spec.search.warmStartSweep {
+            let used = warm.observations.count
+            try store.recordEvent("warm_started", sweep: record.id!, detail: ["from": name, "used": used, "skipped": warm.skipped], now: clock())
+            logger.notice(
+                "warm start: \(used) finished trial(s) of sweep \(name) fed to TPE, \(warm.skipped) skipped (outside this space)",
+                metadata: ["sweep.name": "\(spec.name)"]
+            )
+        }
         logger.info("sweep created", metadata: ["sweep.name": "\(spec.name)", "sweep.max_trials": "\(spec.search.maxTrials)"])
         return record
     }

@@ -84,7 +84,9 @@ extension SweepSpec: Codable {
         var budget: BudgetJSON?
         var stop: StopJSON?
         var on_stop: SweepSpec.StopRules.OnStop?
+        var warm_start: WarmStartJSON?
     }
+    struct WarmStartJSON: Codable { var sweep: String }
     struct BudgetJSON: Codable {
         var wall_minutes: Double?
         var worker_hours: Double?
@@ -180,7 +182,8 @@ extension SweepSpec: Codable {
                 target: s.stop?.target,
                 noImprovementTrials: s.stop?.no_improvement_trials,
                 onStop: s.on_stop ?? .finish
-            )
+            ),
+            warmStartSweep: s.warm_start?.sweep
         )
         let domains = try c.decode([String: Domain].self, forKey: .space)
         let order = try c.decodeIfPresent([String].self, forKey: .parameterOrder) ?? domains.keys.sorted()
@@ -229,7 +232,8 @@ extension SweepSpec: Codable {
                 budget: r.wallMinutes == nil && r.workerHours == nil ? nil : BudgetJSON(wall_minutes: r.wallMinutes, worker_hours: r.workerHours),
                 stop: r.target == nil && r.noImprovementTrials == nil
                     ? nil : StopJSON(target: r.target, no_improvement_trials: r.noImprovementTrials),
-                on_stop: r.isEmpty ? nil : r.onStop
+                on_stop: r.isEmpty ? nil : r.onStop,
+                warm_start: search.warmStartSweep.map { WarmStartJSON(sweep: $0) }
             ),
             forKey: .search
         )

@@ -251,8 +251,10 @@ public final class SweepScheduler {
     /// A scheduler in the state the live one had after `history`: the same taken set, numbers,
     /// queue, running count, pruner records (each attempt judged on its own epochs), sampler
     /// observations and confirmation state.
-    public static func restore(spec: SweepSpec, history: [TrialHistory]) -> SweepScheduler {
+    /// `prior`: a warm start's observations, fed first, as at creation.
+    public static func restore(spec: SweepSpec, history: [TrialHistory], prior: [Observation] = []) -> SweepScheduler {
         let scheduler = SweepScheduler(spec: spec)
+        for observation in prior { scheduler.sampler.observe(observation) }
         for trial in history {
             scheduler.taken.insert(trial.configHash)
             scheduler.nextNumber = max(scheduler.nextNumber, trial.number + 1)

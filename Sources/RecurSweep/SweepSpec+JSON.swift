@@ -55,6 +55,10 @@ extension SweepSpec {
             ] as [String: Any],
             "retries": ["max_attempts": maxAttempts],
         ]
+        if let w = search.warmStartSweep, var s = object["search"] as? [String: Any] {
+            s["warm_start"] = ["sweep": w]
+            object["search"] = s
+        }
         let r = search.stopRules
         if !r.isEmpty, var s = object["search"] as? [String: Any] {
             var budget: [String: Any] = [:]

@@ -288,7 +288,7 @@ struct SpecParser {
     }
 
     mutating func search(_ node: Node, into spec: inout SweepSpec) {
-        let allowed = ["method", "seed", "max_trials", "max_parallel", "n_startup", "candidates", "budget", "stop", "on_stop"]
+        let allowed = ["method", "seed", "max_trials", "max_parallel", "n_startup", "candidates", "budget", "stop", "on_stop", "warm_start"]
         guard let entries = mapping(node, "search", allowed: allowed) else { return }
         for (k, v) in entries {
             let path = "search.\(k)"
@@ -327,6 +327,13 @@ struct SpecParser {
                     } else {
                         spec.search.stopRules.noImprovementTrials = positiveInt(value, "\(path).no_improvement_trials")
                     }
+                }
+            case "warm_start":
+                let fields = Dictionary(mapping(v, path, allowed: ["sweep"]) ?? [], uniquingKeysWith: { a, _ in a })
+                if let name = fields["sweep"].flatMap(text), !name.isEmpty {
+                    spec.search.warmStartSweep = name
+                } else {
+                    problem("\(path).sweep", "missing; name the earlier sweep (in the same database) to start from, e.g. {sweep: lecture}")
                 }
             case "on_stop":
                 if let o = text(v).flatMap(SweepSpec.StopRules.OnStop.init(rawValue:)) {
@@ -413,6 +420,12 @@ struct SpecParser {
     }
 
     mutating func crossChecks(_ spec: inout SweepSpec, searchGiven: Node?) {
+        if spec.search.warmStartSweep != nil && spec.search.method != .tpe {
+            problem("search.warm_start", "only TPE learns from earlier trials; use method: tpe, or drop warm_start")
+        }
+        if let w = spec.search.warmStartSweep, w == spec.name {
+            problem("search.warm_start.sweep", "'\(w)' is this sweep; name an earlier one")
+        }
         // A searched seasonal_delta must fit the task's window as a fixed one would.
         if let p = spec.parameter("target_mode"), (p.domain.gridValues ?? []).contains(.string("seasonal_delta")), spec.task.mode != .seasonalDelta {
             var task = spec.task

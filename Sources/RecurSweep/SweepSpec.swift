@@ -37,6 +37,9 @@ public struct SweepSpec: Sendable, Equatable {
         public var candidates: Int = 24
         /// Budgets, stop rules and `on_stop` (none by default).
         public var stopRules = StopRules()
+        /// `warm_start: {sweep: NAME}`: TPE starts from that sweep's finished trials that fit
+        /// this space (same database, same objective).
+        public var warmStartSweep: String?
     }
 
     public struct Pruning: Sendable, Equatable {

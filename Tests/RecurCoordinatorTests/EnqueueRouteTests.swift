@@ -52,3 +52,58 @@ import Testing
         #expect(try store.enqueued(sweep: try store.sweep(named: "tiny").id!).isEmpty)
     }
 }
+
+/// `search.warm_start`: TPE starts from an earlier sweep's finished trials that fit the space.
+@Suite struct WarmStartTests {
+    static func yaml(name: String, space: String, warm: String? = nil) -> String {
+        """
+        name: \(name)
+        task: {dataset: datasets/greensboro-tmy3.csv, target: temp_c, features: [temp_c, rh_pct], sequence_length: 24, horizon: 6}
+        search: {method: tpe, seed: 1, max_trials: 20, max_parallel: 1, n_startup: 3\(warm.map { ", warm_start: {sweep: \($0)}" } ?? "")}
+        space:
+        \(space)
+        training: {epochs: 2}
+        """
+    }
+
+    @Test func tpeStartsFromTheEarlierSweepsFittingTrials() async throws {
+        let store = try SweepStore()
+        let coordinator = try Coordinator(store: store, leaseSeconds: 600, datasetDirectory: RouterTests.root)
+        _ = try await coordinator.createSweep(
+            yaml: Self.yaml(name: "first", space: "  units: {choice: [4, 8, 16]}\n  learning_rate: {float: [0.0001, 0.1], log: true}")
+        )
+        let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
+        // Five trials: units 16 wins.
+        for _ in 0..<5 {
+            let lease = try #require(try await coordinator.lease(worker: worker.workerId, sweep: "first").lease)
+            let val = lease.config["units"] == .int(16) ? 1.0 : 3.0
+            _ = try await coordinator.complete(
+                token: lease.token,
+                API.CompleteRequest(valMae: val, valLoss: val, testMae: val, bestEpoch: 1, epochsRun: 2)
+            )
+        }
+        let firstConfigs = try store.trials(sweep: try store.sweep(named: "first").id!).map { try TrialConfig.decode(json: $0.configJson) }
+        let fitting = firstConfigs.filter { $0["units"] != .int(4) }.count
+        // The new space drops units 4: those trials are skipped.
+        _ = try await coordinator.createSweep(
+            yaml: Self.yaml(name: "second", space: "  units: {choice: [8, 16]}\n  learning_rate: {float: [0.0001, 0.1], log: true}", warm: "first")
+        )
+        let event = try #require(try store.events(sweep: try store.sweep(named: "second").id!).first { $0.kind == "warm_started" })
+        #expect(event.detailJson.contains(#""used":\#(fitting)"#) && event.detailJson.contains(#""skipped":\#(5 - fitting)"#), "\(event.detailJson)")
+        // n_startup 3 is already met by the warm start: the first trial comes from the model, not the random sampler.
+        let first = try #require(try await coordinator.lease(worker: worker.workerId, sweep: "second").lease)
+        let random = try SweepSpec.parse(
+            yaml: Self.yaml(name: "second", space: "  units: {choice: [8, 16]}\n  learning_rate: {float: [0.0001, 0.1], log: true}")
+        ).makeSampler().suggest(number: 0) { _ in false }
+        #expect(first.config != random, "the warm-started TPE drew what a cold start draws")
+
+        await #expect(throws: SweepSpecError.self) {
+            _ = try await coordinator.createSweep(yaml: Self.yaml(name: "third", space: "  units: {choice: [8, 16]}", warm: "nowhere"))
+        }
+        #expect(throws: SweepSpecError.self) {
+            _ = try SweepSpec.parse(
+                yaml: Self.yaml(name: "x", space: "  units: 8", warm: "first").replacingOccurrences(of: "method: tpe", with: "method: random")
+            )
+        }
+    }
+}
