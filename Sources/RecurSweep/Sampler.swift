@@ -101,8 +101,8 @@ extension SweepSpec {
     }
 }
 
-/// Grid search: the Cartesian product of every parameter's discrete values, enumerated in file
-/// order (the last parameter varies fastest); each point is claimed once.
+/// Grid search: the Cartesian product of every parameter's discrete values (the last parameter
+/// varies fastest), priciest model first; each point is claimed once.
 public final class GridSampler: Sampler {
     let spec: SweepSpec
     let dimensions: [(name: String, values: [ParameterValue], layer: Int?)]
@@ -147,12 +147,24 @@ public final class GridSampler: Sampler {
     public func suggest(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
         let total = GridSampler.size(of: spec)
         while cursor < total {
-            let config = point(cursor)
+            let config = point(order?[cursor] ?? cursor)
             cursor += 1
             if !isTaken(config.hash) { return config }
         }
         return nil
     }
+
+    /// Grid indices priciest first (training FLOPs per window; ties keep file order), so the
+    /// longest trials start early and the sweep's tail is short. Grids over 50,000 points keep
+    /// file order.
+    lazy var order: [Int]? = {
+        let total = GridSampler.size(of: spec)
+        guard total <= 50_000 else { return nil }
+        let features: Int
+        if case .columns(let list) = spec.task.features { features = list.count } else { features = 1 }
+        let costs = (0..<total).map { spec.flopsPerSample(point($0), features: features) }
+        return (0..<total).sorted { costs[$0] != costs[$1] ? costs[$0] > costs[$1] : $0 < $1 }
+    }()
 
     /// The grid point at `index`.
     func point(_ index: Int) -> TrialConfig {

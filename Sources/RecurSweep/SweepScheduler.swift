@@ -34,8 +34,14 @@ public final class SweepScheduler {
     public private(set) var closed: Set<Int> = []
     /// Top-K confirmation runs were added (or there was nothing to confirm).
     public private(set) var confirmationAdded = false
-    /// Hand-picked configurations (`recur sweep enqueue`), leased before sampled ones.
+    /// Hand-picked configurations (`recur sweep enqueue`), leased before sampled ones, priciest first.
     public private(set) var queued: [TrialConfig] = []
+    /// Input features for cost estimates: the task's column list, else 1 (the order of costs
+    /// barely depends on it).
+    var featureHint: Int {
+        if case .columns(let list) = spec.task.features { return list.count }
+        return 1
+    }
 
     public init(spec: SweepSpec) {
         self.spec = spec
@@ -117,7 +123,12 @@ public final class SweepScheduler {
     @discardableResult
     public func enqueue(_ config: TrialConfig) -> Bool {
         guard taken.insert(config.hash).inserted else { return false }
-        queued.append(config)
+        // Priciest first (training FLOPs per window), so the longest trials start early; equal
+        // ones keep the order they came in.
+        let cost = { (c: TrialConfig) in self.spec.flopsPerSample(c, features: self.featureHint) }
+        let mine = cost(config)
+        let at = queued.firstIndex { cost($0) < mine } ?? queued.endIndex
+        queued.insert(config, at: at)
         exhausted = false
         return true
     }

@@ -68,4 +68,14 @@ import Testing
         }
         #expect(sampled != picked && !scheduler.wouldTake(picked))
     }
+
+    /// Queued configurations are known up front: the priciest goes first, equal ones in order.
+    @Test func theQueueLeasesThePriciestFirst() throws {
+        let scheduler = SweepScheduler(spec: Self.spec)
+        let small = try Self.spec.checkedConfig(try TrialConfig.parse(params: "cell=gru,depth=1,units=16,learning_rate=0.001"))
+        let big = try Self.spec.checkedConfig(try TrialConfig.parse(params: "cell=lstm,depth=3,units=64,learning_rate=0.001"))
+        let small2 = try Self.spec.checkedConfig(try TrialConfig.parse(params: "cell=gru,depth=1,units=16,learning_rate=0.002"))
+        for c in [small, big, small2] { scheduler.enqueue(c) }
+        #expect(scheduler.queued == [big, small, small2])
+    }
 }

@@ -17,7 +17,7 @@ import Testing
         )
     }
 
-    @Test func gridEnumeratesTheProductOnceInOrder() throws {
+    @Test func gridEnumeratesTheProductOncePriciestFirst() throws {
         let spec = try Self.spec("grid", space: "  cell: {choice: [gru, lstm]}\n  units: {choice: [16, 32]}\n  depth: {int: [1, 2]}")
         #expect(spec.search.maxTrials == 8)
         let sampler = spec.makeSampler()
@@ -28,10 +28,12 @@ import Testing
             taken.insert(c.hash)
             configs.append(c)
         }
-        #expect(configs.count == 8)
-        #expect(configs.first == TrialConfig(["cell": .string("gru"), "units": .int(16), "depth": .int(1)]))
-        #expect(configs[1] == TrialConfig(["cell": .string("gru"), "units": .int(16), "depth": .int(2)]))
-        #expect(configs.last == TrialConfig(["cell": .string("lstm"), "units": .int(32), "depth": .int(2)]))
+        #expect(configs.count == 8 && Set(configs.map(\.hash)).count == 8)
+        // Priciest first, so the longest trials start early: the largest model leads, the smallest ends.
+        #expect(configs.first == TrialConfig(["cell": .string("lstm"), "units": .int(32), "depth": .int(2)]))
+        #expect(configs.last == TrialConfig(["cell": .string("gru"), "units": .int(16), "depth": .int(1)]))
+        let costs = configs.map { spec.flopsPerSample($0, features: 1) }
+        #expect(zip(costs, costs.dropFirst()).allSatisfy { $0 >= $1 }, "\(costs)")
         // A restarted sampler skips what the sweep already holds.
         let again = spec.makeSampler()
         #expect(again.suggest(number: 8, isTaken: { taken.contains($0) }) == nil)

@@ -57,10 +57,11 @@ import Testing
         #expect(plan.trials == 4 && plan.workers == 2 && plan.runsPerTrial == 1)
         #expect(plan.secondsPerTrial.min == a && plan.secondsPerTrial.max == d)
         #expect(plan.priciest.config == TrialConfig(["cell": .string("lstm"), "units": .int(16)]))
-        // a → slot 1, b → slot 2, c → whichever frees first (a's), d → the next.
-        var free = [a, b]
-        free[free[0] <= free[1] ? 0 : 1] += c
-        free[free[0] <= free[1] ? 0 : 1] += d
+        // The grid is leased priciest first: d, c, b, a; each goes to the slot that frees first.
+        #expect(d > c && c > b && b > a)
+        var free = [d, c]
+        free[free[0] <= free[1] ? 0 : 1] += b
+        free[free[0] <= free[1] ? 0 : 1] += a
         #expect(abs(plan.wallSeconds.noPruning - free.max()!) < 1e-9)
         #expect(plan.wallSeconds.withPruning == plan.wallSeconds.noPruning && plan.pruningShare == 1)
         #expect(plan.warnings.isEmpty)
