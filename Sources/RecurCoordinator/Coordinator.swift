@@ -334,8 +334,21 @@ public actor Coordinator {
             guard runtime.scheduler.needsConfirmation else { return nil }
             let added = try store.addConfirmationRuns(sweep: id, evaluation: runtime.evaluation, now: now)
             runtime.scheduler.confirmationStarted()
+            let configs = Dictionary(
+                try store.trials(sweep: id).map { ($0.number, $0.configJson) },
+                uniquingKeysWith: { a, _ in a }
+            )
             runtime.scheduler.add(
-                added.map { SweepScheduler.RunRef(runId: $0.run.id!, trial: $0.trialNumber, run: $0.run.number, plan: $0.run.plan) }
+                added.map {
+                    let config = configs[$0.trialNumber].flatMap { try? TrialConfig.decode(json: $0) }
+                    return SweepScheduler.RunRef(
+                        runId: $0.run.id!,
+                        trial: $0.trialNumber,
+                        run: $0.run.number,
+                        plan: $0.run.plan,
+                        cost: config.map { runtime.spec.flopsPerSample($0, features: runtime.features) } ?? 0
+                    )
+                }
             )
             if added.isEmpty { return nil }
             logger.info("confirmation started", metadata: ["sweep.name": "\(runtime.record.name)", "runs": "\(added.count)"])

@@ -62,13 +62,16 @@ public final class SweepScheduler {
         public var trial: Int
         public var run: Int
         public var plan: RunPlan
+        /// Estimated cost (training FLOPs per window): confirmation runs go priciest first.
+        public var cost: Double
         public var key: RunKey { RunKey(trial: trial, run: run) }
 
-        public init(runId: Int64, trial: Int, run: Int, plan: RunPlan) {
+        public init(runId: Int64, trial: Int, run: Int, plan: RunPlan, cost: Double = 0) {
             self.runId = runId
             self.trial = trial
             self.run = run
             self.plan = plan
+            self.cost = cost
         }
     }
 
@@ -100,7 +103,18 @@ public final class SweepScheduler {
     /// new configuration counts as taken at once; if the store refuses it as a duplicate, ask again.
     public func next() -> Assignment? {
         guard running < spec.search.maxParallel else { return nil }
-        if let first = pending.keys.min(), let ref = pending.removeValue(forKey: first) { return .run(ref) }
+        if var key = pending.keys.min() {
+            // Confirmation runs are all known at once: the priciest starts first, so the sweep's
+            // tail is short (equal costs keep trial and run order).
+            if pending[key]?.plan.confirmation == true,
+                let priciest = pending.filter({ $0.value.plan.confirmation }).max(by: { a, b in
+                    a.value.cost != b.value.cost ? a.value.cost < b.value.cost : a.key > b.key
+                })
+            {
+                key = priciest.key
+            }
+            if let ref = pending.removeValue(forKey: key) { return .run(ref) }
+        }
         if nextNumber < spec.search.maxTrials, !queued.isEmpty {
             let config = queued.removeFirst()
             let number = nextNumber

@@ -188,4 +188,23 @@ import Testing
         scheduler.confirmationStarted()
         #expect(scheduler.isFinished)
     }
+
+    /// Confirmation runs are known at once: the priciest trial's go first; scoring runs keep
+    /// trial and run order.
+    @Test func confirmationRunsGoPriciestFirst() throws {
+        let spec = try Self.spec("evaluation: {seeds: 1, confirm: {top_k: 3, seeds: 1}}", trials: 3, parallel: 4)
+        let scheduler = SweepScheduler(spec: spec)
+        let plan = RunPlan(kind: .scoring, fold: nil, seedIndex: 1, confirmation: true)
+        scheduler.add([
+            .init(runId: 10, trial: 0, run: 2, plan: plan, cost: 5),
+            .init(runId: 11, trial: 1, run: 2, plan: plan, cost: 50),
+            .init(runId: 12, trial: 2, run: 2, plan: plan, cost: 5),
+        ])
+        var order: [Int64] = []
+        while case .run(let ref)? = scheduler.next() {
+            scheduler.started()
+            order.append(ref.runId)
+        }
+        #expect(order == [11, 10, 12])
+    }
 }
