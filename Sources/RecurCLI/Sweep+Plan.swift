@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RecurEngine
 import RecurForecast
+import RecurStore
 import RecurSweep
 
 extension Sweep {
@@ -24,6 +25,8 @@ extension Sweep {
 
         @Argument(help: "Sweep file (YAML).") var file: String
         @Option(help: "One-slot workers the sweep will run on (default: this machine's cores).") var workers: Int?
+        @Option(help: "A database whose finished sweeps on the same task show how much early stopping saves (read only).")
+        var db: String?
         @Flag(help: "Print JSON.") var json = false
 
         func validate() throws {
@@ -64,11 +67,18 @@ extension Sweep {
             let started = clock.now
             let calibration = try CostCalibration.measure(models: models, steps: spec.task.sequenceLength)
             let calibrationSeconds = (clock.now - started).seconds
+            var history: (share: Double, trials: Int)?
+            if let db {
+                do { history = try SweepStore(readingPath: db).earlyStoppingShare(dataset: spec.task.dataset, target: spec.task.target) } catch {
+                    throw CLIError("--db \(db): cannot read it as a Recur database (\(error))")
+                }
+            }
             let plan = spec.plan(
                 workers: workerCount,
                 features: features,
                 windows: { layouts[$0] ?? WindowCounts(train: 0, validation: 0, test: 0) },
-                calibration: calibration
+                calibration: calibration,
+                earlyStopping: history
             )
             if json {
                 print(Self.json(plan, calibration: calibration, seconds: calibrationSeconds))
@@ -118,6 +128,7 @@ extension Sweep {
                 "wall_seconds": ["no_pruning": plan.wallSeconds.noPruning, "with_pruning": plan.wallSeconds.withPruning],
                 "workers": plan.workers,
                 "pruning_share": plan.pruningShare,
+                "epochs_priced": plan.epochsPriced,
                 "assumptions": plan.assumptions,
                 "warnings": plan.warnings,
                 "calibration": [

@@ -87,3 +87,35 @@ extension SweepStore {
         }
     }
 }
+
+extension SweepStore {
+    /// The share of their epochs that completed trials with early stopping actually trained, over
+    /// every sweep in this database on the same dataset file and target (nil without any): how
+    /// much `recur sweep plan` can expect early stopping to save on that task.
+    public func earlyStoppingShare(dataset: String, target: String) throws -> (share: Double, trials: Int)? {
+        let sweeps = try self.sweeps().filter {
+            let spec = $0.definitionJson.spec
+            return spec.training.earlyStopping != nil && spec.task.target == target
+                && URL(fileURLWithPath: spec.task.dataset).lastPathComponent == URL(fileURLWithPath: dataset).lastPathComponent
+        }
+        var (sum, n) = (0.0, 0)
+        for sweep in sweeps {
+            let epochs = Double(max(1, sweep.definitionJson.spec.training.epochs))
+            let ran = try read { db in
+                try Int.fetchAll(
+                    db,
+                    sql: """
+                        SELECT MAX(m.epoch) FROM epoch_metrics m JOIN trials t ON t.id = m.trial_id JOIN attempts a ON a.id = m.attempt_id
+                        WHERE t.sweep_id = ? AND t.state = 'completed' AND a.state = 'succeeded' GROUP BY m.attempt_id
+                        """,
+                    arguments: [sweep.id]
+                )
+            }
+            for r in ran {
+                sum += min(1, Double(r) / epochs)
+                n += 1
+            }
+        }
+        return n == 0 ? nil : (sum / Double(n), n)
+    }
+}

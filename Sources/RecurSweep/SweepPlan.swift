@@ -29,6 +29,8 @@ public struct SweepPlan: Sendable, Equatable {
     public var workers: Int
     /// The share of a trial's epochs the sweep's pruner is assumed to leave (1 without pruning).
     public var pruningShare: Double
+    /// Epochs each run is priced at: all of them, or fewer with early stopping and history.
+    public var epochsPriced: Int
     /// What the estimate assumes, one sentence each.
     public var assumptions: [String]
     /// A corner over 10× the median, a space smaller than `max_trials`.
@@ -46,7 +48,8 @@ public struct SweepPlan: Sendable, Equatable {
         a.trials == b.trials && a.runsPerTrial == b.runsPerTrial && a.secondsPerTrial == b.secondsPerTrial
             && a.priciest.config == b.priciest.config && a.priciest.seconds == b.priciest.seconds
             && a.wallSeconds.noPruning == b.wallSeconds.noPruning && a.wallSeconds.withPruning == b.wallSeconds.withPruning
-            && a.workers == b.workers && a.pruningShare == b.pruningShare && a.assumptions == b.assumptions && a.warnings == b.warnings
+            && a.workers == b.workers && a.pruningShare == b.pruningShare && a.epochsPriced == b.epochsPriced && a.assumptions == b.assumptions
+            && a.warnings == b.warnings
     }
 }
 
@@ -194,13 +197,17 @@ extension SweepSpec {
         features: Int,
         windows: (SplitLayout) -> WindowCounts,
         calibration: CostCalibration,
+        earlyStopping history: (share: Double, trials: Int)? = nil,
         spaceSamples: Int = 1000
     ) -> SweepPlan {
         let e = evaluation
         let scoring = e.scoringRuns(seeds: 0..<e.seeds)
         let refitWindows = windows(.refit)
         let scoringWindows = scoring.map { windows(e.layout(fold: $0.fold)) }
-        let epochs = training.epochs
+        // With early stopping and finished trials on this task to learn from, runs are priced
+        // at the share of their epochs those trained; else at every epoch.
+        let stoppingShare = training.earlyStopping != nil ? history?.share ?? 1 : 1
+        let epochs = max(1, Int((Double(training.epochs) * stoppingShare).rounded()))
         /// Seconds of each scoring run, and of the trial's refits.
         func runs(_ config: TrialConfig) -> (scoring: [Double], refit: [Double]) {
             let flops = flopsPerSample(config, features: features)
@@ -261,12 +268,21 @@ extension SweepSpec {
         if let size = discreteSize, size < search.maxTrials {
             warnings.append("the space holds \(size) distinct configurations, fewer than max_trials \(search.maxTrials)")
         }
-        var assumptions = [
-            training.earlyStopping == nil
-                ? "every run trains all \(epochs) epochs (no early stopping)"
-                : "every run trains all \(epochs) epochs: early stopping, which the plan cannot foresee, only shortens runs",
-            pruningAssumption,
-        ]
+        let epochAssumption: String
+        if training.earlyStopping == nil {
+            epochAssumption = "every run trains all \(epochs) epochs (no early stopping)"
+        } else if let history {
+            epochAssumption = String(
+                format: "early stopping: runs train %.0f %% of their %d epochs, as %d completed trials on this task in the database did",
+                history.share * 100,
+                training.epochs,
+                history.trials
+            )
+        } else {
+            epochAssumption =
+                "every run trains all \(epochs) epochs: early stopping only shortens runs (--db with earlier sweeps on this task prices it)"
+        }
+        var assumptions = [epochAssumption, pruningAssumption]
         if search.method == .tpe { assumptions.append("TPE's configurations after n_startup are priced as random draws") }
         if slots < workers { assumptions.append("max_parallel \(search.maxParallel) caps the \(workers) workers") }
         return SweepPlan(
@@ -277,6 +293,7 @@ extension SweepSpec {
             wallSeconds: (wall(share: 1), wall(share: share)),
             workers: slots,
             pruningShare: share,
+            epochsPriced: epochs,
             assumptions: assumptions,
             warnings: warnings
         )

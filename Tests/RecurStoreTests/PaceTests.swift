@@ -47,4 +47,19 @@ import Testing
         let s = try store.summary(of: try store.sweep(named: "s"), now: 110)
         #expect(s.trialsDone == 0.05 && s.etaSeconds == nil)
     }
+
+    /// What `sweep plan --db` learns: completed trials with early stopping trained 5 and 10 of
+    /// their 20 epochs on this task; another task's sweep does not count.
+    @Test func earlyStoppingShareComesFromCompletedTrialsOnTheTask() throws {
+        let store = try SweepStore()
+        let (_, trials) = try makeSweep(store, trials: 2)
+        for (trial, epochs, token) in [(trials[0], 5, "a"), (trials[1], 10, "b")] {
+            _ = try store.lease(trial: trial.id!, worker: "w", token: token, deadline: 1000, now: 100)
+            for e in 1...epochs { _ = try store.report(token: token, metrics: metrics(e), objective: 1, minimize: true, deadline: 1000, now: 101) }
+            _ = try store.complete(token: token, valMetric: 1, bestEpoch: 1, testMetric: 1, now: 102)
+        }
+        let found = try #require(try store.earlyStoppingShare(dataset: "elsewhere/d.csv", target: "y"))
+        #expect(found.trials == 2 && abs(found.share - 0.375) < 1e-12)
+        #expect(try store.earlyStoppingShare(dataset: "d.csv", target: "other") == nil)
+    }
 }

@@ -127,4 +127,38 @@ import Testing
         #expect(c.points.count == 2)
         #expect(c.points[0].secondsPerSample > 0 && c.points[1].secondsPerSample > c.points[0].secondsPerSample)
     }
+
+    /// With early stopping and history on the task, runs are priced at the share of epochs
+    /// earlier trials trained; without early stopping, history changes nothing.
+    @Test func earlyStoppingHistoryShortensThePricedEpochs() throws {
+        let stopping = try SweepSpec.parse(
+            yaml: """
+                name: p
+                task: {dataset: d.csv, target: y, sequence_length: 10, horizon: 1}
+                search: {method: grid}
+                space: {cell: lstm, units: 8}
+                training: {epochs: 10, batch_size: 32, early_stopping: {patience: 2}}
+                """
+        )
+        let full = stopping.plan(workers: 1, features: 1, windows: { _ in Self.windows }, calibration: Self.linear, spaceSamples: 5)
+        let short = stopping.plan(
+            workers: 1,
+            features: 1,
+            windows: { _ in Self.windows },
+            calibration: Self.linear,
+            earlyStopping: (share: 0.6, trials: 12),
+            spaceSamples: 5
+        )
+        #expect(full.epochsPriced == 10 && short.epochsPriced == 6)
+        let flops = stopping.flopsPerSample(TrialConfig(["cell": .string("lstm"), "units": .int(8)]), features: 1)
+        #expect(
+            abs(short.wallSeconds.noPruning - stopping.runSeconds(flops: flops, windows: Self.windows, epochs: 6, calibration: Self.linear)) < 1e-9
+        )
+        #expect(short.assumptions[0] == "early stopping: runs train 60 % of their 10 epochs, as 12 completed trials on this task in the database did")
+        let plain = try Self.spec()
+        #expect(
+            plain.plan(workers: 1, features: 1, windows: { _ in Self.windows }, calibration: Self.linear, earlyStopping: (0.6, 12), spaceSamples: 5)
+                .epochsPriced == 10
+        )
+    }
 }

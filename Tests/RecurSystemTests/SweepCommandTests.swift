@@ -36,6 +36,8 @@ import Testing
         #expect(text.stdout.contains("60 trials (tpe)") && text.stdout.contains("with asha pruning"), "\(text.stdout)")
         #expect(text.stdout.contains("priciest: batch_size=128, bidirectional=true, cell=lstm, depth=3"), "\(text.stdout)")
 
+        let noDB = try RecurBinary.run(["sweep", "plan", "sweeps/target-mode.yaml", "--db", "/nonexistent/x.db"], directory: Self.root)
+        #expect(noDB.status == 1 && noDB.stderr.contains("--db /nonexistent/x.db: cannot read it as a Recur database"), "\(noDB.stderr)")
         let bad = try RecurBinary.run(["sweep", "plan", "sweeps/cells-grid.yaml", "--workers", "0"], directory: Self.root)
         #expect(bad.status != 0 && bad.stderr.contains("--workers: 0 must be ≥ 1"), "\(bad.stderr)")
         let elsewhere = try makeTemporaryDirectory()
