@@ -88,4 +88,48 @@ import Glibc
         let rendered = try Self.browse(["--dump-dom", cluster.dir.appendingPathComponent("report.html").absoluteString])
         #expect(rendered.contains("id=\"leaderboard\""))
     }
+
+    /// A running sweep's page updates itself, with no reload: Chromium loads it before any trial
+    /// has trained (no worker yet), the worker starts only once the page has polled, and the DOM
+    /// Chromium ends with shows the sweep done — which only the page's own polling can have
+    /// fetched. Virtual time lets the 3 s polls run back to back while network fetches wait.
+    @Test(.enabled(if: SystemTools.shouldRun(chromium != nil), "needs Chromium (.ci/run installs it)"))
+    func aRunningSweepsPageUpdatesItself() throws {
+        try #require(Self.chromium != nil, "needs Chromium; .ci/run installs it")
+        let cluster = try Cluster(rows: 2000)
+        defer { cluster.stopAll() }
+        try cluster.startCoordinator()
+        try cluster.createSweep(cluster.sweepYAML(name: "it", trials: 3, parallel: 1, epochs: 2))
+        let base = "http://127.0.0.1:\(cluster.port)"
+        let r = try RecurBinary.run(["login-link", "--db", "r.db", "--url", base, "--next", "/sweeps/it"], directory: cluster.dir)
+        try #require(r.status == 0, "login-link: \(r.stderr)")
+        let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        /// Sweep pages served so far (the first load and each poll), from /metrics.
+        func pagesServed() -> Int {
+            let request = Array("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n".utf8)
+            let text = String(decoding: RawHTTP.exchange(port: cluster.port, request), as: UTF8.self)
+            return text.split(separator: "\n").filter { $0.hasPrefix("recur_http_requests_total{route=\"/sweeps/") }
+                .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
+        }
+
+        let browser = Process()
+        browser.executableURL = URL(fileURLWithPath: Self.chromium!)
+        browser.arguments = [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage", "--virtual-time-budget=3600000",
+            "--dump-dom", r.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+        ]
+        let out = Pipe()
+        browser.standardOutput = out
+        browser.standardError = FileHandle.nullDevice
+        try browser.run()
+        defer { if browser.isRunning { browser.terminate() } }
+        try cluster.waitFor("the page to load and poll once", timeout: 60) { pagesServed() >= 2 }
+        #expect(try cluster.count("SELECT COUNT(*) FROM trials") == 0, "nothing trained before the page loaded")
+        try cluster.startWorker()
+        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        browser.waitUntilExit()
+        #expect(dom.contains("3/3 trials finished") && dom.contains("class=\"state-done\""), "\(dom.prefix(3000))")
+        #expect(!dom.contains("data-refresh"), "a done sweep's page stops polling")
+        #expect(pagesServed() >= 3)
+    }
 }
