@@ -103,7 +103,8 @@ public final class CoordinatorClient: CoordinatorService {
     /// Calls that may take up to a minute (long-polls, uploads), and calls that should not.
     let api: Client
     let quick: Client
-    /// Checkpoint uploads: the transport's deadline covers sending the whole body.
+    /// Bulk transfers (checkpoints and datasets, both ways): the transport's deadline covers the
+    /// whole body, so it is 30 minutes, not the 60 s of an API call.
     let upload: Client
 
     /// `caFile`: PEM certificates to trust for an `https://` coordinator instead of the system's
@@ -327,7 +328,8 @@ public final class CoordinatorClient: CoordinatorService {
     @discardableResult
     public func downloadCheckpoint(trial id: Int64, to file: URL) async throws -> Int64 {
         try await call {
-            let body = try await api.getCheckpoint(path: .init(id: id)).ok.body.binary
+            // A checkpoint of hundreds of MB on a loaded machine or a slow link outlasts 60 s.
+            let body = try await upload.getCheckpoint(path: .init(id: id)).ok.body.binary
             return try await body.write(to: file)
         }
     }
