@@ -160,9 +160,7 @@ public final class GridSampler: Sampler {
     lazy var order: [Int]? = {
         let total = GridSampler.size(of: spec)
         guard total <= 50_000 else { return nil }
-        let features: Int
-        if case .columns(let list) = spec.task.features { features = list.count } else { features = 1 }
-        let costs = (0..<total).map { spec.flopsPerSample(point($0), features: features) }
+        let costs = (0..<total).map { spec.flopsPerSample(point($0), features: spec.featureHint) }
         return (0..<total).sorted { costs[$0] != costs[$1] ? costs[$0] > costs[$1] : $0 < $1 }
     }()
 

@@ -121,6 +121,13 @@ extension SweepSpec {
         return configs
     }
 
+    /// Input features for ordering by cost before the dataset is read: the task's column list,
+    /// else 1 (the order of costs barely depends on it).
+    var featureHint: Int {
+        if case .columns(let list) = task.features { return list.count }
+        return 1
+    }
+
     /// FLOPs per training window of a configuration's model.
     public func flopsPerSample(_ config: TrialConfig, features: Int) -> Double {
         guard let plan = try? trainingPlan(for: config, features: features, seed: 0) else { return 0 }

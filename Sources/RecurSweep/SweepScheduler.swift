@@ -36,12 +36,6 @@ public final class SweepScheduler {
     public private(set) var confirmationAdded = false
     /// Hand-picked configurations (`recur sweep enqueue`), leased before sampled ones, priciest first.
     public private(set) var queued: [TrialConfig] = []
-    /// Input features for cost estimates: the task's column list, else 1 (the order of costs
-    /// barely depends on it).
-    var featureHint: Int {
-        if case .columns(let list) = spec.task.features { return list.count }
-        return 1
-    }
 
     public init(spec: SweepSpec) {
         self.spec = spec
@@ -139,7 +133,7 @@ public final class SweepScheduler {
         guard taken.insert(config.hash).inserted else { return false }
         // Priciest first (training FLOPs per window), so the longest trials start early; equal
         // ones keep the order they came in.
-        let cost = { (c: TrialConfig) in self.spec.flopsPerSample(c, features: self.featureHint) }
+        let cost = { (c: TrialConfig) in self.spec.flopsPerSample(c, features: self.spec.featureHint) }
         let mine = cost(config)
         let at = queued.firstIndex { cost($0) < mine } ?? queued.endIndex
         queued.insert(config, at: at)
