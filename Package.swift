@@ -91,11 +91,19 @@ let package = Package(
             path: "Sources/CRecurSupport",
             cSettings: requiredCPUFeatures.map { .define("RECUR_REQUIRE_\($0)") } + [.define("RECUR_TARGET_CPU_NAME", to: "\"\(targetCPU)\"")]
         ),
+        // The engine's own small-GEMM kernels, one per instruction set, picked at run time. Optimised
+        // in debug builds too: the engine's tests run them at real shapes.
+        .target(
+            name: "CRecurKernels",
+            path: "Sources/CRecurKernels",
+            cSettings: [.unsafeFlags(["-O2"])]
+        ),
         .target(
             name: "RecurEngine",
             dependencies: [
                 .target(name: "CBLAS", condition: .when(platforms: [.linux])),
                 "CRecurSupport",
+                "CRecurKernels",
             ],
             swiftSettings: engineSettings,
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
@@ -247,6 +255,6 @@ let package = Package(
 )
 
 // Warnings as errors (RECUR_STRICT=1) for every Swift target of Recur's own but the generated contract.
-for target in package.targets where target.type != .system && !["RecurAPI", "CRecurSupport"].contains(target.name) {
+for target in package.targets where target.type != .system && !["RecurAPI", "CRecurSupport", "CRecurKernels"].contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + strict
 }

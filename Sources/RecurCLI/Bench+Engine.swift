@@ -59,6 +59,7 @@ extension Bench {
             let blas = BLASInfo.current
             if !json {
                 print("BLAS: \(blas.library), kernel \(blas.coreName) (\(blas.configuration))")
+                print("small products: \(GemmPath.detected.summary)")
                 print(
                     "denormals flushed to zero: \(TrainingThread.flushesDenormals), threads: 1, batch \(batch), seq_len \(seqLen), \(steps) timed steps"
                 )
@@ -99,6 +100,7 @@ extension Bench {
                             "model": name, "features": f, "batch": batch, "seq_len": seqLen, "threads": 1,
                             "samples_per_sec": (samplesPerSecond * 10).rounded() / 10, "gflops": (gflops * 100).rounded() / 100,
                             "blas": blas.library, "blas_kernel": blas.coreName, "blas_config": blas.configuration,
+                            "kernels": GemmPath.detected.description,
                         ]
                         print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
                     } else {

@@ -29,7 +29,7 @@ struct Engine: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed (build with -c release).",
-        subcommands: [EngineBench.self, SamplerBench.self, CoordinatorBench.self]
+        subcommands: [EngineBench.self, GemmBench.self, SamplerBench.self, CoordinatorBench.self]
     )
 }
 

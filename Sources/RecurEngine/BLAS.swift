@@ -1,10 +1,13 @@
+import CRecurKernels
+
 #if canImport(Accelerate)
 import Accelerate
 #else
 import CBLAS
 #endif
 
-/// Matrix products for the engine: every GEMM goes through the platform's CBLAS.
+/// Matrix products for the engine: the small ones (the recurrent layers' per-step products) run
+/// on Recur's own kernels for the CPU (`GemmPath`), the rest on the platform's CBLAS.
 ///
 /// All matrices are row-major. `c[m, n] = alpha · op(a)[m, k] · op(b)[k, n] + beta · c`.
 @inline(__always)
@@ -27,6 +30,17 @@ func gemm(
     if k == 0 {
         if beta != 1 { scaleRows(c, rows: m, columns: n, stride: ldc, by: beta) }
         return
+    }
+    if !transB && alpha == 1 && n >= GemmPath.narrowestColumns && m * n * k <= GemmPath.largestProduct {
+        switch recur_kernels_current() {
+        case Int32(RECUR_KERNELS_AVX512):
+            recur_sgemm_avx512(transA ? 1 : 0, Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            return
+        case Int32(RECUR_KERNELS_AVX2):
+            recur_sgemm_avx2(transA ? 1 : 0, Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            return
+        default: break
+        }
     }
     cblas_sgemm(
         CblasRowMajor,

@@ -8,7 +8,7 @@ public enum BuildInfo {
     /// The engine's numeric version: raised whenever a trial's numbers could change (a formula,
     /// a kernel's summation order, an initialiser). A sweep pins its creator's, so every trial of
     /// it is comparable.
-    public static let engineVersion = "0.2.0"
+    public static let engineVersion = "0.3.0"
     /// The checkpoint format this engine reads and writes.
     public static let checkpointFormat = Checkpoint.format
 
@@ -53,6 +53,7 @@ public enum BuildInfo {
         recur \(version)
         engine \(engineVersion), API v1, checkpoints \(checkpointFormat)
         engine built for CPU target \(cpuTarget) (\(compiledFor)); this CPU has \(thisCPU)
+        small products on \(GemmPath.detected.summary)
         """
     }
 }

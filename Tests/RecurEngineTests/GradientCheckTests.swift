@@ -74,7 +74,11 @@ import Testing
         Case(name: "simple_rnn_17_bi_seq", layers: [rnn(.simpleRNN, 17, seq: true, bi: true), rnn(.lstm, 2), .dense(units: 1)]),
     ]
 
-    @Test(arguments: cases)
+    @Test(arguments: cases, GemmPath.available)
+    func analyticGradientsMatchFiniteDifferences(_ c: Case, path: GemmPath) throws {
+        try GemmPath.with(path) { try analyticGradientsMatchFiniteDifferences(c) }
+    }
+
     func analyticGradientsMatchFiniteDifferences(_ c: Case) throws {
         let (batch, steps, features) = (3, 5, 2)
         let spec = ModelSpec(inputFeatures: features, layers: c.layers)

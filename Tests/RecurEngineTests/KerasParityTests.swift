@@ -3,7 +3,8 @@ import Testing
 
 @testable import RecurEngine
 
-/// Forward outputs for Keras' own weights match Keras 3.15.1 (TF-CPU) within 1e-5.
+/// Forward outputs for Keras' own weights match Keras 3.15.1 (TF-CPU) within 1e-5, on every
+/// product path this CPU runs (BLAS, and Recur's AVX2 or AVX-512 kernels).
 @Suite struct KerasParityTests {
     static let forwardCases = [
         "simple_rnn", "simple_rnn_backwards_seq", "simple_rnn_backwards", "lstm", "lstm_stacked", "gru",
@@ -13,7 +14,11 @@ import Testing
         "lstm_lecture_size", "simple_rnn_lecture_size", "bilstm_lecture_size",
     ]
 
-    @Test(arguments: forwardCases)
+    @Test(arguments: forwardCases, GemmPath.available)
+    func forwardMatchesKeras(_ name: String, path: GemmPath) throws {
+        try GemmPath.with(path) { try forwardMatchesKeras(name) }
+    }
+
     func forwardMatchesKeras(_ name: String) throws {
         let (model, metadata) = try Fixtures.checkpoint("\(name).safetensors")
         #expect(metadata["fixture"] == "forward")
@@ -55,7 +60,11 @@ import Testing
     ]
 
     /// k optimizer steps on one batch reproduce Keras' losses and final weights.
-    @Test(arguments: optimizerCases)
+    @Test(arguments: optimizerCases, GemmPath.available)
+    func optimizerStepsMatchKeras(_ name: String, path: GemmPath) throws {
+        try GemmPath.with(path) { try optimizerStepsMatchKeras(name) }
+    }
+
     func optimizerStepsMatchKeras(_ name: String) throws {
         let (model, metadata) = try Fixtures.checkpoint("\(name).safetensors")
         let (after, _) = try Fixtures.checkpoint("\(name).after.safetensors")

@@ -1,0 +1,92 @@
+import CRecurKernels
+
+/// Which code runs the engine's small matrix products: OpenBLAS, or Recur's own unpacked kernels
+/// (`Sources/CRecurKernels`) for AVX2 + FMA or AVX-512, picked at run time from the CPU, so one
+/// portable binary runs the widest kernels the machine has.
+public enum GemmPath: Int, Sendable, CaseIterable, CustomStringConvertible {
+    case blas = 0
+    case avx2 = 1
+    case avx512 = 2
+
+    /// The path this process uses: the CPU's best, lowered by `RECUR_KERNELS=blas|avx2`.
+    public static var detected: GemmPath { GemmPath(rawValue: Int(recur_kernels_detected())) ?? .blas }
+
+    /// Every path this CPU can run, BLAS first.
+    public static var available: [GemmPath] { allCases.filter { $0.rawValue <= Int(recur_kernels_supported()) } }
+
+    /// Runs `body` with the calling thread's products on `path` (the engine's tests run each path).
+    public static func with<T>(_ path: GemmPath, _ body: () throws -> T) rethrows -> T {
+        precondition(available.contains(path), "this CPU cannot run the \(path) kernels")
+        recur_kernels_set_thread(Int32(path.rawValue))
+        defer { recur_kernels_set_thread(-1) }
+        return try body()
+    }
+
+    /// What `recur --version` and `recur bench engine` print.
+    public var summary: String {
+        switch self {
+        case .blas: "BLAS (Recur's kernels off)"
+        case .avx2: "Recur's AVX2 kernels (BLAS above \(Self.largestProduct) multiply-adds)"
+        case .avx512: "Recur's AVX-512 kernels (BLAS above \(Self.largestProduct) multiply-adds)"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .blas: "blas"
+        case .avx2: "avx2"
+        case .avx512: "avx512"
+        }
+    }
+
+    /// The largest product (`m·n·k`) the own kernels take; above it OpenBLAS's packed kernels win
+    /// or tie. Measured by `recur bench gemm` (docs/performance.md §11) on AMD EPYC (Zen 3, AVX2):
+    /// the unpacked kernel took 0.5–0.8× OpenBLAS's time at the per-step shapes (≤ 262k), about
+    /// the same at 1M, and 0.9–1.4× at 4M and above, varying from run to run.
+    static let largestProduct = 1 << 20
+    /// The narrowest `n` they take: below a full 16-float panel, masked loads lose to OpenBLAS
+    /// (n = 8: 0.52×, n = 1: 0.5×).
+    static let narrowestColumns = 16
+}
+
+extension GemmPath {
+    /// Seconds per call of `C = op(A)·B` (`[m, k]·[k, n]`, row-major, `beta` 0) on this path,
+    /// whatever the crossover says: the fastest of five rounds of `repetitions` calls. For
+    /// `recur bench gemm`, which measures the crossover.
+    public func secondsPerProduct(transA: Bool, m: Int, n: Int, k: Int, repetitions: Int) -> Double {
+        let a = [Float](unsafeUninitializedCapacity: m * k) { buffer, count in
+            for i in 0..<(m * k) { buffer[i] = Float(i % 7) * 0.1 - 0.3 }
+            count = m * k
+        }
+        let b = (0..<(k * n)).map { Float($0 % 5) * 0.1 - 0.2 }
+        var c = [Float](repeating: 0, count: m * n)
+        let clock = ContinuousClock()
+        var best = Double.infinity
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    let (pa, pb, pc) = (ap.baseAddress!, bp.baseAddress!, cp.baseAddress!)
+                    let lda = Int32(transA ? m : k)
+                    let t: Int32 = transA ? 1 : 0
+                    for _ in 0..<5 {
+                        let elapsed = clock.measure {
+                            for _ in 0..<repetitions {
+                                switch self {
+                                case .blas:
+                                    recur_kernels_set_thread(Int32(RECUR_KERNELS_NONE))
+                                    gemm(transA: transA, m: m, n: n, k: k, a: pa, lda: Int(lda), b: pb, ldb: n, beta: 0, c: pc, ldc: n)
+                                    recur_kernels_set_thread(-1)
+                                case .avx2: recur_sgemm_avx2(t, Int32(m), Int32(n), Int32(k), pa, lda, pb, Int32(n), 0, pc, Int32(n))
+                                case .avx512: recur_sgemm_avx512(t, Int32(m), Int32(n), Int32(k), pa, lda, pb, Int32(n), 0, pc, Int32(n))
+                                }
+                            }
+                        }
+                        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                        best = min(best, seconds / Double(repetitions))
+                    }
+                }
+            }
+        }
+        return best
+    }
+}
