@@ -65,7 +65,8 @@ extension Sweep {
             }
             let clock = ContinuousClock()
             let started = clock.now
-            let calibration = try CostCalibration.measure(models: models, steps: spec.task.sequenceLength)
+            let concurrency = min(workerCount, spec.search.maxParallel, ProcessInfo.processInfo.activeProcessorCount)
+            let calibration = try CostCalibration.measure(models: models, steps: spec.task.sequenceLength, concurrency: concurrency)
             let calibrationSeconds = (clock.now - started).seconds
             var history: (share: Double, trials: Int)?
             if let db {
@@ -81,13 +82,13 @@ extension Sweep {
                 earlyStopping: history
             )
             if json {
-                print(Self.json(plan, calibration: calibration, seconds: calibrationSeconds))
+                print(Self.json(plan, calibration: calibration, seconds: calibrationSeconds, threads: concurrency))
             } else {
-                print(Self.text(spec, plan, calibration: calibration, seconds: calibrationSeconds))
+                print(Self.text(spec, plan, calibration: calibration, seconds: calibrationSeconds, threads: concurrency))
             }
         }
 
-        static func text(_ spec: SweepSpec, _ plan: SweepPlan, calibration: CostCalibration, seconds: Double) -> String {
+        static func text(_ spec: SweepSpec, _ plan: SweepPlan, calibration: CostCalibration, seconds: Double, threads: Int) -> String {
             let s = plan.secondsPerTrial
             var lines = [
                 "sweep \(spec.name): \(plan.trials) trials (\(spec.search.method.rawValue)), \(plan.runsPerTrial) run(s) each, on \(plan.workers) worker(s)",
@@ -102,8 +103,9 @@ extension Sweep {
             let rates = calibration.points.map { String(format: "%.1f", $0.secondsPerSample * 1e6) }.joined(separator: ", ")
             lines.append(
                 String(
-                    format: "calibrated in %.1f s on this CPU (%@, BLAS %@): %@ µs per training window",
+                    format: "calibrated in %.1f s on %d thread(s) at once on this CPU (%@, BLAS %@): %@ µs per training window",
                     seconds,
+                    threads,
                     BuildInfo.thisCPU,
                     BLASInfo.current.coreName,
                     rates
@@ -116,7 +118,7 @@ extension Sweep {
             return lines.joined(separator: "\n")
         }
 
-        static func json(_ plan: SweepPlan, calibration: CostCalibration, seconds: Double) -> String {
+        static func json(_ plan: SweepPlan, calibration: CostCalibration, seconds: Double, threads: Int) -> String {
             let object: [String: Any] = [
                 "trials": plan.trials,
                 "runs_per_trial": plan.runsPerTrial,
@@ -132,7 +134,7 @@ extension Sweep {
                 "assumptions": plan.assumptions,
                 "warnings": plan.warnings,
                 "calibration": [
-                    "seconds": seconds, "cpu": BuildInfo.thisCPU, "blas_core": BLASInfo.current.coreName,
+                    "seconds": seconds, "threads": threads, "cpu": BuildInfo.thisCPU, "blas_core": BLASInfo.current.coreName,
                     "points": calibration.points.map { ["flops_per_window": $0.flopsPerSample, "seconds_per_window": $0.secondsPerSample] },
                 ],
             ]

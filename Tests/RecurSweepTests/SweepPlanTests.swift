@@ -120,10 +120,13 @@ import Testing
         #expect(continuous.plan(workers: 1, features: 1, windows: { _ in Self.windows }, calibration: Self.linear, spaceSamples: 10).warnings.isEmpty)
     }
 
-    @Test func measuringACalibrationStaysWithinItsBudgetInWork() throws {
+    /// Alone or on two threads at once (as two workers will train), every model gets one rate,
+    /// the pricier model the higher.
+    @Test(arguments: [1, 2])
+    func measuringACalibrationStaysWithinItsBudgetInWork(concurrency: Int) throws {
         let small = try Architecture(cell: .gru, units: [4]).modelSpec(features: 2)
         let large = try Architecture(cell: .lstm, units: [32, 32], depth: 2).modelSpec(features: 2)
-        let c = try CostCalibration.measure(models: [(small, 32), (large, 32)], steps: 12, budget: 0.4)
+        let c = try CostCalibration.measure(models: [(small, 32), (large, 32)], steps: 12, concurrency: concurrency, budget: 0.4)
         #expect(c.points.count == 2)
         #expect(c.points[0].secondsPerSample > 0 && c.points[1].secondsPerSample > c.points[0].secondsPerSample)
     }
