@@ -9,7 +9,7 @@
  * float either way.
  *
  * Every function is compiled for its instruction set with a target attribute, so one binary
- * carries both and `recur_sgemm_level` picks at run time (cpuid), whatever the build's
+ * carries both and `recur_kernels_current` picks at run time (cpuid), whatever the build's
  * `-target-cpu` is.
  */
 #include "CRecurKernels.h"

@@ -41,11 +41,11 @@ public enum GemmPath: Int, Sendable, CaseIterable, CustomStringConvertible {
 
     /// The largest product (`m·n·k`) the own kernels take; above it OpenBLAS's packed kernels win
     /// or tie. Measured by `recur bench gemm` (docs/performance.md §11) on AMD EPYC (Zen 3, AVX2):
-    /// the unpacked kernel took 0.5–0.8× OpenBLAS's time at the per-step shapes (≤ 262k), about
-    /// the same at 1M, and 0.9–1.4× at 4M and above, varying from run to run.
+    /// the unpacked kernel took 0.27–0.95× OpenBLAS's time at the per-step shapes (≤ 262k),
+    /// 0.85–1.00× at 1M, and 0.99–1.95× at 4M and above, varying from run to run.
     static let largestProduct = 1 << 20
     /// The narrowest `n` they take: below a full 16-float panel, masked loads lose to OpenBLAS
-    /// (n = 8: 0.52×, n = 1: 0.5×).
+    /// (the kernel took 1.01–1.23× its time at n = 8, 1.78–2.18× at n = 1).
     static let narrowestColumns = 16
 }
 
@@ -54,35 +54,35 @@ extension GemmPath {
     /// whatever the crossover says: the fastest of five rounds of `repetitions` calls. For
     /// `recur bench gemm`, which measures the crossover.
     public func secondsPerProduct(transA: Bool, m: Int, n: Int, k: Int, repetitions: Int) -> Double {
-        let a = [Float](unsafeUninitializedCapacity: m * k) { buffer, count in
-            for i in 0..<(m * k) { buffer[i] = Float(i % 7) * 0.1 - 0.3 }
-            count = m * k
-        }
+        let a = (0..<(m * k)).map { Float($0 % 7) * 0.1 - 0.3 }
         let b = (0..<(k * n)).map { Float($0 % 5) * 0.1 - 0.2 }
         var c = [Float](repeating: 0, count: m * n)
         let clock = ContinuousClock()
         var best = Double.infinity
-        a.withUnsafeBufferPointer { ap in
-            b.withUnsafeBufferPointer { bp in
-                c.withUnsafeMutableBufferPointer { cp in
-                    let (pa, pb, pc) = (ap.baseAddress!, bp.baseAddress!, cp.baseAddress!)
-                    let lda = Int32(transA ? m : k)
-                    let t: Int32 = transA ? 1 : 0
-                    for _ in 0..<5 {
-                        let elapsed = clock.measure {
-                            for _ in 0..<repetitions {
-                                switch self {
-                                case .blas:
-                                    recur_kernels_set_thread(Int32(RECUR_KERNELS_NONE))
-                                    gemm(transA: transA, m: m, n: n, k: k, a: pa, lda: Int(lda), b: pb, ldb: n, beta: 0, c: pc, ldc: n)
-                                    recur_kernels_set_thread(-1)
-                                case .avx2: recur_sgemm_avx2(t, Int32(m), Int32(n), Int32(k), pa, lda, pb, Int32(n), 0, pc, Int32(n))
-                                case .avx512: recur_sgemm_avx512(t, Int32(m), Int32(n), Int32(k), pa, lda, pb, Int32(n), 0, pc, Int32(n))
+        // The thread's override is set once, outside the timed calls; `gemm` then dispatches as
+        // the engine does, minus the crossover, which the kernels' own entry points skip.
+        GemmPath.with(self) {
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        let (pa, pb, pc) = (ap.baseAddress!, bp.baseAddress!, cp.baseAddress!)
+                        let lda = transA ? m : k
+                        let t: Int32 = transA ? 1 : 0
+                        for _ in 0..<5 {
+                            let elapsed = clock.measure {
+                                for _ in 0..<repetitions {
+                                    switch self {
+                                    case .blas: gemm(transA: transA, m: m, n: n, k: k, a: pa, lda: lda, b: pb, ldb: n, beta: 0, c: pc, ldc: n)
+                                    case .avx2:
+                                        recur_sgemm_avx2(t, Int32(m), Int32(n), Int32(k), pa, Int32(lda), pb, Int32(n), 0, pc, Int32(n))
+                                    case .avx512:
+                                        recur_sgemm_avx512(t, Int32(m), Int32(n), Int32(k), pa, Int32(lda), pb, Int32(n), 0, pc, Int32(n))
+                                    }
                                 }
                             }
+                            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                            best = min(best, seconds / Double(repetitions))
                         }
-                        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-                        best = min(best, seconds / Double(repetitions))
                     }
                 }
             }
