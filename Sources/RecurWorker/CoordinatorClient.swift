@@ -173,7 +173,8 @@ public final class CoordinatorClient: CoordinatorService {
                     "TLS with \(address) failed (\(error.underlyingError)); pass the coordinator's CA with --ca-file (the ca.pem of recur tls init)"
                 )
             }
-            throw CoordinatorCallError.unreachable("\(error.underlyingError)")
+            // The operation's name says which call gave up (a deadline, a refused connection).
+            throw CoordinatorCallError.unreachable("\(error.operationID): \(error.underlyingError)")
         } catch let error as CoordinatorCallError {
             throw error
         } catch {

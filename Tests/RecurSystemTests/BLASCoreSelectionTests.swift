@@ -3,25 +3,25 @@ import Testing
 
 @testable import RecurCLI
 
-@Suite struct BLASCoreSelectionTests {
-    @Test func genericKernelOnAVX512ForcesSkylakeX() {
+@Suite(.systemTestSlot) struct BLASCoreSelectionTests {
+    @Test func genericKernelOnAVX512ForcesSkylakeX() async {
         #expect(BLASCoreSelection.coreTypeToForce(coreName: "Prescott", hasAVX512: true, hasAVX2: true, environment: [:]) == "SkylakeX")
         #expect(BLASCoreSelection.coreTypeToForce(coreName: "Haswell", hasAVX512: true, hasAVX2: true, environment: [:]) == "SkylakeX")
     }
 
-    @Test func genericKernelOnAVX2ForcesHaswell() {
+    @Test func genericKernelOnAVX2ForcesHaswell() async {
         #expect(BLASCoreSelection.coreTypeToForce(coreName: "Prescott", hasAVX512: false, hasAVX2: true, environment: [:]) == "Haswell")
         #expect(BLASCoreSelection.coreTypeToForce(coreName: "Sandybridge", hasAVX512: false, hasAVX2: true, environment: [:]) == "Haswell")
     }
 
-    @Test func matchingKernelsAreKept() {
+    @Test func matchingKernelsAreKept() async {
         #expect(BLASCoreSelection.coreTypeToForce(coreName: "SkylakeX", hasAVX512: true, hasAVX2: true, environment: [:]) == nil)
         #expect(BLASCoreSelection.coreTypeToForce(coreName: "Haswell", hasAVX512: false, hasAVX2: true, environment: [:]) == nil)
         #expect(BLASCoreSelection.coreTypeToForce(coreName: "Zen", hasAVX512: false, hasAVX2: true, environment: [:]) == nil)
         #expect(BLASCoreSelection.coreTypeToForce(coreName: "Prescott", hasAVX512: false, hasAVX2: false, environment: [:]) == nil)
     }
 
-    @Test func userChoiceAndRestartMarkerWin() {
+    @Test func userChoiceAndRestartMarkerWin() async {
         #expect(
             BLASCoreSelection.coreTypeToForce(coreName: "Prescott", hasAVX512: true, hasAVX2: true, environment: ["OPENBLAS_CORETYPE": "Haswell"])
                 == nil
@@ -32,7 +32,7 @@ import Testing
         )
     }
 
-    @Test func restartPinsOneBLASThreadUnlessChosen() {
+    @Test func restartPinsOneBLASThreadUnlessChosen() async {
         #expect(
             BLASCoreSelection.environmentForRestart(coreName: "SkylakeX", hasAVX512: true, hasAVX2: true, environment: [:]) == [
                 "OPENBLAS_NUM_THREADS": "1"
@@ -51,8 +51,8 @@ import Testing
     /// The built binary really runs on the chosen kernel (on machines where the decision applies).
     /// `bench engine --json` prints one object per case with the pinned keys (and the BLAS kernel
     /// it ran on), for all five lecture models.
-    @Test func benchJSONHasThePinnedKeysAndTheKernel() throws {
-        let result = try RecurBinary.run([
+    @Test func benchJSONHasThePinnedKeysAndTheKernel() async throws {
+        let result = try await RecurBinary.run([
             "bench", "engine", "--features", "1,2", "--batch", "4", "--seq-len", "3", "--steps", "1", "--warmup", "0", "--json",
         ])
         #expect(result.status == 0, "\(result.stderr)")

@@ -11,7 +11,7 @@ import Glibc
 
 /// Checkpoints travel as streams: a 200 MB checkpoint goes up to a real `recur serve` and comes
 /// back down while the coordinator's resident memory stays within 50 MB of where it started.
-@Suite(.serialized) struct CheckpointStreamTests {
+@Suite(.serialized, .systemTestSlot) struct CheckpointStreamTests {
     /// `VmRSS` or `VmHWM` (peak) of a process, in bytes.
     static func memory(_ pid: Int32, _ field: String) throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
@@ -23,15 +23,15 @@ import Glibc
     /// Resets the peak (`VmHWM`) to the current resident size (Linux: `clear_refs` 5).
     static func resetPeak(_ pid: Int32) { try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/\(pid)/clear_refs")) }
 
-    static func sha256(_ path: String) throws -> String {
+    static func sha256(_ path: String) async throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
         p.arguments = [path]
         let out = Pipe()
         p.standardOutput = out
         try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = await out.text()
+        await p.ended()
         return String(text.prefix(64))
     }
 
@@ -41,8 +41,8 @@ import Glibc
         defer { cluster.stopAll() }
         // Under a loaded CI machine the 200 MB may take longer than the default 30 s lease, and
         // this client sends no heartbeats meanwhile (the worker does).
-        try cluster.startCoordinator(leaseSeconds: 600)
-        try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 1))
+        try await cluster.startCoordinator(leaseSeconds: 600)
+        try await cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 1))
         let pid = cluster.coordinator!.processIdentifier
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -52,20 +52,23 @@ import Glibc
         let worker = try await client.register(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
         let lease = try #require(try await client.lease(API.LeaseRequest(workerId: worker.workerId, waitSeconds: 5)).lease)
 
-        // 200 MB of pseudo-random bytes, written in 1 MiB pieces.
+        // 200 MB of pseudo-random bytes, written in 1 MiB pieces: one random piece, its first
+        // word the piece's number, so no two pieces are alike. Cheap to make, since a byte loop
+        // in a debug build would hold one of a 2-core machine's two test threads for a minute.
+        var state: UInt64 = 88_172_645_463_325_252
+        var piece = [UInt64](repeating: 0, count: (1 << 20) / 8)
+        for i in piece.indices {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            piece[i] = state
+        }
         let upload = cluster.dir.appendingPathComponent("big.safetensors")
         _ = FileManager.default.createFile(atPath: upload.path, contents: nil)
         let handle = try FileHandle(forWritingTo: upload)
-        var state: UInt64 = 88_172_645_463_325_252
-        for _ in 0..<200 {
-            var piece = [UInt8](repeating: 0, count: 1 << 20)
-            for i in stride(from: 0, to: piece.count, by: 8) {
-                state ^= state << 13
-                state ^= state >> 7
-                state ^= state << 17
-                withUnsafeBytes(of: state) { for j in 0..<8 { piece[i + j] = $0[j] } }
-            }
-            try handle.write(contentsOf: piece)
+        for number in 0..<200 {
+            piece[0] = UInt64(number)
+            try handle.write(contentsOf: piece.withUnsafeBytes { Data($0) })
         }
         try handle.close()
 
@@ -81,7 +84,7 @@ import Glibc
         let peakDown = try Self.memory(pid, "VmHWM")
 
         #expect(bytes == 200 << 20)
-        #expect(try Self.sha256(download.path) == Self.sha256(upload.path))
+        await #expect(try Self.sha256(download.path) == Self.sha256(upload.path))
         let mb = { (n: Int) in String(format: "%.1f MB", Double(n) / 1e6) }
         print("coordinator RSS before \(mb(before)); peak while uploading \(mb(peakUp)), while downloading \(mb(peakDown))")
         #expect(peakUp - before < 50_000_000, "the upload grew the coordinator by \(mb(peakUp - before))")

@@ -99,12 +99,14 @@ final class Cluster {
     }
 
     /// Starts `recur serve` on the TCP port and the Unix socket and waits until both listen.
-    func startCoordinator(leaseSeconds: Double = 30, extraListen: [String] = [], arguments: [String] = []) throws {
+    func startCoordinator(leaseSeconds: Double = 30, extraListen: [String] = [], arguments: [String] = []) async throws {
         logCount += 1
         let name = "serve-\(logCount).log"
         let listens = ([tcp, unix] + extraListen).flatMap { ["--listen", $0] }
         coordinator = try spawn(["serve", "--db", database, "--lease-seconds", String(leaseSeconds)] + listens + arguments, log: name)
-        try waitFor("coordinator listening", timeout: 30) { self.log(name).components(separatedBy: "listening on").count > 2 + extraListen.count }
+        try await waitFor("coordinator listening", timeout: 30) {
+            self.log(name).components(separatedBy: "listening on").count > 2 + extraListen.count
+        }
     }
 
     @discardableResult
@@ -130,26 +132,27 @@ final class Cluster {
 
     func workerLog(_ index: Int) -> String { log("worker-\(index + 1).log") }
 
-    func createSweep(_ yaml: String) throws {
+    func createSweep(_ yaml: String) async throws {
         try Data(yaml.utf8).write(to: dir.appendingPathComponent("sweep.yaml"))
-        let r = try RecurBinary.run(["sweep", "create", "sweep.yaml", "--coordinator", tcp, "--token-file", tokenFile], directory: dir)
+        let r = try await RecurBinary.run(["sweep", "create", "sweep.yaml", "--coordinator", tcp, "--token-file", tokenFile], directory: dir)
         guard r.status == 0 else { throw ClusterError("sweep create failed: \(r.stderr)") }
     }
 
     func store() throws -> SweepStore { try SweepStore(path: database) }
 
-    func waitFor(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
+    /// Polls `condition` every 0.1 s, sleeping without holding a thread.
+    func waitFor(_ what: String, timeout: Double, _ condition: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if (try? condition()) == true { return }
-            Thread.sleep(forTimeInterval: 0.1)
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(100))
         }
         throw ClusterError("timed out after \(timeout) s waiting for \(what)")
     }
 
     /// Waits until `count` epoch reports are stored (training is under way).
-    func waitForReports(_ count: Int = 1, _ what: String = "an epoch to be reported") throws {
-        try waitFor(what, timeout: 60) { try self.count("SELECT COUNT(*) FROM epoch_metrics") >= count }
+    func waitForReports(_ count: Int = 1, _ what: String = "an epoch to be reported") async throws {
+        try await waitFor(what, timeout: 60) { try self.count("SELECT COUNT(*) FROM epoch_metrics") >= count }
     }
 
     func sweepState(_ name: String = "it") throws -> SweepState { try store().sweep(named: name).state }

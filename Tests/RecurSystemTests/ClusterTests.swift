@@ -9,18 +9,18 @@ import Glibc
 
 /// Coordinator and workers as real processes: TCP and Unix sockets, kill -9, restarts, SIGSTOP,
 /// bad traffic. Serialized: they time processes against each other on 2 cores.
-@Suite(.serialized) struct ClusterTests {
+@Suite(.serialized, .systemTestSlot) struct ClusterTests {
     /// A 12-trial sweep with 3 workers over TCP and 1 over a Unix socket: every trial completes
     /// exactly once and metric rows are contiguous per attempt.
-    @Test func sweepCompletesWithTCPAndUnixWorkers() throws {
+    @Test func sweepCompletesWithTCPAndUnixWorkers() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
-        try cluster.startCoordinator()
-        try cluster.createSweep(cluster.sweepYAML(trials: 12, parallel: 4, epochs: 3))
+        try await cluster.startCoordinator()
+        try await cluster.createSweep(cluster.sweepYAML(trials: 12, parallel: 4, epochs: 3))
         for _ in 0..<3 { try cluster.startWorker(tcp: true) }
         try cluster.startWorker(tcp: false)
-        try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
-        for w in cluster.workers { w.waitUntilExit() }
+        try await cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
+        for w in cluster.workers { await w.ended() }
         try checkCompletedExactlyOnce(cluster.store(), trials: 12)
         #expect(cluster.workers.allSatisfy { $0.terminationStatus == 0 })
         // Work was spread over both transports.
@@ -31,17 +31,17 @@ import Glibc
 
     /// kill -9 of a worker mid-trial: the lease expires, the trial is re-run elsewhere and
     /// completed; the lost attempt and its partial metrics are kept, marked lost.
-    @Test func killedWorkersTrialIsRerunElsewhere() throws {
+    @Test func killedWorkersTrialIsRerunElsewhere() async throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        try cluster.startCoordinator(leaseSeconds: 4)
-        try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 12, units: 16, length: 48))
+        try await cluster.startCoordinator(leaseSeconds: 4)
+        try await cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 12, units: 16, length: 48))
         let victim = try cluster.startWorker()
-        try cluster.waitForReports(2)
+        try await cluster.waitForReports(2)
         cluster.signal(victim, SIGKILL)
-        victim.waitUntilExit()
+        await victim.ended()
         try cluster.startWorker()
-        try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
+        try await cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
         let store = try cluster.store()
         let s = try store.sweep(named: "it")
         var lostWithMetrics = 0
@@ -60,31 +60,31 @@ import Glibc
 
     /// kill -9 of the coordinator mid-sweep, then a restart on the same database: the sweep
     /// completes, nothing acknowledged is lost, no trial completes twice.
-    @Test func coordinatorRestartLosesNothing() throws {
+    @Test func coordinatorRestartLosesNothing() async throws {
         let cluster = try Cluster(rows: 4000)
         defer { cluster.stopAll() }
-        try cluster.startCoordinator(leaseSeconds: 20)
-        try cluster.createSweep(cluster.sweepYAML(trials: 6, parallel: 2, epochs: 8, units: 16, length: 48))
+        try await cluster.startCoordinator(leaseSeconds: 20)
+        try await cluster.createSweep(cluster.sweepYAML(trials: 6, parallel: 2, epochs: 8, units: 16, length: 48))
         try cluster.startWorker(tcp: true)
         try cluster.startWorker(tcp: false)
-        try cluster.waitFor("a completed trial and running ones", timeout: 120) {
+        try await cluster.waitFor("a completed trial and running ones", timeout: 120) {
             let store = try cluster.store()
             let trials = try store.trials(sweep: store.sweep(named: "it").id!)
             return trials.contains { $0.state == .completed } && trials.contains { $0.state == .running }
         }
         cluster.signal(cluster.coordinator!, SIGKILL)
-        cluster.coordinator!.waitUntilExit()
-        let acknowledged = try cluster.store().writer.read { db in
+        await cluster.coordinator!.ended()
+        let acknowledged = try await cluster.store().writer.read { db in
             try Row.fetchAll(db, sql: "SELECT attempt_id, epoch, val_mae FROM epoch_metrics").map {
                 "\($0["attempt_id"] as Int64)/\($0["epoch"] as Int)/\($0["val_mae"] as Double)"
             }
         }
         let completedBefore = try cluster.count("SELECT COUNT(*) FROM trials WHERE state = 'completed'")
-        Thread.sleep(forTimeInterval: 1.5)
-        try cluster.startCoordinator(leaseSeconds: 20)
-        try cluster.waitFor("the sweep to finish after the restart", timeout: 240) { try cluster.sweepState() == .done }
+        try await Task.sleep(for: .milliseconds(1500))
+        try await cluster.startCoordinator(leaseSeconds: 20)
+        try await cluster.waitFor("the sweep to finish after the restart", timeout: 240) { try cluster.sweepState() == .done }
         let store = try cluster.store()
-        let after = Set(
+        let after = await Set(
             try store.writer.read { db in
                 try Row.fetchAll(db, sql: "SELECT attempt_id, epoch, val_mae FROM epoch_metrics").map {
                     "\($0["attempt_id"] as Int64)/\($0["epoch"] as Int)/\($0["val_mae"] as Double)"
@@ -96,7 +96,7 @@ import Glibc
         // Leases still valid at the restart were honoured: no attempt that had reported was lost.
         // (A lease committed in the instant of the kill, whose response never reached the worker,
         // is rightly reaped: it was never acknowledged.)
-        let lostAfterReporting = try store.writer.read {
+        let lostAfterReporting = try await store.writer.read {
             try Int.fetchOne(
                 $0,
                 sql: "SELECT COUNT(*) FROM attempts a WHERE a.state = 'lost' AND EXISTS (SELECT 1 FROM epoch_metrics m WHERE m.attempt_id = a.id)"
@@ -108,25 +108,25 @@ import Glibc
 
     /// A worker frozen past its lease: after SIGCONT its stale reports get 409, nothing changes,
     /// and it moves on to new work.
-    @Test func frozenWorkerGets409AndMovesOn() throws {
+    @Test func frozenWorkerGets409AndMovesOn() async throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        try cluster.startCoordinator(leaseSeconds: 4)
-        try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 10, units: 16, length: 48))
+        try await cluster.startCoordinator(leaseSeconds: 4)
+        try await cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 10, units: 16, length: 48))
         let worker = try cluster.startWorker()
-        try cluster.waitForReports()
+        try await cluster.waitForReports()
         cluster.signal(worker, SIGSTOP)
-        try cluster.waitFor("the frozen lease to expire", timeout: 30) {
+        try await cluster.waitFor("the frozen lease to expire", timeout: 30) {
             try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'lost'") >= 1
         }
-        let lostMetrics = try cluster.store().writer.read {
+        let lostMetrics = try await cluster.store().writer.read {
             try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics m JOIN attempts a ON a.id = m.attempt_id WHERE a.state = 'lost'") ?? 0
         }
         cluster.signal(worker, SIGCONT)
-        try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
-        worker.waitUntilExit()
+        try await cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
+        await worker.ended()
         let store = try cluster.store()
-        let lostAfter = try store.writer.read {
+        let lostAfter = try await store.writer.read {
             try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics m JOIN attempts a ON a.id = m.attempt_id WHERE a.state = 'lost'") ?? 0
         }
         #expect(lostAfter == lostMetrics, "a stale report changed the lost attempt")
@@ -136,32 +136,32 @@ import Glibc
     }
 
     /// SIGTERM: the worker abandons its epoch, releases the lease (no retry used up) and exits 0.
-    @Test func sigtermReleasesTheLeaseAndExitsCleanly() throws {
+    @Test func sigtermReleasesTheLeaseAndExitsCleanly() async throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        try cluster.startCoordinator(leaseSeconds: 30)
-        try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 15, units: 16, length: 48))
+        try await cluster.startCoordinator(leaseSeconds: 30)
+        try await cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 15, units: 16, length: 48))
         let worker = try cluster.startWorker()
-        try cluster.waitForReports()
+        try await cluster.waitForReports()
         cluster.signal(worker, SIGTERM)
-        worker.waitUntilExit()
+        await worker.ended()
         #expect(worker.terminationStatus == 0)
         let released = try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'released'")
         #expect(released == 1)
         try cluster.startWorker()
-        try cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
+        try await cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
         try checkCompletedExactlyOnce(cluster.store(), trials: 2)
     }
 
     /// SIGTERM reaches a worker started in the background of a non-interactive shell, as Slurm,
     /// systemd and scripts start it: it abandons its epoch, releases the lease and exits 0. (With a
     /// libdispatch signal source such a worker ignored SIGTERM and trained its trial to the end.)
-    @Test func aBackgroundedWorkerStopsOnSIGTERM() throws {
+    @Test func aBackgroundedWorkerStopsOnSIGTERM() async throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        try cluster.startCoordinator(leaseSeconds: 30)
+        try await cluster.startCoordinator(leaseSeconds: 30)
         let epochs = 40
-        try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: epochs, units: 16, length: 48))
+        try await cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: epochs, units: 16, length: 48))
         // As a job script starts it: in the background of a non-interactive shell that waits for it.
         let script = """
             "$0" worker --coordinator "$1" --token-file "$2" --slots 1 --exit-when-done --cache-dir cache > worker-sh.log 2>&1 &
@@ -175,8 +175,8 @@ import Glibc
             environment: ProcessInfo.processInfo.environment,
             output: cluster.dir.appendingPathComponent("shell.log").path
         )
-        try cluster.waitForReports()
-        try cluster.waitFor("the shell to write the worker's pid", timeout: 10) { cluster.log("worker.pid").hasSuffix("\n") }
+        try await cluster.waitForReports()
+        try await cluster.waitFor("the shell to write the worker's pid", timeout: 10) { cluster.log("worker.pid").hasSuffix("\n") }
         let pid = try #require(Int32(cluster.log("worker.pid").trimmingCharacters(in: .whitespacesAndNewlines)), "\(cluster.log("shell.log"))")
         kill(pid, SIGTERM)
         // Spawn.wait has no timeout, so a stuck worker is killed here; a guard, not a speed check.
@@ -184,7 +184,7 @@ import Glibc
             try await Task.sleep(for: .seconds(120))
             kill(pid, SIGKILL)
         }
-        #expect(Spawn.wait(shell) == 0)
+        await #expect(Spawn.wait(shell) == 0)
         guardTask.cancel()
         #expect(cluster.log("worker.rc").trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(cluster.log("worker-sh.log").suffix(2000))")
         #expect(cluster.log("worker-sh.log").contains("SIGTERM: abandoning the current epoch"))
@@ -196,24 +196,24 @@ import Glibc
 
     /// One coordinator per database, and `--listen unix:` never deletes what is not a dead socket:
     /// a second `serve` on the same database, or on a live socket or an ordinary file, exits 1.
-    @Test func aSecondCoordinatorIsRefused() throws {
+    @Test func aSecondCoordinatorIsRefused() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
-        try cluster.startCoordinator()
-        let second = try RecurBinary.run(
+        try await cluster.startCoordinator()
+        let second = try await RecurBinary.run(
             ["serve", "--db", cluster.database, "--listen", "tcp://127.0.0.1:\(Cluster.freePort())"],
             directory: cluster.dir
         )
         #expect(second.status == 1 && second.stderr.contains("is in use by another coordinator"), "\(second.stderr)")
         try Data(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("local.yaml"))
-        let run = try RecurBinary.run(["run", "local.yaml", "--db", cluster.database], directory: cluster.dir)
+        let run = try await RecurBinary.run(["run", "local.yaml", "--db", cluster.database], directory: cluster.dir)
         #expect(run.status == 1 && run.stderr.contains("is in use by another coordinator"), "\(run.stderr)")
         #expect(try cluster.count("SELECT COUNT(*) FROM sweeps") == 0)
 
         let precious = cluster.dir.appendingPathComponent("precious.txt")
         try Data("keep me".utf8).write(to: precious)
         for path in [precious.path, cluster.unix.replacingOccurrences(of: "unix:", with: "")] {
-            let other = try RecurBinary.run(
+            let other = try await RecurBinary.run(
                 ["serve", "--db", cluster.dir.appendingPathComponent("other.db").path, "--listen", "unix:\(path)"],
                 directory: cluster.dir
             )
@@ -224,15 +224,15 @@ import Glibc
 
     /// A worker started anywhere (an empty directory, its own cache) needs no copy of the dataset:
     /// it downloads it by hash once, verifies it, and reuses it for every later trial.
-    @Test func aWorkerStartedAnywhereFetchesTheDataset() throws {
+    @Test func aWorkerStartedAnywhereFetchesTheDataset() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
-        try cluster.startCoordinator(leaseSeconds: 30)
-        try cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 2))
+        try await cluster.startCoordinator(leaseSeconds: 30)
+        try await cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 2))
         let elsewhere = try makeTemporaryDirectory()
         let cache = elsewhere.appendingPathComponent("cache")
         let worker = try cluster.startWorker(directory: elsewhere, cache: cache)
-        worker.waitUntilExit()
+        await worker.ended()
         #expect(worker.terminationStatus == 0, "\(cluster.workerLog(0).suffix(2000))")
         try checkCompletedExactlyOnce(cluster.store(), trials: 3)
         let sha = try #require(try cluster.store().sweep(named: "it").definitionJson.datasetSHA256)
@@ -240,46 +240,46 @@ import Glibc
         #expect(try Data(contentsOf: cached) == Data(contentsOf: cluster.dir.appendingPathComponent("series.csv")))
         #expect(cluster.workerLog(0).components(separatedBy: "dataset downloaded").count == 2, "one download for three trials")
         // A second worker on the same machine (same cache) downloads nothing.
-        try cluster.createSweep(cluster.sweepYAML(name: "again", trials: 1, parallel: 1, epochs: 2))
+        try await cluster.createSweep(cluster.sweepYAML(name: "again", trials: 1, parallel: 1, epochs: 2))
         let second = try cluster.startWorker(directory: elsewhere, cache: cache)
-        second.waitUntilExit()
+        await second.ended()
         #expect(second.terminationStatus == 0 && !cluster.workerLog(1).contains("dataset downloaded"), "\(cluster.workerLog(1).suffix(2000))")
     }
 
     /// A worker the coordinator forgets (its row gone, as after the registry is reset) is told so
     /// on its next lease (404), registers again and finishes the sweep; nothing is lost or doubled.
-    @Test func aForgottenWorkerRegistersAgain() throws {
+    @Test func aForgottenWorkerRegistersAgain() async throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        try cluster.startCoordinator(leaseSeconds: 30)
-        try cluster.createSweep(cluster.sweepYAML(trials: 10, parallel: 1, epochs: 30, units: 16, length: 48))
+        try await cluster.startCoordinator(leaseSeconds: 30)
+        try await cluster.createSweep(cluster.sweepYAML(trials: 10, parallel: 1, epochs: 30, units: 16, length: 48))
         // Ten trials of about a second each: the coordinator checks a worker's row at most every 5 s.
         let worker = try cluster.startWorker()
-        try cluster.waitForReports()
-        let forgotten = try cluster.store().writer.write { db -> String in
+        try await cluster.waitForReports()
+        let forgotten = try await cluster.store().writer.write { db -> String in
             let id = try String.fetchOne(db, sql: "SELECT id FROM workers") ?? ""
             try db.execute(sql: "DELETE FROM workers")
             return id
         }
-        try cluster.waitFor("the sweep to finish", timeout: 240) { try cluster.sweepState() == .done }
-        worker.waitUntilExit()
+        try await cluster.waitFor("the sweep to finish", timeout: 240) { try cluster.sweepState() == .done }
+        await worker.ended()
         #expect(worker.terminationStatus == 0)
         #expect(cluster.workerLog(0).contains("registering again"), "\(cluster.workerLog(0).suffix(2000))")
-        let ids = try cluster.store().writer.read { try String.fetchAll($0, sql: "SELECT id FROM workers") }
+        let ids = try await cluster.store().writer.read { try String.fetchAll($0, sql: "SELECT id FROM workers") }
         #expect(ids.count == 1 && ids.first != forgotten)
         try checkCompletedExactlyOnce(cluster.store(), trials: 10)
     }
 
     /// A coordinator that refuses the checkpoint (413) still gets the result: the worker completes
     /// each trial without it, so every metric is kept and no trial is re-run.
-    @Test func aRefusedCheckpointStillCompletesTheTrial() throws {
+    @Test func aRefusedCheckpointStillCompletesTheTrial() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
-        try cluster.startCoordinator(arguments: ["--max-checkpoint-bytes", "4096"])
-        try cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 2, units: 16))
+        try await cluster.startCoordinator(arguments: ["--max-checkpoint-bytes", "4096"])
+        try await cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 2, units: 16))
         let worker = try cluster.startWorker()
-        try cluster.waitFor("the sweep to finish", timeout: 120) { try cluster.sweepState() == .done }
-        worker.waitUntilExit()
+        try await cluster.waitFor("the sweep to finish", timeout: 120) { try cluster.sweepState() == .done }
+        await worker.ended()
         #expect(
             cluster.workerLog(0).contains("checkpoint not uploaded") && cluster.workerLog(0).contains("413"),
             "\(cluster.workerLog(0).suffix(2000))"
@@ -292,18 +292,18 @@ import Glibc
     /// A coordinator whose stored dataset no longer hashes to its name (a disk fault) never serves
     /// it: the worker hands the lease back (no attempt used up) and exits 1 naming the hash, and
     /// `recur sweep create` run again uploads the file anew, after which the sweep runs.
-    @Test func aDamagedStoredDatasetIsRefusedThenRepaired() throws {
+    @Test func aDamagedStoredDatasetIsRefusedThenRepaired() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
-        try cluster.startCoordinator()
-        try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 2))
+        try await cluster.startCoordinator()
+        try await cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 2))
         let sha = try #require(try cluster.store().sweep(named: "it").definitionJson.datasetSHA256)
         let stored = URL(fileURLWithPath: cluster.database + ".datasets/\(sha).csv")
         var copy = try String(contentsOf: stored, encoding: .utf8)
         copy = copy.replacingOccurrences(of: "\n2001-01-01T05:00,", with: "\n2001-01-01T05:00,9")
         try Data(copy.utf8).write(to: stored)
         let worker = try cluster.startWorker()
-        worker.waitUntilExit()
+        await worker.ended()
         #expect(worker.terminationStatus == 1)
         #expect(cluster.workerLog(0).contains(sha) && cluster.workerLog(0).contains("holds no dataset"), "\(cluster.workerLog(0).suffix(2000))")
         #expect(cluster.log("serve-1.log").contains("does not match its hash"))
@@ -313,18 +313,18 @@ import Glibc
         let attempts = try store.attempts(trial: trial.id!)
         #expect(attempts.count == 1 && attempts.allSatisfy { $0.state == .released })
         // The creator's copy goes up again; the same definition resumes the sweep.
-        try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 2))
+        try await cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 2))
         let second = try cluster.startWorker()
-        second.waitUntilExit()
+        await second.ended()
         #expect(second.terminationStatus == 0, "\(cluster.workerLog(1).suffix(2000))")
         try checkCompletedExactlyOnce(cluster.store(), trials: 1)
     }
 
     /// Wrong or missing tokens, oversize bodies, garbage bytes and a flood of bad JSON.
-    @Test func badTrafficIsRefusedAndTheServerCarriesOn() throws {
+    @Test func badTrafficIsRefusedAndTheServerCarriesOn() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
-        try cluster.startCoordinator()
+        try await cluster.startCoordinator()
         let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let register = Array(#"{"host":"h","slots":1,"version":"t"}"#.utf8)
         #expect(RawHTTP.status(port: cluster.port, path: "/v1/workers", token: nil, body: register) == 401)

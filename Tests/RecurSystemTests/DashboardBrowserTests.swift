@@ -9,12 +9,12 @@ import Glibc
 /// running coordinator, the test checks their elements and saves screenshots. `.ci/run` installs
 /// Chromium; elsewhere the test skips, and in CI it fails without it. RECUR_SCREENSHOTS_DIR=docs/screenshots refreshes the
 /// committed screenshots.
-@Suite(.serialized) struct DashboardBrowserTests {
+@Suite(.serialized, .systemTestSlot) struct DashboardBrowserTests {
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first {
         FileManager.default.isExecutableFile(atPath: $0)
     }
 
-    static func browse(_ args: [String], timeout: Double = 90) throws -> String {
+    static func browse(_ args: [String], timeout: Double = 90) async throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: chromium!)
         p.arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run", "--disable-dev-shm-usage"] + args
@@ -22,37 +22,37 @@ import Glibc
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        let text = await out.text()
+        await p.ended()
+        return text
     }
 
     @Test(.enabled(if: SystemTools.shouldRun(chromium != nil), "needs Chromium (.ci/run installs it)"))
-    func pagesRenderInHeadlessChromium() throws {
+    func pagesRenderInHeadlessChromium() async throws {
         try #require(Self.chromium != nil, "needs Chromium; .ci/run installs it")
         let cluster = try Cluster(rows: 3000)
         defer { cluster.stopAll() }
         try Data(cluster.sweepYAML(name: "it", trials: 8, parallel: 2, epochs: 4, pruning: "median").utf8).write(
             to: cluster.dir.appendingPathComponent("s.yaml")
         )
-        let run = try RecurBinary.run(["run", "s.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
+        let run = try await RecurBinary.run(["run", "s.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
         try #require(run.status == 0, "\(run.stderr)")
-        try cluster.startCoordinator()
+        try await cluster.startCoordinator()
         let base = "http://127.0.0.1:\(cluster.port)"
         /// A one-time sign-in link from `recur login-link`, opening `next`: each browse is a new profile.
-        func link(_ next: String) throws -> String {
-            let r = try RecurBinary.run(["login-link", "--db", "r.db", "--url", base, "--next", next], directory: cluster.dir)
+        func link(_ next: String) async throws -> String {
+            let r = try await RecurBinary.run(["login-link", "--db", "r.db", "--url", base, "--next", next], directory: cluster.dir)
             try #require(r.status == 0, "login-link: \(r.stderr)")
             let url = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(!url.contains(try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
             return url
         }
 
-        let login = try Self.browse(["--dump-dom", "\(base)/sweeps/it"])
+        let login = try await Self.browse(["--dump-dom", "\(base)/sweeps/it"])
         #expect(login.contains("id=\"token\""), "an unauthenticated page should show the sign-in form")
 
-        let sweepLink = try link("/sweeps/it")
-        let sweep = try Self.browse(["--dump-dom", sweepLink])
+        let sweepLink = try await link("/sweeps/it")
+        let sweep = try await Self.browse(["--dump-dom", sweepLink])
         for element in [
             "id=\"progress\"", "id=\"leaderboard\"", "id=\"learning-curves\"", "id=\"parallel-coordinates\"", "id=\"importance\"", "Sweep it",
         ] {
@@ -61,13 +61,13 @@ import Glibc
         #expect(sweep.components(separatedBy: "<polyline").count > 8)
 
         // A link works once: opened again, it shows the form.
-        let again = try Self.browse(["--dump-dom", sweepLink])
+        let again = try await Self.browse(["--dump-dom", sweepLink])
         #expect(again.contains("id=\"token\"") && again.contains("used or expired") && !again.contains("id=\"leaderboard\""))
 
-        let sorted = try Self.browse(["--dump-dom", try link("/sweeps/it?sort=test_mae&desc=1")])
+        let sorted = try await Self.browse(["--dump-dom", try link("/sweeps/it?sort=test_mae&desc=1")])
         #expect(sorted.contains("test MAE ▼"))
 
-        let trial = try Self.browse(["--dump-dom", try link("/trials/1")])
+        let trial = try await Self.browse(["--dump-dom", try link("/trials/1")])
         for element in ["id=\"config\"", "id=\"attempts\"", "id=\"epochs\"", "id=\"learning-curves\""] {
             #expect(trial.contains(element), "trial page lacks \(element)")
         }
@@ -75,17 +75,17 @@ import Glibc
         let shots = ProcessInfo.processInfo.environment["RECUR_SCREENSHOTS_DIR"].map { URL(fileURLWithPath: $0) } ?? cluster.dir
         for (name, path) in [("sweep", "/sweeps/it"), ("trial", "/trials/1")] {
             let file = shots.appendingPathComponent("dashboard-\(name).png")
-            _ = try Self.browse(["--window-size=1200,1800", "--screenshot=\(file.path)", try link(path)])
+            _ = try await Self.browse(["--window-size=1200,1800", "--screenshot=\(file.path)", try await link(path)])
             let png = try Data(contentsOf: file)
             #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "\(name) screenshot")
         }
 
         // `recur report` writes the same content as one self-contained file.
-        let report = try RecurBinary.run(["report", "it", "-o", "report.html", "--db", "r.db"], directory: cluster.dir)
+        let report = try await RecurBinary.run(["report", "it", "-o", "report.html", "--db", "r.db"], directory: cluster.dir)
         #expect(report.status == 0, "\(report.stderr)")
         let html = try String(contentsOf: cluster.dir.appendingPathComponent("report.html"), encoding: .utf8)
         #expect(html.contains("id=\"parallel-coordinates\"") && !html.contains("http://") && !html.contains("<script"))
-        let rendered = try Self.browse(["--dump-dom", cluster.dir.appendingPathComponent("report.html").absoluteString])
+        let rendered = try await Self.browse(["--dump-dom", cluster.dir.appendingPathComponent("report.html").absoluteString])
         #expect(rendered.contains("id=\"leaderboard\""))
     }
 
@@ -94,14 +94,14 @@ import Glibc
     /// Chromium ends with shows the sweep done — which only the page's own polling can have
     /// fetched. Virtual time lets the 3 s polls run back to back while network fetches wait.
     @Test(.enabled(if: SystemTools.shouldRun(chromium != nil), "needs Chromium (.ci/run installs it)"))
-    func aRunningSweepsPageUpdatesItself() throws {
+    func aRunningSweepsPageUpdatesItself() async throws {
         try #require(Self.chromium != nil, "needs Chromium; .ci/run installs it")
         let cluster = try Cluster(rows: 2000)
         defer { cluster.stopAll() }
-        try cluster.startCoordinator()
-        try cluster.createSweep(cluster.sweepYAML(name: "it", trials: 3, parallel: 1, epochs: 2))
+        try await cluster.startCoordinator()
+        try await cluster.createSweep(cluster.sweepYAML(name: "it", trials: 3, parallel: 1, epochs: 2))
         let base = "http://127.0.0.1:\(cluster.port)"
-        let r = try RecurBinary.run(["login-link", "--db", "r.db", "--url", base, "--next", "/sweeps/it"], directory: cluster.dir)
+        let r = try await RecurBinary.run(["login-link", "--db", "r.db", "--url", base, "--next", "/sweeps/it"], directory: cluster.dir)
         try #require(r.status == 0, "login-link: \(r.stderr)")
         let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         /// Sweep pages served so far (the first load and each poll), from /metrics.
@@ -123,11 +123,11 @@ import Glibc
         browser.standardError = FileHandle.nullDevice
         try browser.run()
         defer { if browser.isRunning { browser.terminate() } }
-        try cluster.waitFor("the page to load and poll once", timeout: 60) { pagesServed() >= 2 }
+        try await cluster.waitFor("the page to load and poll once", timeout: 60) { pagesServed() >= 2 }
         #expect(try cluster.count("SELECT COUNT(*) FROM trials") == 0, "nothing trained before the page loaded")
         try cluster.startWorker()
-        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        browser.waitUntilExit()
+        let dom = await out.text()
+        await browser.ended()
         #expect(dom.contains("3/3 trials finished") && dom.contains("class=\"state-done\""), "\(dom.prefix(3000))")
         #expect(!dom.contains("data-refresh"), "a done sweep's page stops polling")
         #expect(pagesServed() >= 3)

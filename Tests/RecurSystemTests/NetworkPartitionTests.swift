@@ -4,7 +4,8 @@ import Testing
 
 /// A worker in its own network namespace, joined by a veth pair; the link is cut and restored
 /// mid-sweep. Needs root and iproute2: skips with a message elsewhere, fails in CI.
-@Suite(.serialized) struct NetworkPartitionTests {
+@Suite(.serialized, .systemTestSlot) struct NetworkPartitionTests {
+    /// `ip …`, which ends within milliseconds, so it may block (and run in `defer`).
     static func sh(_ args: [String]) -> Int32 {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
@@ -27,7 +28,7 @@ import Testing
     }()
 
     @Test(.enabled(if: SystemTools.shouldRun(available), "needs root and iproute2 (ip netns) to build a test host"))
-    func workerSurvivesALinkCut() throws {
+    func workerSurvivesALinkCut() async throws {
         try #require(Self.available, "needs root and iproute2 (ip netns); .ci/run installs iproute2 and CI runs as root")
         let id = Int(getpid()) % 200 + 20
         let ns = "recur-it-\(getpid())"
@@ -51,21 +52,21 @@ import Testing
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
         let remote = "tcp://\(hostAddress):\(cluster.port)"
-        try cluster.startCoordinator(leaseSeconds: 15, extraListen: [remote])
+        try await cluster.startCoordinator(leaseSeconds: 15, extraListen: [remote])
         // Plain HTTP off loopback is allowed, and said: tokens would cross the network in clear.
         #expect(cluster.log("serve-1.log").contains("plain HTTP on a non-loopback address"), "\(cluster.log("serve-1.log"))")
-        try cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 15, units: 16, length: 48))
+        try await cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 15, units: 16, length: 48))
         try cluster.startWorker(prefix: ["/usr/sbin/ip", "netns", "exec", ns], coordinator: remote)
-        try cluster.waitForReports(1, "an epoch over the veth link")
+        try await cluster.waitForReports(1, "an epoch over the veth link")
         func rows() throws -> Int { try cluster.count("SELECT COUNT(*) FROM epoch_metrics") }
         try #require(Self.sh(["link", "set", host, "down"]) == 0)
-        Thread.sleep(forTimeInterval: 0.5)
+        try await Task.sleep(for: .milliseconds(500))
         let atCut = try rows()
-        Thread.sleep(forTimeInterval: 4)
+        try await Task.sleep(for: .seconds(4))
         // Nothing crosses a cut link: the worker trains on and queues its reports.
         #expect(try rows() == atCut, "reports arrived through a cut link")
         try #require(Self.sh(["link", "set", host, "up"]) == 0)
-        try cluster.waitFor("the sweep to finish after the link returned", timeout: 180) { try cluster.sweepState() == .done }
+        try await cluster.waitFor("the sweep to finish after the link returned", timeout: 180) { try cluster.sweepState() == .done }
         try checkCompletedExactlyOnce(cluster.store(), trials: 3)
         #expect(try rows() > atCut)
         // The worker survived the cut: still serving, or exited cleanly once the sweep was done.

@@ -5,31 +5,31 @@ import Testing
 
 /// status, leaderboard, trial show, workers, export, sweep list/pause/resume/cancel — through the
 /// binary, against a database file and against a running coordinator.
-@Suite(.serialized) struct ReadCommandTests {
+@Suite(.serialized, .systemTestSlot) struct ReadCommandTests {
     /// One finished 4-trial sweep in `runs/r.db`.
-    static func finishedSweep() throws -> Cluster {
+    static func finishedSweep() async throws -> Cluster {
         let cluster = try Cluster()
         try Data(cluster.sweepYAML(name: "done1", trials: 4, parallel: 2, epochs: 3).utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
-        let r = try RecurBinary.run(["run", "s.yaml", "--workers", "2", "--db", "runs/r.db"], directory: cluster.dir)
+        let r = try await RecurBinary.run(["run", "s.yaml", "--workers", "2", "--db", "runs/r.db"], directory: cluster.dir)
         guard r.status == 0 else { throw ClusterError("run failed: \(r.stderr)") }
         return cluster
     }
 
-    @Test func readCommandsWorkOnADatabaseFile() throws {
-        let cluster = try Self.finishedSweep()
+    @Test func readCommandsWorkOnADatabaseFile() async throws {
+        let cluster = try await Self.finishedSweep()
         defer { cluster.stopAll() }
         let db = ["--db", "runs/r.db"]
-        func run(_ args: [String]) throws -> RecurBinary.Result {
-            try RecurBinary.run(args + db, environment: ["NO_COLOR": "1"], directory: cluster.dir)
+        func run(_ args: [String]) async throws -> RecurBinary.Result {
+            try await RecurBinary.run(args + db, environment: ["NO_COLOR": "1"], directory: cluster.dir)
         }
 
-        let list = try run(["sweep", "list"])
+        let list = try await run(["sweep", "list"])
         #expect(list.status == 0 && list.stdout.contains("done1") && list.stdout.contains("4/4"))
 
-        let table = try run(["leaderboard", "done1", "--top", "3"])
+        let table = try await run(["leaderboard", "done1", "--top", "3"])
         #expect(table.status == 0 && table.stdout.split(separator: "\n").count == 4 && table.stdout.contains("val MAE"))
 
-        let json = try run(["leaderboard", "done1", "--format", "json"])
+        let json = try await run(["leaderboard", "done1", "--format", "json"])
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(rows.count == 4)
         for key in ["rank", "trial", "params", "val_mae", "test_mae", "epochs", "state", "duration_s", "worker"] {
@@ -37,39 +37,39 @@ import Testing
         }
         #expect((rows[0]["params"] as? [String: Any])?["cell"] != nil)
 
-        let csv = try run(["leaderboard", "done1", "--format", "csv"])
+        let csv = try await run(["leaderboard", "done1", "--format", "csv"])
         #expect(csv.stdout.hasPrefix("rank,trial,trial_id,cell,units,learning_rate,val_mae,test_mae,epochs,state,pruned,duration_s,worker"))
         #expect(csv.stdout.split(separator: "\n").count == 5)
 
-        let status = try run(["status", "done1"])
+        let status = try await run(["status", "done1"])
         #expect(status.status == 0 && status.stdout.contains("done"))
 
         let trialId = try #require(rows[0]["trial_id"] as? Int)
-        let show = try run(["trial", "show", String(trialId)])
+        let show = try await run(["trial", "show", String(trialId)])
         #expect(show.status == 0 && show.stdout.contains("attempt 1: val MAE ") && show.stdout.contains("epoch  train loss"))
 
-        let export = try run(["export", String(trialId), "-o", "best.safetensors"])
+        let export = try await run(["export", String(trialId), "-o", "best.safetensors"])
         #expect(export.status == 0)
         // The same trial by its number in the sweep, as the tables show it.
         let number = try #require(rows[0]["trial"] as? Int)
-        let byNumber = try run(["trial", "show", String(number), "--sweep", "done1"])
+        let byNumber = try await run(["trial", "show", String(number), "--sweep", "done1"])
         #expect(byNumber.status == 0 && byNumber.stdout.hasPrefix("sweep done1, trial \(number) (id \(trialId))"), "\(byNumber.stdout)")
-        let exportByNumber = try run(["export", String(number), "--sweep", "done1", "-o", "same.safetensors"])
+        let exportByNumber = try await run(["export", String(number), "--sweep", "done1", "-o", "same.safetensors"])
         #expect(exportByNumber.status == 0)
         #expect(
             try Data(contentsOf: cluster.dir.appendingPathComponent("same.safetensors"))
                 == Data(contentsOf: cluster.dir.appendingPathComponent("best.safetensors"))
         )
-        #expect(try run(["export", "999", "--sweep", "done1", "-o", "x.safetensors"]).stderr.contains("sweep done1 has no trial 999"))
+        await #expect(try run(["export", "999", "--sweep", "done1", "-o", "x.safetensors"]).stderr.contains("sweep done1 has no trial 999"))
         let (model, metadata) = try Checkpoint.load(from: cluster.dir.appendingPathComponent("best.safetensors"))
         #expect(model.spec.inputFeatures == 2 && metadata["sweep"] == "done1")
-        let predict = try RecurBinary.run(
+        let predict = try await RecurBinary.run(
             ["predict", "--checkpoint", "best.safetensors", "--data", "series.csv", "--out", "f.csv"],
             directory: cluster.dir
         )
         #expect(predict.status == 0, "\(predict.stderr)")
 
-        let workers = try run(["workers"])
+        let workers = try await run(["workers"])
         #expect(workers.status == 0 && workers.stdout.contains("slots"))
     }
 
@@ -91,39 +91,39 @@ import Testing
         (["sweep", "create", "s.yaml", "--coordinator", "tcp://127.0.0.1:1"], "cannot reach the coordinator", 1),
     ]
 
-    @Test func badInputAndUnreachableCoordinators() throws {
-        let cluster = try Self.finishedSweep()
+    @Test func badInputAndUnreachableCoordinators() async throws {
+        let cluster = try await Self.finishedSweep()
         defer { cluster.stopAll() }
         for bad in Self.bad {
-            let r = try RecurBinary.run(bad.args, directory: cluster.dir)
+            let r = try await RecurBinary.run(bad.args, directory: cluster.dir)
             #expect(r.status == bad.status, "\(bad.args): \(r.stderr)")
             #expect(r.stderr.contains(bad.message), "\(bad.args): \(r.stderr)")
         }
     }
 
-    @Test func remoteCommandsTalkToACoordinator() throws {
+    @Test func remoteCommandsTalkToACoordinator() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
-        try cluster.startCoordinator()
-        try cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 2))
+        try await cluster.startCoordinator()
+        try await cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 2))
         let remote = ["--coordinator", cluster.tcp, "--token-file", cluster.tokenFile]
-        func run(_ args: [String]) throws -> RecurBinary.Result { try RecurBinary.run(args + remote, directory: cluster.dir) }
-        #expect(try run(["sweep", "pause", "it"]).stdout.contains("sweep it is paused"))
-        #expect(try run(["sweep", "pause", "it"]).stdout.contains("sweep it is paused"))  // idempotent
-        #expect(try run(["sweep", "resume", "it"]).stdout.contains("sweep it is running"))
+        func run(_ args: [String]) async throws -> RecurBinary.Result { try await RecurBinary.run(args + remote, directory: cluster.dir) }
+        await #expect(try run(["sweep", "pause", "it"]).stdout.contains("sweep it is paused"))
+        await #expect(try run(["sweep", "pause", "it"]).stdout.contains("sweep it is paused"))  // idempotent
+        await #expect(try run(["sweep", "resume", "it"]).stdout.contains("sweep it is running"))
         try cluster.startWorker()
-        try cluster.waitFor("the sweep to finish", timeout: 120) { try cluster.sweepState() == .done }
-        let board = try run(["leaderboard", "it", "--format", "json"])
+        try await cluster.waitFor("the sweep to finish", timeout: 120) { try cluster.sweepState() == .done }
+        let board = try await run(["leaderboard", "it", "--format", "json"])
         #expect(board.status == 0 && board.stdout.contains("\"val_mae\""))
-        let workers = try run(["workers"])
+        let workers = try await run(["workers"])
         let registered = try #require(try cluster.store().workers().first)
         #expect(
             workers.status == 0 && workers.stdout.contains(String(registered.id.prefix(8))) && workers.stdout.contains(registered.host),
             "\(workers.stdout)"
         )
-        #expect(try run(["leaderboard", "nope"]).stderr.contains("no sweep named 'nope'"))
-        let wrongToken = try RecurBinary.run(["status", "--coordinator", cluster.tcp], directory: cluster.dir)
+        await #expect(try run(["leaderboard", "nope"]).stderr.contains("no sweep named 'nope'"))
+        let wrongToken = try await RecurBinary.run(["status", "--coordinator", cluster.tcp], directory: cluster.dir)
         #expect(wrongToken.status == 1 && wrongToken.stderr.contains("refused the token"))
-        #expect(try run(["sweep", "cancel", "it"]).stderr.contains("cannot become cancelled"))
+        await #expect(try run(["sweep", "cancel", "it"]).stderr.contains("cannot become cancelled"))
     }
 }

@@ -7,13 +7,13 @@ import Glibc
 #endif
 
 /// `recur run`: embedded coordinator, worker processes, progress, leaderboard, resume.
-@Suite struct RunCommandTests {
-    @Test func runsASweepToItsLeaderboardAndResumes() throws {
+@Suite(.systemTestSlot) struct RunCommandTests {
+    @Test func runsASweepToItsLeaderboardAndResumes() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         try Data(cluster.sweepYAML(name: "local", trials: 4, parallel: 2, epochs: 2).utf8).write(to: cluster.dir.appendingPathComponent("local.yaml"))
         let started = Date()
-        let first = try RecurBinary.run(["run", "local.yaml", "--workers", "2", "--db", "runs/r.db"], directory: cluster.dir)
+        let first = try await RecurBinary.run(["run", "local.yaml", "--workers", "2", "--db", "runs/r.db"], directory: cluster.dir)
         let elapsed = Date().timeIntervalSince(started)
         #expect(first.status == 0, "\(first.stderr)")
         // Off a terminal: a progress line only when the counts change, at most every 10 s, and
@@ -27,13 +27,13 @@ import Glibc
         #expect(first.stdout.contains("baselines (load): persistence val"))
         let store = try SweepStore(path: cluster.dir.appendingPathComponent("runs/r.db").path)
         try checkCompletedExactlyOnce(store, sweep: "local", trials: 4)
-        let again = try RecurBinary.run(["run", "local.yaml", "--workers", "1", "--db", "runs/r.db"], directory: cluster.dir)
+        let again = try await RecurBinary.run(["run", "local.yaml", "--workers", "1", "--db", "runs/r.db"], directory: cluster.dir)
         #expect(again.status == 0 && again.stdout.contains("resuming sweep local"))
     }
 
     /// A worker-hour budget ends `recur run` long before `max_trials`, and both `run` and
     /// `status` say which budget and by how much.
-    @Test func aBudgetEndsARunEarlyAndSaysWhy() throws {
+    @Test func aBudgetEndsARunEarlyAndSaysWhy() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         let yaml = cluster.sweepYAML(name: "budget", trials: 40, parallel: 2, epochs: 2).replacingOccurrences(
@@ -42,30 +42,30 @@ import Glibc
         )
         #expect(yaml.contains("worker_hours"))
         try Data(yaml.utf8).write(to: cluster.dir.appendingPathComponent("budget.yaml"))
-        let run = try RecurBinary.run(["run", "budget.yaml", "--workers", "2", "--db", "b.db"], directory: cluster.dir)
+        let run = try await RecurBinary.run(["run", "budget.yaml", "--workers", "2", "--db", "b.db"], directory: cluster.dir)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("stopped: worker-hour budget spent: "), "\(run.stdout)")
         let store = try SweepStore(path: cluster.dir.appendingPathComponent("b.db").path)
         let s = try store.summary(named: "budget")
         #expect(s.state == .done && s.stopReason?.rule == .workerHours && s.completed + s.pruned + s.failed < 40, "\(s)")
-        let status = try RecurBinary.run(["status", "--db", "b.db"], directory: cluster.dir)
+        let status = try await RecurBinary.run(["status", "--db", "b.db"], directory: cluster.dir)
         #expect(status.stdout.contains("budget: stopped: worker-hour budget spent"), "\(status.stdout)")
     }
 
     /// A robust sweep through the binary: each trial's folds × seeds leased as runs over two
     /// worker processes, refits and a top-1 confirmation; the table, JSON and CSV carry the
     /// uncertainty.
-    @Test func aRobustSweepRunsFoldsSeedsRefitsAndConfirmation() throws {
+    @Test func aRobustSweepRunsFoldsSeedsRefitsAndConfirmation() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         let yaml =
             cluster.sweepYAML(name: "robust", trials: 3, parallel: 4, epochs: 2)
             + "\nevaluation: {folds: {method: rolling_origin, count: 2}, seeds: 2, confirm: {top_k: 1, seeds: 1}}\n"
         try Data(yaml.utf8).write(to: cluster.dir.appendingPathComponent("robust.yaml"))
-        let run = try RecurBinary.run(["run", "robust.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
+        let run = try await RecurBinary.run(["run", "robust.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("3/3 trials: 3 done") && run.stdout.contains(" ± ") && run.stdout.contains("confirmed"), "\(run.stdout)")
-        let json = try RecurBinary.run(["leaderboard", "robust", "--db", "r.db", "--format", "json"], directory: cluster.dir)
+        let json = try await RecurBinary.run(["leaderboard", "robust", "--db", "r.db", "--format", "json"], directory: cluster.dir)
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(rows.count == 3 && rows.map { $0["runs"] as? Int } == [6, 4, 4], "\(json.stdout)")
         #expect(rows.map { $0["confirmed"] as? Bool } == [true, false, false])
@@ -74,7 +74,7 @@ import Glibc
             let mean = try #require(row["val_mae"] as? Double)
             #expect(ci.count == 2 && ci[0] <= mean && mean <= ci[1] && (row["val_mae_sd"] as? Double ?? -1) >= 0)
         }
-        let csv = try RecurBinary.run(["leaderboard", "robust", "--db", "r.db", "--format", "csv"], directory: cluster.dir)
+        let csv = try await RecurBinary.run(["leaderboard", "robust", "--db", "r.db", "--format", "csv"], directory: cluster.dir)
         #expect(
             csv.stdout.hasPrefix("rank,trial,trial_id,") && csv.stdout.contains(",val_mae_sd,val_mae_ci95_low,val_mae_ci95_high,runs,confirmed\n")
         )
@@ -85,54 +85,54 @@ import Glibc
         #expect(try cluster.count("SELECT COUNT(DISTINCT worker_id) FROM attempts") == 2)
         #expect(try cluster.count("SELECT COUNT(*) FROM attempts WHERE state != 'succeeded'") == 0)
         let top = try #require(rows.first?["trial_id"] as? Int)
-        let show = try RecurBinary.run(["trial", "show", String(top), "--db", "r.db"], directory: cluster.dir)
+        let show = try await RecurBinary.run(["trial", "show", String(top), "--db", "r.db"], directory: cluster.dir)
         #expect(show.stdout.contains("95 % interval") && show.stdout.contains("refit (") && show.stdout.contains("2 of 2"), "\(show.stdout)")
         #expect(show.stdout.contains("confirmation") && show.stdout.contains("(run 1): val MAE"))
     }
 
     /// Ctrl-C stops cleanly (workers release their trials); running again resumes and finishes.
-    @Test func interruptThenResume() throws {
+    @Test func interruptThenResume() async throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        let (p, out) = try Self.startLongRun(in: cluster, trials: 6)
+        let (p, out) = try await Self.startLongRun(in: cluster, trials: 6)
         kill(p.processIdentifier, SIGINT)
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = await out.text()
+        await p.ended()
         #expect(p.terminationStatus == 0, "\(text)")
         #expect(text.contains("stopped; run the same command again to resume"))
         let store = try SweepStore(path: cluster.dir.appendingPathComponent("r.db").path)
         #expect(try store.runningAttempts().isEmpty, "a lease was left running")
-        let again = try RecurBinary.run(["run", "long.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
+        let again = try await RecurBinary.run(["run", "long.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
         #expect(again.status == 0 && again.stdout.contains("resuming sweep long"))
         try checkCompletedExactlyOnce(store, sweep: "long", trials: 6)
     }
 
     /// Workers killed under a running `recur run`: it says so and exits 1; the next run hands
     /// their trials back without charging a retry (no attempt is counted as lost) and finishes.
-    @Test func deadWorkersFailTheRunAndTheirTrialsAreHandedBack() throws {
+    @Test func deadWorkersFailTheRunAndTheirTrialsAreHandedBack() async throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        let (p, out) = try Self.startLongRun(in: cluster, trials: 4)
+        let (p, out) = try await Self.startLongRun(in: cluster, trials: 4)
         let db = cluster.dir.appendingPathComponent("r.db").path
         let children = try childProcesses(of: p.processIdentifier)
         #expect(children.count == 2)
         for child in children { kill(child, SIGKILL) }
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = await out.text()
+        await p.ended()
         #expect(p.terminationStatus == 1, "\(text)")
         #expect(text.contains("the workers exited before the sweep finished"), "\(text)")
         let store = try SweepStore(path: db)
         #expect(try !store.runningAttempts().isEmpty)
-        let again = try RecurBinary.run(["run", "long.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
+        let again = try await RecurBinary.run(["run", "long.yaml", "--workers", "2", "--db", "r.db"], directory: cluster.dir)
         #expect(again.status == 0 && again.stdout.contains("of the last run handed back"), "\(again.stdout)\n\(again.stderr)")
         try checkCompletedExactlyOnce(store, sweep: "long", trials: 4)
-        #expect(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'lost'") } == 0)
-        #expect(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'released'") } ?? 0 >= 1)
+        await #expect(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'lost'") } == 0)
+        await #expect(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'released'") } ?? 0 >= 1)
     }
 
     /// Starts `recur run long.yaml --workers 2 --db r.db` (trials of a few seconds) and returns
     /// once an epoch is stored; stdout and stderr go to the pipe.
-    static func startLongRun(in cluster: Cluster, trials: Int) throws -> (Process, Pipe) {
+    static func startLongRun(in cluster: Cluster, trials: Int) async throws -> (Process, Pipe) {
         try Data(cluster.sweepYAML(name: "long", trials: trials, parallel: 2, epochs: 12, units: 16, length: 48).utf8).write(
             to: cluster.dir.appendingPathComponent("long.yaml")
         )
@@ -145,7 +145,7 @@ import Glibc
         p.standardError = out
         try p.run()
         let db = cluster.dir.appendingPathComponent("r.db").path
-        try cluster.waitFor("a trial to start", timeout: 60) {
+        try await cluster.waitFor("a trial to start", timeout: 60) {
             guard FileManager.default.fileExists(atPath: db) else { return false }
             return try SweepStore(readingPath: db).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
         }
@@ -163,7 +163,7 @@ import Glibc
         }
     }
 
-    @Test func malformedSweepFilesNameTheYAMLPath() throws {
+    @Test func malformedSweepFilesNameTheYAMLPath() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data("name: x\ntask: {dataset: d.csv, target: y}\nspace:\n  units: {int: [0, 8]}\n".utf8).write(
@@ -174,34 +174,34 @@ import Glibc
             ("bad.yaml", "bad.yaml: space.units.int[0]: 0 must be ≥ 1"), ("broken.yaml", "broken.yaml: not valid YAML"),
             ("none.yaml", "none.yaml: cannot read the file"),
         ] {
-            let r = try RecurBinary.run(["run", file, "--db", "r.db"], directory: dir)
+            let r = try await RecurBinary.run(["run", file, "--db", "r.db"], directory: dir)
             #expect(r.status == 1 && r.stderr.contains(message), "\(file): \(r.stderr)")
-            let c = try RecurBinary.run(["sweep", "create", file], directory: dir)
+            let c = try await RecurBinary.run(["sweep", "create", file], directory: dir)
             #expect(c.status == 1 && c.stderr.contains(message), "\(file): \(c.stderr)")
         }
     }
 
-    @Test func aDifferentDefinitionUnderTheSameNameIsRefused() throws {
+    @Test func aDifferentDefinitionUnderTheSameNameIsRefused() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         try Data(cluster.sweepYAML(name: "local", trials: 1, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("a.yaml"))
         try Data(cluster.sweepYAML(name: "local", trials: 1, parallel: 1, epochs: 2).utf8).write(to: cluster.dir.appendingPathComponent("b.yaml"))
-        #expect(try RecurBinary.run(["run", "a.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir).status == 0)
-        let clash = try RecurBinary.run(["run", "b.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
+        await #expect(try RecurBinary.run(["run", "a.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir).status == 0)
+        let clash = try await RecurBinary.run(["run", "b.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
         #expect(clash.status == 1 && clash.stderr.contains("a sweep named 'local' exists with another definition"))
     }
 
     /// A finished sweep is extended by raising max_trials (comments may change too); the trials
     /// already run are kept and only the new ones run.
-    @Test func raisingMaxTrialsExtendsAFinishedSweep() throws {
+    @Test func raisingMaxTrialsExtendsAFinishedSweep() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         try Data(cluster.sweepYAML(name: "grow", trials: 2, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
-        #expect(try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir).status == 0)
+        await #expect(try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir).status == 0)
         try Data(("# three more\n" + cluster.sweepYAML(name: "grow", trials: 5, parallel: 1, epochs: 1)).utf8).write(
             to: cluster.dir.appendingPathComponent("s.yaml")
         )
-        let more = try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
+        let more = try await RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
         #expect(
             more.status == 0 && more.stdout.contains("max_trials 2 → 5") && more.stdout.contains("5/5 trials: 5 done"),
             "\(more.stdout)\n\(more.stderr)"
@@ -209,7 +209,7 @@ import Glibc
         let store = try SweepStore(path: cluster.dir.appendingPathComponent("r.db").path)
         try checkCompletedExactlyOnce(store, sweep: "grow", trials: 5)
         try Data(cluster.sweepYAML(name: "grow", trials: 3, parallel: 1, epochs: 1).utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
-        let fewer = try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
+        let fewer = try await RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
         #expect(fewer.status == 1 && fewer.stderr.contains("search.max_trials: 3 is below the 5 trials"), "\(fewer.stderr)")
     }
 }

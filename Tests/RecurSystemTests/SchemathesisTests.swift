@@ -12,21 +12,21 @@ import Glibc
 /// holds a finished sweep and a running one with trials to lease, so the stateful phase plays
 /// worker (register → lease → report, upload, complete, fail, release) through the document's links. `.ci/run` installs Schemathesis in a throwaway venv and names it in
 /// `RECUR_SCHEMATHESIS`; the product itself needs no Python.
-@Suite(.serialized) struct SchemathesisTests {
+@Suite(.serialized, .systemTestSlot) struct SchemathesisTests {
     static let st = SystemTools.find([ProcessInfo.processInfo.environment["RECUR_SCHEMATHESIS"] ?? "", "st", "schemathesis"])
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test(.enabled(if: SystemTools.shouldRun(st != nil), "needs Schemathesis (.ci/run installs it; or set RECUR_SCHEMATHESIS)"))
-    func theCoordinatorConformsToItsDocument() throws {
+    func theCoordinatorConformsToItsDocument() async throws {
         let st = try #require(Self.st, "needs Schemathesis; .ci/run installs it in a venv and sets RECUR_SCHEMATHESIS")
         let cluster = try Cluster(rows: 1200)
         defer { cluster.stopAll() }
         try Data(cluster.sweepYAML(name: "it", trials: 2, parallel: 1, epochs: 2).utf8).write(to: cluster.dir.appendingPathComponent("s.yaml"))
-        let run = try RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
+        let run = try await RecurBinary.run(["run", "s.yaml", "--workers", "1", "--db", "r.db"], directory: cluster.dir)
         try #require(run.status == 0, "\(run.stderr)")
-        try cluster.startCoordinator()
+        try await cluster.startCoordinator()
         // Schemathesis registers workers with whatever engine it makes up: this sweep takes any.
-        try cluster.createSweep(
+        try await cluster.createSweep(
             cluster.sweepYAML(name: "live", trials: 500, parallel: 500, epochs: 3, pruning: "median") + "\nworkers: {engine: any}\n"
         )
         let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -52,7 +52,7 @@ import Glibc
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        process.waitUntilExit()
+        await process.ended()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 0, "schemathesis failed:\n\(text.suffix(6000))")
 
@@ -74,7 +74,7 @@ import Glibc
         // Still answering, and the database is whole.
         #expect(cluster.coordinator!.isRunning)
         #expect(RawHTTP.status(port: cluster.port, method: "GET", path: "/v1/sweeps", token: token, body: []) == 200)
-        let check = try DatabaseQueue(path: cluster.database).read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+        let check = try await DatabaseQueue(path: cluster.database).read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
         #expect(check == "ok")
         // The worker protocol was played for real: trials of the live sweep were leased.
         let leased = try cluster.count(

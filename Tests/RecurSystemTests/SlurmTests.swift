@@ -21,7 +21,7 @@ final class SlurmCluster {
     var conf: String { dir.appendingPathComponent("slurm.conf").path }
     private var daemons: [pid_t] = []
 
-    init(dir: URL, cpus: Int) throws {
+    init(dir: URL, cpus: Int) async throws {
         self.dir = dir
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("state"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("spool"), withIntermediateDirectories: true)
@@ -75,10 +75,10 @@ final class SlurmCluster {
                 "--log-file=\(d)/munged.log", "--seed-file=\(d)/munged.seed",
             ]
         )
-        try wait("munged's socket") { FileManager.default.fileExists(atPath: "\(d)/munge.sock") }
+        try await wait("munged's socket") { FileManager.default.fileExists(atPath: "\(d)/munge.sock") }
         try start("slurmctld", ["-D", "-f", conf])
         try start("slurmd", ["-D", "-f", conf])
-        try wait("the node to be idle") { try self.run("sinfo", ["-h", "-o", "%T"]).output.contains("idle") }
+        try await wait("the node to be idle") { try await self.run("sinfo", ["-h", "-o", "%T"]).output.contains("idle") }
     }
 
     private func start(_ name: String, _ arguments: [String]) throws {
@@ -96,15 +96,15 @@ final class SlurmCluster {
 
     /// Runs a Slurm client command against this cluster.
     @discardableResult
-    func run(_ name: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        try Spawn.run(Self.tool(name), arguments, environment: environment(extra), scratch: dir)
+    func run(_ name: String, _ arguments: [String], environment extra: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+        try await Spawn.run(Self.tool(name), arguments, environment: environment(extra), scratch: dir)
     }
 
-    func wait(_ what: String, timeout: Double = 60, _ condition: () throws -> Bool) throws {
+    func wait(_ what: String, timeout: Double = 60, _ condition: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if (try? condition()) == true { return }
-            Thread.sleep(forTimeInterval: 0.2)
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(200))
         }
         let logs = ["slurmctld.log", "slurmd.log", "munged.log"].map { name in
             "\(name): " + ((try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? "").suffix(1500)
@@ -113,8 +113,8 @@ final class SlurmCluster {
     }
 
     /// `scontrol show job` fields of array task `task` of job `job`.
-    func jobFields(_ job: String, task: Int) throws -> [String: String] {
-        let text = try run("scontrol", ["show", "job", "-o", "\(job)_\(task)"]).output
+    func jobFields(_ job: String, task: Int) async throws -> [String: String] {
+        let text = try await run("scontrol", ["show", "job", "-o", "\(job)_\(task)"]).output
         var fields: [String: String] = [:]
         for part in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
             let kv = part.split(separator: "=", maxSplits: 1)
@@ -132,15 +132,15 @@ final class SlurmCluster {
 /// `deploy/slurm/recur-workers.sbatch` on a real (one-node) Slurm cluster: a job array of four
 /// workers trains a sweep; `scancel` of one task mid-trial hands its trial back, which finishes
 /// elsewhere; the other tasks exit 0 when the sweep is done.
-@Suite(.serialized) struct SlurmTests {
+@Suite(.serialized, .systemTestSlot) struct SlurmTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test(.enabled(if: SystemTools.shouldRun(SlurmCluster.available), "needs slurm-wlm and munge, as root (.ci/run installs them)"))
-    func aJobArrayTrainsTheSweepAndScancelReleasesATrial() throws {
+    func aJobArrayTrainsTheSweepAndScancelReleasesATrial() async throws {
         try #require(SlurmCluster.available, "needs slurm-wlm and munge, run as root; .ci/run installs them")
         let cluster = try Cluster(rows: 4000)
         defer { cluster.stopAll() }
-        let slurm = try SlurmCluster(dir: cluster.dir.appendingPathComponent("slurm"), cpus: 4)
+        let slurm = try await SlurmCluster(dir: cluster.dir.appendingPathComponent("slurm"), cpus: 4)
         defer { slurm.stop() }
         let env = ProcessInfo.processInfo.environment
         let serve = try Spawn.start(
@@ -150,14 +150,14 @@ final class SlurmCluster {
             output: cluster.dir.appendingPathComponent("serve.log").path
         )
         defer { Spawn.stop(serve) }
-        try slurm.wait("the coordinator to listen") { cluster.log("serve.log").components(separatedBy: "listening on").count > 2 }
+        try await slurm.wait("the coordinator to listen") { cluster.log("serve.log").components(separatedBy: "listening on").count > 2 }
         // `recur sweep create` runs in the test's directory: the dataset is named by its full path.
         let yaml = cluster.sweepYAML(name: "it", trials: 8, parallel: 4, epochs: 12, units: 16, length: 48)
             .replacingOccurrences(of: "dataset: series.csv", with: "dataset: \(cluster.dir.path)/series.csv")
         try Data(yaml.utf8).write(
             to: cluster.dir.appendingPathComponent("sweep.yaml")
         )
-        let created = try Spawn.run(
+        let created = try await Spawn.run(
             RecurBinary.url.path,
             [
                 "sweep", "create", cluster.dir.appendingPathComponent("sweep.yaml").path, "--coordinator", cluster.tcp, "--token-file",
@@ -167,7 +167,7 @@ final class SlurmCluster {
             scratch: cluster.dir
         )
         try #require(created.status == 0, "\(created.output)")
-        let submitted = try slurm.run(
+        let submitted = try await slurm.run(
             "sbatch",
             [
                 "--parsable", "--array=0-3", "--cpus-per-task=1", "--chdir=\(cluster.dir.path)", "--output=\(cluster.dir.path)/w-%a.log",
@@ -181,17 +181,17 @@ final class SlurmCluster {
         #expect(submitted.status == 0, "\(submitted.output)")
         let job = submitted.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ";").first.map(String.init) ?? ""
         // Four workers train at once; then one is cancelled mid-trial.
-        try slurm.wait("four running attempts") { try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'running'") == 4 }
-        try cluster.waitForReports(4)
-        let victim = try #require(try slurm.jobFields(job, task: 2)["JobState"] == "RUNNING" ? 2 : nil)
+        try await slurm.wait("four running attempts") { try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'running'") == 4 }
+        try await cluster.waitForReports(4)
+        let victim = try await #require(try slurm.jobFields(job, task: 2)["JobState"] == "RUNNING" ? 2 : nil)
         let before = Set(try cluster.store().runningAttempts().map { $0.id! })
-        try slurm.run("scancel", ["\(job)_\(victim)"])
-        try slurm.wait("the cancelled task's trial to be released", timeout: 90) {
+        try await slurm.run("scancel", ["\(job)_\(victim)"])
+        try await slurm.wait("the cancelled task's trial to be released", timeout: 90) {
             try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'released'") == 1
         }
-        try cluster.waitFor("the sweep to finish", timeout: 240) { try cluster.sweepState() == .done }
-        try slurm.wait("every array task to end", timeout: 60) {
-            try slurm.run("squeue", ["-h", "-j", job]).output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        try await cluster.waitFor("the sweep to finish", timeout: 240) { try cluster.sweepState() == .done }
+        try await slurm.wait("every array task to end", timeout: 60) {
+            try await slurm.run("squeue", ["-h", "-j", job]).output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         }
         // The released attempt was one of those running; its trial finished on another worker.
         let released = try cluster.store().writer.read { db in
@@ -210,10 +210,10 @@ final class SlurmCluster {
         #expect(try cluster.count("SELECT COUNT(DISTINCT worker_id) FROM attempts") == 4, "four array tasks, four workers")
         // Every other task exited 0 once no work was left.
         for task in [0, 1, 2, 3] where task != victim {
-            let fields = try slurm.jobFields(job, task: task)
+            let fields = try await slurm.jobFields(job, task: task)
             #expect(fields["JobState"] == "COMPLETED" && fields["ExitCode"] == "0:0", "task \(task): \(fields)")
         }
-        let cancelled = try slurm.jobFields(job, task: victim)
+        let cancelled = try await slurm.jobFields(job, task: victim)
         #expect(cancelled["JobState"] == "CANCELLED", "\(cancelled)")
     }
 }

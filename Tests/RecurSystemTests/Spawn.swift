@@ -41,8 +41,13 @@ enum Spawn {
         return pid
     }
 
+    /// Waits for `pid` (on a thread of its own) and returns its exit status.
+    static func wait(_ pid: pid_t) async -> Int32 {
+        (try? await offThePool { waitBlocking(pid) }) ?? 128
+    }
+
     /// Waits for `pid` and returns its exit status (128 + signal when killed).
-    static func wait(_ pid: pid_t) -> Int32 {
+    static func waitBlocking(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         // WIFEXITED and WEXITSTATUS, spelled out (they are C macros).
@@ -50,14 +55,20 @@ enum Spawn {
     }
 
     /// Runs `path` to its end; its output goes through a file in `scratch`.
-    static func run(_ path: String, _ arguments: [String], environment: [String: String], scratch: URL) throws -> (status: Int32, output: String) {
+    static func run(
+        _ path: String,
+        _ arguments: [String],
+        environment: [String: String],
+        scratch: URL
+    ) async throws -> (status: Int32, output: String) {
         let output = scratch.appendingPathComponent("cmd-\(UUID().uuidString).out")
         defer { try? FileManager.default.removeItem(at: output) }
-        let status = wait(try start(path, arguments, environment: environment, output: output.path))
+        let status = await wait(try start(path, arguments, environment: environment, output: output.path))
         return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
     }
 
     /// SIGTERM, up to ten seconds to exit, then SIGKILL; reaped either way.
+    /// Synchronous, for `defer` blocks.
     static func stop(_ pid: pid_t) {
         kill(pid, SIGTERM)
         var status: Int32 = 0
@@ -66,6 +77,6 @@ enum Spawn {
             usleep(100_000)
         }
         kill(pid, SIGKILL)
-        _ = wait(pid)
+        _ = waitBlocking(pid)
     }
 }

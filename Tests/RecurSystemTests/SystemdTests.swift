@@ -5,12 +5,12 @@ import Testing
 /// The systemd recipes in deploy/systemd: the units pass `systemd-analyze verify`, and their
 /// readiness is real — `recur serve` says READY=1 only once it listens, `recur worker` only once it
 /// is registered (`Type=notify`, checked on a notify socket of the test's own).
-@Suite(.serialized) struct SystemdTests {
+@Suite(.serialized, .systemTestSlot) struct SystemdTests {
     static let analyze = SystemTools.find(["/usr/bin/systemd-analyze", "systemd-analyze"])
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test(.enabled(if: SystemTools.shouldRun(analyze != nil), "needs systemd-analyze (.ci/run installs systemd)"))
-    func theUnitsVerify() throws {
+    func theUnitsVerify() async throws {
         let analyze = try #require(Self.analyze, "needs systemd-analyze; .ci/run installs systemd")
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -22,7 +22,7 @@ import Testing
                 to: dir.appendingPathComponent(name)
             )
         }
-        let result = try DeployRecipeTests.run(analyze, ["verify", "./recur-serve.service", "./recur-worker@2.service"], directory: dir)
+        let result = try await DeployRecipeTests.run(analyze, ["verify", "./recur-serve.service", "./recur-worker@2.service"], directory: dir)
         #expect(result.status == 0 && result.output.isEmpty, "\(result.output)")
     }
 
@@ -54,7 +54,7 @@ import Testing
         deinit { close(fd) }
     }
 
-    @Test func readinessMeansListeningAndRegistered() throws {
+    @Test func readinessMeansListeningAndRegistered() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         let serveSocket = try NotifySocket(in: cluster.dir, name: "serve.notify")
@@ -73,7 +73,7 @@ import Testing
         let printed = try String(contentsOf: log, encoding: .utf8)
         #expect(printed.components(separatedBy: "listening on").count == 3, "\(printed)")
 
-        try cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 1))
+        try await cluster.createSweep(cluster.sweepYAML(trials: 1, parallel: 1, epochs: 1))
         let workerSocket = try NotifySocket(in: cluster.dir, name: "worker.notify")
         let worker = Process()
         worker.executableURL = RecurBinary.url
@@ -87,7 +87,7 @@ import Testing
         defer { if worker.isRunning { worker.terminate() } }
         #expect(workerSocket.next() == "READY=1")
         #expect(try SweepStore(path: cluster.database).workers().count == 1, "READY before the coordinator knew the worker")
-        worker.waitUntilExit()
+        await worker.ended()
         #expect(worker.terminationStatus == 0)
     }
 }

@@ -18,7 +18,12 @@ enum RecurBinary {
     }
 
     /// `launcher`: a program that runs the binary (an emulator: `qemu-x86_64 -cpu Haswell`).
-    static func run(_ arguments: [String], environment: [String: String] = [:], directory: URL? = nil, launcher: [String] = []) throws -> Result {
+    static func run(_ arguments: [String], environment: [String: String] = [:], directory: URL? = nil, launcher: [String] = []) async throws -> Result
+    {
+        try await offThePool { try runBlocking(arguments, environment: environment, directory: directory, launcher: launcher) }
+    }
+
+    private static func runBlocking(_ arguments: [String], environment: [String: String], directory: URL?, launcher: [String]) throws -> Result {
         let process = Process()
         process.executableURL = launcher.first.map { URL(fileURLWithPath: $0) } ?? url
         process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [url.path] + arguments
@@ -40,6 +45,38 @@ enum RecurBinary {
             stderr: String(decoding: stderr, as: UTF8.self)
         )
     }
+}
+
+/// Runs blocking work (waiting for a child, reading its pipes) on a thread of its own. The test
+/// process has as many cooperative threads as the machine has cores (two in CI); a system test
+/// that blocked one for minutes starved the async tests beside it, whose HTTP calls then missed
+/// their deadlines.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+extension Process {
+    /// Waits for the process to end without holding one of the test process's few threads.
+    func ended() async {
+        let process = UncheckedBox(self)
+        _ = try? await offThePool { process.value.waitUntilExit() }
+    }
+}
+
+extension Pipe {
+    /// Everything written to the pipe until its writers close it, read on a thread of its own.
+    func text() async -> String {
+        let pipe = UncheckedBox(self)
+        return (try? await offThePool { String(decoding: pipe.value.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }) ?? ""
+    }
+}
+
+/// Hands a Foundation object that is not `Sendable` to the one thread that uses it next.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
 
 /// A fresh temporary directory, removed by the caller.

@@ -4,7 +4,7 @@ import RecurForecast
 import Testing
 
 /// `recur train`, `recur predict` and `recur data synth` through the built binary.
-@Suite struct TrainCommandTests {
+@Suite(.systemTestSlot) struct TrainCommandTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// A small synthetic series (48 rows per day) so training takes a fraction of a second.
@@ -21,11 +21,11 @@ import Testing
         )
     }
 
-    @Test func trainWritesJSONAndACheckpointThatPredicts() throws {
+    @Test func trainWritesJSONAndACheckpointThatPredicts() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Self.writeSmallTask(in: dir)
-        let train = try RecurBinary.run(
+        let train = try await RecurBinary.run(
             [
                 "train", "--task", "task.yaml", "--cell", "lstm", "--units", "8", "--depth", "2", "--epochs", "3", "--seed", "2",
                 "--batch-size", "64", "--lr", "0.01", "--out", "best.safetensors", "--json",
@@ -40,11 +40,15 @@ import Testing
         let info = try ForecastCheckpoint(metadata: metadata)
         #expect(info.task.target == "load" && info.normalization.features == ["load", "temp"])
 
-        let predict = try RecurBinary.run(["predict", "--checkpoint", "best.safetensors", "--data", "small.csv", "--out", "f.csv"], directory: dir)
+        let predict = try await RecurBinary.run(
+            ["predict", "--checkpoint", "best.safetensors", "--data", "small.csv", "--out", "f.csv"],
+            directory: dir
+        )
         #expect(predict.status == 0, "\(predict.stderr)")
         let lines = try String(contentsOf: dir.appendingPathComponent("f.csv"), encoding: .utf8).split(separator: "\n")
         #expect(lines.first == "origin,target_time,forecast_load,actual_load")
-        #expect(lines.count == 1 + 700 - 24 + 1)
+        let windows = 700 - 24 + 1
+        #expect(lines.count == 1 + windows)
         // The last window forecasts beyond the data: no actual value; its time is 6 steps after the last row.
         #expect(lines.last!.hasSuffix(","))
         #expect(lines.last!.hasPrefix("2001-01-15T13:30,2001-01-15T16:30,"))
@@ -52,13 +56,13 @@ import Testing
 
     /// A model of the change (`target_mode: delta`) trains, checkpoints and predicts in the
     /// target's own units: `recur predict` adds the last observed value back.
-    @Test func deltaTargetsPredictInTheTargetsUnits() throws {
+    @Test func deltaTargetsPredictInTheTargetsUnits() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Self.writeSmallTask(in: dir)
         let task = dir.appendingPathComponent("task.yaml")
         try Data((try String(contentsOf: task, encoding: .utf8) + "target_mode: delta\n").utf8).write(to: task)
-        let train = try RecurBinary.run(
+        let train = try await RecurBinary.run(
             [
                 "train", "--task", "task.yaml", "--cell", "gru", "--units", "8", "--epochs", "4", "--seed", "1", "--lr", "0.01", "--out",
                 "d.safetensors", "--json",
@@ -71,7 +75,10 @@ import Testing
         #expect(valMAE < 5, "val MAE \(valMAE) in load units (the series spans 40–60)")
         let (_, metadata) = try Checkpoint.load(from: dir.appendingPathComponent("d.safetensors"))
         #expect(try ForecastCheckpoint(metadata: metadata).task.mode == .delta)
-        let predict = try RecurBinary.run(["predict", "--checkpoint", "d.safetensors", "--data", "small.csv", "--out", "f.csv"], directory: dir)
+        let predict = try await RecurBinary.run(
+            ["predict", "--checkpoint", "d.safetensors", "--data", "small.csv", "--out", "f.csv"],
+            directory: dir
+        )
         #expect(predict.status == 0, "\(predict.stderr)")
         let rows = try String(contentsOf: dir.appendingPathComponent("f.csv"), encoding: .utf8).split(separator: "\n").dropFirst().map {
             $0.split(separator: ",", omittingEmptySubsequences: false)
@@ -82,11 +89,11 @@ import Testing
         #expect(pairs.allSatisfy { (35...65).contains($0.0) } && mae < 5, "forecast MAE \(mae) over \(pairs.count) rows")
     }
 
-    @Test func trainPrintsASummaryWithBaselines() throws {
+    @Test func trainPrintsASummaryWithBaselines() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Self.writeSmallTask(in: dir)
-        let result = try RecurBinary.run(["train", "--task", "task.yaml", "--cell", "gru", "--units", "4", "--epochs", "2"], directory: dir)
+        let result = try await RecurBinary.run(["train", "--task", "task.yaml", "--cell", "gru", "--units", "4", "--epochs", "2"], directory: dir)
         #expect(result.status == 0, "\(result.stderr)")
         for text in ["epoch 1/2", "val MAE", "persistence", "train mean", "best epoch"] { #expect(result.stdout.contains(text), "\(result.stdout)") }
     }
@@ -109,7 +116,7 @@ import Testing
     ]
 
     @Test(arguments: badRuns.indices)
-    func badInputIsAOneLineErrorAndNonZeroExit(_ i: Int) throws {
+    func badInputIsAOneLineErrorAndNonZeroExit(_ i: Int) async throws {
         let bad = Self.badRuns[i]
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -122,7 +129,7 @@ import Testing
             seed: 1
         )
         try Checkpoint.save(plain, to: dir.appendingPathComponent("plain.safetensors"))
-        let result = try RecurBinary.run(bad.arguments, directory: dir)
+        let result = try await RecurBinary.run(bad.arguments, directory: dir)
         #expect(result.status == bad.status, "\(bad.arguments): \(result.stderr)")
         #expect(result.stderr.contains(bad.message), "\(bad.arguments): \(result.stderr)")
         #expect(!result.stderr.contains("Fatal error"))
@@ -131,46 +138,46 @@ import Testing
     /// predict reads the data as the model was trained: the timestamp column by name (columns may
     /// be in another order), the training row spacing (another spacing is refused, not silently
     /// mis-timed), and no `actual` for a target row that interpolation made up.
-    @Test func predictFollowsTheTrainingData() throws {
+    @Test func predictFollowsTheTrainingData() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Self.writeSmallTask(in: dir)
-        let train = try RecurBinary.run(
+        let train = try await RecurBinary.run(
             ["train", "--task", "task.yaml", "--cell", "gru", "--units", "4", "--epochs", "1", "--out", "m.safetensors"],
             directory: dir
         )
         #expect(train.status == 0, "\(train.stderr)")
         let lines = try String(contentsOf: dir.appendingPathComponent("small.csv"), encoding: .utf8).split(separator: "\n").map(String.init)
-        func write(_ name: String, _ rows: [String]) throws {
+        func write(_ name: String, _ rows: [String]) async throws {
             try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: dir.appendingPathComponent(name))
         }
         // Columns reordered: temp, timestamp, load.
-        try write(
+        try await write(
             "reordered.csv",
             lines.map { line in
                 let c = line.split(separator: ",").map(String.init)
                 return [c[2], c[0], c[1]].joined(separator: ",")
             }
         )
-        let reordered = try RecurBinary.run(
+        let reordered = try await RecurBinary.run(
             ["predict", "--checkpoint", "m.safetensors", "--data", "reordered.csv", "--out", "r.csv"],
             directory: dir
         )
         #expect(reordered.status == 0, "\(reordered.stderr)")
-        let same = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "small.csv", "--out", "s.csv"], directory: dir)
+        let same = try await RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "small.csv", "--out", "s.csv"], directory: dir)
         let r = try Data(contentsOf: dir.appendingPathComponent("r.csv"))
         let s = try Data(contentsOf: dir.appendingPathComponent("s.csv"))
         #expect(same.status == 0 && r == s)
         // Every other row: hourly data for a model trained on half-hourly rows.
-        try write("hourly.csv", [lines[0]] + lines.dropFirst().enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
-        let hourly = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "hourly.csv"], directory: dir)
+        try await write("hourly.csv", [lines[0]] + lines.dropFirst().enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
+        let hourly = try await RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "hourly.csv"], directory: dir)
         #expect(
             hourly.status == 1 && hourly.stderr.contains("rows are 3600 s apart, but the model was trained on rows 1800 s apart"),
             "\(hourly.stderr)"
         )
         // Rows 101–103 missing: filled, announced, and never scored as actual values.
-        try write("gappy.csv", lines.enumerated().filter { !(102...104).contains($0.offset) }.map(\.element))
-        let gappy = try RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "gappy.csv", "--out", "g.csv"], directory: dir)
+        try await write("gappy.csv", lines.enumerated().filter { !(102...104).contains($0.offset) }.map(\.element))
+        let gappy = try await RecurBinary.run(["predict", "--checkpoint", "m.safetensors", "--data", "gappy.csv", "--out", "g.csv"], directory: dir)
         #expect(gappy.status == 0 && gappy.stderr.contains("3 missing row(s) of gappy.csv were filled by interpolation"), "\(gappy.stderr)")
         let rows = try String(contentsOf: dir.appendingPathComponent("g.csv"), encoding: .utf8).split(separator: "\n").dropFirst().map {
             $0.split(separator: ",", omittingEmptySubsequences: false)
@@ -180,10 +187,10 @@ import Testing
         #expect(blank.count == 3 && blank.allSatisfy { $0[3].isEmpty }, "\(blank)")
     }
 
-    @Test func synthWritesAJenaLikeSeriesThatLoads() throws {
+    @Test func synthWritesAJenaLikeSeriesThatLoads() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let result = try RecurBinary.run(["data", "synth", "--rows", "3000", "--seed", "5", "--out", "jena.csv"], directory: dir)
+        let result = try await RecurBinary.run(["data", "synth", "--rows", "3000", "--seed", "5", "--out", "jena.csv"], directory: dir)
         #expect(result.status == 0, "\(result.stderr)")
         let series = try TimeSeries.load(path: dir.appendingPathComponent("jena.csv").path)
         #expect(series.columns.count == 14 && series.rowCount == 3000 && series.step == 600)
@@ -191,7 +198,7 @@ import Testing
         let temps = (0..<3000).map { series.values[$0 * 14 + t] }
         #expect(temps.min()! > -40 && temps.max()! < 45)
         // Same seed, same file.
-        _ = try RecurBinary.run(["data", "synth", "--rows", "3000", "--seed", "5", "--out", "again.csv"], directory: dir)
+        _ = try await RecurBinary.run(["data", "synth", "--rows", "3000", "--seed", "5", "--out", "again.csv"], directory: dir)
         #expect(try Data(contentsOf: dir.appendingPathComponent("jena.csv")) == Data(contentsOf: dir.appendingPathComponent("again.csv")))
     }
 }
