@@ -24,6 +24,43 @@
 #define AVX512_FN __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
 #define INLINE inline __attribute__((always_inline))
 
+/* A product of one or two terms, `C = beta·C + op(A1)·B1 + op(A2)·B2`: the second term lets a
+ * recurrent step add `x_t·K` and `h_{t−1}·U` in one pass, writing its pre-activations once.
+ * `op(A)[r][p]` is at `a + r·sr + p·sk` (sr = lda, sk = 1; transposed: sr = 1, sk = lda). */
+struct terms {
+    int k1, k2;
+    const float *a1, *a2, *b1, *b2;
+    long sr1, sk1, sr2, sk2, ldb1, ldb2;
+};
+
+/* A block of rows [i, i + MR) and columns [j, j + w) of C, summed in registers over both terms. */
+typedef void (*block_fn)(int full, int w, int i, int j, const struct terms *t, float beta, float *c, long ldc);
+
+/* Rows split into ⌈m/MR⌉ blocks as even as possible (AVX2, m = 32: 6 6 5 5 5 5, not 6 6 6 6 6 2),
+ * since a thin block is bound by its loads rather than its FMAs; column panels of NR. */
+static void drive(const block_fn *blocks_by_rows, int mr, int nr, int m, int n, const struct terms *t, float beta, float *c, int ldc) {
+    const int blocks = (m + mr - 1) / mr;
+    for (int j = 0; j < n; j += nr) {
+        const int w = n - j < nr ? n - j : nr;
+        for (int q = 0, i = 0; q < blocks; q++) {
+            const int rows = (m - i) / (blocks - q);
+            blocks_by_rows[rows](w == nr, w, i, j, t, beta, c + (long)i * ldc + j, ldc);
+            i += rows;
+        }
+    }
+}
+
+static struct terms one_term(int trans_a, int k, const float *a, int lda, const float *b, int ldb) {
+    struct terms t = {k, 0, a, 0, b, 0, trans_a ? 1 : lda, trans_a ? lda : 1, 0, 0, ldb, 0};
+    return t;
+}
+
+static struct terms two_terms(int k1, const float *a1, int lda1, const float *b1, int ldb1, int k2, const float *a2, int lda2,
+                              const float *b2, int ldb2) {
+    struct terms t = {k1, k2, a1, a2, b1, b2, lda1, 1, lda2, 1, ldb1, ldb2};
+    return t;
+}
+
 /* ---- AVX2 + FMA: 6 rows × 16 columns (two ymm) per block, 12 accumulators ---- */
 
 static AVX2_FN INLINE __m256i avx2_mask(int lanes) {
@@ -31,24 +68,30 @@ static AVX2_FN INLINE __m256i avx2_mask(int lanes) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), idx);
 }
 
-/* One block: rows [0, MR) of op(A) times columns [0, w) of B (w ≤ 16), into C. */
+/* acc += op(A)[rows, k]·B[k, 16 columns], B's loads as LOAD (plain or masked). */
+#define AVX2_TERM(MR, K, A, SR, SK, B, LDB, LOAD0, LOAD1)                                             \
+    for (int p = 0; p < (K); p++) {                                                                 \
+        const float *bp = (B) + p * (LDB), *ap = (A) + p * (SK);                                    \
+        const __m256 b0 = LOAD0(bp), b1 = LOAD1(bp + 8);                                            \
+        for (int r = 0; r < MR; r++) {                                                              \
+            const __m256 av = _mm256_broadcast_ss(ap + r * (SR));                                   \
+            acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);                                             \
+            acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);                                             \
+        }                                                                                           \
+    }
+#define AVX2_FULL_LOAD(p) _mm256_loadu_ps(p)
+#define AVX2_MASK0_LOAD(p) _mm256_maskload_ps(p, m0)
+#define AVX2_MASK1_LOAD(p) _mm256_maskload_ps(p, m1)
+
 #define AVX2_BLOCK(MR)                                                                              \
-    static AVX2_FN void avx2_block_##MR(                                                           \
-        int full, int w, int k, const float *a, long sr, long sk, const float *b, long ldb, float beta, \
-        float *c, long ldc) {                                                                       \
+    static AVX2_FN void avx2_block_##MR(int full, int w, int i, int j, const struct terms *t, float beta, float *c, long ldc) { \
         __m256 acc0[MR], acc1[MR];                                                                  \
         for (int r = 0; r < MR; r++) { acc0[r] = _mm256_setzero_ps(); acc1[r] = _mm256_setzero_ps(); } \
         const __m256i m0 = avx2_mask(w), m1 = avx2_mask(w - 8);                                     \
+        const float *a1 = t->a1 + i * t->sr1, *b1 = t->b1 + j, *a2 = t->a2 + i * t->sr2, *b2 = t->b2 + j; \
         if (full) {                                                                                 \
-            for (int p = 0; p < k; p++) {                                                           \
-                const float *bp = b + p * ldb, *ap = a + p * sk;                                    \
-                const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);                \
-                for (int r = 0; r < MR; r++) {                                                      \
-                    const __m256 av = _mm256_broadcast_ss(ap + r * sr);                             \
-                    acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);                                     \
-                    acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);                                     \
-                }                                                                                   \
-            }                                                                                       \
+            AVX2_TERM(MR, t->k1, a1, t->sr1, t->sk1, b1, t->ldb1, AVX2_FULL_LOAD, AVX2_FULL_LOAD)    \
+            AVX2_TERM(MR, t->k2, a2, t->sr2, t->sk2, b2, t->ldb2, AVX2_FULL_LOAD, AVX2_FULL_LOAD)    \
             for (int r = 0; r < MR; r++) {                                                          \
                 float *cr = c + r * ldc;                                                            \
                 if (beta != 0) {                                                                    \
@@ -61,15 +104,8 @@ static AVX2_FN INLINE __m256i avx2_mask(int lanes) {
             }                                                                                       \
             return;                                                                                 \
         }                                                                                           \
-        for (int p = 0; p < k; p++) {                                                               \
-            const float *bp = b + p * ldb, *ap = a + p * sk;                                        \
-            const __m256 b0 = _mm256_maskload_ps(bp, m0), b1 = _mm256_maskload_ps(bp + 8, m1);      \
-            for (int r = 0; r < MR; r++) {                                                          \
-                const __m256 av = _mm256_broadcast_ss(ap + r * sr);                                 \
-                acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);                                         \
-                acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);                                         \
-            }                                                                                       \
-        }                                                                                           \
+        AVX2_TERM(MR, t->k1, a1, t->sr1, t->sk1, b1, t->ldb1, AVX2_MASK0_LOAD, AVX2_MASK1_LOAD)      \
+        AVX2_TERM(MR, t->k2, a2, t->sr2, t->sk2, b2, t->ldb2, AVX2_MASK0_LOAD, AVX2_MASK1_LOAD)      \
         for (int r = 0; r < MR; r++) {                                                              \
             float *cr = c + r * ldc;                                                                \
             if (beta != 0) {                                                                        \
@@ -89,50 +125,31 @@ AVX2_BLOCK(4)
 AVX2_BLOCK(5)
 AVX2_BLOCK(6)
 
-/* Rows split into ⌈m/6⌉ blocks as even as possible (m = 32: 6 6 5 5 5 5, not 6 6 6 6 6 2), since
- * a thin block is bound by its loads rather than its FMAs. */
-AVX2_FN void recur_sgemm_avx2(
-    int trans_a, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
-    int ldc) {
-    const long sr = trans_a ? 1 : lda, sk = trans_a ? lda : 1;
-    const int blocks = (m + 5) / 6;
-    for (int j = 0; j < n; j += 16) {
-        const int w = n - j < 16 ? n - j : 16, full = w == 16;
-        for (int q = 0, i = 0; q < blocks; q++) {
-            const int rows = (m - i) / (blocks - q);
-            const float *ai = a + i * sr;
-            float *ci = c + (long)i * ldc + j;
-            switch (rows) {
-            case 6: avx2_block_6(full, w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            case 5: avx2_block_5(full, w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            case 4: avx2_block_4(full, w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            case 3: avx2_block_3(full, w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            case 2: avx2_block_2(full, w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            default: avx2_block_1(full, w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            }
-            i += rows;
-        }
-    }
-}
+static const block_fn avx2_blocks[] = {0, avx2_block_1, avx2_block_2, avx2_block_3, avx2_block_4, avx2_block_5, avx2_block_6};
 
-/* ---- AVX-512: 8 rows × 32 columns (two zmm) per block, 16 accumulators ---- */
+/* ---- AVX-512: 8 rows × 32 columns (two zmm) per block, 16 accumulators; tails masked ---- */
+
+#define AVX512_TERM(MR, K, A, SR, SK, B, LDB)                                                       \
+    for (int p = 0; p < (K); p++) {                                                                 \
+        const float *bp = (B) + p * (LDB), *ap = (A) + p * (SK);                                    \
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);   \
+        for (int r = 0; r < MR; r++) {                                                              \
+            const __m512 av = _mm512_set1_ps(ap[r * (SR)]);                                         \
+            acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);                                             \
+            acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);                                             \
+        }                                                                                           \
+    }
 
 #define AVX512_BLOCK(MR)                                                                            \
-    static AVX512_FN void avx512_block_##MR(                                                       \
-        int w, int k, const float *a, long sr, long sk, const float *b, long ldb, float beta, float *c, long ldc) { \
+    static AVX512_FN void avx512_block_##MR(int full, int w, int i, int j, const struct terms *t, float beta, float *c, long ldc) { \
+        (void)full;                                                                                 \
         __m512 acc0[MR], acc1[MR];                                                                  \
         for (int r = 0; r < MR; r++) { acc0[r] = _mm512_setzero_ps(); acc1[r] = _mm512_setzero_ps(); } \
         const __mmask16 m0 = (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1);                        \
         const __mmask16 m1 = (__mmask16)(w >= 32 ? 0xFFFF : w <= 16 ? 0 : (1u << (w - 16)) - 1);    \
-        for (int p = 0; p < k; p++) {                                                               \
-            const float *bp = b + p * ldb, *ap = a + p * sk;                                        \
-            const __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16); \
-            for (int r = 0; r < MR; r++) {                                                          \
-                const __m512 av = _mm512_set1_ps(ap[r * sr]);                                       \
-                acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);                                         \
-                acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);                                         \
-            }                                                                                       \
-        }                                                                                           \
+        const float *a1 = t->a1 + i * t->sr1, *b1 = t->b1 + j, *a2 = t->a2 + i * t->sr2, *b2 = t->b2 + j; \
+        AVX512_TERM(MR, t->k1, a1, t->sr1, t->sk1, b1, t->ldb1)                                     \
+        AVX512_TERM(MR, t->k2, a2, t->sr2, t->sk2, b2, t->ldb2)                                     \
         for (int r = 0; r < MR; r++) {                                                              \
             float *cr = c + r * ldc;                                                                \
             if (beta != 0) {                                                                        \
@@ -154,30 +171,32 @@ AVX512_BLOCK(6)
 AVX512_BLOCK(7)
 AVX512_BLOCK(8)
 
-AVX512_FN void recur_sgemm_avx512(
-    int trans_a, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
-    int ldc) {
-    const long sr = trans_a ? 1 : lda, sk = trans_a ? lda : 1;
-    const int blocks = (m + 7) / 8;
-    for (int j = 0; j < n; j += 32) {
-        const int w = n - j < 32 ? n - j : 32;
-        for (int q = 0, i = 0; q < blocks; q++) {
-            const int rows = (m - i) / (blocks - q);
-            const float *ai = a + i * sr;
-            float *ci = c + (long)i * ldc + j;
-            switch (rows) {
-            case 8: avx512_block_8(w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            case 7: avx512_block_7(w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            case 6: avx512_block_6(w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            case 5: avx512_block_5(w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            case 4: avx512_block_4(w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            case 3: avx512_block_3(w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            case 2: avx512_block_2(w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            default: avx512_block_1(w, k, ai, sr, sk, b + j, ldb, beta, ci, ldc); break;
-            }
-            i += rows;
-        }
-    }
+static const block_fn avx512_blocks[] = {
+    0, avx512_block_1, avx512_block_2, avx512_block_3, avx512_block_4, avx512_block_5, avx512_block_6, avx512_block_7, avx512_block_8,
+};
+
+void recur_sgemm_avx2(int trans_a, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                      int ldc) {
+    const struct terms t = one_term(trans_a, k, a, lda, b, ldb);
+    drive(avx2_blocks, 6, 16, m, n, &t, beta, c, ldc);
+}
+
+void recur_sgemm_avx512(int trans_a, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                        int ldc) {
+    const struct terms t = one_term(trans_a, k, a, lda, b, ldb);
+    drive(avx512_blocks, 8, 32, m, n, &t, beta, c, ldc);
+}
+
+void recur_sgemm2_avx2(int m, int n, int k1, const float *a1, int lda1, const float *b1, int ldb1, int k2, const float *a2, int lda2,
+                       const float *b2, int ldb2, float beta, float *c, int ldc) {
+    const struct terms t = two_terms(k1, a1, lda1, b1, ldb1, k2, a2, lda2, b2, ldb2);
+    drive(avx2_blocks, 6, 16, m, n, &t, beta, c, ldc);
+}
+
+void recur_sgemm2_avx512(int m, int n, int k1, const float *a1, int lda1, const float *b1, int ldb1, int k2, const float *a2,
+                         int lda2, const float *b2, int ldb2, float beta, float *c, int ldc) {
+    const struct terms t = two_terms(k1, a1, lda1, b1, ldb1, k2, a2, lda2, b2, ldb2);
+    drive(avx512_blocks, 8, 32, m, n, &t, beta, c, ldc);
 }
 
 #endif
@@ -201,6 +220,18 @@ void recur_sgemm_avx2(int trans_a, int m, int n, int k, const float *a, int lda,
 }
 void recur_sgemm_avx512(int trans_a, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     (void)trans_a; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
+    abort();
+}
+void recur_sgemm2_avx2(int m, int n, int k1, const float *a1, int lda1, const float *b1, int ldb1, int k2, const float *a2, int lda2,
+                       const float *b2, int ldb2, float beta, float *c, int ldc) {
+    (void)m; (void)n; (void)k1; (void)a1; (void)lda1; (void)b1; (void)ldb1; (void)k2; (void)a2; (void)lda2; (void)b2; (void)ldb2;
+    (void)beta; (void)c; (void)ldc;
+    abort();
+}
+void recur_sgemm2_avx512(int m, int n, int k1, const float *a1, int lda1, const float *b1, int ldb1, int k2, const float *a2,
+                         int lda2, const float *b2, int ldb2, float beta, float *c, int ldc) {
+    (void)m; (void)n; (void)k1; (void)a1; (void)lda1; (void)b1; (void)ldb1; (void)k2; (void)a2; (void)lda2; (void)b2; (void)ldb2;
+    (void)beta; (void)c; (void)ldc;
     abort();
 }
 #endif

@@ -60,6 +60,44 @@ func gemm(
     )
 }
 
+/// `c = a1·b1 + a2·b2`, row-major, no transposes: a recurrent step's `x_t·K + h_{t−1}·U`. On
+/// Recur's kernels both terms are summed in the same registers and `c` is written once; on BLAS
+/// (narrow or large products) it is two products, the second adding into `c`.
+@inline(__always)
+func gemmSum(
+    m: Int,
+    n: Int,
+    k1: Int,
+    a1: UnsafePointer<Float>,
+    lda1: Int,
+    b1: UnsafePointer<Float>,
+    ldb1: Int,
+    k2: Int,
+    a2: UnsafePointer<Float>,
+    lda2: Int,
+    b2: UnsafePointer<Float>,
+    ldb2: Int,
+    c: UnsafeMutablePointer<Float>,
+    ldc: Int
+) {
+    if m > 0 && n >= GemmPath.narrowestColumns && m * n * (k1 + k2) <= GemmPath.largestProduct {
+        let (m, n, k1, lda1, ldb1, k2, lda2, ldb2, ldc) = (
+            Int32(m), Int32(n), Int32(k1), Int32(lda1), Int32(ldb1), Int32(k2), Int32(lda2), Int32(ldb2), Int32(ldc)
+        )
+        switch recur_kernels_current() {
+        case Int32(RECUR_KERNELS_AVX512):
+            recur_sgemm2_avx512(m, n, k1, a1, lda1, b1, ldb1, k2, a2, lda2, b2, ldb2, 0, c, ldc)
+            return
+        case Int32(RECUR_KERNELS_AVX2):
+            recur_sgemm2_avx2(m, n, k1, a1, lda1, b1, ldb1, k2, a2, lda2, b2, ldb2, 0, c, ldc)
+            return
+        default: break
+        }
+    }
+    gemm(m: m, n: n, k: k1, a: a1, lda: lda1, b: b1, ldb: ldb1, beta: 0, c: c, ldc: ldc)
+    gemm(m: m, n: n, k: k2, a: a2, lda: lda2, b: b2, ldb: ldb2, beta: 1, c: c, ldc: ldc)
+}
+
 private func scaleRows(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int, by beta: Float) {
     for r in 0..<rows {
         let row = c + r * stride

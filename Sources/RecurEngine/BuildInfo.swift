@@ -8,7 +8,7 @@ public enum BuildInfo {
     /// The engine's numeric version: raised whenever a trial's numbers could change (a formula,
     /// a kernel's summation order, an initialiser). A sweep pins its creator's, so every trial of
     /// it is comparable.
-    public static let engineVersion = "0.3.0"
+    public static let engineVersion = "0.3.1"
     /// The checkpoint format this engine reads and writes.
     public static let checkpointFormat = Checkpoint.format
 

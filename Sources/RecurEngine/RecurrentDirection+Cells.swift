@@ -1,7 +1,8 @@
 /// Per-timestep cell kernels, forward and backward side by side (Keras 3 formulas; see
-/// engine-semantics §1.1–1.3 and §1.9). Each forward step adds the recurrent GEMM into the
-/// projected pre-activation slab, then makes one fused pass over it that writes the activated
-/// gates to the tape `z`; each backward step writes the gate
+/// engine-semantics §1.1–1.3 and §1.9). Each forward step starts from the pre-activation slab
+/// (SimpleRNN and LSTM: `x_t·K + h_{t−1}·U`, made in one product by the caller; GRU: `x_t·K`, to
+/// which the step adds its recurrent products), then makes one fused pass over it that writes the
+/// activated gates to the tape `z`; each backward step writes the gate
 /// gradients `Δ_t` and `∂L/∂h_{t−1}`. Derivatives use stored activations only.
 ///
 /// Each kernel body is a local `@inline(__always)` function `lanes(j, w)` that an explicit loop
@@ -13,7 +14,6 @@ extension RecurrentDirection {
 
     func simpleRNNForward(_ t: Int) {
         let pre = preactivation.pointer
-        addRecurrentProduct(state(previousSlot(t)), gates: 0..<1, into: pre, ldo: hiddenSize)
         let out = state(outputSlot(t))
         let h = hiddenSize
         for r in 0..<batch {
@@ -56,7 +56,6 @@ extension RecurrentDirection {
         let b = batch
         let zt = z.pointer + t * b * gh
         let pre = preactivation.pointer
-        addRecurrentProduct(state(previousSlot(t)), gates: 0..<4, into: pre, ldo: gh)
         let cPrev = cells.pointer + previousSlot(t) * b * h
         let cOut = cells.pointer + outputSlot(t) * b * h
         let hOut = state(outputSlot(t))

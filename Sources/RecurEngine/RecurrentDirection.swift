@@ -171,7 +171,7 @@ final class RecurrentDirection {
 
         for s in 0..<steps {
             let t = reverse ? steps - 1 - s : s
-            projectInput(step: t)
+            if cell == .gru { projectInput(step: t) } else { projectInputAndState(step: t) }
             switch cell {
             case .simpleRNN: simpleRNNForward(t)
             case .lstm: lstmForward(t)
@@ -224,6 +224,53 @@ final class RecurrentDirection {
             for k in 0..<gates {
                 gemm(m: b, n: h, k: f, a: stepInput(t, gate: k), lda: f, b: kernel + k * h, ldb: gh, beta: 0, c: pre + k * h, ldc: gh)
             }
+        }
+    }
+
+    /// `preactivation = x_t·K + h_{t−1}·U` for SimpleRNN and LSTM, which add the recurrent product
+    /// to every gate: one product of two terms, so the slab is written once (LSTM F = 14: `x_t·K`
+    /// alone ran at half the kernel's speed, and its result was read back to add `h·U`). With
+    /// per-gate dropout masks, one such product per gate: `(x_t ⊙ d_k)·K_k + (h ⊙ m_k)·U_k`.
+    private func projectInputAndState(step t: Int) {
+        let h = hiddenSize
+        let gh = gateWidth
+        let hPrev = UnsafePointer(state(previousSlot(t)))
+        if inputMaskCount <= 1 && recurrentMaskCount == 0 {
+            gemmSum(
+                m: batch,
+                n: gh,
+                k1: inputSize,
+                a1: stepInput(t, gate: 0),
+                lda1: inputSize,
+                b1: kernel,
+                ldb1: gh,
+                k2: h,
+                a2: hPrev,
+                lda2: h,
+                b2: recurrentKernel,
+                ldb2: gh,
+                c: preactivation.pointer,
+                ldc: gh
+            )
+            return
+        }
+        for k in 0..<gates {
+            gemmSum(
+                m: batch,
+                n: h,
+                k1: inputSize,
+                a1: stepInput(t, gate: k),
+                lda1: inputSize,
+                b1: kernel + k * h,
+                ldb1: gh,
+                k2: h,
+                a2: recurrentMaskCount == 0 ? hPrev : maskedStateForGate(hPrev, gate: k),
+                lda2: h,
+                b2: recurrentKernel + k * h,
+                ldb2: gh,
+                c: preactivation.pointer + k * h,
+                ldc: gh
+            )
         }
     }
 

@@ -83,6 +83,60 @@ import Testing
         #expect(worst.error <= 2e-5, "\(path): max |Δ| \(worst.error) (\(worst.shape))")
     }
 
+    /// `x_t·K + h·U` in one pass (`gemmSum`) against a double reference: every row tail, partial
+    /// panels, an empty first term, and products past the kernels' size limit (BLAS twice).
+    @Test(arguments: GemmPath.available)
+    func twoTermProductsMatchAReference(_ path: GemmPath) {
+        var rng = SeededGenerator(seed: 11)
+        var worst: (error: Double, shape: String) = (0, "")
+        for m in [1, 5, 7, 13, 64, 300] {
+            for n in [16, 17, 32, 33, 128] {
+                for (k1, k2) in [(0, 32), (1, 32), (14, 32), (14, 16), (3, 1), (40, 300)] {
+                    let (lda1, lda2, ldb1, ldb2, ldc) = (k1 + 2, k2 + 1, n + 3, n + 4, n + 2)
+                    let random = { (count: Int) in (0..<count).map { _ in Float.random(in: -1...1, using: &rng) } }
+                    let (a1, a2, b1, b2) = (random(m * lda1), random(m * lda2), random(max(1, k1) * ldb1), random(k2 * ldb2))
+                    let c0 = random(m * ldc)
+                    var c = c0
+                    GemmPath.with(path) {
+                        c.withUnsafeMutableBufferPointer { cp in
+                            gemmSum(
+                                m: m,
+                                n: n,
+                                k1: k1,
+                                a1: a1,
+                                lda1: lda1,
+                                b1: b1,
+                                ldb1: ldb1,
+                                k2: k2,
+                                a2: a2,
+                                lda2: lda2,
+                                b2: b2,
+                                ldb2: ldb2,
+                                c: cp.baseAddress!,
+                                ldc: ldc
+                            )
+                        }
+                    }
+                    let shape = "m=\(m) n=\(n) k1=\(k1) k2=\(k2)"
+                    for i in 0..<m {
+                        for j in 0..<ldc {
+                            guard j < n else {
+                                if c[i * ldc + j] != c0[i * ldc + j] { worst = (.infinity, "\(shape) wrote column \(j)") }
+                                continue
+                            }
+                            var sum = 0.0
+                            for p in 0..<k1 { sum += Double(a1[i * lda1 + p]) * Double(b1[p * ldb1 + j]) }
+                            for p in 0..<k2 { sum += Double(a2[i * lda2 + p]) * Double(b2[p * ldb2 + j]) }
+                            let error = abs(sum - Double(c[i * ldc + j])) / max(1, abs(sum))
+                            if error > worst.error { worst = (error, "\(shape) at [\(i), \(j)]") }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(worst.error <= 2e-5, "\(path): max relative |Δ| \(worst.error) (\(worst.shape))")
+    }
+
     /// Run-time dispatch agrees with the kernel's view of the CPU (Linux: /proc/cpuinfo's flags).
     @Test func dispatchFollowsTheCPUsFlags() throws {
         #if os(Linux) && arch(x86_64)

@@ -23,4 +23,11 @@ void recur_sgemm_avx2(int trans_a, int m, int n, int k, const float *a, int lda,
 void recur_sgemm_avx512(int trans_a, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta,
                         float *c, int ldc);
 
+/// `C[m, n] = beta · C + A1[m, k1] · B1[k1, n] + A2[m, k2] · B2[k2, n]` (no transposes) in one
+/// pass: a recurrent step's `x_t·K + h_{t−1}·U`, its pre-activations written once.
+void recur_sgemm2_avx2(int m, int n, int k1, const float *a1, int lda1, const float *b1, int ldb1, int k2, const float *a2, int lda2,
+                       const float *b2, int ldb2, float beta, float *c, int ldc);
+void recur_sgemm2_avx512(int m, int n, int k1, const float *a1, int lda1, const float *b1, int ldb1, int k2, const float *a2,
+                         int lda2, const float *b2, int ldb2, float beta, float *c, int ldc);
+
 #endif
