@@ -73,14 +73,26 @@ func sample(_ domain: Domain, depth: Int, rng: inout SeededGenerator) -> Paramet
     }
 }
 
-/// Random search: each trial's config depends only on the seed and the trial number; a config
-/// already in the sweep is redrawn (at most 100 times).
+/// Random search: each draw depends only on the seed and its number; a config already in the
+/// sweep is redrawn (at most 100 times).
+///
+/// A sweep that runs every one of its trials (no budget or stop rule, at most 10,000 trials)
+/// draws them all up front and hands them out priciest first, as a grid does: the same
+/// configurations, but the longest start early instead of ending the sweep alone on one worker
+/// (the KerasTuner-match sweep's last trial ran 6.5–6.9 s alone, docs/performance.md §12). A
+/// sweep that may end early keeps draw order, so that it does not favour the pricier models.
 public final class RandomSampler: Sampler {
     let spec: SweepSpec
 
     public init(spec: SweepSpec) { self.spec = spec }
 
     public func suggest(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
+        if let batch, let config = batch.first(where: { !isTaken($0.hash) }) { return config }
+        return draw(number: number, isTaken: isTaken)
+    }
+
+    /// Draw `number`: the first of its redraws the sweep does not hold.
+    func draw(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
         for attempt in 0..<100 {
             var rng = spec.generator(number: number, attempt: attempt)
             let config = spec.randomConfig(rng: &rng)
@@ -88,6 +100,21 @@ public final class RandomSampler: Sampler {
         }
         return nil
     }
+
+    /// Every draw of a sweep that runs them all, priciest first (training FLOPs per window; ties
+    /// keep draw order); nil when the sweep may end early.
+    lazy var batch: [TrialConfig]? = {
+        guard spec.search.stopRules.isEmpty, spec.search.maxTrials <= 10_000 else { return nil }
+        var drawn: [TrialConfig] = []
+        var hashes: Set<String> = []
+        for number in 0..<spec.search.maxTrials {
+            guard let config = draw(number: number, isTaken: { hashes.contains($0) }) else { break }
+            hashes.insert(config.hash)
+            drawn.append(config)
+        }
+        let costs = drawn.map { spec.flopsPerSample($0, features: spec.featureHint) }
+        return drawn.indices.sorted { costs[$0] != costs[$1] ? costs[$0] > costs[$1] : $0 < $1 }.map { drawn[$0] }
+    }()
 
     public func observe(_ observation: Observation) {}
 }

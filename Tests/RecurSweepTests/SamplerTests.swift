@@ -67,6 +67,37 @@ import Testing
         #expect(a == run())
     }
 
+    /// A random sweep that runs all its trials hands its draws out priciest first; one that may
+    /// stop early (here after 5 trials without improvement) keeps draw order.
+    @Test func randomRunsPriciestFirstOnlyWhenEveryTrialRuns() throws {
+        let space = "  cell: {choice: [simple_rnn, gru, lstm]}\n  units: {choice: [8, 16, 32, 64]}\n  depth: {int: [1, 3]}"
+        func suggestions(_ spec: SweepSpec) -> [TrialConfig] {
+            let sampler = spec.makeSampler()
+            var taken: Set<String> = []
+            var out: [TrialConfig] = []
+            for n in 0..<spec.search.maxTrials {
+                guard let c = sampler.suggest(number: n, isTaken: { taken.contains($0) }) else { break }
+                taken.insert(c.hash)
+                out.append(c)
+            }
+            return out
+        }
+        let all = try Self.spec("random", space: space, extra: ", max_trials: 12")
+        let stopping = try Self.spec("random", space: space, extra: ", max_trials: 12, stop: {no_improvement_trials: 5}")
+        let sorted = suggestions(all)
+        let drawn = suggestions(stopping)
+        #expect(sorted.count == 12 && drawn.count == 12)
+        #expect(Set(sorted.map(\.hash)) == Set(drawn.map(\.hash)), "the same configurations, in another order")
+        let costs = sorted.map { all.flopsPerSample($0, features: 1) }
+        #expect(zip(costs, costs.dropFirst()).allSatisfy { $0 >= $1 }, "\(costs)")
+        let drawnCosts = drawn.map { all.flopsPerSample($0, features: 1) }
+        #expect(!zip(drawnCosts, drawnCosts.dropFirst()).allSatisfy { $0 >= $1 }, "draw order is not already priciest first")
+        // A restarted sampler goes on with the priciest of what the sweep does not hold.
+        let again = all.makeSampler()
+        let held = Set(sorted.prefix(5).map(\.hash))
+        #expect(again.suggest(number: 5, isTaken: { held.contains($0) }) == sorted[5])
+    }
+
     @Test func sampledValuesStayInTheirDomains() throws {
         let spec = try Self.spec(
             "random",
