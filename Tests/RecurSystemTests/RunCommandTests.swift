@@ -94,8 +94,7 @@ import Glibc
     @Test func interruptThenResume() async throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        let (p, out) = try await Self.startLongRun(in: cluster, trials: 6)
-        kill(p.processIdentifier, SIGINT)
+        let (p, out, _) = try await Self.startLongRun(in: cluster, trials: 6) { kill($0, SIGINT) }
         let text = await out.text()
         await p.ended()
         #expect(p.terminationStatus == 0, "\(text)")
@@ -112,11 +111,13 @@ import Glibc
     @Test func deadWorkersFailTheRunAndTheirTrialsAreHandedBack() async throws {
         let cluster = try Cluster(rows: 5000)
         defer { cluster.stopAll() }
-        let (p, out) = try await Self.startLongRun(in: cluster, trials: 4)
+        let (p, out, children) = try await Self.startLongRun(in: cluster, trials: 4) { run in
+            let children = try Self.childProcesses(of: run)
+            for child in children { kill(child, SIGKILL) }
+            return children
+        }
         let db = cluster.dir.appendingPathComponent("r.db").path
-        let children = try childProcesses(of: p.processIdentifier)
         #expect(children.count == 2)
-        for child in children { kill(child, SIGKILL) }
         let text = await out.text()
         await p.ended()
         #expect(p.terminationStatus == 1, "\(text)")
@@ -130,9 +131,15 @@ import Glibc
         await #expect(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE state = 'released'") } ?? 0 >= 1)
     }
 
-    /// Starts `recur run long.yaml --workers 2 --db r.db` (trials of a few seconds) and returns
-    /// once an epoch is stored; stdout and stderr go to the pipe.
-    static func startLongRun(in cluster: Cluster, trials: Int) async throws -> (Process, Pipe) {
+    /// Starts `recur run long.yaml --workers 2 --db r.db` (trials of a few seconds), and once an
+    /// epoch is stored does `action` to the run's pid; stdout and stderr go to the pipe. The wait
+    /// and the action happen on a thread of their own: waiting on the test's few cooperative
+    /// threads, busy with other suites, once let the whole sweep finish before the action came.
+    static func startLongRun<T: Sendable>(
+        in cluster: Cluster,
+        trials: Int,
+        then action: @escaping @Sendable (Int32) throws -> T
+    ) async throws -> (Process, Pipe, T) {
         try Data(cluster.sweepYAML(name: "long", trials: trials, parallel: 2, epochs: 12, units: 16, length: 48).utf8).write(
             to: cluster.dir.appendingPathComponent("long.yaml")
         )
@@ -145,15 +152,24 @@ import Glibc
         p.standardError = out
         try p.run()
         let db = cluster.dir.appendingPathComponent("r.db").path
-        try await cluster.waitFor("a trial to start", timeout: 60) {
-            guard FileManager.default.fileExists(atPath: db) else { return false }
-            return try SweepStore(readingPath: db).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 } >= 1
+        let pid = p.processIdentifier
+        let result = try await offThePool {
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let started =
+                    FileManager.default.fileExists(atPath: db)
+                    && (try? SweepStore(readingPath: db).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM epoch_metrics") ?? 0 }) ?? 0
+                        >= 1
+                if started { return try action(pid) }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            throw ClusterError("timed out after 60 s waiting for a trial to start")
         }
-        return (p, out)
+        return (p, out, result)
     }
 
     /// Process ids whose parent is `pid` (from /proc).
-    func childProcesses(of pid: Int32) throws -> [Int32] {
+    static func childProcesses(of pid: Int32) throws -> [Int32] {
         try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.filter { child in
             guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
                 return false
