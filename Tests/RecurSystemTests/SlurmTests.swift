@@ -152,7 +152,9 @@ final class SlurmCluster {
         defer { Spawn.stop(serve) }
         try await slurm.wait("the coordinator to listen") { cluster.log("serve.log").components(separatedBy: "listening on").count > 2 }
         // `recur sweep create` runs in the test's directory: the dataset is named by its full path.
-        let yaml = cluster.sweepYAML(name: "it", trials: 8, parallel: 4, epochs: 12, units: 16, length: 48)
+        // 40 epochs: with 12 the sweep once ended (4.5 s) before the test, sharing two cores with
+        // other suites, got to its scancel.
+        let yaml = cluster.sweepYAML(name: "it", trials: 8, parallel: 4, epochs: 40, units: 16, length: 48)
             .replacingOccurrences(of: "dataset: series.csv", with: "dataset: \(cluster.dir.path)/series.csv")
         try Data(yaml.utf8).write(
             to: cluster.dir.appendingPathComponent("sweep.yaml")
