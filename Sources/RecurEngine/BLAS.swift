@@ -31,8 +31,8 @@ func gemm(
         if beta != 1 { scaleRows(c, rows: m, columns: n, stride: ldc, by: beta) }
         return
     }
-    if !transB && alpha == 1 && n >= GemmPath.narrowestColumns && m * n * k <= GemmPath.largestProduct {
-        switch recur_kernels_current() {
+    if !transB && alpha == 1 {
+        switch kernelLevel(m: m, n: n, k: k) {
         case Int32(RECUR_KERNELS_AVX512):
             recur_sgemm_avx512(transA ? 1 : 0, Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
             return
@@ -80,11 +80,12 @@ func gemmSum(
     c: UnsafeMutablePointer<Float>,
     ldc: Int
 ) {
-    if m > 0 && n >= GemmPath.narrowestColumns && m * n * (k1 + k2) <= GemmPath.largestProduct {
+    let level = kernelLevel(m: m, n: n, k: k1 + k2)
+    if level != Int32(RECUR_KERNELS_NONE) {
         let (m, n, k1, lda1, ldb1, k2, lda2, ldb2, ldc) = (
             Int32(m), Int32(n), Int32(k1), Int32(lda1), Int32(ldb1), Int32(k2), Int32(lda2), Int32(ldb2), Int32(ldc)
         )
-        switch recur_kernels_current() {
+        switch level {
         case Int32(RECUR_KERNELS_AVX512):
             recur_sgemm2_avx512(m, n, k1, a1, lda1, b1, ldb1, k2, a2, lda2, b2, ldb2, 0, c, ldc)
             return
@@ -96,6 +97,13 @@ func gemmSum(
     }
     gemm(m: m, n: n, k: k1, a: a1, lda: lda1, b: b1, ldb: ldb1, beta: 0, c: c, ldc: ldc)
     gemm(m: m, n: n, k: k2, a: a2, lda: lda2, b: b2, ldb: ldb2, beta: 1, c: c, ldc: ldc)
+}
+
+/// The thread's kernel level for an `[m, k]·[k, n]` product inside the measured crossover
+/// (`GemmPath`), else `RECUR_KERNELS_NONE` (BLAS): shared by `gemm` and `gemmSum`.
+@inline(__always)
+private func kernelLevel(m: Int, n: Int, k: Int) -> Int32 {
+    m > 0 && n >= GemmPath.narrowestColumns && m * n * k <= GemmPath.largestProduct ? recur_kernels_current() : Int32(RECUR_KERNELS_NONE)
 }
 
 private func scaleRows(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int, by beta: Float) {
