@@ -10,7 +10,9 @@ import Glibc
 #endif
 
 /// A coordinator and workers as real `recur` processes in a temporary directory.
-final class Cluster {
+/// `@unchecked Sendable`: only the test's own task starts and stops processes; the polls that
+/// `waitFor` runs on a thread of their own only read logs and the database.
+final class Cluster: @unchecked Sendable {
     let dir: URL
     let port: Int
     private(set) var coordinator: Process?
@@ -140,19 +142,26 @@ final class Cluster {
 
     func store() throws -> SweepStore { try SweepStore(path: database) }
 
-    /// Polls `condition` every 0.1 s, sleeping without holding a thread.
-    func waitFor(_ what: String, timeout: Double, _ condition: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if (try? await condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw ClusterError("timed out after \(timeout) s waiting for \(what)")
+    /// Polls `condition` every 0.1 s on a thread of its own (see `poll`).
+    func waitFor(_ what: String, timeout: Double, _ condition: @escaping @Sendable () throws -> Bool) async throws {
+        try await poll(what, timeout: timeout, until: condition) {}
     }
 
-    /// Waits until `count` epoch reports are stored (training is under way).
-    func waitForReports(_ count: Int = 1, _ what: String = "an epoch to be reported") async throws {
-        try await waitFor(what, timeout: 60) { try self.count("SELECT COUNT(*) FROM epoch_metrics") >= count }
+    /// Polls `condition` and runs `action` the moment it holds, on the polling thread (see `poll`).
+    @discardableResult
+    func waitFor<T: Sendable>(
+        _ what: String,
+        timeout: Double,
+        _ condition: @escaping @Sendable () throws -> Bool,
+        then action: @escaping @Sendable () throws -> T
+    ) async throws -> T {
+        try await poll(what, timeout: timeout, until: condition, then: action)
+    }
+
+    /// Waits until `count` epoch reports are stored (training is under way), then runs `action` at
+    /// once on the polling thread: a signal sent there reaches a trial that is still training.
+    func waitForReports(_ count: Int = 1, _ what: String = "an epoch to be reported", then action: @escaping @Sendable () -> Void = {}) async throws {
+        try await poll(what, timeout: 60, until: { try self.count("SELECT COUNT(*) FROM epoch_metrics") >= count }, then: action)
     }
 
     func sweepState(_ name: String = "it") throws -> SweepState { try store().sweep(named: name).state }

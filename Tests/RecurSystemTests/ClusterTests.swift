@@ -37,8 +37,8 @@ import Glibc
         try await cluster.startCoordinator(leaseSeconds: 4)
         try await cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 12, units: 16, length: 48))
         let victim = try cluster.startWorker()
-        try await cluster.waitForReports(2)
-        cluster.signal(victim, SIGKILL)
+        let victimPid = victim.processIdentifier
+        try await cluster.waitForReports(2) { kill(victimPid, SIGKILL) }
         await victim.ended()
         try cluster.startWorker()
         try await cluster.waitFor("the sweep to finish", timeout: 180) { try cluster.sweepState() == .done }
@@ -67,12 +67,14 @@ import Glibc
         try await cluster.createSweep(cluster.sweepYAML(trials: 6, parallel: 2, epochs: 8, units: 16, length: 48))
         try cluster.startWorker(tcp: true)
         try cluster.startWorker(tcp: false)
+        let coordinatorPid = cluster.coordinator!.processIdentifier
         try await cluster.waitFor("a completed trial and running ones", timeout: 120) {
             let store = try cluster.store()
             let trials = try store.trials(sweep: store.sweep(named: "it").id!)
             return trials.contains { $0.state == .completed } && trials.contains { $0.state == .running }
+        } then: {
+            kill(coordinatorPid, SIGKILL)
         }
-        cluster.signal(cluster.coordinator!, SIGKILL)
         await cluster.coordinator!.ended()
         let acknowledged = try await cluster.store().writer.read { db in
             try Row.fetchAll(db, sql: "SELECT attempt_id, epoch, val_mae FROM epoch_metrics").map {
@@ -114,8 +116,8 @@ import Glibc
         try await cluster.startCoordinator(leaseSeconds: 4)
         try await cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 10, units: 16, length: 48))
         let worker = try cluster.startWorker()
-        try await cluster.waitForReports()
-        cluster.signal(worker, SIGSTOP)
+        let workerPid = worker.processIdentifier
+        try await cluster.waitForReports { kill(workerPid, SIGSTOP) }
         try await cluster.waitFor("the frozen lease to expire", timeout: 30) {
             try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'lost'") >= 1
         }
@@ -142,8 +144,8 @@ import Glibc
         try await cluster.startCoordinator(leaseSeconds: 30)
         try await cluster.createSweep(cluster.sweepYAML(trials: 2, parallel: 1, epochs: 15, units: 16, length: 48))
         let worker = try cluster.startWorker()
-        try await cluster.waitForReports()
-        cluster.signal(worker, SIGTERM)
+        let workerPid = worker.processIdentifier
+        try await cluster.waitForReports { kill(workerPid, SIGTERM) }
         await worker.ended()
         #expect(worker.terminationStatus == 0)
         let released = try cluster.count("SELECT COUNT(*) FROM attempts WHERE state = 'released'")
@@ -175,10 +177,15 @@ import Glibc
             environment: ProcessInfo.processInfo.environment,
             output: cluster.dir.appendingPathComponent("shell.log").path
         )
-        try await cluster.waitForReports()
-        try await cluster.waitFor("the shell to write the worker's pid", timeout: 10) { cluster.log("worker.pid").hasSuffix("\n") }
-        let pid = try #require(Int32(cluster.log("worker.pid").trimmingCharacters(in: .whitespacesAndNewlines)), "\(cluster.log("shell.log"))")
-        kill(pid, SIGTERM)
+        let pid = try await cluster.waitFor("an epoch to be reported and the shell to write the worker's pid", timeout: 60) {
+            try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 1 && cluster.log("worker.pid").hasSuffix("\n")
+        } then: { () throws -> Int32 in
+            guard let pid = Int32(cluster.log("worker.pid").trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                throw ClusterError("worker.pid holds no pid; shell.log: \(cluster.log("shell.log"))")
+            }
+            kill(pid, SIGTERM)
+            return pid
+        }
         // Spawn.wait has no timeout, so a stuck worker is killed here; a guard, not a speed check.
         let guardTask = Task.detached {
             try await Task.sleep(for: .seconds(120))

@@ -105,7 +105,7 @@ import Glibc
         try #require(r.status == 0, "login-link: \(r.stderr)")
         let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         /// Sweep pages served so far (the first load and each poll), from /metrics.
-        func pagesServed() -> Int {
+        @Sendable func pagesServed() -> Int {
             let request = Array("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n".utf8)
             let text = String(decoding: RawHTTP.exchange(port: cluster.port, request), as: UTF8.self)
             return text.split(separator: "\n").filter { $0.hasPrefix("recur_http_requests_total{route=\"/sweeps/") }

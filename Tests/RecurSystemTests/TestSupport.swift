@@ -57,6 +57,26 @@ func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async t
     }
 }
 
+/// Polls `condition` every 0.1 s on a thread of its own and, the moment it holds, runs `action` on
+/// that same thread. A test that must act while something is under way (kill a worker mid-trial)
+/// acts here: on a busy 2-core machine, the hop back to the cooperative pool after a poll has come
+/// only after the whole sweep had finished.
+func poll<T: Sendable>(
+    _ what: String,
+    timeout: Double,
+    until condition: @escaping @Sendable () throws -> Bool,
+    then action: @escaping @Sendable () throws -> T
+) async throws -> T {
+    try await offThePool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? condition()) == true { return try action() }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw ClusterError("timed out after \(timeout) s waiting for \(what)")
+    }
+}
+
 extension Process {
     /// Waits for the process to end without holding one of the test process's few threads.
     func ended() async {
