@@ -137,6 +137,31 @@ import Testing
         #expect(worst.error <= 2e-5, "\(path): max relative |Δ| \(worst.error) (\(worst.shape))")
     }
 
+    /// An AVX2 worker and an AVX-512 worker of one sweep compute the same bits: each kernel, wide
+    /// or narrow block, sums every output in the same order. Needs a CPU with both.
+    @Test(.enabled(if: GemmPath.available.contains(.avx512), "needs an AVX-512 CPU"))
+    func avx2AndAVX512GiveTheSameBits() {
+        var rng = SeededGenerator(seed: 13)
+        var differing: [String] = []
+        for transA in [false, true] {
+            for (m, n, k) in [(64, 16, 64), (17, 16, 32), (13, 9, 14), (64, 128, 32), (64, 33, 96), (7, 48, 1)] {
+                let lda = (transA ? m : k) + 1
+                let a = (0..<((transA ? k : m) * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let c0 = (0..<(m * n)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let products = [GemmPath.avx2, .avx512].map { path in
+                    var c = c0
+                    GemmPath.with(path) {
+                        gemm(transA: transA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: n, beta: 1, c: &c, ldc: n)
+                    }
+                    return c
+                }
+                if products[0] != products[1] { differing.append("\(transA ? "Aᵀ" : "A") m=\(m) n=\(n) k=\(k)") }
+            }
+        }
+        #expect(differing.isEmpty, "AVX2 and AVX-512 products differ at \(differing)")
+    }
+
     /// Run-time dispatch agrees with the kernel's view of the CPU (Linux: /proc/cpuinfo's flags).
     @Test func dispatchFollowsTheCPUsFlags() throws {
         #if os(Linux) && arch(x86_64)
