@@ -1,66 +1,68 @@
 import Foundation
 import Hummingbird
+import Prometheus
 import RecurStore
+import Synchronization
 
-/// Request counts and latencies per route and status, exposed at `/metrics` in Prometheus text format.
-public actor HTTPMetrics {
-    struct Series {
-        var count = 0
-        var sum = 0.0
-        var buckets = [Int](repeating: 0, count: HTTPMetrics.bounds.count)
+/// `/metrics` in Prometheus text format, kept in a swift-prometheus registry: request counts by
+/// route and status, latency histograms by route, the coordinator's own tallies and the leases
+/// held now.
+public final class HTTPMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    /// The coordinator's tallies as last published, so each scrape adds only what is new: its
+    /// counts live in the coordinator actor, and a registry counter can only go up.
+    private let published = Mutex<[String: Int]>([:])
+
+    static let bounds: [Duration] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30].map {
+        .microseconds(Int64(($0 * 1e6).rounded()))
     }
-    static let bounds: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30]
-    private var series: [String: Series] = [:]
-    private var statuses: [String: Int] = [:]
+
+    // Computed: swift-prometheus's descriptor is not `Sendable`.
+    static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "recur", metricName: "http_requests", unitName: "total", helpText: "HTTP requests by route and status.")
+    }
+    static var latency: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "recur", metricName: "http_request", unitName: "seconds", helpText: "Request latency by route.")
+    }
+    static var running: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "recur", metricName: "running_leases", unitName: "", helpText: "Leases currently held.")
+    }
 
     public init() {}
 
-    func record(route: String, status: Int, seconds: Double) {
-        var s = series[route] ?? Series()
-        s.count += 1
-        s.sum += seconds
-        for (i, b) in HTTPMetrics.bounds.enumerated() where seconds <= b { s.buckets[i] += 1 }
-        series[route] = s
-        statuses["\(route)|\(status)", default: 0] += 1
+    func record(route: String, status: Int, duration: Duration) {
+        registry.makeCounter(descriptor: Self.requests, labels: [("route", route), ("status", String(status))]).increment()
+        registry.makeDurationHistogram(descriptor: Self.latency, labels: [("route", route)], buckets: Self.bounds).record(duration)
     }
 
     func prometheusText(counters: Coordinator.Counters, store: SweepStore) -> String {
-        var out = ""
-        func counter(_ name: String, _ help: String, _ value: Int) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n\(name) \(value)\n"
-        }
-        counter("recur_leases_total", "Trials leased to workers.", counters.leases)
-        counter("recur_reports_total", "Epoch reports accepted.", counters.reports)
-        counter("recur_duplicate_reports_total", "Epoch reports already recorded (idempotent replays).", counters.duplicateReports)
-        counter("recur_completions_total", "Trials completed.", counters.completions)
-        counter("recur_prunes_total", "Trials pruned.", counters.prunes)
-        counter("recur_failures_total", "Attempts reported failed.", counters.failures)
-        counter("recur_releases_total", "Leases released by workers.", counters.releases)
-        counter("recur_lease_expirations_total", "Leases that expired.", counters.expirations)
-        counter("recur_stale_calls_total", "Calls refused with 409 for a stale lease.", counters.staleCalls)
-        counter("recur_group_commits_total", "SQLite transactions that committed worker calls (group commit).", counters.groupCommits)
-        counter("recur_grouped_calls_total", "Worker calls committed by those transactions.", counters.groupedCalls)
-        counter(
-            "recur_dataset_downloads_total",
-            "Dataset downloads served (GET /v1/datasets/{sha256}, ranged ones included).",
-            counters.datasetDownloads
-        )
-        let running = (try? store.runningAttempts().count) ?? 0
-        out += "# HELP recur_running_leases Leases currently held.\n# TYPE recur_running_leases gauge\nrecur_running_leases \(running)\n"
-        out += "# HELP recur_http_requests_total HTTP requests by route and status.\n# TYPE recur_http_requests_total counter\n"
-        for (key, n) in statuses.sorted(by: { $0.key < $1.key }) {
-            let parts = key.split(separator: "|")
-            out += "recur_http_requests_total{route=\"\(parts[0])\",status=\"\(parts[1])\"} \(n)\n"
-        }
-        out += "# HELP recur_http_request_seconds Request latency by route.\n# TYPE recur_http_request_seconds histogram\n"
-        for (route, s) in series.sorted(by: { $0.key < $1.key }) {
-            for (i, b) in HTTPMetrics.bounds.enumerated() {
-                out += "recur_http_request_seconds_bucket{route=\"\(route)\",le=\"\(b)\"} \(s.buckets[i])\n"
+        // Each is published as `recur_<name>_total`.
+        let tallies: [(name: String, help: String, value: Int)] = [
+            ("leases", "Trials leased to workers.", counters.leases),
+            ("reports", "Epoch reports accepted.", counters.reports),
+            ("duplicate_reports", "Epoch reports already recorded (idempotent replays).", counters.duplicateReports),
+            ("completions", "Trials completed.", counters.completions),
+            ("prunes", "Trials pruned.", counters.prunes),
+            ("failures", "Attempts reported failed.", counters.failures),
+            ("releases", "Leases released by workers.", counters.releases),
+            ("lease_expirations", "Leases that expired.", counters.expirations),
+            ("stale_calls", "Calls refused with 409 for a stale lease.", counters.staleCalls),
+            ("group_commits", "SQLite transactions that committed worker calls (group commit).", counters.groupCommits),
+            ("grouped_calls", "Worker calls committed by those transactions.", counters.groupedCalls),
+            ("dataset_downloads", "Dataset downloads served (GET /v1/datasets/{sha256}, ranged ones included).", counters.datasetDownloads),
+        ]
+        published.withLock { published in
+            for tally in tallies {
+                let new = tally.value - published[tally.name, default: 0]
+                let counter = registry.makeCounter(
+                    descriptor: MetricNameDescriptor(namespace: "recur", metricName: tally.name, unitName: "total", helpText: tally.help)
+                )
+                if new > 0 { counter.increment(by: Int64(new)) }
+                published[tally.name] = tally.value
             }
-            out += "recur_http_request_seconds_bucket{route=\"\(route)\",le=\"+Inf\"} \(s.count)\n"
-            out += "recur_http_request_seconds_sum{route=\"\(route)\"} \(s.sum)\nrecur_http_request_seconds_count{route=\"\(route)\"} \(s.count)\n"
         }
-        return out
+        registry.makeGauge(descriptor: Self.running).set(Double((try? store.runningAttempts().count) ?? 0))
+        return registry.emitToString()
     }
 }
 
@@ -69,18 +71,16 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        func record(_ status: HTTPResponse.Status) async {
-            let elapsed = ContinuousClock.now - start
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            // The route's template (`/v1/leases/{token}/epochs`), so tokens and names add no series.
-            await metrics.record(route: context.endpointPath ?? "unmatched", status: status.code, seconds: seconds)
+        // The route's template (`/v1/leases/{token}/epochs`), so tokens and names add no series.
+        func record(_ status: HTTPResponse.Status) {
+            metrics.record(route: context.endpointPath ?? "unmatched", status: status.code, duration: ContinuousClock.now - start)
         }
         do {
             let response = try await next(request, context)
-            await record(response.status)
+            record(response.status)
             return response
         } catch let error as any HTTPResponseError {
-            await record(error.status)
+            record(error.status)
             throw error
         }
     }

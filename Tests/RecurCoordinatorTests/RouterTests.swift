@@ -403,6 +403,12 @@ import Testing
                 )
                 #expect(text.contains("recur_http_request_seconds_bucket{route=\"/v1/leases/{token}/epochs\""))
             }
+            // A second scrape publishes only what is new: the tallies are not added again.
+            try await client.execute(uri: "/metrics", method: .get, headers: Self.auth) { r in
+                let text = String(buffer: r.body)
+                #expect(text.contains("recur_leases_total 1\n") && text.contains("recur_completions_total 1\n"), "\(text)")
+                #expect(text.contains("recur_http_requests_total{route=\"/metrics\",status=\"200\"} 1\n"), "\(text)")
+            }
         }
         #expect(try coordinator.store.metrics(trial: 1).count == 2)
     }
