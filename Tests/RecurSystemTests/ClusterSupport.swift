@@ -147,17 +147,6 @@ final class Cluster: @unchecked Sendable {
         try await poll(what, timeout: timeout, until: condition) {}
     }
 
-    /// Polls `condition` and runs `action` the moment it holds, on the polling thread (see `poll`).
-    @discardableResult
-    func waitFor<T: Sendable>(
-        _ what: String,
-        timeout: Double,
-        _ condition: @escaping @Sendable () throws -> Bool,
-        then action: @escaping @Sendable () throws -> T
-    ) async throws -> T {
-        try await poll(what, timeout: timeout, until: condition, then: action)
-    }
-
     /// Waits until `count` epoch reports are stored (training is under way), then runs `action` at
     /// once on the polling thread: a signal sent there reaches a trial that is still training.
     func waitForReports(_ count: Int = 1, _ what: String = "an epoch to be reported", then action: @escaping @Sendable () -> Void = {}) async throws {

@@ -68,7 +68,7 @@ import Glibc
         try cluster.startWorker(tcp: true)
         try cluster.startWorker(tcp: false)
         let coordinatorPid = cluster.coordinator!.processIdentifier
-        try await cluster.waitFor("a completed trial and running ones", timeout: 120) {
+        try await poll("a completed trial and running ones", timeout: 120) {
             let store = try cluster.store()
             let trials = try store.trials(sweep: store.sweep(named: "it").id!)
             return trials.contains { $0.state == .completed } && trials.contains { $0.state == .running }
@@ -177,7 +177,7 @@ import Glibc
             environment: ProcessInfo.processInfo.environment,
             output: cluster.dir.appendingPathComponent("shell.log").path
         )
-        let pid = try await cluster.waitFor("an epoch to be reported and the shell to write the worker's pid", timeout: 60) {
+        let pid = try await poll("an epoch to be reported and the shell to write the worker's pid", timeout: 60) {
             try cluster.count("SELECT COUNT(*) FROM epoch_metrics") >= 1 && cluster.log("worker.pid").hasSuffix("\n")
         } then: { () throws -> Int32 in
             guard let pid = Int32(cluster.log("worker.pid").trimmingCharacters(in: .whitespacesAndNewlines)) else {

@@ -61,6 +61,7 @@ func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async t
 /// that same thread. A test that must act while something is under way (kill a worker mid-trial)
 /// acts here: on a busy 2-core machine, the hop back to the cooperative pool after a poll has come
 /// only after the whole sweep had finished.
+@discardableResult
 func poll<T: Sendable>(
     _ what: String,
     timeout: Double,
