@@ -87,9 +87,20 @@ public final class RandomSampler: Sampler {
     public init(spec: SweepSpec) { self.spec = spec }
 
     public func suggest(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
-        if let batch, let config = batch.first(where: { !isTaken($0.hash) }) { return config }
+        if let batch {
+            // The taken set only grows, so every draw before the cursor is taken: each lease looks
+            // at the next few draws, not the whole list (a config's hash is a SHA-256).
+            while cursor < batch.count {
+                let next = batch[cursor]
+                if !isTaken(next.hash) { return next.config }
+                cursor += 1
+            }
+        }
         return draw(number: number, isTaken: isTaken)
     }
+
+    /// How far into `batch` every draw is taken.
+    private var cursor = 0
 
     /// Draw `number`: the first of its redraws the sweep does not hold.
     func draw(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
@@ -103,16 +114,17 @@ public final class RandomSampler: Sampler {
 
     /// Every draw of a sweep that runs them all, priciest first (training FLOPs per window; ties
     /// keep draw order); nil when the sweep may end early.
-    lazy var batch: [TrialConfig]? = {
+    lazy var batch: [(config: TrialConfig, hash: String)]? = {
         guard spec.search.stopRules.isEmpty, spec.search.maxTrials <= 10_000 else { return nil }
-        var drawn: [TrialConfig] = []
+        var drawn: [(config: TrialConfig, hash: String)] = []
         var hashes: Set<String> = []
         for number in 0..<spec.search.maxTrials {
             guard let config = draw(number: number, isTaken: { hashes.contains($0) }) else { break }
-            hashes.insert(config.hash)
-            drawn.append(config)
+            let hash = config.hash
+            hashes.insert(hash)
+            drawn.append((config, hash))
         }
-        let costs = drawn.map { spec.flopsPerSample($0, features: spec.featureHint) }
+        let costs = drawn.map { spec.flopsPerSample($0.config, features: spec.featureHint) }
         return drawn.indices.sorted { costs[$0] != costs[$1] ? costs[$0] > costs[$1] : $0 < $1 }.map { drawn[$0] }
     }()
 

@@ -99,13 +99,15 @@ public final class TPESampler: Sampler {
     }
 
     public func suggest(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
-        if points.count < spec.search.startupTrials { return RandomSampler(spec: spec).suggest(number: number, isTaken: isTaken) }
+        // Start-up and fallback draws are plain random draws in draw order: an unbiased sample for
+        // the model (not RandomSampler's priciest-first batch, which would also be drawn anew).
+        if points.count < spec.search.startupTrials { return RandomSampler(spec: spec).draw(number: number, isTaken: isTaken) }
         for attempt in 0..<100 {
             var rng = spec.generator(number: number, attempt: attempt)
             let config = modelConfig(rng: &rng)
             if !isTaken(config.hash) { return config }
         }
-        return RandomSampler(spec: spec).suggest(number: number, isTaken: isTaken)
+        return RandomSampler(spec: spec).draw(number: number, isTaken: isTaken)
     }
 
     private func modelConfig(rng: inout SeededGenerator) -> TrialConfig {
