@@ -96,21 +96,11 @@ public final class RandomSampler: Sampler {
                 cursor += 1
             }
         }
-        return draw(number: number, isTaken: isTaken)
+        return spec.randomDraw(number: number, isTaken: isTaken)
     }
 
     /// How far into `batch` every draw is taken.
     private var cursor = 0
-
-    /// Draw `number`: the first of its redraws the sweep does not hold.
-    func draw(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
-        for attempt in 0..<100 {
-            var rng = spec.generator(number: number, attempt: attempt)
-            let config = spec.randomConfig(rng: &rng)
-            if !isTaken(config.hash) { return config }
-        }
-        return nil
-    }
 
     /// Every draw of a sweep that runs them all, priciest first (training FLOPs per window; ties
     /// keep draw order); nil when the sweep may end early.
@@ -119,7 +109,7 @@ public final class RandomSampler: Sampler {
         var drawn: [(config: TrialConfig, hash: String)] = []
         var hashes: Set<String> = []
         for number in 0..<spec.search.maxTrials {
-            guard let config = draw(number: number, isTaken: { hashes.contains($0) }) else { break }
+            guard let config = spec.randomDraw(number: number, isTaken: { hashes.contains($0) }) else { break }
             let hash = config.hash
             hashes.insert(hash)
             drawn.append((config, hash))
@@ -132,6 +122,17 @@ public final class RandomSampler: Sampler {
 }
 
 extension SweepSpec {
+    /// Random draw `number`: the first of its redraws the sweep does not hold. Random search's
+    /// fallback and TPE's start-up draws, in draw order.
+    func randomDraw(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
+        for attempt in 0..<100 {
+            var rng = generator(number: number, attempt: attempt)
+            let config = randomConfig(rng: &rng)
+            if !isTaken(config.hash) { return config }
+        }
+        return nil
+    }
+
     func randomConfig(rng: inout SeededGenerator) -> TrialConfig {
         var values: [String: ParameterValue] = [:]
         let depthLimit = maximumDepth

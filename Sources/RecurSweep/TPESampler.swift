@@ -100,14 +100,14 @@ public final class TPESampler: Sampler {
 
     public func suggest(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
         // Start-up and fallback draws are plain random draws in draw order: an unbiased sample for
-        // the model (not RandomSampler's priciest-first batch, which would also be drawn anew).
-        if points.count < spec.search.startupTrials { return RandomSampler(spec: spec).draw(number: number, isTaken: isTaken) }
+        // the model, not random search's priciest-first order.
+        if points.count < spec.search.startupTrials { return spec.randomDraw(number: number, isTaken: isTaken) }
         for attempt in 0..<100 {
             var rng = spec.generator(number: number, attempt: attempt)
             let config = modelConfig(rng: &rng)
             if !isTaken(config.hash) { return config }
         }
-        return RandomSampler(spec: spec).draw(number: number, isTaken: isTaken)
+        return spec.randomDraw(number: number, isTaken: isTaken)
     }
 
     private func modelConfig(rng: inout SeededGenerator) -> TrialConfig {

@@ -105,11 +105,10 @@ import Testing
         let space = "  cell: {choice: [simple_rnn, gru, lstm]}\n  units: {choice: [8, 16, 32, 64]}\n  depth: {int: [1, 3]}"
         let spec = try Self.spec("tpe", space: space, extra: ", max_trials: 40, n_startup: 6")
         let tpe = spec.makeSampler()
-        let random = RandomSampler(spec: spec)
         var taken: Set<String> = []
         for n in 0..<6 {
             let config = tpe.suggest(number: n, isTaken: { taken.contains($0) })
-            #expect(config != nil && config == random.draw(number: n, isTaken: { taken.contains($0) }), "start-up trial \(n)")
+            #expect(config != nil && config == spec.randomDraw(number: n, isTaken: { taken.contains($0) }), "start-up trial \(n)")
             if let config { taken.insert(config.hash) }
         }
     }
