@@ -102,7 +102,7 @@ func gemmSum(
 /// The thread's kernel level for an `[m, k]·[k, n]` product inside the measured crossover
 /// (`GemmPath`), else `RECUR_KERNELS_NONE` (BLAS): shared by `gemm` and `gemmSum`.
 @inline(__always)
-private func kernelLevel(m: Int, n: Int, k: Int) -> Int32 {
+func kernelLevel(m: Int, n: Int, k: Int) -> Int32 {
     m > 0 && n >= GemmPath.narrowestColumns && m * n * k <= GemmPath.largestProduct ? recur_kernels_current() : Int32(RECUR_KERNELS_NONE)
 }
 

@@ -1,4 +1,5 @@
 import CRecurKernels
+import Foundation
 
 /// Which code runs the engine's small matrix products: OpenBLAS, or Recur's own unpacked kernels
 /// (`Sources/CRecurKernels`) for AVX2 + FMA or AVX-512, picked at run time from the CPU, so one
@@ -22,12 +23,23 @@ public enum GemmPath: Int, Sendable, CaseIterable, CustomStringConvertible {
         return try body()
     }
 
+    /// Whether LSTM and GRU steps run as one fused kernel where they can
+    /// (`RecurrentDirection.fusesSteps`): on unless `RECUR_FUSED=0`, which measures the unfused
+    /// path with the same binary; the engine's tests bind it to compare the two.
+    @TaskLocal public static var fusedSteps = ProcessInfo.processInfo.environment["RECUR_FUSED"] != "0"
+
+    /// Whether this process fuses LSTM and GRU steps where a model allows it: on the AVX-512
+    /// kernels, in a build whose gate pass divides exactly, unless `RECUR_FUSED=0`.
+    public static var fusesSteps: Bool { fusedSteps && detected == .avx512 && RecurrentDirection.gatesDivideExactly }
+
     /// What `recur --version` and `recur bench engine` print.
     public var summary: String {
         switch self {
         case .blas: "BLAS (Recur's kernels off)"
         case .avx2: "Recur's AVX2 kernels (BLAS above \(Self.largestProduct) multiply-adds)"
-        case .avx512: "Recur's AVX-512 kernels (BLAS above \(Self.largestProduct) multiply-adds)"
+        case .avx512:
+            "Recur's AVX-512 kernels (BLAS above \(Self.largestProduct) multiply-adds)"
+                + (Self.fusesSteps ? "; LSTM and GRU steps fused with their gates" : "")
         }
     }
 

@@ -169,8 +169,13 @@ final class RecurrentDirection {
         }
         if recurrentMaskCount > 0 { maskedState.reserve(gates * batch * h) }
 
+        let fused = fusesSteps()
         for s in 0..<steps {
             let t = reverse ? steps - 1 - s : s
+            if fused {
+                fusedForward(t)
+                continue
+            }
             if cell == .gru { projectInput(step: t) } else { projectInputAndState(step: t) }
             switch cell {
             case .simpleRNN: simpleRNNForward(t)
@@ -193,7 +198,7 @@ final class RecurrentDirection {
     }
 
     /// The step-`t` input each gate sees, `[B, F]`: `x_t`, or `x_t ⊙ d_k` when input dropout is on.
-    private func stepInput(_ t: Int, gate k: Int) -> UnsafePointer<Float> {
+    func stepInput(_ t: Int, gate k: Int) -> UnsafePointer<Float> {
         let offset = t * batch * inputSize
         if inputMaskCount == 0 { return input! + offset }
         return UnsafePointer(maskedInput.pointer + (inputMaskCount == 1 ? 0 : k) * steps * batch * inputSize + offset)

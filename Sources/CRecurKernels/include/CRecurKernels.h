@@ -30,4 +30,21 @@ void recur_sgemm2_avx2(int m, int n, int k1, const float *a1, int lda1, const fl
 void recur_sgemm2_avx512(int m, int n, int k1, const float *a1, int lda1, const float *b1, int ldb1, int k2, const float *a2,
                          int lda2, const float *b2, int ldb2, float beta, float *c, int ldc);
 
+/// Recurrent forward steps with their gates fused into the products (AVX-512 only), for rows
+/// `r < batch` and units `j < hidden`, with no dropout masks on the products; the same bits as the
+/// engine's unfused step (`recur_sgemm*` then its Swift gate pass). `x` `[batch, features]` (or
+/// `x_t ⊙ d` under input dropout), `h_prev` `[batch, hidden]`; kernels `[features, G·H]` and
+/// `[hidden, G·H]` in Keras's gate order; `z` (the tape) `[batch, G·H]`; states `[batch, hidden]`.
+///
+/// LSTM (G = 4): `z = (σ(s_i), σ(s_f), tanh(s_c), σ(s_o))` with `s = x·K + h·U + b`;
+/// `c_out = f⊙c_prev + i⊙g`, `h_out = o⊙tanh(c_out)`.
+void recur_lstm_step_avx512(int batch, int hidden, int features, const float *x, const float *kernel, const float *h_prev,
+                            const float *recurrent, const float *bias, const float *c_prev, float *z, float *c_out, float *h_out);
+/// GRU with reset_after (G = 3): `z = (σ(s_z), σ(s_r), ĥ)` with `s = x·K + h·U + b_folded` for
+/// z and r, `q_out = h·U_h + b^h_h`, `ĥ = tanh(x·K_h + b^x_h + r⊙q)`, `h_out = z⊙h_prev + (1−z)⊙ĥ`
+/// (`folded_bias` `[3H]` is the input bias plus the recurrent z and r biases).
+void recur_gru_step_avx512(int batch, int hidden, int features, const float *x, const float *kernel, const float *h_prev,
+                           const float *recurrent, const float *folded_bias, const float *recurrent_bias, float *z, float *q_out,
+                           float *h_out);
+
 #endif

@@ -58,3 +58,13 @@ static inline __attribute__((always_inline)) recur_float16 recur_reciprocal16(re
     return 1.0f / x;
 #endif
 }
+
+/// 1 where `recur_reciprocal16` divides exactly (every build below AVX-512, the portable one
+/// included), 0 where it uses `rcp14`: evaluated in the including module's own target.
+static inline __attribute__((always_inline)) int recur_reciprocal_is_exact(void) {
+#if defined(__x86_64__) && defined(__AVX512F__)
+    return 0;
+#else
+    return 1;
+#endif
+}

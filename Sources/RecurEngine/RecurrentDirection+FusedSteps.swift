@@ -1,0 +1,65 @@
+import CRecurKernels
+import CRecurSupport
+
+/// Forward steps with the gates fused into the products (`Sources/CRecurKernels/recurrent_step.c`):
+/// LSTM and GRU (reset_after) on Recur's AVX-512 kernels, the `[B, G·H]` pre-activations never
+/// stored. They give the unfused path's bits, so whether a step fuses changes no result.
+extension RecurrentDirection {
+    /// Whether this build's gate pass divides exactly (`recur_reciprocal16`, evaluated in the
+    /// engine's own target), as the fused kernels do; a native AVX-512 build uses `rcp14`.
+    static let gatesDivideExactly = recur_reciprocal_is_exact() != 0
+
+    /// Whether the coming forward pass fuses its steps: LSTM or GRU (reset_after) with one
+    /// product of `x_t` and `h` for all gates (no recurrent dropout: per-gate masked states ran
+    /// slower fused), where the unfused step's products would run on the AVX-512 kernels, so
+    /// that fusing keeps their summation order. Read after `sampleMasks`.
+    func fusesSteps() -> Bool {
+        guard GemmPath.fusedSteps, Self.gatesDivideExactly, inputMaskCount <= 1, recurrentMaskCount == 0 else { return false }
+        let avx512 = Int32(RECUR_KERNELS_AVX512)
+        let (b, h, f, gh) = (batch, hiddenSize, inputSize, gateWidth)
+        switch cell {
+        case .lstm: return kernelLevel(m: b, n: gh, k: f + h) == avx512
+        case .gru where resetAfter: return kernelLevel(m: b, n: gh, k: f) == avx512 && kernelLevel(m: b, n: gh, k: h) == avx512
+        case .gru, .simpleRNN: return false
+        }
+    }
+
+    /// The fused forward step at `t`: `lstmForward(t)` or `gruForward(t)` with their products.
+    func fusedForward(_ t: Int) {
+        let (b, h, gh) = (batch, hiddenSize, gateWidth)
+        let (bi, hi, fi) = (Int32(b), Int32(h), Int32(inputSize))
+        let x = stepInput(t, gate: 0)
+        let hPrev = state(previousSlot(t))
+        if cell == .lstm {
+            recur_lstm_step_avx512(
+                bi,
+                hi,
+                fi,
+                x,
+                kernel,
+                hPrev,
+                recurrentKernel,
+                bias,
+                cells.pointer + previousSlot(t) * b * h,
+                z.pointer + t * b * gh,
+                cells.pointer + outputSlot(t) * b * h,
+                state(outputSlot(t))
+            )
+        } else {
+            recur_gru_step_avx512(
+                bi,
+                hi,
+                fi,
+                x,
+                kernel,
+                hPrev,
+                recurrentKernel,
+                foldedBias.pointer,
+                bias + gh,
+                z.pointer + t * b * gh,
+                aux.pointer + t * b * h,
+                state(outputSlot(t))
+            )
+        }
+    }
+}
