@@ -15,7 +15,7 @@
  *
  * Every gate reads the same `x_t` and `h_{t−1}`, so one broadcast of a row's element feeds all
  * of a unit's gates. Under recurrent dropout each gate reads its own `h ⊙ m_k`: a variant that
- * broadcast per gate (one broadcast per FMA) ran at 0.75× the unfused LSTM step and 0.97× the
+ * broadcast per gate (one broadcast per FMA) ran at about 0.73× the unfused LSTM step and 0.97× the
  * stacked GRU one on Zen 4, so those steps stay unfused.
  */
 #include "CRecurKernels.h"
