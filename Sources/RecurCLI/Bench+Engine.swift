@@ -100,7 +100,7 @@ extension Bench {
                             "model": name, "features": f, "batch": batch, "seq_len": seqLen, "threads": 1,
                             "samples_per_sec": (samplesPerSecond * 10).rounded() / 10, "gflops": (gflops * 100).rounded() / 100,
                             "blas": blas.library, "blas_kernel": blas.coreName, "blas_config": blas.configuration,
-                            "kernels": GemmPath.detected.description, "fused_steps": GemmPath.fusesSteps,
+                            "kernels": GemmPath.detected.description, "fused_steps": model.lastForwardFused,
                         ]
                         print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
                     } else {

@@ -23,14 +23,14 @@ public enum GemmPath: Int, Sendable, CaseIterable, CustomStringConvertible {
         return try body()
     }
 
-    /// Whether LSTM and GRU steps run as one fused kernel where they can
-    /// (`RecurrentDirection.fusesSteps`): on unless `RECUR_FUSED=0`, which measures the unfused
-    /// path with the same binary; the engine's tests bind it to compare the two.
-    @TaskLocal public static var fusedSteps = ProcessInfo.processInfo.environment["RECUR_FUSED"] != "0"
+    /// Whether LSTM and GRU steps may run as one fused kernel (`RecurrentDirection.fusesSteps`):
+    /// on unless `RECUR_FUSED=0`, which measures the unfused path with the same binary; the
+    /// engine's tests bind it to compare the two.
+    @TaskLocal static var fusionEnabled = ProcessInfo.processInfo.environment["RECUR_FUSED"] != "0"
 
     /// Whether this process fuses LSTM and GRU steps where a model allows it: on the AVX-512
     /// kernels, in a build whose gate pass divides exactly, unless `RECUR_FUSED=0`.
-    public static var fusesSteps: Bool { fusedSteps && detected == .avx512 && RecurrentDirection.gatesDivideExactly }
+    public static var fusesSteps: Bool { fusionEnabled && detected == .avx512 && RecurrentDirection.gatesDivideExactly }
 
     /// What `recur --version` and `recur bench engine` print.
     public var summary: String {

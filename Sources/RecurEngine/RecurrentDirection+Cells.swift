@@ -3,7 +3,9 @@
 /// (SimpleRNN and LSTM: `x_t·K + h_{t−1}·U`, made in one product by the caller; GRU: `x_t·K`, to
 /// which the step adds its recurrent products), then makes one fused pass over it that writes the
 /// activated gates to the tape `z`; each backward step writes the gate
-/// gradients `Δ_t` and `∂L/∂h_{t−1}`. Derivatives use stored activations only.
+/// gradients `Δ_t` and `∂L/∂h_{t−1}`. Derivatives use stored activations only. On AVX-512 the
+/// LSTM and GRU forward steps usually run fused instead (`RecurrentDirection+FusedSteps.swift`),
+/// with the same bits as these.
 ///
 /// Each kernel body is a local `@inline(__always)` function `lanes(j, w)` that an explicit loop
 /// calls with the constant width `vectorWidth` for full vectors, so their loads and stores compile

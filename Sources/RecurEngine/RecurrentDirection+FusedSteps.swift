@@ -14,7 +14,7 @@ extension RecurrentDirection {
     /// slower fused), where the unfused step's products would run on the AVX-512 kernels, so
     /// that fusing keeps their summation order. Read after `sampleMasks`.
     func fusesSteps() -> Bool {
-        guard GemmPath.fusedSteps, Self.gatesDivideExactly, inputMaskCount <= 1, recurrentMaskCount == 0 else { return false }
+        guard GemmPath.fusionEnabled, Self.gatesDivideExactly, inputMaskCount <= 1, recurrentMaskCount == 0 else { return false }
         let avx512 = Int32(RECUR_KERNELS_AVX512)
         let (b, h, f, gh) = (batch, hiddenSize, inputSize, gateWidth)
         switch cell {

@@ -43,7 +43,7 @@ final class RecurrentDirection {
     /// recurrent product (GRU reset_after: `x_t·K` only). The GEMMs fill this slab, which stays in
     /// cache from step to step, and the gate kernels write the activated gates to the tape `z`, so
     /// the tape's fresh lines are filled by stores spread among the kernels' arithmetic rather
-    /// than by a GEMM's dense stores (LSTM +2–16 %).
+    /// than by a GEMM's dense stores (LSTM +2–16 %). A fused step (`fusesSteps`) has no slab.
     let preactivation = FloatBuffer()
     /// GRU reset_after: the per-step recurrent product `[B, 3H]`, and the input bias with the
     /// recurrent z and r biases folded in `[3H]`.
@@ -73,6 +73,9 @@ final class RecurrentDirection {
 
     private(set) var batch = 0
     private(set) var steps = 0
+    /// Whether the last forward pass ran fused steps (`fusesSteps`): what the engine's tests and
+    /// `recur bench engine` report.
+    private(set) var lastForwardFused = false
     private(set) var inputMaskCount = 0
     private(set) var recurrentMaskCount = 0
     private var input: UnsafePointer<Float>?
@@ -148,9 +151,11 @@ final class RecurrentDirection {
         let gh = gateWidth
         let rows = steps * batch
         sampleMasks(training: training, rng: &rng)
+        let fused = fusesSteps()
+        lastForwardFused = fused
 
         if cell != .simpleRNN { z.reserve(rows * gh) }
-        preactivation.reserve(batch * gh)
+        if !fused { preactivation.reserve(batch * gh) }
         prepareMaskedInput(x)
         if resetAfter {
             let folded = foldedBias.reserve(gh)
@@ -165,11 +170,10 @@ final class RecurrentDirection {
         }
         if cell == .gru {
             aux.reserve(rows * h)
-            if resetAfter { recurrentSlab.reserve(batch * gh) }
+            if resetAfter && !fused { recurrentSlab.reserve(batch * gh) }
         }
         if recurrentMaskCount > 0 { maskedState.reserve(gates * batch * h) }
 
-        let fused = fusesSteps()
         for s in 0..<steps {
             let t = reverse ? steps - 1 - s : s
             if fused {

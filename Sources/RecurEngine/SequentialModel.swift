@@ -95,6 +95,12 @@ public final class SequentialModel {
         return layer.finalStates().map { Array(UnsafeBufferPointer(start: $0, count: batch * layer.spec.units)) }
     }
 
+    /// Whether the last forward pass ran any recurrent step fused with its gates (AVX-512; see
+    /// `GemmPath.fusesSteps`): for `recur bench engine` to say what it measured.
+    public var lastForwardFused: Bool {
+        layers.contains { ($0 as? RecurrentLayer)?.directions.contains { $0.lastForwardFused } ?? false }
+    }
+
     /// Forward through all layers; `x` is batch-major `[B, T, F]`.
     func forward(_ x: UnsafePointer<Float>, batch: Int, steps: Int, training: Bool, rng: inout SeededGenerator) -> Activations {
         let f = spec.inputFeatures

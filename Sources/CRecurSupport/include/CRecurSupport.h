@@ -38,8 +38,6 @@ int recur_terminate_with_parent(int expected_parent);
 /// not block it (a signalfd, which libdispatch uses on Linux, only sees blocked signals).
 int recur_signal_pipe(const int *signals, int count);
 
-#endif
-
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -68,3 +66,5 @@ static inline __attribute__((always_inline)) int recur_reciprocal_is_exact(void)
     return 1;
 #endif
 }
+
+#endif
