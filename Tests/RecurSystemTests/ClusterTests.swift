@@ -334,11 +334,15 @@ import Glibc
         try await cluster.startCoordinator()
         let token = try String(contentsOfFile: cluster.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let register = Array(#"{"host":"h","slots":1,"version":"t"}"#.utf8)
-        #expect(RawHTTP.status(port: cluster.port, path: "/v1/workers", token: nil, body: register) == 401)
-        #expect(RawHTTP.status(port: cluster.port, path: "/v1/workers", token: "wrong", body: register) == 401)
-        #expect(RawHTTP.status(port: cluster.port, path: "/v1/workers", token: token, body: register) == 201)
+        // Each expectation names what came back instead (bytes, or the failed call and errno):
+        // one CI run saw no response to the first three requests, once, under load.
+        for (sent, expected) in [(nil, 401), ("wrong", 401), (token, 201)] as [(String?, Int)] {
+            let reply = RawHTTP.statusReport(port: cluster.port, path: "/v1/workers", token: sent, body: register)
+            #expect(reply.code == expected, "token \(sent == token ? "right" : sent ?? "none"): \(reply.detail)")
+        }
         let big = [UInt8](repeating: UInt8(ascii: "a"), count: 9 * 1024 * 1024)
-        #expect(RawHTTP.status(port: cluster.port, path: "/v1/sweeps", token: token, body: big) == 413)
+        let oversize = RawHTTP.statusReport(port: cluster.port, path: "/v1/sweeps", token: token, body: big)
+        #expect(oversize.code == 413, "\(oversize.detail)")
         var garbage = SeededBytes(seed: 7)
         for _ in 0..<20 {
             let reply = RawHTTP.exchange(port: cluster.port, garbage.next(count: 512), timeout: 5)
