@@ -1,8 +1,10 @@
 /*
- * Recurrent forward steps with their gates fused into the products (AVX-512): the step's
- * `x_t·K` and `h_{t−1}·U` are summed in registers and the gate arithmetic is applied to them
- * there, so the `[B, G·H]` pre-activations are never stored and read back, and the gates'
- * adds, min/max and divisions overlap the next block's FMAs. A block is R rows × 16 units of
+ * LSTM and GRU (reset_after) steps on AVX-512: the forward step with its gates fused into the
+ * products, and the backward gate pass.
+ *
+ * Forward: the step's `x_t·K` and `h_{t−1}·U` are summed in registers and the gate arithmetic
+ * is applied to them there, so the `[B, G·H]` pre-activations are never stored and read back,
+ * and the gates' adds, min/max and divisions overlap the next block's FMAs. A block is R rows × 16 units of
  * every gate: the gates of a unit are H columns apart in Keras's layout, so each k loads one
  * vector per gate of a weight row.
  *
@@ -181,6 +183,74 @@ GRU_BLOCK(3)
 GRU_BLOCK(4)
 static void (*const gru_blocks[])(const struct gru_step *, int, int, __mmask16) = {0, gru_block_1, gru_block_2, gru_block_3, gru_block_4};
 
+/* ---- Backward gate passes: Δ_t from dh and the tape, lane for lane as the Swift passes ----
+ * No products here: the gain is the register file. The portable build compiles the Swift pass
+ * for x86-64-v3, so each 16-lane vector is two AVX2 halves and LSTM's tanh spills to the stack;
+ * here it is one AVX-512 register and nothing spills (LSTM at F = 1: the pass fell from 14 % to
+ * 8 % of a training step's samples, docs/performance.md §11). */
+
+/* RecurrentDirection.lstmBackward's gate pass for units [j, j + 16) of one row. */
+static FN INLINE void lstm_backward_lanes(int h, const float *zr, const float *c_prev, const float *c_out, const float *dh, float *dc,
+                                          float *dr, int j, __mmask16 m) {
+    const V one = SET1(1.0f);
+    const V ig = LD(zr + j), fg = LD(zr + h + j), gg = LD(zr + 2 * h + j), og = LD(zr + 3 * h + j);
+    V pc, qc;
+    tanh_fraction(LD(c_out + j), &pc, &qc);
+    const V tc = MUL(pc, RECIP(qc));
+    const V dhv = LD(dh + j);
+    const V dcv = FMA(MUL(dhv, og), SUB(one, MUL(tc, tc)), LD(dc + j));
+    ST(dr + j, MUL(MUL(MUL(dcv, gg), ig), SUB(one, ig)));
+    ST(dr + h + j, MUL(MUL(MUL(dcv, LD(c_prev + j)), fg), SUB(one, fg)));
+    ST(dr + 2 * h + j, MUL(MUL(dcv, ig), SUB(one, MUL(gg, gg))));
+    ST(dr + 3 * h + j, MUL(MUL(MUL(dhv, tc), og), SUB(one, og)));
+    ST(dc + j, MUL(dcv, fg));
+}
+
+FN void recur_lstm_backward_gates_avx512(int batch, int hidden, const float *z, const float *c_prev, const float *c_out, const float *dh,
+                                         float *dc, float *delta) {
+    const int h = hidden;
+    for (int r = 0; r < batch; r++) {
+        const long o = (long)r * h, zo = (long)r * 4 * h;
+        for (int j = 0; j < h; j += 16) {
+            const int lanes = h - j;
+            const __mmask16 m = (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1);
+            lstm_backward_lanes(h, z + zo, c_prev + o, c_out + o, dh + o, dc + o, delta + zo, j, m);
+        }
+    }
+}
+
+/* RecurrentDirection.gruBackward's gate pass (reset_after) for units [j, j + 16) of one row:
+ * the input-side Δ, the recurrent-side Δ (candidate block scaled by r) and dh_{t−1}'s direct term. */
+static FN INLINE void gru_backward_lanes(int h, const float *zr, const float *h_prev, const float *q, const float *dh, float *dr,
+                                         float *rr, float *dh_prev, int j, __mmask16 m) {
+    const V one = SET1(1.0f);
+    const V zg = LD(zr + j), rg = LD(zr + h + j), hh = LD(zr + 2 * h + j);
+    const V dhv = LD(dh + j);
+    const V dhh = MUL(MUL(dhv, SUB(one, zg)), SUB(one, MUL(hh, hh)));
+    const V dz = MUL(MUL(MUL(dhv, SUB(LD(h_prev + j), hh)), zg), SUB(one, zg));
+    const V dre = MUL(MUL(MUL(dhh, LD(q + j)), rg), SUB(one, rg));
+    ST(dr + j, dz);
+    ST(dr + h + j, dre);
+    ST(dr + 2 * h + j, dhh);
+    ST(rr + j, dz);
+    ST(rr + h + j, dre);
+    ST(rr + 2 * h + j, MUL(dhh, rg));
+    ST(dh_prev + j, MUL(dhv, zg));
+}
+
+FN void recur_gru_backward_gates_avx512(int batch, int hidden, const float *z, const float *h_prev, const float *q, const float *dh,
+                                        float *delta, float *delta_recurrent, float *dh_prev) {
+    const int h = hidden;
+    for (int r = 0; r < batch; r++) {
+        const long o = (long)r * h, zo = (long)r * 3 * h;
+        for (int j = 0; j < h; j += 16) {
+            const int lanes = h - j;
+            const __mmask16 m = (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1);
+            gru_backward_lanes(h, z + zo, h_prev + o, q + o, dh + o, delta + zo, delta_recurrent + zo, dh_prev + o, j, m);
+        }
+    }
+}
+
 /* Row blocks of at most 4, as even as possible (as sgemm.c's `drive`); units 16 at a time. */
 #define DRIVE(BLOCKS, S, BATCH)                                                                     \
     do {                                                                                            \
@@ -222,6 +292,18 @@ void recur_gru_step_avx512(int batch, int hidden, int features, const float *x, 
                            float *h_out) {
     (void)batch; (void)hidden; (void)features; (void)x; (void)kernel; (void)h_prev; (void)recurrent; (void)folded_bias;
     (void)recurrent_bias; (void)z; (void)q_out; (void)h_out;
+    abort();
+}
+
+void recur_lstm_backward_gates_avx512(int batch, int hidden, const float *z, const float *c_prev, const float *c_out, const float *dh,
+                                         float *dc, float *delta) {
+    (void)batch; (void)hidden; (void)z; (void)c_prev; (void)c_out; (void)dh; (void)dc; (void)delta;
+    abort();
+}
+
+void recur_gru_backward_gates_avx512(int batch, int hidden, const float *z, const float *h_prev, const float *q, const float *dh,
+                                     float *delta, float *delta_recurrent, float *dh_prev) {
+    (void)batch; (void)hidden; (void)z; (void)h_prev; (void)q; (void)dh; (void)delta; (void)delta_recurrent; (void)dh_prev;
     abort();
 }
 

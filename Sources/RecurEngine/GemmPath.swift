@@ -23,9 +23,9 @@ public enum GemmPath: Int, Sendable, CaseIterable, CustomStringConvertible {
         return try body()
     }
 
-    /// Whether LSTM and GRU steps may run as one fused kernel (`RecurrentDirection.fusesSteps`):
-    /// on unless `RECUR_FUSED=0`, which measures the unfused path with the same binary; the
-    /// engine's tests bind it to compare the two.
+    /// Whether LSTM and GRU steps may run in C (`RecurrentDirection.fusesSteps` for the forward
+    /// step, `runsBackwardGatesInC` for the backward gate pass): on unless `RECUR_FUSED=0`, which
+    /// measures the Swift path with the same binary; the engine's tests bind it to compare the two.
     @TaskLocal static var fusionEnabled = ProcessInfo.processInfo.environment["RECUR_FUSED"] != "0"
 
     /// Whether this process fuses LSTM and GRU steps where a model allows it: on the AVX-512
@@ -39,7 +39,7 @@ public enum GemmPath: Int, Sendable, CaseIterable, CustomStringConvertible {
         case .avx2: "Recur's AVX2 kernels (BLAS above \(Self.largestProduct) multiply-adds)"
         case .avx512:
             "Recur's AVX-512 kernels (BLAS above \(Self.largestProduct) multiply-adds)"
-                + (Self.fusesSteps ? "; LSTM and GRU steps fused with their gates" : "")
+                + (Self.fusesSteps ? "; LSTM and GRU steps fused with their gates, backward gate passes in C" : "")
         }
     }
 

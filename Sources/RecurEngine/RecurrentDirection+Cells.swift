@@ -1,11 +1,13 @@
+import CRecurKernels
+
 /// Per-timestep cell kernels, forward and backward side by side (Keras 3 formulas; see
 /// engine-semantics §1.1–1.3 and §1.9). Each forward step starts from the pre-activation slab
 /// (SimpleRNN and LSTM: `x_t·K + h_{t−1}·U`, made in one product by the caller; GRU: `x_t·K`, to
 /// which the step adds its recurrent products), then makes one fused pass over it that writes the
 /// activated gates to the tape `z`; each backward step writes the gate
 /// gradients `Δ_t` and `∂L/∂h_{t−1}`. Derivatives use stored activations only. On AVX-512 the
-/// LSTM and GRU forward steps usually run fused instead (`RecurrentDirection+FusedSteps.swift`),
-/// with the same bits as these.
+/// LSTM and GRU forward steps usually run fused, and their backward gate passes in C, instead
+/// (`RecurrentDirection+StepKernels.swift`), with the same bits as these.
 ///
 /// Each kernel body is a local `@inline(__always)` function `lanes(j, w)` that an explicit loop
 /// calls with the constant width `vectorWidth` for full vectors, so their loads and stores compile
@@ -102,6 +104,11 @@ extension RecurrentDirection {
         let cPrev = cells.pointer + previousSlot(t) * b * h
         let cOut = cells.pointer + outputSlot(t) * b * h
         let dc = cellGradient.pointer
+        if backwardGatesInC {
+            recur_lstm_backward_gates_avx512(Int32(b), Int32(h), zt, cPrev, cOut, dh, dc, dt)
+            backpropagateRecurrent(dt, gates: 0..<4, into: dhPrev, accumulate: false)
+            return
+        }
         for r in 0..<b {
             let row = zt + r * gh
             let drow = dt + r * gh
@@ -182,6 +189,11 @@ extension RecurrentDirection {
         let drt = deltaRecurrent.pointer
         let q = aux.pointer + t * b * h
         let hPrev = state(previousSlot(t))
+        if backwardGatesInC {
+            recur_gru_backward_gates_avx512(Int32(b), Int32(h), zt, hPrev, q, dh, dt, drt, dhPrev)
+            backpropagateRecurrent(drt, gates: 0..<3, into: dhPrev, accumulate: true)
+            return
+        }
         for r in 0..<b {
             let row = zt + r * gh
             let drow = dt + r * gh

@@ -76,6 +76,8 @@ final class RecurrentDirection {
     /// Whether the last forward pass ran fused steps (`fusesSteps`): what the engine's tests and
     /// `recur bench engine` report.
     private(set) var lastForwardFused = false
+    /// Whether the current (or last) backward pass runs its gate pass in C (`runsBackwardGatesInC`).
+    private(set) var backwardGatesInC = false
     private(set) var inputMaskCount = 0
     private(set) var recurrentMaskCount = 0
     private var input: UnsafePointer<Float>?
@@ -337,6 +339,7 @@ final class RecurrentDirection {
         var dhPrev = stateGradientNext.reserve(b * h)
         if let dLast { dh.update(from: dLast, count: b * h) } else { dh.update(repeating: 0, count: b * h) }
         if cell == .lstm { cellGradient.zeroed(b * h) }
+        backwardGatesInC = runsBackwardGatesInC()
         delta.reserve(b * gh)
         if resetAfter { deltaRecurrent.reserve(b * gh) }
         transpose(recurrentKernel, rows: h, columns: gh, into: recurrentKernelT.reserve(gh * h))

@@ -2,10 +2,11 @@ import Testing
 
 @testable import RecurEngine
 
-/// The fused LSTM and GRU steps (`recur_*_step_avx512`: products and gates in one pass) against
-/// the unfused path (the products, then the Swift gate pass): training gives the same bits, so
-/// fusing changes no trial's result, and the fused path is really the one taken (on AVX-512;
-/// elsewhere both runs are unfused and must still agree).
+/// The fused LSTM and GRU steps (`recur_*_step_avx512`: products and gates in one pass) and their
+/// C backward gate passes (`recur_*_backward_gates_avx512`) against the Swift path (the products,
+/// then the Swift gate passes): training gives the same bits, so they change no trial's result,
+/// and the C path is really the one taken (on AVX-512; elsewhere both runs take the Swift path and
+/// must still agree).
 @Suite struct FusedStepTests {
     struct Case: Sendable, CustomStringConvertible {
         var name: String
@@ -14,6 +15,9 @@ import Testing
         var steps: Int
         /// Whether every direction of every layer runs fused on AVX-512.
         var fuses: Bool
+        /// Whether every direction runs its backward gate pass in C on AVX-512 (LSTM and GRU
+        /// reset_after, masks or not: that pass has no products).
+        var backwardInC = true
         var description: String { name }
     }
 
@@ -143,18 +147,23 @@ import Testing
             steps: 2,
             fuses: false
         ),
-        // reset_before and SimpleRNN have no fused step.
+        // reset_before (like SimpleRNN) has no step in C, forward or backward.
         Case(
             name: "GRU(16) reset_before",
             spec: ModelSpec(inputFeatures: 2, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 16, resetAfter: false)), .dense(units: 1)]),
             batch: 8,
             steps: 3,
-            fuses: false
+            fuses: false,
+            backwardInC: false
         ),
     ]
 
     /// Three RMSprop steps; returns the losses and the parameters after them.
-    static func train(_ c: Case, fused: Bool, on path: GemmPath) throws -> (losses: [Double], parameters: [Float], fused: Bool) {
+    static func train(
+        _ c: Case,
+        fused: Bool,
+        on path: GemmPath
+    ) throws -> (losses: [Double], parameters: [Float], fused: Bool, backwardInC: Bool) {
         try GemmPath.$fusionEnabled.withValue(fused) {
             try GemmPath.with(path) {
                 let model = try SequentialModel(spec: c.spec, seed: 3)
@@ -182,7 +191,10 @@ import Testing
                     losses.append(l)
                 }
                 let recurrent = model.layers.compactMap { $0 as? RecurrentLayer }.flatMap(\.directions)
-                return (losses, model.parameters.flatValues, !recurrent.isEmpty && recurrent.allSatisfy(\.lastForwardFused))
+                return (
+                    losses, model.parameters.flatValues, !recurrent.isEmpty && recurrent.allSatisfy(\.lastForwardFused),
+                    !recurrent.isEmpty && recurrent.allSatisfy(\.backwardGatesInC)
+                )
             }
         }
     }
@@ -196,19 +208,24 @@ import Testing
         let expected = c.fuses && path == .avx512 && RecurrentDirection.gatesDivideExactly
         #expect(fused.fused == expected, "\(c) on \(path): fused \(fused.fused), expected \(expected)")
         #expect(!unfused.fused)
+        let backwardExpected = c.backwardInC && path == .avx512 && RecurrentDirection.gatesDivideExactly
+        #expect(fused.backwardInC == backwardExpected, "\(c) on \(path): backward gates in C \(fused.backwardInC)")
+        #expect(!unfused.backwardInC)
         #expect(fused.losses == unfused.losses, "\(c) on \(path)")
         let difference = maxAbsDifference(fused.parameters, unfused.parameters)
         let sameParameters = fused.parameters == unfused.parameters
         #expect(sameParameters, "\(c) on \(path): parameters differ by up to \(difference.value)")
     }
 
-    /// The fused kernels themselves ran: skipped, visibly, where they cannot (no AVX-512, or a
+    /// The C kernels themselves ran: skipped, visibly, where they cannot (no AVX-512, or a
     /// native AVX-512 build).
     @Test(
         .enabled(if: GemmPath.available.contains(.avx512) && RecurrentDirection.gatesDivideExactly, "needs AVX-512 and the portable build"),
-        arguments: cases.filter(\.fuses)
+        arguments: cases.filter { $0.fuses || $0.backwardInC }
     )
     func fusedKernelsRunOnAVX512(_ c: Case) throws {
-        #expect(try Self.train(c, fused: true, on: .avx512).fused)
+        let run = try Self.train(c, fused: true, on: .avx512)
+        #expect(run.fused == c.fuses)
+        #expect(run.backwardInC == c.backwardInC)
     }
 }

@@ -47,4 +47,14 @@ void recur_gru_step_avx512(int batch, int hidden, int features, const float *x, 
                            const float *recurrent, const float *folded_bias, const float *recurrent_bias, float *z, float *q_out,
                            float *h_out);
 
+/// LSTM's backward gate pass (AVX-512): `delta` `[batch, 4H]` from `dh`, `dc` (updated to
+/// `∂L/∂c_{t−1}`) and the tape, the same bits as `RecurrentDirection.lstmBackward`'s Swift pass.
+void recur_lstm_backward_gates_avx512(int batch, int hidden, const float *z, const float *c_prev, const float *c_out, const float *dh,
+                                      float *dc, float *delta);
+
+/// GRU's (reset_after) backward gate pass (AVX-512): `delta` and `delta_recurrent` `[batch, 3H]`
+/// and `dh_prev`'s direct term `dh ⊙ z`, the same bits as `RecurrentDirection.gruBackward`'s Swift pass.
+void recur_gru_backward_gates_avx512(int batch, int hidden, const float *z, const float *h_prev, const float *q, const float *dh,
+                                     float *delta, float *delta_recurrent, float *dh_prev);
+
 #endif

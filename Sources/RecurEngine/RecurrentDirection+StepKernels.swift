@@ -1,9 +1,10 @@
 import CRecurKernels
 import CRecurSupport
 
-/// Forward steps with the gates fused into the products (`Sources/CRecurKernels/recurrent_step.c`):
-/// LSTM and GRU (reset_after) on Recur's AVX-512 kernels, the `[B, G·H]` pre-activations never
-/// stored. They give the unfused path's bits, so whether a step fuses changes no result.
+/// LSTM and GRU (reset_after) steps in C on AVX-512 (`Sources/CRecurKernels/recurrent_step.c`):
+/// forward steps with the gates fused into the products, the `[B, G·H]` pre-activations never
+/// stored, and the backward gate passes. They give the Swift path's bits, so whether a step runs
+/// in C changes no result.
 extension RecurrentDirection {
     /// Whether this build's gate pass divides exactly (`recur_reciprocal16`, evaluated in the
     /// engine's own target), as the fused kernels do; a native AVX-512 build uses `rcp14`.
@@ -22,6 +23,16 @@ extension RecurrentDirection {
         case .gru where resetAfter: return kernelLevel(m: b, n: gh, k: f) == avx512 && kernelLevel(m: b, n: gh, k: h) == avx512
         case .gru, .simpleRNN: return false
         }
+    }
+
+    /// Whether the coming backward pass runs its gate pass in C: LSTM or GRU (reset_after) on the
+    /// AVX-512 kernels, in a build whose gate pass divides exactly. The Swift pass, compiled for
+    /// the portable x86-64-v3 target, runs each 16-lane vector as two AVX2 halves and spills
+    /// LSTM's tanh to the stack; in 32 AVX-512 registers it takes about half the time. No products,
+    /// so no crossover: masks and OpenBLAS-sized models run it too.
+    func runsBackwardGatesInC() -> Bool {
+        guard GemmPath.fusionEnabled, Self.gatesDivideExactly, recur_kernels_current() == Int32(RECUR_KERNELS_AVX512) else { return false }
+        return cell == .lstm || (cell == .gru && resetAfter)
     }
 
     /// The fused forward step at `t`: `lstmForward(t)` or `gruForward(t)` with their products.
