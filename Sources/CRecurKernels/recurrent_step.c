@@ -183,6 +183,40 @@ GRU_BLOCK(3)
 GRU_BLOCK(4)
 static void (*const gru_blocks[])(const struct gru_step *, int, int, __mmask16) = {0, gru_block_1, gru_block_2, gru_block_3, gru_block_4};
 
+/* ---- Forward gate passes after products made apart (recurrent dropout's per-gate products, or
+ * products OpenBLAS takes): the fused kernels' gate code on pre-activations read from memory,
+ * for the same reason as the backward passes below. ---- */
+
+FN void recur_lstm_gates_avx512(int batch, int hidden, const float *pre, const float *bias, const float *c_prev, float *z, float *c_out,
+                                float *h_out) {
+    const int h = hidden;
+    const struct lstm_step s = {hidden, 0, NULL, NULL, NULL, NULL, bias, c_prev, z, c_out, h_out};
+    for (int r = 0; r < batch; r++) {
+        const float *x = pre + (long)r * 4 * h;
+        for (int j = 0; j < h; j += 16) {
+            const int lanes = h - j;
+            const __mmask16 m = (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1);
+            const V acc[4] = {LD(x + j), LD(x + h + j), LD(x + 2 * h + j), LD(x + 3 * h + j)};
+            lstm_gates(&s, acc, r, j, m);
+        }
+    }
+}
+
+FN void recur_gru_gates_avx512(int batch, int hidden, const float *pre, const float *slab, const float *folded_bias,
+                               const float *recurrent_bias, const float *h_prev, float *z, float *q_out, float *h_out) {
+    const int h = hidden;
+    const struct gru_step s = {hidden, 0, NULL, h_prev, NULL, NULL, folded_bias, recurrent_bias, z, q_out, h_out};
+    for (int r = 0; r < batch; r++) {
+        const float *x = pre + (long)r * 3 * h, *rec = slab + (long)r * 3 * h;
+        for (int j = 0; j < h; j += 16) {
+            const int lanes = h - j;
+            const __mmask16 m = (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1);
+            const V acc[6] = {LD(x + j), LD(x + h + j), LD(x + 2 * h + j), LD(rec + j), LD(rec + h + j), LD(rec + 2 * h + j)};
+            gru_gates(&s, acc, r, j, m);
+        }
+    }
+}
+
 /* ---- Backward gate passes: Δ_t from dh and the tape, lane for lane as the Swift passes ----
  * No products here: the gain is the register file. The portable build compiles the Swift pass
  * for x86-64-v3, so each 16-lane vector is two AVX2 halves and LSTM's tanh spills to the stack;
@@ -307,4 +341,15 @@ void recur_gru_backward_gates_avx512(int batch, int hidden, const float *z, cons
     abort();
 }
 
+void recur_lstm_gates_avx512(int batch, int hidden, const float *pre, const float *bias, const float *c_prev, float *z, float *c_out,
+                             float *h_out) {
+    (void)batch; (void)hidden; (void)pre; (void)bias; (void)c_prev; (void)z; (void)c_out; (void)h_out;
+    abort();
+}
+void recur_gru_gates_avx512(int batch, int hidden, const float *pre, const float *slab, const float *folded_bias,
+                            const float *recurrent_bias, const float *h_prev, float *z, float *q_out, float *h_out) {
+    (void)batch; (void)hidden; (void)pre; (void)slab; (void)folded_bias; (void)recurrent_bias; (void)h_prev; (void)z; (void)q_out;
+    (void)h_out;
+    abort();
+}
 #endif

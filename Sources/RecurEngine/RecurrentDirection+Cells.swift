@@ -6,7 +6,7 @@ import CRecurKernels
 /// which the step adds its recurrent products), then makes one fused pass over it that writes the
 /// activated gates to the tape `z`; each backward step writes the gate
 /// gradients `Δ_t` and `∂L/∂h_{t−1}`. Derivatives use stored activations only. On AVX-512 the
-/// LSTM and GRU forward steps usually run fused, and their backward gate passes in C, instead
+/// LSTM and GRU forward steps usually run fused, and their other gate passes in C, instead
 /// (`RecurrentDirection+StepKernels.swift`), with the same bits as these.
 ///
 /// Each kernel body is a local `@inline(__always)` function `lanes(j, w)` that an explicit loop
@@ -63,6 +63,10 @@ extension RecurrentDirection {
         let cPrev = cells.pointer + previousSlot(t) * b * h
         let cOut = cells.pointer + outputSlot(t) * b * h
         let hOut = state(outputSlot(t))
+        if gatePassesInC {
+            recur_lstm_gates_avx512(Int32(b), Int32(h), pre, bias, cPrev, zt, cOut, hOut)
+            return
+        }
         for r in 0..<b {
             let row = zt + r * gh
             let x = pre + r * gh
@@ -104,7 +108,7 @@ extension RecurrentDirection {
         let cPrev = cells.pointer + previousSlot(t) * b * h
         let cOut = cells.pointer + outputSlot(t) * b * h
         let dc = cellGradient.pointer
-        if backwardGatesInC {
+        if gatePassesInC {
             recur_lstm_backward_gates_avx512(Int32(b), Int32(h), zt, cPrev, cOut, dh, dc, dt)
             backpropagateRecurrent(dt, gates: 0..<4, into: dhPrev, accumulate: false)
             return
@@ -152,6 +156,10 @@ extension RecurrentDirection {
         let recurrentBias = bias + gh
         let q = aux.pointer + t * b * h
         let hOut = state(outputSlot(t))
+        if gatePassesInC {
+            recur_gru_gates_avx512(Int32(b), Int32(h), pre, slab, folded, recurrentBias, hPrev, zt, q, hOut)
+            return
+        }
         for r in 0..<b {
             let row = zt + r * gh
             let x = pre + r * gh
@@ -189,7 +197,7 @@ extension RecurrentDirection {
         let drt = deltaRecurrent.pointer
         let q = aux.pointer + t * b * h
         let hPrev = state(previousSlot(t))
-        if backwardGatesInC {
+        if gatePassesInC {
             recur_gru_backward_gates_avx512(Int32(b), Int32(h), zt, hPrev, q, dh, dt, drt, dhPrev)
             backpropagateRecurrent(drt, gates: 0..<3, into: dhPrev, accumulate: true)
             return

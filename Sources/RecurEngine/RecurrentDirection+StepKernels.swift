@@ -25,12 +25,13 @@ extension RecurrentDirection {
         }
     }
 
-    /// Whether the coming backward pass runs its gate pass in C: LSTM or GRU (reset_after) on the
-    /// AVX-512 kernels, in a build whose gate pass divides exactly. The Swift pass, compiled for
-    /// the portable x86-64-v3 target, runs each 16-lane vector as two AVX2 halves and spills
-    /// LSTM's tanh to the stack; in 32 AVX-512 registers it takes about half the time. No products,
-    /// so no crossover: masks and OpenBLAS-sized models run it too.
-    func runsBackwardGatesInC() -> Bool {
+    /// Whether the coming pass runs its gate passes in C (forward, where the step does not fuse,
+    /// and backward): LSTM or GRU (reset_after) on the AVX-512 kernels, in a build whose gate
+    /// pass divides exactly. The Swift passes, compiled for the portable x86-64-v3 target, run
+    /// each 16-lane vector as two AVX2 halves and spill LSTM's tanh to the stack; in 32 AVX-512
+    /// registers they take about half the time. No products, so no crossover: masked and
+    /// OpenBLAS-sized models run them too.
+    func runsGatePassesInC() -> Bool {
         guard GemmPath.fusionEnabled, Self.gatesDivideExactly, recur_kernels_current() == Int32(RECUR_KERNELS_AVX512) else { return false }
         return cell == .lstm || (cell == .gru && resetAfter)
     }

@@ -76,8 +76,8 @@ final class RecurrentDirection {
     /// Whether the last forward pass ran fused steps (`fusesSteps`): what the engine's tests and
     /// `recur bench engine` report.
     private(set) var lastForwardFused = false
-    /// Whether the current (or last) backward pass runs its gate pass in C (`runsBackwardGatesInC`).
-    private(set) var backwardGatesInC = false
+    /// Whether the current (or last) pass runs its gate passes in C (`runsGatePassesInC`).
+    private(set) var gatePassesInC = false
     private(set) var inputMaskCount = 0
     private(set) var recurrentMaskCount = 0
     private var input: UnsafePointer<Float>?
@@ -155,6 +155,7 @@ final class RecurrentDirection {
         sampleMasks(training: training, rng: &rng)
         let fused = fusesSteps()
         lastForwardFused = fused
+        gatePassesInC = runsGatePassesInC()
 
         if cell != .simpleRNN { z.reserve(rows * gh) }
         if !fused { preactivation.reserve(batch * gh) }
@@ -339,7 +340,7 @@ final class RecurrentDirection {
         var dhPrev = stateGradientNext.reserve(b * h)
         if let dLast { dh.update(from: dLast, count: b * h) } else { dh.update(repeating: 0, count: b * h) }
         if cell == .lstm { cellGradient.zeroed(b * h) }
-        backwardGatesInC = runsBackwardGatesInC()
+        gatePassesInC = runsGatePassesInC()
         delta.reserve(b * gh)
         if resetAfter { deltaRecurrent.reserve(b * gh) }
         transpose(recurrentKernel, rows: h, columns: gh, into: recurrentKernelT.reserve(gh * h))

@@ -3,7 +3,7 @@ import Testing
 @testable import RecurEngine
 
 /// The fused LSTM and GRU steps (`recur_*_step_avx512`: products and gates in one pass) and their
-/// C backward gate passes (`recur_*_backward_gates_avx512`) against the Swift path (the products,
+/// other gate passes in C (`recur_*_gates_avx512`) against the Swift path (the products,
 /// then the Swift gate passes): training gives the same bits, so they change no trial's result,
 /// and the C path is really the one taken (on AVX-512; elsewhere both runs take the Swift path and
 /// must still agree).
@@ -15,9 +15,9 @@ import Testing
         var steps: Int
         /// Whether every direction of every layer runs fused on AVX-512.
         var fuses: Bool
-        /// Whether every direction runs its backward gate pass in C on AVX-512 (LSTM and GRU
-        /// reset_after, masks or not: that pass has no products).
-        var backwardInC = true
+        /// Whether every direction runs its gate passes in C on AVX-512 (LSTM and GRU reset_after,
+        /// fused or not: those passes have no products).
+        var gatesInC = true
         var description: String { name }
     }
 
@@ -154,7 +154,7 @@ import Testing
             batch: 8,
             steps: 3,
             fuses: false,
-            backwardInC: false
+            gatesInC: false
         ),
     ]
 
@@ -163,7 +163,7 @@ import Testing
         _ c: Case,
         fused: Bool,
         on path: GemmPath
-    ) throws -> (losses: [Double], parameters: [Float], fused: Bool, backwardInC: Bool) {
+    ) throws -> (losses: [Double], parameters: [Float], fused: Bool, gatesInC: Bool) {
         try GemmPath.$fusionEnabled.withValue(fused) {
             try GemmPath.with(path) {
                 let model = try SequentialModel(spec: c.spec, seed: 3)
@@ -193,7 +193,7 @@ import Testing
                 let recurrent = model.layers.compactMap { $0 as? RecurrentLayer }.flatMap(\.directions)
                 return (
                     losses, model.parameters.flatValues, !recurrent.isEmpty && recurrent.allSatisfy(\.lastForwardFused),
-                    !recurrent.isEmpty && recurrent.allSatisfy(\.backwardGatesInC)
+                    !recurrent.isEmpty && recurrent.allSatisfy(\.gatePassesInC)
                 )
             }
         }
@@ -208,9 +208,9 @@ import Testing
         let expected = c.fuses && path == .avx512 && RecurrentDirection.gatesDivideExactly
         #expect(fused.fused == expected, "\(c) on \(path): fused \(fused.fused), expected \(expected)")
         #expect(!unfused.fused)
-        let backwardExpected = c.backwardInC && path == .avx512 && RecurrentDirection.gatesDivideExactly
-        #expect(fused.backwardInC == backwardExpected, "\(c) on \(path): backward gates in C \(fused.backwardInC)")
-        #expect(!unfused.backwardInC)
+        let gatesExpected = c.gatesInC && path == .avx512 && RecurrentDirection.gatesDivideExactly
+        #expect(fused.gatesInC == gatesExpected, "\(c) on \(path): gate passes in C \(fused.gatesInC)")
+        #expect(!unfused.gatesInC)
         #expect(fused.losses == unfused.losses, "\(c) on \(path)")
         let difference = maxAbsDifference(fused.parameters, unfused.parameters)
         let sameParameters = fused.parameters == unfused.parameters
@@ -221,11 +221,11 @@ import Testing
     /// native AVX-512 build).
     @Test(
         .enabled(if: GemmPath.available.contains(.avx512) && RecurrentDirection.gatesDivideExactly, "needs AVX-512 and the portable build"),
-        arguments: cases.filter { $0.fuses || $0.backwardInC }
+        arguments: cases.filter { $0.fuses || $0.gatesInC }
     )
     func fusedKernelsRunOnAVX512(_ c: Case) throws {
         let run = try Self.train(c, fused: true, on: .avx512)
         #expect(run.fused == c.fuses)
-        #expect(run.backwardInC == c.backwardInC)
+        #expect(run.gatesInC == c.gatesInC)
     }
 }

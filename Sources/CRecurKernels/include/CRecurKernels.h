@@ -47,6 +47,13 @@ void recur_gru_step_avx512(int batch, int hidden, int features, const float *x, 
                            const float *recurrent, const float *folded_bias, const float *recurrent_bias, float *z, float *q_out,
                            float *h_out);
 
+/// The forward gate passes of those steps (AVX-512) when their products were made apart, from the
+/// pre-activations `pre` `[batch, G·H]` (`x·K + h·U` for LSTM; for GRU `x·K`, with `h·U` in `slab`):
+/// the same outputs and bits as the fused steps and as `RecurrentDirection.lstmForward`/`gruForward`.
+void recur_lstm_gates_avx512(int batch, int hidden, const float *pre, const float *bias, const float *c_prev, float *z, float *c_out,
+                             float *h_out);
+void recur_gru_gates_avx512(int batch, int hidden, const float *pre, const float *slab, const float *folded_bias,
+                            const float *recurrent_bias, const float *h_prev, float *z, float *q_out, float *h_out);
 /// LSTM's backward gate pass (AVX-512): `delta` `[batch, 4H]` from `dh`, `dc` (updated to
 /// `∂L/∂c_{t−1}`) and the tape, the same bits as `RecurrentDirection.lstmBackward`'s Swift pass.
 void recur_lstm_backward_gates_avx512(int batch, int hidden, const float *z, const float *c_prev, const float *c_out, const float *dh,
