@@ -39,7 +39,7 @@ public enum GemmPath: Int, Sendable, CaseIterable, CustomStringConvertible {
         case .avx2: "Recur's AVX2 kernels (BLAS above \(Self.largestProduct) multiply-adds)"
         case .avx512:
             "Recur's AVX-512 kernels (BLAS above \(Self.largestProduct) multiply-adds)"
-                + (Self.fusesSteps ? "; LSTM and GRU steps fused with their gates, backward gate passes in C" : "")
+                + (Self.fusesSteps ? "; LSTM and GRU gates in AVX-512 C, fused with the forward products where the model allows" : "")
         }
     }
 

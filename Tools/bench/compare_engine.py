@@ -11,7 +11,10 @@ flush-denormal runs). Writes the raw numbers as JSON.
 Each round also runs the BLAS floor (`blas_floor.c`, built here with the system C compiler):
 the engine's exact sequence of `cblas_sgemm` calls with all of its own code left out. Its
 samples/s bounds what any engine built on these OpenBLAS calls can reach, so floor/Keras is
-the largest ratio such an engine could show in that round.
+the largest ratio such an engine could show in that round. It also runs the FMA roofline
+(`fma_peak.c`: the core's peak FP32 GFLOP/s); peak ÷ the model's GEMM FLOPs per sample (from
+`recur bench engine`'s `gflops`) bounds the samples/s of any FP32 engine doing those products,
+so roofline/Keras is the largest ratio possible on this core at all, before any gate arithmetic.
 
     ~/.venv-anchors/bin/python Tools/bench/compare_engine.py --rounds 3 --steps 20 \
         --out docs/bench/engine-G.json
@@ -46,7 +49,8 @@ def recur(binary, steps, model):
     out = last_json([binary, "bench", "engine", "--json", "--steps", str(steps), "--warmup", "3", "--models", model])
     rows = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
     info = {k: rows[0][k] for k in ("blas", "blas_kernel", "blas_config") if k in rows[0]}
-    return {(r["model"], r["features"]): r["samples_per_sec"] for r in rows}, info
+    flops = {(r["model"], r["features"]): r["gflops"] * 1e9 / r["samples_per_sec"] for r in rows}
+    return {(r["model"], r["features"]): r["samples_per_sec"] for r in rows}, info, flops
 
 
 def build_floor():
@@ -55,6 +59,15 @@ def build_floor():
         raise SystemExit("no C compiler for blas_floor.c; pass --no-floor")
     out = os.path.join(tempfile.mkdtemp(), "blas_floor")
     subprocess.run([cc, "-O2", "-march=native", os.path.join(ROOT, "Tools", "bench", "blas_floor.c"), "-o", out, "-lopenblas"], check=True)
+    return out
+
+
+def build_peak():
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    isa = ["-mavx512f", "-mfma"] if " avx512f" in flags else ["-mavx2", "-mfma"]
+    out = os.path.join(tempfile.mkdtemp(), "fma_peak")
+    subprocess.run([cc, "-O2", *isa, os.path.join(ROOT, "Tools", "bench", "fma_peak.c"), "-o", out], check=True)
     return out
 
 
@@ -79,12 +92,14 @@ def main():
     args = ap.parse_args()
     runs = {"keras": [], "torch": [], "torch_ftz": [], "recur": [], "floor": []}
     floor_binary = None if args.no_floor else build_floor()
+    peak_binary = build_peak()
+    peaks, flops = [], {}
     meta = {}
     t0 = time.time()
     for r in range(args.rounds):
         round_runs = {k: {} for k in runs}
         for model in MODELS:
-            res, meta["recur_blas"] = recur(args.binary, args.steps, model); round_runs["recur"].update(res)
+            res, meta["recur_blas"], f = recur(args.binary, args.steps, model); round_runs["recur"].update(res); flops.update(f)
             if floor_binary:
                 round_runs["floor"].update(floor(floor_binary, args.steps, model, meta["recur_blas"].get("blas_kernel", "")))
             res, c = anchor("keras_rnn_speed.py", args.steps, model); round_runs["keras"].update(res)
@@ -92,6 +107,7 @@ def main():
             if not args.skip_torch:
                 res, c = anchor("torch_rnn_speed.py", args.steps, model, ["--no-probe-kernels"]); round_runs["torch"].update(res)
                 res, c = anchor("torch_rnn_speed.py", args.steps, model, ["--no-probe-kernels", "--flush-denormal"]); round_runs["torch_ftz"].update(res)
+        peaks.append(json.loads(last_json([peak_binary]).strip().splitlines()[-1])["gflops"])
         for k, v in round_runs.items():
             if v: runs[k].append(v)
         print(f"round {r + 1}/{args.rounds} done ({time.time() - t0:.0f} s)", file=sys.stderr)
@@ -100,21 +116,26 @@ def main():
     def cell(x, fmt):
         return fmt.format(x) if x else "–"
 
-    print("| model | F | Recur | Keras | PyTorch (best of default, FTZ) | Recur/Keras | Recur/PyTorch | BLAS floor | Recur/floor | floor/Keras |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    peak = statistics.median(peaks)
+    print(f"FMA roofline: {peak:.1f} GFLOP/s (median of {len(peaks)} rounds: {', '.join(f'{p:.1f}' for p in peaks)})")
+    print("| model | F | Recur | Keras | PyTorch (best of default, FTZ) | Recur/Keras | Recur/PyTorch | BLAS floor | Recur/floor | floor/Keras | roofline/Keras |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for case in med["recur"]:
         rc, k = med["recur"][case], med["keras"].get(case)
         t = max(med["torch"].get(case, 0), med["torch_ftz"].get(case, 0)) if "torch" in med else None
         fl = med["floor"].get(case) if "floor" in med else None
+        roof = peak * 1e9 / flops[case]
         rows.append({"model": case[0], "features": case[1], "recur": rc, "keras": k, "torch": t, "floor": fl,
                      "ratio_keras": rc / k if k else None, "ratio_torch": rc / t if t else None,
-                     "recur_of_floor": rc / fl if fl else None, "floor_keras": fl / k if fl and k else None})
+                     "recur_of_floor": rc / fl if fl else None, "floor_keras": fl / k if fl and k else None,
+                     "flops_per_sample": flops[case], "roofline": roof, "roofline_keras": roof / k if k else None})
         r = rows[-1]
         print(f"| {case[0]} | {case[1]} | {rc:,.0f} | {cell(k, '{:,.0f}')} | {cell(t, '{:,.0f}')} | {cell(r['ratio_keras'], '{:.2f}×')} "
-              f"| {cell(r['ratio_torch'], '{:.2f}×')} | {cell(fl, '{:,.0f}')} | {cell(r['recur_of_floor'], '{:.0%}')} | {cell(r['floor_keras'], '{:.2f}×')} |")
+              f"| {cell(r['ratio_torch'], '{:.2f}×')} | {cell(fl, '{:,.0f}')} | {cell(r['recur_of_floor'], '{:.0%}')} | {cell(r['floor_keras'], '{:.2f}×')} "
+              f"| {cell(r['roofline_keras'], '{:.2f}×')} |")
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"rounds": args.rounds, "steps": args.steps, "medians": rows, "runs": {k: [{f"{m}/F{f}": v for (m, f), v in run.items()} for run in vs] for k, vs in runs.items()},
+            json.dump({"rounds": args.rounds, "steps": args.steps, "fma_peak_gflops": peaks, "medians": rows, "runs": {k: [{f"{m}/F{f}": v for (m, f), v in run.items()} for run in vs] for k, vs in runs.items()},
                        "meta": meta, "date": time.strftime("%Y-%m-%d %H:%M")}, f, indent=1)
 
 
