@@ -93,11 +93,12 @@ let package = Package(
             cSettings: requiredCPUFeatures.map { .define("RECUR_REQUIRE_\($0)") } + [.define("RECUR_TARGET_CPU_NAME", to: "\"\(targetCPU)\"")]
         ),
         // The engine's own small-GEMM kernels, one per instruction set, picked at run time. Optimised
-        // in debug builds too: the engine's tests run them at real shapes.
+        // in debug builds too: the engine's tests run them at real shapes. No contraction of a
+        // multiply and an add into an FMA: the gate kernels must round as the Swift passes do.
         .target(
             name: "CRecurKernels",
             path: "Sources/CRecurKernels",
-            cSettings: [.unsafeFlags(["-O2"])]
+            cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]
         ),
         .target(
             name: "RecurEngine",

@@ -94,11 +94,13 @@ extension Bench {
                     let elapsed = clock.measure { for _ in 0..<steps { step() } }
                     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
                     let samplesPerSecond = Double(batch * steps) / seconds
-                    let gflops = spec.trainingFLOPsPerSample(steps: seqLen) * samplesPerSecond / 1e9
+                    let flopsPerSample = spec.trainingFLOPsPerSample(steps: seqLen)
+                    let gflops = flopsPerSample * samplesPerSecond / 1e9
                     if json {
                         let object: [String: Any] = [
                             "model": name, "features": f, "batch": batch, "seq_len": seqLen, "threads": 1,
                             "samples_per_sec": (samplesPerSecond * 10).rounded() / 10, "gflops": (gflops * 100).rounded() / 100,
+                            "flops_per_sample": flopsPerSample,
                             "blas": blas.library, "blas_kernel": blas.coreName, "blas_config": blas.configuration,
                             "kernels": GemmPath.detected.description, "fused_steps": model.lastForwardFused,
                         ]

@@ -23,9 +23,10 @@ public enum GemmPath: Int, Sendable, CaseIterable, CustomStringConvertible {
         return try body()
     }
 
-    /// Whether LSTM and GRU steps may run in C (`RecurrentDirection.fusesSteps` for the forward
-    /// step, `runsBackwardGatesInC` for the backward gate pass): on unless `RECUR_FUSED=0`, which
-    /// measures the Swift path with the same binary; the engine's tests bind it to compare the two.
+    /// Whether LSTM and GRU steps may run in C (`RecurrentDirection.fusesSteps` for the fused
+    /// forward step, `runsGatePassesInC` for the other gate passes): on unless `RECUR_FUSED=0`,
+    /// which measures the Swift path with the same binary; the engine's tests bind it to compare
+    /// the two.
     @TaskLocal static var fusionEnabled = ProcessInfo.processInfo.environment["RECUR_FUSED"] != "0"
 
     /// Whether this process fuses LSTM and GRU steps where a model allows it: on the AVX-512

@@ -65,6 +65,7 @@ extension RecurrentDirection {
         let hOut = state(outputSlot(t))
         if gatePassesInC {
             recur_lstm_gates_avx512(Int32(b), Int32(h), pre, bias, cPrev, zt, cOut, hOut)
+            lastForwardGatesInC = true
             return
         }
         for r in 0..<b {
@@ -110,6 +111,7 @@ extension RecurrentDirection {
         let dc = cellGradient.pointer
         if gatePassesInC {
             recur_lstm_backward_gates_avx512(Int32(b), Int32(h), zt, cPrev, cOut, dh, dc, dt)
+            lastBackwardGatesInC = true
             backpropagateRecurrent(dt, gates: 0..<4, into: dhPrev, accumulate: false)
             return
         }
@@ -158,6 +160,7 @@ extension RecurrentDirection {
         let hOut = state(outputSlot(t))
         if gatePassesInC {
             recur_gru_gates_avx512(Int32(b), Int32(h), pre, slab, folded, recurrentBias, hPrev, zt, q, hOut)
+            lastForwardGatesInC = true
             return
         }
         for r in 0..<b {
@@ -199,6 +202,7 @@ extension RecurrentDirection {
         let hPrev = state(previousSlot(t))
         if gatePassesInC {
             recur_gru_backward_gates_avx512(Int32(b), Int32(h), zt, hPrev, q, dh, dt, drt, dhPrev)
+            lastBackwardGatesInC = true
             backpropagateRecurrent(drt, gates: 0..<3, into: dhPrev, accumulate: true)
             return
         }

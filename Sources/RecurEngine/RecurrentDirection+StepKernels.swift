@@ -42,6 +42,7 @@ extension RecurrentDirection {
         let (bi, hi, fi) = (Int32(b), Int32(h), Int32(inputSize))
         let x = stepInput(t, gate: 0)
         let hPrev = state(previousSlot(t))
+        lastForwardGatesInC = true
         if cell == .lstm {
             recur_lstm_step_avx512(
                 bi,

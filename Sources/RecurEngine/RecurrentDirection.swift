@@ -78,6 +78,10 @@ final class RecurrentDirection {
     private(set) var lastForwardFused = false
     /// Whether the current (or last) pass runs its gate passes in C (`runsGatePassesInC`).
     private(set) var gatePassesInC = false
+    /// Whether the last forward pass, and the last backward pass, ran their gates in C: set where
+    /// the C kernels are called (fused steps included), so the engine's tests see what ran.
+    var lastForwardGatesInC = false
+    var lastBackwardGatesInC = false
     private(set) var inputMaskCount = 0
     private(set) var recurrentMaskCount = 0
     private var input: UnsafePointer<Float>?
@@ -156,6 +160,7 @@ final class RecurrentDirection {
         let fused = fusesSteps()
         lastForwardFused = fused
         gatePassesInC = runsGatePassesInC()
+        lastForwardGatesInC = false
 
         if cell != .simpleRNN { z.reserve(rows * gh) }
         if !fused { preactivation.reserve(batch * gh) }
@@ -341,6 +346,7 @@ final class RecurrentDirection {
         if let dLast { dh.update(from: dLast, count: b * h) } else { dh.update(repeating: 0, count: b * h) }
         if cell == .lstm { cellGradient.zeroed(b * h) }
         gatePassesInC = runsGatePassesInC()
+        lastBackwardGatesInC = false
         delta.reserve(b * gh)
         if resetAfter { deltaRecurrent.reserve(b * gh) }
         transpose(recurrentKernel, rows: h, columns: gh, into: recurrentKernelT.reserve(gh * h))

@@ -92,6 +92,27 @@ import Testing
             steps: 3,
             fuses: false
         ),
+        // Unfused products with the gate passes in C: both directions, unit tails (20 = 16 + 4).
+        Case(
+            name: "BiGRU(20) recurrent dropout",
+            spec: ModelSpec(
+                inputFeatures: 3,
+                layers: [.recurrent(RecurrentSpec(cell: .gru, units: 20, recurrentDropout: 0.3, bidirectional: true)), .dense(units: 1)]
+            ),
+            batch: 7,
+            steps: 4,
+            fuses: false
+        ),
+        Case(
+            name: "BiLSTM(20) recurrent dropout",
+            spec: ModelSpec(
+                inputFeatures: 3,
+                layers: [.recurrent(RecurrentSpec(cell: .lstm, units: 20, recurrentDropout: 0.3, bidirectional: true)), .dense(units: 1)]
+            ),
+            batch: 7,
+            steps: 4,
+            fuses: false
+        ),
         Case(
             name: "BiGRU(16), dropout",
             spec: ModelSpec(
@@ -163,7 +184,7 @@ import Testing
         _ c: Case,
         fused: Bool,
         on path: GemmPath
-    ) throws -> (losses: [Double], parameters: [Float], fused: Bool, gatesInC: Bool) {
+    ) throws -> (losses: [Double], parameters: [Float], fused: Bool, forwardInC: Bool, backwardInC: Bool) {
         try GemmPath.$fusionEnabled.withValue(fused) {
             try GemmPath.with(path) {
                 let model = try SequentialModel(spec: c.spec, seed: 3)
@@ -191,10 +212,8 @@ import Testing
                     losses.append(l)
                 }
                 let recurrent = model.layers.compactMap { $0 as? RecurrentLayer }.flatMap(\.directions)
-                return (
-                    losses, model.parameters.flatValues, !recurrent.isEmpty && recurrent.allSatisfy(\.lastForwardFused),
-                    !recurrent.isEmpty && recurrent.allSatisfy(\.gatePassesInC)
-                )
+                let all = { (ran: KeyPath<RecurrentDirection, Bool>) in !recurrent.isEmpty && recurrent.allSatisfy { $0[keyPath: ran] } }
+                return (losses, model.parameters.flatValues, all(\.lastForwardFused), all(\.lastForwardGatesInC), all(\.lastBackwardGatesInC))
             }
         }
     }
@@ -209,8 +228,9 @@ import Testing
         #expect(fused.fused == expected, "\(c) on \(path): fused \(fused.fused), expected \(expected)")
         #expect(!unfused.fused)
         let gatesExpected = c.gatesInC && path == .avx512 && RecurrentDirection.gatesDivideExactly
-        #expect(fused.gatesInC == gatesExpected, "\(c) on \(path): gate passes in C \(fused.gatesInC)")
-        #expect(!unfused.gatesInC)
+        #expect(fused.forwardInC == gatesExpected, "\(c) on \(path): forward gates in C \(fused.forwardInC)")
+        #expect(fused.backwardInC == gatesExpected, "\(c) on \(path): backward gates in C \(fused.backwardInC)")
+        #expect(!unfused.forwardInC && !unfused.backwardInC)
         #expect(fused.losses == unfused.losses, "\(c) on \(path)")
         let difference = maxAbsDifference(fused.parameters, unfused.parameters)
         let sameParameters = fused.parameters == unfused.parameters
@@ -226,6 +246,7 @@ import Testing
     func fusedKernelsRunOnAVX512(_ c: Case) throws {
         let run = try Self.train(c, fused: true, on: .avx512)
         #expect(run.fused == c.fuses)
-        #expect(run.gatesInC == c.gatesInC)
+        #expect(run.forwardInC == c.gatesInC)
+        #expect(run.backwardInC == c.gatesInC)
     }
 }

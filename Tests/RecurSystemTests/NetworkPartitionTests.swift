@@ -49,7 +49,10 @@ import Testing
         ] {
             try #require(Self.sh(args) == 0, "ip \(args.joined(separator: " ")) failed")
         }
-        let cluster = try Cluster(rows: 5000)
+        // Enough training that the worker is still at it when the link is cut (45 epochs of about
+        // 10,000 windows: seconds even on a fast core); with 5,000 rows a fast machine once finished
+        // the sweep before the cut, and nothing was left to queue.
+        let cluster = try Cluster(rows: 20000)
         defer { cluster.stopAll() }
         let remote = "tcp://\(hostAddress):\(cluster.port)"
         try await cluster.startCoordinator(leaseSeconds: 15, extraListen: [remote])
@@ -62,13 +65,16 @@ import Testing
         try #require(Self.sh(["link", "set", host, "down"]) == 0)
         try await Task.sleep(for: .milliseconds(500))
         let atCut = try rows()
+        try #require(atCut < 45, "the worker reported all 45 epochs before the cut: make the sweep longer")
         try await Task.sleep(for: .seconds(4))
         // Nothing crosses a cut link: the worker trains on and queues its reports.
         #expect(try rows() == atCut, "reports arrived through a cut link")
         try #require(Self.sh(["link", "set", host, "up"]) == 0)
         try await cluster.waitFor("the sweep to finish after the link returned", timeout: 180) { try cluster.sweepState() == .done }
         try checkCompletedExactlyOnce(cluster.store(), trials: 3)
-        #expect(try rows() > atCut)
+        let total = try rows()
+        #expect(total > atCut, "the reports queued during the cut never arrived")
+        #expect(total == 45, "every epoch's report arrives once: \(total) of 45")
         // The worker survived the cut: still serving, or exited cleanly once the sweep was done.
         #expect(cluster.workers[0].isRunning || cluster.workers[0].terminationStatus == 0)
     }

@@ -13,7 +13,7 @@ the engine's exact sequence of `cblas_sgemm` calls with all of its own code left
 samples/s bounds what any engine built on these OpenBLAS calls can reach, so floor/Keras is
 the largest ratio such an engine could show in that round. It also runs the FMA roofline
 (`fma_peak.c`: the core's peak FP32 GFLOP/s); peak ÷ the model's GEMM FLOPs per sample (from
-`recur bench engine`'s `gflops`) bounds the samples/s of any FP32 engine doing those products,
+`recur bench engine`'s `flops_per_sample`) bounds the samples/s of any FP32 engine doing those products,
 so roofline/Keras is the largest ratio possible on this core at all, before any gate arithmetic.
 
     ~/.venv-anchors/bin/python Tools/bench/compare_engine.py --rounds 3 --steps 20 \
@@ -49,7 +49,7 @@ def recur(binary, steps, model):
     out = last_json([binary, "bench", "engine", "--json", "--steps", str(steps), "--warmup", "3", "--models", model])
     rows = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
     info = {k: rows[0][k] for k in ("blas", "blas_kernel", "blas_config") if k in rows[0]}
-    flops = {(r["model"], r["features"]): r["gflops"] * 1e9 / r["samples_per_sec"] for r in rows}
+    flops = {(r["model"], r["features"]): r.get("flops_per_sample") or r["gflops"] * 1e9 / r["samples_per_sec"] for r in rows}
     return {(r["model"], r["features"]): r["samples_per_sec"] for r in rows}, info, flops
 
 
@@ -64,6 +64,8 @@ def build_floor():
 
 def build_peak():
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        raise SystemExit("no C compiler for fma_peak.c (the roofline column); install gcc or clang")
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     isa = ["-mavx512f", "-mfma"] if " avx512f" in flags else ["-mavx2", "-mfma"]
     out = os.path.join(tempfile.mkdtemp(), "fma_peak")

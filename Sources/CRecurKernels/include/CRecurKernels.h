@@ -49,7 +49,8 @@ void recur_gru_step_avx512(int batch, int hidden, int features, const float *x, 
 
 /// The forward gate passes of those steps (AVX-512) when their products were made apart, from the
 /// pre-activations `pre` `[batch, G·H]` (`x·K + h·U` for LSTM; for GRU `x·K`, with `h·U` in `slab`):
-/// the same outputs and bits as the fused steps and as `RecurrentDirection.lstmForward`/`gruForward`.
+/// the same bits as the Swift gate passes (`RecurrentDirection.lstmForward`/`gruForward`) on the
+/// same pre-activations.
 void recur_lstm_gates_avx512(int batch, int hidden, const float *pre, const float *bias, const float *c_prev, float *z, float *c_out,
                              float *h_out);
 void recur_gru_gates_avx512(int batch, int hidden, const float *pre, const float *slab, const float *folded_bias,
