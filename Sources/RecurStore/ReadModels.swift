@@ -61,17 +61,10 @@ public struct LeaderboardRow: Sendable, Equatable {
     /// The objective's spread over the finished scoring runs (nil for one run), its 95 %
     /// interval, how many runs, and whether top-K confirmation re-ran it.
     public var valSd: Double? = nil
-    public var valCI95: (low: Double, high: Double)? = nil
+    public var valCI95: ConfidenceInterval? = nil
     public var runs: Int = 0
     public var confirmed: Bool = false
     public var pruned: Bool { state == .pruned }
-
-    public static func == (a: LeaderboardRow, b: LeaderboardRow) -> Bool {
-        a.rank == b.rank && a.trial == b.trial && a.trialId == b.trialId && a.params == b.params && a.value == b.value && a.testMAE == b.testMAE
-            && a.epochs == b.epochs && a.state == b.state && a.durationSeconds == b.durationSeconds && a.worker == b.worker
-            && a.valSkill == b.valSkill && a.testSkill == b.testSkill && a.valSd == b.valSd && a.valCI95?.low == b.valCI95?.low
-            && a.valCI95?.high == b.valCI95?.high && a.runs == b.runs && a.confirmed == b.confirmed
-    }
 }
 
 /// One run of a trial.
@@ -128,18 +121,12 @@ public struct TrialDetail: Sendable, Equatable {
     public var testMAE: Double?
     public var bestEpoch: Int?
     public var valSd: Double?
-    public var valCI95: (low: Double, high: Double)?
+    public var valCI95: ConfidenceInterval?
     public var confirmed: Bool
     public var runs: [RunInfo]
     public var attempts: [AttemptInfo]
     public var metrics: [MetricRow]
     public var objective: SweepSpec.Objective.Metric
-
-    public static func == (a: TrialDetail, b: TrialDetail) -> Bool {
-        a.sweep == b.sweep && a.trialId == b.trialId && a.state == b.state && a.params == b.params && a.value == b.value && a.testMAE == b.testMAE
-            && a.bestEpoch == b.bestEpoch && a.valSd == b.valSd && a.valCI95?.low == b.valCI95?.low && a.valCI95?.high == b.valCI95?.high
-            && a.confirmed == b.confirmed && a.runs == b.runs && a.attempts == b.attempts && a.metrics == b.metrics && a.objective == b.objective
-    }
 }
 
 /// A registered worker and how many attempts it runs now.

@@ -188,7 +188,7 @@ extension SweepStore {
                 valSkill: Self.valSkill(row["best_val_metric"], record),
                 testSkill: Self.skill(row["test_metric"], over: persistence?.testMAE),
                 valSd: row["val_sd"],
-                valCI95: low.flatMap { l in high.map { (l, $0) } },
+                valCI95: low.flatMap { l in high.map { ConfidenceInterval(low: l, high: $0) } },
                 runs: row["val_runs"] ?? 0,
                 confirmed: row["confirmed"] ?? false
             )
@@ -224,7 +224,7 @@ extension SweepStore {
             testMAE: trial.testMetric,
             bestEpoch: trial.bestEpoch,
             valSd: trial.valSd,
-            valCI95: trial.valCiLow.flatMap { l in trial.valCiHigh.map { (l, $0) } },
+            valCI95: trial.valCiLow.flatMap { l in trial.valCiHigh.map { ConfidenceInterval(low: l, high: $0) } },
             confirmed: trial.confirmed,
             runs: runs.map {
                 RunInfo(

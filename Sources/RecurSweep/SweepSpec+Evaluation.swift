@@ -98,6 +98,16 @@ public struct RunPlan: Sendable, Hashable {
     }
 }
 
+/// A 95 % confidence interval of a mean.
+public struct ConfidenceInterval: Sendable, Equatable {
+    public var low: Double
+    public var high: Double
+    public init(low: Double, high: Double) {
+        self.low = low
+        self.high = high
+    }
+}
+
 /// Mean, spread and a 95 % confidence interval of a trial's run scores.
 public struct ScoreSummary: Sendable, Equatable {
     public var mean: Double
@@ -106,7 +116,7 @@ public struct ScoreSummary: Sendable, Equatable {
     public var n: Int
     /// Student's t interval for the mean; nil for one value. It treats runs as independent,
     /// which folds that share training rows are not: a guide to the noise, not a guarantee.
-    public var ci95: (low: Double, high: Double)?
+    public var ci95: ConfidenceInterval?
 
     public init?(_ values: [Double]) {
         let finite = values.filter(\.isFinite)
@@ -117,11 +127,7 @@ public struct ScoreSummary: Sendable, Equatable {
         let s = (finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1)).squareRoot()
         sd = s
         let half = Self.t975(degreesOfFreedom: n - 1) * s / Double(n).squareRoot()
-        ci95 = (mean - half, mean + half)
-    }
-
-    public static func == (a: ScoreSummary, b: ScoreSummary) -> Bool {
-        a.mean == b.mean && a.sd == b.sd && a.n == b.n && a.ci95?.low == b.ci95?.low && a.ci95?.high == b.ci95?.high
+        ci95 = ConfidenceInterval(low: mean - half, high: mean + half)
     }
 
     /// The 97.5 % quantile of Student's t: tabulated to 30 degrees of freedom, then the
