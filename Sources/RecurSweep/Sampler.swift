@@ -109,10 +109,9 @@ public final class RandomSampler: Sampler {
         var drawn: [(config: TrialConfig, hash: String)] = []
         var hashes: Set<String> = []
         for number in 0..<spec.search.maxTrials {
-            guard let config = spec.randomDraw(number: number, isTaken: { hashes.contains($0) }) else { break }
-            let hash = config.hash
-            hashes.insert(hash)
-            drawn.append((config, hash))
+            guard let draw = spec.hashedRandomDraw(number: number, isTaken: { hashes.contains($0) }) else { break }
+            hashes.insert(draw.hash)
+            drawn.append(draw)
         }
         let costs = drawn.map { spec.flopsPerSample($0.config, features: spec.featureHint) }
         return drawn.indices.sorted { costs[$0] != costs[$1] ? costs[$0] > costs[$1] : $0 < $1 }.map { drawn[$0] }
@@ -125,10 +124,16 @@ extension SweepSpec {
     /// Random draw `number`: the first of its redraws the sweep does not hold. Random search's
     /// fallback and TPE's start-up draws, in draw order.
     func randomDraw(number: Int, isTaken: (String) -> Bool) -> TrialConfig? {
+        hashedRandomDraw(number: number, isTaken: isTaken)?.config
+    }
+
+    /// `randomDraw` with the hash it was checked under (a SHA-256: computed once).
+    func hashedRandomDraw(number: Int, isTaken: (String) -> Bool) -> (config: TrialConfig, hash: String)? {
         for attempt in 0..<100 {
             var rng = generator(number: number, attempt: attempt)
             let config = randomConfig(rng: &rng)
-            if !isTaken(config.hash) { return config }
+            let hash = config.hash
+            if !isTaken(hash) { return (config, hash) }
         }
         return nil
     }
