@@ -39,6 +39,9 @@
 #define FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define RECIP(x) _mm512_div_ps(_mm512_set1_ps(1.0f), (x))
 
+/* The lanes of units [j, j + 16) that exist among `h`: all 16, or a tail. */
+static inline __mmask16 unit_mask(int h, int j) { return (__mmask16)(h - j >= 16 ? 0xFFFF : (1u << (h - j)) - 1); }
+
 /* `(p, q)` with `p/q = tanh(x)`: Eigen's rational form on `x` clamped to ±7.905 (Activations.swift). */
 static FN INLINE void tanh_fraction(V x, V *p, V *q) {
     const V xc = _mm512_min_ps(_mm512_max_ps(x, SET1(-7.90531110763549805f)), SET1(7.90531110763549805f));
@@ -194,8 +197,7 @@ FN void recur_lstm_gates_avx512(int batch, int hidden, const float *pre, const f
     for (int r = 0; r < batch; r++) {
         const float *x = pre + (long)r * 4 * h;
         for (int j = 0; j < h; j += 16) {
-            const int lanes = h - j;
-            const __mmask16 m = (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1);
+            const __mmask16 m = unit_mask(h, j);
             const V acc[4] = {LD(x + j), LD(x + h + j), LD(x + 2 * h + j), LD(x + 3 * h + j)};
             lstm_gates(&s, acc, r, j, m);
         }
@@ -209,8 +211,7 @@ FN void recur_gru_gates_avx512(int batch, int hidden, const float *pre, const fl
     for (int r = 0; r < batch; r++) {
         const float *x = pre + (long)r * 3 * h, *rec = slab + (long)r * 3 * h;
         for (int j = 0; j < h; j += 16) {
-            const int lanes = h - j;
-            const __mmask16 m = (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1);
+            const __mmask16 m = unit_mask(h, j);
             const V acc[6] = {LD(x + j), LD(x + h + j), LD(x + 2 * h + j), LD(rec + j), LD(rec + h + j), LD(rec + 2 * h + j)};
             gru_gates(&s, acc, r, j, m);
         }
@@ -246,8 +247,7 @@ FN void recur_lstm_backward_gates_avx512(int batch, int hidden, const float *z, 
     for (int r = 0; r < batch; r++) {
         const long o = (long)r * h, zo = (long)r * 4 * h;
         for (int j = 0; j < h; j += 16) {
-            const int lanes = h - j;
-            const __mmask16 m = (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1);
+            const __mmask16 m = unit_mask(h, j);
             lstm_backward_lanes(h, z + zo, c_prev + o, c_out + o, dh + o, dc + o, delta + zo, j, m);
         }
     }
@@ -278,8 +278,7 @@ FN void recur_gru_backward_gates_avx512(int batch, int hidden, const float *z, c
     for (int r = 0; r < batch; r++) {
         const long o = (long)r * h, zo = (long)r * 3 * h;
         for (int j = 0; j < h; j += 16) {
-            const int lanes = h - j;
-            const __mmask16 m = (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1);
+            const __mmask16 m = unit_mask(h, j);
             gru_backward_lanes(h, z + zo, h_prev + o, q + o, dh + o, delta + zo, delta_recurrent + zo, dh_prev + o, j, m);
         }
     }
@@ -290,8 +289,7 @@ FN void recur_gru_backward_gates_avx512(int batch, int hidden, const float *z, c
     do {                                                                                            \
         const int blocks = ((BATCH) + 3) / 4;                                                       \
         for (int j = 0; j < (S)->hidden; j += 16) {                                                 \
-            const int lanes = (S)->hidden - j;                                                      \
-            const __mmask16 m = (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1);              \
+            const __mmask16 m = unit_mask((S)->hidden, j);                                          \
             for (int q = 0, i = 0; q < blocks; q++) {                                               \
                 const int rows = ((BATCH) - i) / (blocks - q);                                      \
                 (BLOCKS)[rows]((S), i, j, m);                                                       \
