@@ -25,7 +25,10 @@ extension Sweep {
 
         @Argument(help: "Sweep file (YAML).") var file: String
         @Option(help: "One-slot workers the sweep will run on (default: this machine's cores).") var workers: Int?
-        @Option(help: "A database whose finished sweeps on the same task show how much early stopping saves (read only).")
+        @Option(
+            help:
+                "A database whose finished sweeps on the same task show how much early stopping saves and what a run costs beyond its epochs (read only)."
+        )
         var db: String?
         @Flag(help: "Print JSON.") var json = false
 
@@ -69,8 +72,13 @@ extension Sweep {
             let calibration = try CostCalibration.measure(models: models, steps: spec.task.sequenceLength, concurrency: concurrency)
             let calibrationSeconds = (clock.now - started).seconds
             var history: (share: Double, trials: Int)?
+            var overhead: (seconds: Double, runs: Int)?
             if let db {
-                do { history = try SweepStore(readingPath: db).earlyStoppingShare(dataset: spec.task.dataset, target: spec.task.target) } catch {
+                do {
+                    let store = try SweepStore(readingPath: db)
+                    history = try store.earlyStoppingShare(dataset: spec.task.dataset, target: spec.task.target)
+                    overhead = try store.runOverhead(dataset: spec.task.dataset, target: spec.task.target)
+                } catch {
                     throw CLIError("--db \(db): cannot read it as a Recur database (\(error))")
                 }
             }
@@ -79,7 +87,8 @@ extension Sweep {
                 features: features,
                 windows: { layouts[$0] ?? WindowCounts(train: 0, validation: 0, test: 0) },
                 calibration: calibration,
-                earlyStopping: history
+                earlyStopping: history,
+                runOverhead: overhead
             )
             if json {
                 print(Self.json(plan, calibration: calibration, seconds: calibrationSeconds, threads: concurrency))

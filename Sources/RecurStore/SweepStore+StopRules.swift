@@ -93,11 +93,7 @@ extension SweepStore {
     /// every sweep in this database on the same dataset file and target (nil without any): how
     /// much `recur sweep plan` can expect early stopping to save on that task.
     public func earlyStoppingShare(dataset: String, target: String) throws -> (share: Double, trials: Int)? {
-        let sweeps = try self.sweeps().filter {
-            let spec = $0.definitionJson.spec
-            return spec.training.earlyStopping != nil && spec.task.target == target
-                && URL(fileURLWithPath: spec.task.dataset).lastPathComponent == URL(fileURLWithPath: dataset).lastPathComponent
-        }
+        let sweeps = try sweepsOnTask(dataset: dataset, target: target).filter { $0.definitionJson.spec.training.earlyStopping != nil }
         var (sum, n) = (0.0, 0)
         for sweep in sweeps {
             let epochs = Double(max(1, sweep.definitionJson.spec.training.epochs))
@@ -117,5 +113,40 @@ extension SweepStore {
             }
         }
         return n == 0 ? nil : (sum / Double(n), n)
+    }
+
+    /// What a run costs beyond its epochs (its start, the dataset's preparation, the test pass, the
+    /// checkpoint and its upload, the completion): the median over the succeeded attempts that
+    /// reported epochs, in every sweep of this database on the same dataset file and target (nil
+    /// without any). `recur sweep plan --db` adds it to every run it prices.
+    public func runOverhead(dataset: String, target: String) throws -> (seconds: Double, runs: Int)? {
+        var overheads: [Double] = []
+        for sweep in try sweepsOnTask(dataset: dataset, target: target) {
+            overheads += try read { db in
+                try Double.fetchAll(
+                    db,
+                    sql: """
+                        SELECT (a.finished_at - a.started_at) - SUM(m.seconds) FROM attempts a
+                        JOIN epoch_metrics m ON m.attempt_id = a.id JOIN trials t ON t.id = a.trial_id
+                        WHERE t.sweep_id = ? AND a.state = 'succeeded' AND a.finished_at IS NOT NULL GROUP BY a.id
+                        """,
+                    arguments: [sweep.id]
+                )
+            }
+        }
+        guard !overheads.isEmpty else { return nil }
+        overheads.sort()
+        let n = overheads.count
+        let median = n % 2 == 1 ? overheads[n / 2] : (overheads[n / 2 - 1] + overheads[n / 2]) / 2
+        return (max(0, median), n)
+    }
+
+    /// The sweeps of this database on a dataset file (by name, wherever it was) and target.
+    private func sweepsOnTask(dataset: String, target: String) throws -> [SweepRecord] {
+        try sweeps().filter {
+            let spec = $0.definitionJson.spec
+            return spec.task.target == target
+                && URL(fileURLWithPath: spec.task.dataset).lastPathComponent == URL(fileURLWithPath: dataset).lastPathComponent
+        }
     }
 }

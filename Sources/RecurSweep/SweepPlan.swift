@@ -7,7 +7,9 @@ import RecurForecast
 /// A run costs `t(F) · (epochs · (train + val/3) + test/3)` seconds, where `F` is the model's
 /// training FLOPs per window (``ModelSpec/trainingFLOPsPerSample(steps:)``), `t` the seconds per
 /// window measured on this machine (``CostCalibration``), and evaluation, forward only, costs a
-/// third of a training window. The anchors cannot do this: they do not own the model.
+/// third of a training window. With a database of earlier sweeps on the task, the test pass is
+/// replaced by what runs there took beyond their epochs (start, test pass, checkpoint,
+/// completion). The anchors cannot do this: they do not own the model.
 public struct SweepPlan: Sendable, Equatable {
     /// Seconds per trial over the space: the cheapest and priciest corners and the median of
     /// random draws.
@@ -192,10 +194,11 @@ extension SweepSpec {
         }
     }
 
-    /// Seconds of one run of `config` on the given windows, for `epochs` epochs.
-    public func runSeconds(flops: Double, windows: WindowCounts, epochs: Int, calibration: CostCalibration) -> Double {
+    /// Seconds of one run of `config` on the given windows, for `epochs` epochs: its epochs, then
+    /// `overhead` (what runs took beyond their epochs, measured), or without it the test pass alone.
+    public func runSeconds(flops: Double, windows: WindowCounts, epochs: Int, calibration: CostCalibration, overhead: Double? = nil) -> Double {
         let t = calibration.secondsPerSample(flops: flops)
-        return t * (Double(epochs) * (Double(windows.train) + Double(windows.validation) / 3) + Double(windows.test) / 3)
+        return t * Double(epochs) * (Double(windows.train) + Double(windows.validation) / 3) + (overhead ?? t * Double(windows.test) / 3)
     }
 
     /// The plan: `windows` gives each layout's window counts, `calibration` this machine's speed.
@@ -205,6 +208,7 @@ extension SweepSpec {
         windows: (SplitLayout) -> WindowCounts,
         calibration: CostCalibration,
         earlyStopping history: (share: Double, trials: Int)? = nil,
+        runOverhead: (seconds: Double, runs: Int)? = nil,
         spaceSamples: Int = 1000
     ) -> SweepPlan {
         let e = evaluation
@@ -218,10 +222,10 @@ extension SweepSpec {
         /// Seconds of each scoring run, and of the trial's refits.
         func runs(_ config: TrialConfig) -> (scoring: [Double], refit: [Double]) {
             let flops = flopsPerSample(config, features: features)
-            let s = scoringWindows.map { runSeconds(flops: flops, windows: $0, epochs: epochs, calibration: calibration) }
-            let r =
-                e.refits
-                ? Array(repeating: runSeconds(flops: flops, windows: refitWindows, epochs: epochs, calibration: calibration), count: e.seeds) : []
+            let overhead = runOverhead?.seconds
+            let s = scoringWindows.map { runSeconds(flops: flops, windows: $0, epochs: epochs, calibration: calibration, overhead: overhead) }
+            let refit = runSeconds(flops: flops, windows: refitWindows, epochs: epochs, calibration: calibration, overhead: overhead)
+            let r = e.refits ? Array(repeating: refit, count: e.seeds) : []
             return (s, r)
         }
         func trialSeconds(_ config: TrialConfig) -> Double {
@@ -289,7 +293,17 @@ extension SweepSpec {
             epochAssumption =
                 "every run trains all \(epochs) epochs: early stopping only shortens runs (--db with earlier sweeps on this task prices it)"
         }
-        var assumptions = [epochAssumption, pruningAssumption]
+        let overheadAssumption =
+            runOverhead.map {
+                String(
+                    format:
+                        "each run adds %.2f s beyond its epochs (start, test pass, checkpoint, completion), the median of %d runs on this task in the database",
+                    $0.seconds,
+                    $0.runs
+                )
+            }
+            ?? "each run adds only its test pass beyond its epochs: starting and finishing runs is not priced (--db with earlier sweeps on this task prices it)"
+        var assumptions = [epochAssumption, pruningAssumption, overheadAssumption]
         if search.method == .tpe { assumptions.append("TPE's configurations after n_startup are priced as random draws") }
         if slots < workers { assumptions.append("max_parallel \(search.maxParallel) caps the \(workers) workers") }
         return SweepPlan(

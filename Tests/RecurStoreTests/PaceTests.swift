@@ -62,4 +62,22 @@ import Testing
         #expect(found.trials == 2 && abs(found.share - 0.375) < 1e-12)
         #expect(try store.earlyStoppingShare(dataset: "d.csv", target: "other") == nil)
     }
+
+    /// What `sweep plan --db` adds per run: the attempts' time beyond their reported epochs (two
+    /// runs: 2 s with five epochs of 0.1 s, 3 s with ten), the median; another task's sweep does
+    /// not count, nor an attempt that reported no epoch.
+    @Test func runOverheadComesFromSucceededAttemptsOnTheTask() throws {
+        let store = try SweepStore()
+        let (_, trials) = try makeSweep(store, trials: 3)
+        for (trial, epochs, token, end) in [(trials[0], 5, "a", 102.0), (trials[1], 10, "b", 103.0)] {
+            _ = try store.lease(trial: trial.id!, worker: "w", token: token, deadline: 1000, now: 100)
+            for e in 1...epochs { _ = try store.report(token: token, metrics: metrics(e), objective: 1, minimize: true, deadline: 1000, now: 101) }
+            _ = try store.complete(token: token, valMetric: 1, bestEpoch: 1, testMetric: 1, now: end)
+        }
+        _ = try store.lease(trial: trials[2].id!, worker: "w", token: "c", deadline: 1000, now: 100)
+        _ = try store.complete(token: "c", valMetric: 1, bestEpoch: 1, testMetric: 1, now: 190)
+        let found = try #require(try store.runOverhead(dataset: "elsewhere/d.csv", target: "y"))
+        #expect(found.runs == 2 && abs(found.seconds - 1.75) < 1e-9)
+        #expect(try store.runOverhead(dataset: "d.csv", target: "other") == nil)
+    }
 }

@@ -44,6 +44,28 @@ import Testing
         #expect(abs(spec.runSeconds(flops: 1e6, windows: Self.windows, epochs: 10, calibration: Self.linear) - 3.31) < 1e-9)
     }
 
+    /// With what earlier runs took beyond their epochs, that replaces the test pass: 10 × (300 +
+    /// 90/3) windows at 1 ms and 0.5 s.
+    @Test func aMeasuredRunOverheadReplacesTheTestPass() throws {
+        let spec = try Self.spec(space: "  cell: lstm\n  units: 8")
+        #expect(abs(spec.runSeconds(flops: 1e6, windows: Self.windows, epochs: 10, calibration: Self.linear, overhead: 0.5) - 3.8) < 1e-9)
+        let flops = spec.flopsPerSample(TrialConfig(["cell": .string("lstm"), "units": .int(8)]), features: 1)
+        let priced = spec.plan(
+            workers: 1,
+            features: 1,
+            windows: { _ in Self.windows },
+            calibration: Self.linear,
+            runOverhead: (seconds: 0.5, runs: 8),
+            spaceSamples: 5
+        )
+        let expected = spec.runSeconds(flops: flops, windows: Self.windows, epochs: 10, calibration: Self.linear, overhead: 0.5)
+        #expect(abs(priced.wallSeconds.noPruning - expected) < 1e-9)
+        #expect(priced.assumptions.contains { $0.hasPrefix("each run adds 0.50 s beyond its epochs") && $0.contains("median of 8 runs") })
+        let plain = spec.plan(workers: 1, features: 1, windows: { _ in Self.windows }, calibration: Self.linear, spaceSamples: 5)
+        #expect(abs(plain.wallSeconds.noPruning - spec.runSeconds(flops: flops, windows: Self.windows, epochs: 10, calibration: Self.linear)) < 1e-9)
+        #expect(plain.assumptions.contains { $0.contains("starting and finishing runs is not priced") })
+    }
+
     /// A grid of four known models on two workers: the wall time is the greedy schedule of
     /// their costs in grid order.
     @Test func aGridPlanSchedulesItsPointsOnTheWorkers() throws {
