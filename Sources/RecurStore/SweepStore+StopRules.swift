@@ -135,10 +135,7 @@ extension SweepStore {
             }
         }
         guard !overheads.isEmpty else { return nil }
-        overheads.sort()
-        let n = overheads.count
-        let median = n % 2 == 1 ? overheads[n / 2] : (overheads[n / 2 - 1] + overheads[n / 2]) / 2
-        return (max(0, median), n)
+        return (max(0, median(ofSorted: overheads.sorted())), overheads.count)
     }
 
     /// The sweeps of this database on a dataset file (by name, wherever it was) and target.

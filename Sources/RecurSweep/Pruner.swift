@@ -127,15 +127,15 @@ public final class MedianPruner: Pruner {
             )
         }
         let n = others.count
-        let median = n % 2 == 1 ? others[n / 2] : (others[n / 2 - 1] + others[n / 2]) / 2
-        let prune = best > median
+        let middle = median(ofSorted: others)
+        let prune = best > middle
         return PruneDecision(
             prune: prune,
             rule: .median,
             reason: prune
-                ? "best \(fmt(book.display(best))) is worse than the median \(fmt(book.display(median))) of \(n) completed trials at epoch \(epoch)"
-                : "best \(fmt(book.display(best))) is no worse than the median \(fmt(book.display(median))) of \(n) completed trials at epoch \(epoch)",
-            numbers: ["epoch": Double(epoch), "best": book.display(best), "median": book.display(median), "others": Double(n)]
+                ? "best \(fmt(book.display(best))) is worse than the median \(fmt(book.display(middle))) of \(n) completed trials at epoch \(epoch)"
+                : "best \(fmt(book.display(best))) is no worse than the median \(fmt(book.display(middle))) of \(n) completed trials at epoch \(epoch)",
+            numbers: ["epoch": Double(epoch), "best": book.display(best), "median": book.display(middle), "others": Double(n)]
         )
     }
 }

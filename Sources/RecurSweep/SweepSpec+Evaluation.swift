@@ -98,6 +98,14 @@ public struct RunPlan: Sendable, Hashable {
     }
 }
 
+/// The median of values sorted ascending: the middle one, or the mean of the two in the middle.
+/// Shared by the median pruner, the refits' epochs and `recur sweep plan`'s run overhead.
+public func median(ofSorted values: [Double]) -> Double {
+    precondition(!values.isEmpty, "the median of no values")
+    let m = values.count / 2
+    return values.count % 2 == 1 ? values[m] : (values[m - 1] + values[m]) / 2
+}
+
 /// A 95 % confidence interval of a mean.
 public struct ConfidenceInterval: Sendable, Equatable {
     public var low: Double
@@ -149,9 +157,7 @@ extension RunPlan {
     /// rounded half up (at least 1).
     public static func refitEpochs(bestEpochs: [Int]) -> Int {
         guard !bestEpochs.isEmpty else { return 1 }
-        let s = bestEpochs.sorted()
-        let m = s.count / 2
-        let median = s.count % 2 == 1 ? Double(s[m]) : Double(s[m - 1] + s[m]) / 2
-        return max(1, Int(median.rounded(.toNearestOrAwayFromZero)))
+        let middle = median(ofSorted: bestEpochs.sorted().map(Double.init))
+        return max(1, Int(middle.rounded(.toNearestOrAwayFromZero)))
     }
 }
