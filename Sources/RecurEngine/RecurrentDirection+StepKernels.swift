@@ -10,21 +10,6 @@ extension RecurrentDirection {
     /// engine's own target), as the fused kernels do; a native AVX-512 build uses `rcp14`.
     static let gatesDivideExactly = recur_reciprocal_is_exact() != 0
 
-    /// Whether the coming forward pass fuses its steps: LSTM or GRU (reset_after) with one
-    /// product of `x_t` and `h` for all gates (no recurrent dropout: per-gate masked states ran
-    /// slower fused), where the unfused step's products would run on the AVX-512 kernels, so
-    /// that fusing keeps their summation order. Read after `sampleMasks`.
-    func fusesSteps() -> Bool {
-        guard GemmPath.fusionEnabled, Self.gatesDivideExactly, inputMaskCount <= 1, recurrentMaskCount == 0 else { return false }
-        let avx512 = Int32(RECUR_KERNELS_AVX512)
-        let (b, h, f, gh) = (batch, hiddenSize, inputSize, gateWidth)
-        switch cell {
-        case .lstm: return kernelLevel(m: b, n: gh, k: f + h) == avx512
-        case .gru where resetAfter: return kernelLevel(m: b, n: gh, k: f) == avx512 && kernelLevel(m: b, n: gh, k: h) == avx512
-        case .gru, .simpleRNN: return false
-        }
-    }
-
     /// Whether the coming pass runs its gate passes in C (forward, where the step does not fuse,
     /// and backward): LSTM or GRU (reset_after) on the AVX-512 kernels, in a build whose gate
     /// pass divides exactly. The Swift passes, compiled for the portable x86-64-v3 target, run
@@ -34,6 +19,20 @@ extension RecurrentDirection {
     func runsGatePassesInC() -> Bool {
         guard GemmPath.fusionEnabled, Self.gatesDivideExactly, recur_kernels_current() == Int32(RECUR_KERNELS_AVX512) else { return false }
         return cell == .lstm || (cell == .gru && resetAfter)
+    }
+
+    /// Whether the coming forward pass fuses its steps: where its gate passes run in C
+    /// (`runsGatePassesInC`), with one product of `x_t` and `h` for all gates (no recurrent
+    /// dropout: per-gate masked states ran slower fused), and where the unfused step's products
+    /// would run on the AVX-512 kernels, so that fusing keeps their summation order. Read after
+    /// `sampleMasks`.
+    func fusesSteps() -> Bool {
+        guard runsGatePassesInC(), inputMaskCount <= 1, recurrentMaskCount == 0 else { return false }
+        let avx512 = Int32(RECUR_KERNELS_AVX512)
+        let (b, h, f, gh) = (batch, hiddenSize, inputSize, gateWidth)
+        // LSTM sums `x_t·K + h·U` in one product; GRU (reset_after) keeps the two apart.
+        if cell == .lstm { return kernelLevel(m: b, n: gh, k: f + h) == avx512 }
+        return kernelLevel(m: b, n: gh, k: f) == avx512 && kernelLevel(m: b, n: gh, k: h) == avx512
     }
 
     /// The fused forward step at `t`: `lstmForward(t)` or `gruForward(t)` with their products.
