@@ -73,14 +73,18 @@ extension Sweep {
             let calibrationSeconds = (clock.now - started).seconds
             var history: (share: Double, trials: Int)?
             var overhead: (seconds: Double, runs: Int)?
+            var pace: (factor: Double, runs: Int)?
             if let db {
+                let paces: [SweepStore.EpochPace]
                 do {
                     let store = try SweepStore(readingPath: db)
                     history = try store.earlyStoppingShare(dataset: spec.task.dataset, target: spec.task.target)
                     overhead = try store.runOverhead(dataset: spec.task.dataset, target: spec.task.target)
+                    paces = try store.epochPaces(dataset: spec.task.dataset, target: spec.task.target)
                 } catch {
                     throw CLIError("--db \(db): cannot read it as a Recur database (\(error))")
                 }
+                pace = calibration.pace(of: Self.ranEpochs(paces, dataset: dataset))
             }
             let plan = spec.plan(
                 workers: workerCount,
@@ -88,12 +92,40 @@ extension Sweep {
                 windows: { layouts[$0] ?? WindowCounts(train: 0, validation: 0, test: 0) },
                 calibration: calibration,
                 earlyStopping: history,
-                runOverhead: overhead
+                runOverhead: overhead,
+                pace: pace
             )
             if json {
                 print(Self.json(plan, calibration: calibration, seconds: calibrationSeconds, threads: concurrency))
             } else {
                 print(Self.text(spec, plan, calibration: calibration, seconds: calibrationSeconds, threads: concurrency))
+            }
+        }
+
+        /// Earlier runs' epochs with their FLOPs and windows, each counted on its own sweep's task
+        /// and fold of this dataset file (loaded once per task and layout). A run whose task no
+        /// longer loads is left out.
+        static func ranEpochs(_ paces: [SweepStore.EpochPace], dataset: URL) -> [CostCalibration.RanEpochs] {
+            struct Key: Hashable {
+                var task: TaskSpec
+                var layout: SplitLayout
+            }
+            var prepared: [Key: (windows: WindowCounts, features: Int)?] = [:]
+            return paces.compactMap { pace in
+                var task = pace.spec.task
+                task.dataset = dataset.path
+                let layout = pace.plan.kind == .refit ? SplitLayout.refit : pace.spec.evaluation.layout(fold: pace.plan.fold)
+                let key = Key(task: task, layout: layout)
+                if prepared[key] == nil {
+                    prepared[key] = .some((try? PreparedTask.load(task, layout: layout)).map { (WindowCounts($0), $0.featureCount) })
+                }
+                guard let (windows, features) = prepared[key] ?? nil else { return nil }
+                return CostCalibration.RanEpochs(
+                    flops: pace.spec.flopsPerSample(pace.config, features: features),
+                    windows: windows,
+                    epochs: pace.epochs,
+                    seconds: pace.seconds
+                )
             }
         }
 
@@ -140,6 +172,7 @@ extension Sweep {
                 "workers": plan.workers,
                 "pruning_share": plan.pruningShare,
                 "epochs_priced": plan.epochsPriced,
+                "pace": plan.pace.map { ["factor": $0.factor, "runs": $0.runs] as [String: Any] } ?? NSNull(),
                 "assumptions": plan.assumptions,
                 "warnings": plan.warnings,
                 "calibration": [

@@ -33,6 +33,9 @@ public struct SweepPlan: Sendable, Equatable {
     public var pruningShare: Double
     /// Epochs each run is priced at: all of them, or fewer with early stopping and history.
     public var epochsPriced: Int
+    /// How much longer than the calibration earlier runs on this task trained, and how many
+    /// runs (nil: the calibration alone).
+    public var pace: (factor: Double, runs: Int)?
     /// What the estimate assumes, one sentence each.
     public var assumptions: [String]
     /// A corner over 10× the median, a space smaller than `max_trials`.
@@ -50,7 +53,8 @@ public struct SweepPlan: Sendable, Equatable {
         a.trials == b.trials && a.runsPerTrial == b.runsPerTrial && a.secondsPerTrial == b.secondsPerTrial
             && a.priciest.config == b.priciest.config && a.priciest.seconds == b.priciest.seconds
             && a.wallSeconds.noPruning == b.wallSeconds.noPruning && a.wallSeconds.withPruning == b.wallSeconds.withPruning
-            && a.workers == b.workers && a.pruningShare == b.pruningShare && a.epochsPriced == b.epochsPriced && a.assumptions == b.assumptions
+            && a.workers == b.workers && a.pruningShare == b.pruningShare && a.epochsPriced == b.epochsPriced && a.pace?.factor == b.pace?.factor
+            && a.pace?.runs == b.pace?.runs && a.assumptions == b.assumptions
             && a.warnings == b.warnings
     }
 }
@@ -104,6 +108,42 @@ public struct CostCalibration: Sendable, Equatable {
         let (a, b) = (points[i], points[i + 1])
         let slope = log(b.secondsPerSample / a.secondsPerSample) / log(b.flopsPerSample / a.flopsPerSample)
         return a.secondsPerSample * exp(slope * log(flops / a.flopsPerSample))
+    }
+
+    /// Seconds of one epoch: training on every training window, validation (a forward pass, a
+    /// third of a training window's work) on every validation window.
+    public func epochSeconds(flops: Double, windows: WindowCounts) -> Double {
+        secondsPerSample(flops: flops) * (Double(windows.train) + Double(windows.validation) / 3)
+    }
+
+    /// This calibration with every window `factor` times as long.
+    public func scaled(by factor: Double) -> CostCalibration {
+        CostCalibration(points: points.map { Point(flopsPerSample: $0.flopsPerSample, secondsPerSample: $0.secondsPerSample * factor) })
+    }
+
+    /// An earlier run's epochs as they ran: its model's FLOPs per window, its windows, its epoch
+    /// count and their seconds.
+    public struct RanEpochs: Sendable, Equatable {
+        public var flops: Double
+        public var windows: WindowCounts
+        public var epochs: Int
+        public var seconds: Double
+        public init(flops: Double, windows: WindowCounts, epochs: Int, seconds: Double) {
+            (self.flops, self.windows, self.epochs, self.seconds) = (flops, windows, epochs, seconds)
+        }
+    }
+
+    /// How much longer earlier runs' epochs took than this calibration prices them: the median,
+    /// over the runs, of their epochs' seconds ÷ the priced seconds (nil without a usable run).
+    /// A calibration keeps each model's fastest batches, which read a shared machine's epochs
+    /// fast (about 20 % in docs/performance.md §8); and the cluster's workers may be slower or
+    /// faster than this machine.
+    public func pace(of runs: [RanEpochs]) -> (factor: Double, runs: Int)? {
+        let ratios = runs.compactMap { run -> Double? in
+            let priced = epochSeconds(flops: run.flops, windows: run.windows) * Double(run.epochs)
+            return priced > 0 && run.seconds > 0 ? run.seconds / priced : nil
+        }
+        return ratios.isEmpty ? nil : (median(ofSorted: ratios.sorted()), ratios.count)
     }
 }
 
@@ -197,8 +237,8 @@ extension SweepSpec {
     /// Seconds of one run of `config` on the given windows, for `epochs` epochs: its epochs, then
     /// `overhead` (what runs took beyond their epochs, measured), or without it the test pass alone.
     public func runSeconds(flops: Double, windows: WindowCounts, epochs: Int, calibration: CostCalibration, overhead: Double? = nil) -> Double {
-        let t = calibration.secondsPerSample(flops: flops)
-        return t * Double(epochs) * (Double(windows.train) + Double(windows.validation) / 3) + (overhead ?? t * Double(windows.test) / 3)
+        let testPass = calibration.secondsPerSample(flops: flops) * Double(windows.test) / 3
+        return calibration.epochSeconds(flops: flops, windows: windows) * Double(epochs) + (overhead ?? testPass)
     }
 
     /// The plan: `windows` gives each layout's window counts, `calibration` this machine's speed.
@@ -209,8 +249,10 @@ extension SweepSpec {
         calibration: CostCalibration,
         earlyStopping history: (share: Double, trials: Int)? = nil,
         runOverhead: (seconds: Double, runs: Int)? = nil,
+        pace: (factor: Double, runs: Int)? = nil,
         spaceSamples: Int = 1000
     ) -> SweepPlan {
+        let calibration = pace.map { calibration.scaled(by: $0.factor) } ?? calibration
         let e = evaluation
         let scoring = e.scoringRuns(seeds: 0..<e.seeds)
         let refitWindows = windows(.refit)
@@ -304,6 +346,15 @@ extension SweepSpec {
             }
             ?? "each run adds only its test pass beyond its epochs: starting and finishing runs is not priced (--db with earlier sweeps on this task prices it)"
         var assumptions = [epochAssumption, pruningAssumption, overheadAssumption]
+        if let pace {
+            assumptions.append(
+                String(
+                    format: "epochs priced at the pace %d runs on this task in the database trained at: %.2f× this calibration's",
+                    pace.runs,
+                    pace.factor
+                )
+            )
+        }
         if search.method == .tpe { assumptions.append("TPE's configurations after n_startup are priced as random draws") }
         if slots < workers { assumptions.append("max_parallel \(search.maxParallel) caps the \(workers) workers") }
         return SweepPlan(
@@ -315,6 +366,7 @@ extension SweepSpec {
             workers: slots,
             pruningShare: share,
             epochsPriced: epochs,
+            pace: pace,
             assumptions: assumptions,
             warnings: warnings
         )

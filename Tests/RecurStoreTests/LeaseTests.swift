@@ -5,8 +5,8 @@ import Testing
 
 @testable import RecurStore
 
-func makeSweep(_ store: SweepStore, name: String = "s", trials: Int = 3) throws -> (SweepRecord, [TrialRecord]) {
-    let spec = try SweepSpec.parse(yaml: "name: \(name)\ntask: {dataset: d.csv, target: y}\nspace:\n  units: {int: [1, 1000]}\n")
+func makeSweep(_ store: SweepStore, name: String = "s", trials: Int = 3, target: String = "y") throws -> (SweepRecord, [TrialRecord]) {
+    let spec = try SweepSpec.parse(yaml: "name: \(name)\ntask: {dataset: d.csv, target: \(target)}\nspace:\n  units: {int: [1, 1000]}\n")
     let sweep = try store.createSweep(spec, yaml: "name: \(name)", now: 0)
     let list = try (0..<trials).map { try store.addTrial(sweep: sweep.id!, number: $0, config: TrialConfig(["units": .int($0 + 1)]), now: 0) }
     return (sweep, list)

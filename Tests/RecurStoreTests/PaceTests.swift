@@ -80,4 +80,32 @@ import Testing
         #expect(found.runs == 2 && abs(found.seconds - 1.75) < 1e-9)
         #expect(try store.runOverhead(dataset: "d.csv", target: "other") == nil)
     }
+
+    /// What `sweep plan --db` compares with its calibration: each succeeded attempt's epochs and
+    /// their seconds (five and ten epochs of 0.1 s), with its configuration and run; a failed
+    /// attempt and another task's sweep do not count.
+    @Test func epochPacesComeFromSucceededAttemptsOnTheTask() throws {
+        let store = try SweepStore()
+        let (_, trials) = try makeSweep(store, trials: 3)
+        for (trial, epochs, token) in [(trials[0], 5, "a"), (trials[1], 10, "b")] {
+            _ = try store.lease(trial: trial.id!, worker: "w", token: token, deadline: 1000, now: 100)
+            for e in 1...epochs { _ = try store.report(token: token, metrics: metrics(e), objective: 1, minimize: true, deadline: 1000, now: 101) }
+            _ = try store.complete(token: token, valMetric: 1, bestEpoch: 1, testMetric: 1, now: 102)
+        }
+        _ = try store.lease(trial: trials[2].id!, worker: "w", token: "c", deadline: 1000, now: 100)
+        _ = try store.report(token: "c", metrics: metrics(1), objective: 1, minimize: true, deadline: 1000, now: 101)
+        _ = try store.fail(token: "c", error: "boom", retryable: false, maxAttempts: 1, now: 102)
+        let (other, otherTrials) = try makeSweep(store, name: "elsewhere", trials: 1, target: "z")
+        _ = other
+        _ = try store.lease(trial: otherTrials[0].id!, worker: "w", token: "d", deadline: 1000, now: 100)
+        _ = try store.report(token: "d", metrics: metrics(1), objective: 1, minimize: true, deadline: 1000, now: 101)
+        _ = try store.complete(token: "d", valMetric: 1, bestEpoch: 1, testMetric: 1, now: 102)
+
+        let paces = try store.epochPaces(dataset: "elsewhere/d.csv", target: "y")
+        #expect(paces.map(\.epochs) == [5, 10])
+        #expect(zip(paces.map(\.seconds), [0.5, 1.0]).allSatisfy { abs($0 - $1) < 1e-9 })
+        #expect(paces.map(\.config) == [TrialConfig(["units": .int(1)]), TrialConfig(["units": .int(2)])])
+        #expect(paces.allSatisfy { $0.plan == RunPlan(kind: .scoring, fold: nil, seedIndex: 0) && $0.spec.task.target == "y" })
+        #expect(try store.epochPaces(dataset: "d.csv", target: "z").map(\.epochs) == [1])
+    }
 }

@@ -66,6 +66,34 @@ import Testing
         #expect(plain.assumptions.contains { $0.contains("starting and finishing runs is not priced") })
     }
 
+    /// Earlier runs' epochs against the calibration's price for them (0.33 s an epoch at 1e6
+    /// FLOPs on these windows): ratios 1.2, 1.5 and 3.0, median 1.5; a run without seconds is left
+    /// out. The plan then prices epochs 1.5× as long, and the measured overhead as it is.
+    @Test func aMeasuredPaceScalesTheEpochsNotTheOverhead() throws {
+        let ran = [(10, 3.96), (4, 1.98), (1, 0.99), (3, 0)].map {
+            CostCalibration.RanEpochs(flops: 1e6, windows: Self.windows, epochs: $0.0, seconds: $0.1)
+        }
+        let pace = try #require(Self.linear.pace(of: ran))
+        #expect(pace.runs == 3 && abs(pace.factor - 1.5) < 1e-9)
+        #expect(Self.linear.pace(of: []) == nil)
+
+        let spec = try Self.spec(space: "  cell: lstm\n  units: 8")
+        let flops = spec.flopsPerSample(TrialConfig(["cell": .string("lstm"), "units": .int(8)]), features: 1)
+        let priced = spec.plan(
+            workers: 1,
+            features: 1,
+            windows: { _ in Self.windows },
+            calibration: Self.linear,
+            runOverhead: (seconds: 0.5, runs: 8),
+            pace: pace,
+            spaceSamples: 5
+        )
+        let epochs = Self.linear.epochSeconds(flops: flops, windows: Self.windows) * 10
+        #expect(abs(priced.wallSeconds.noPruning - (1.5 * epochs + 0.5)) < 1e-9)
+        #expect(priced.pace?.runs == 3)
+        #expect(priced.assumptions.contains { $0.contains("the pace 3 runs on this task") && $0.contains("1.50× this calibration's") })
+    }
+
     /// A grid of four known models on two workers: the wall time is the greedy schedule of
     /// their costs in grid order.
     @Test func aGridPlanSchedulesItsPointsOnTheWorkers() throws {
