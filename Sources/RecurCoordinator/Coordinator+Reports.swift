@@ -14,6 +14,8 @@ extension Coordinator {
     func reportNow(token: String, _ report: API.EpochReport) throws -> API.ReportResponse {
         let now = clock()
         let (info, runtime) = try leaseInfo(token)
+        let limit = Self.epochLimit(info, runtime)
+        if report.epoch > limit { throw APIError.badRequest("epoch: \(report.epoch) is beyond this run's \(limit) epochs") }
         let objective = runtime.spec.objective.value(valMAE: report.valMae, valLoss: report.valLoss)
         let result: SweepStore.ReportOutcome
         do {
@@ -87,6 +89,8 @@ extension Coordinator {
 
     func completeNow(token: String, _ request: API.CompleteRequest) throws -> API.TrialStateResponse {
         let (info, runtime) = try leaseInfo(token)
+        let limit = Self.epochLimit(info, runtime)
+        if request.epochsRun > limit { throw APIError.badRequest("epochs_run: \(request.epochsRun) is beyond this run's \(limit) epochs") }
         let value: Double?
         let sent = runtime.spec.objective.metric == .valLoss ? request.valLoss : request.valMae
         if let sent {
@@ -173,4 +177,8 @@ extension Coordinator {
         )
         return API.TrialStateResponse(trialId: trial.id!, state: API.TrialState(trial.state))
     }
+
+    /// The most epochs a run trains, so reports: a refit's own count, else the sweep's. A worker
+    /// claiming more is not believed (its best epoch would set the refits' length).
+    static func epochLimit(_ info: LeaseInfo, _ runtime: Runtime) -> Int { info.run.plan.epochs ?? runtime.spec.training.epochs }
 }

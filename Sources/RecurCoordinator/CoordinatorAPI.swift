@@ -52,7 +52,10 @@ struct CoordinatorAPI: APIProtocol {
     func reportEpoch(_ input: Operations.ReportEpoch.Input) async throws -> Operations.ReportEpoch.Output {
         guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
         try check((1...1_000_000).contains(body.epoch), "epoch: \(body.epoch) must be from 1 to 1000000")
-        try check(body.seconds >= 0, "seconds: \(body.seconds) must be ≥ 0")
+        try check(body.seconds >= 0 && body.seconds <= 1e9, "seconds: \(body.seconds) must be from 0 to 1e9")
+        try checkMetric(body.trainLoss, "train_loss")
+        try checkMetric(body.valLoss, "val_loss")
+        try checkMetric(body.valMae, "val_mae")
         return .ok(.init(body: .json(try await coordinator.report(token: try token(input.path.token), body))))
     }
 
@@ -60,6 +63,10 @@ struct CoordinatorAPI: APIProtocol {
         guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
         try check((1...1_000_000).contains(body.bestEpoch), "best_epoch: \(body.bestEpoch) must be from 1 to 1000000")
         try check((1...1_000_000).contains(body.epochsRun), "epochs_run: \(body.epochsRun) must be from 1 to 1000000")
+        try check(body.bestEpoch <= body.epochsRun, "best_epoch: \(body.bestEpoch) is after epochs_run \(body.epochsRun)")
+        try checkMetric(body.testMae, "test_mae")
+        if let v = body.valMae { try checkMetric(v, "val_mae") }
+        if let v = body.valLoss { try checkMetric(v, "val_loss") }
         return .ok(.init(body: .json(try await coordinator.complete(token: try token(input.path.token), body))))
     }
 
@@ -208,6 +215,12 @@ struct CoordinatorAPI: APIProtocol {
 
     private func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
         guard condition else { throw APIFailure.badRequest(message()) }
+    }
+
+    /// Losses and MAEs are float32 values ≥ 0 from the engine: anything else is not a result, and
+    /// a value near Double's limit would make the means of a trial's runs infinite.
+    private func checkMetric(_ value: Double, _ field: String) throws {
+        try check(value >= 0 && value <= Double(Float.greatestFiniteMagnitude), "\(field): \(value) must be from 0 to 3.4e38 (a float32 loss or MAE)")
     }
 
     private func token(_ token: String) throws -> String {

@@ -68,7 +68,7 @@ public enum ParameterValue: Hashable, Sendable, Codable, CustomStringConvertible
     public var intValue: Int? {
         switch self {
         case .int(let v): return v
-        case .double(let v) where v == v.rounded(): return Int(v)
+        case .double(let v): return Int(exactly: v)  // nil for 2.5, 1e300 and NaN alike
         default: return nil
         }
     }

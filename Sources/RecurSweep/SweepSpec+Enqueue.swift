@@ -11,7 +11,10 @@ extension SweepSpec {
         for key in given.keys.sorted() where parameter(key) == nil {
             problems.append("\(key): not a parameter of this sweep's space (\(space.map(\.name).joined(separator: ", ")))")
         }
-        let depth = given["depth"]?.intValue ?? (parameter("depth").flatMap { if case .fixed(let v) = $0.domain { v.intValue } else { nil } } ?? 1)
+        let fixedDepth = parameter("depth").flatMap { if case .fixed(let v) = $0.domain { v.intValue } else { nil } } ?? 1
+        // A depth that is no plausible layer count (1…1000) is reported below, and per-layer lists
+        // are then not measured against it (nor is a list of that length built).
+        let depth: Int? = given["depth"].map { $0.intValue.flatMap { (1...1000).contains($0) ? $0 : nil } } ?? fixedDepth
         for p in space {
             guard let value = given[p.name] else {
                 if case .fixed(let v) = p.domain {
@@ -23,8 +26,8 @@ extension SweepSpec {
             }
             if case .perLayer(let inner) = p.domain {
                 let list: [ParameterValue]
-                if case .list(let l) = value { list = l } else { list = Array(repeating: value, count: depth) }
-                guard list.count == depth else {
+                if case .list(let l) = value { list = l } else { list = Array(repeating: value, count: depth ?? 1) }
+                if let depth, list.count != depth {
                     problems.append("\(p.name): \(list.count) values for \(depth) layers; give one per layer, or one for all")
                     continue
                 }

@@ -413,6 +413,68 @@ import Testing
         #expect(try coordinator.store.metrics(trial: 1).count == 2)
     }
 
+    /// A worker's numbers are checked before they are stored: a negative or non-float32 metric,
+    /// an epoch beyond the run's, a best epoch after the last one are 400s naming the field, and
+    /// the sweep stays readable (a value near Double's limit once made its runs' mean infinite and
+    /// every read of the sweeps a 500).
+    @Test func aWorkersMetricsAreCheckedBeforeTheyAreStored() async throws {
+        let (app, coordinator) = try Self.app()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.SweepDefinition(yaml: Self.sweepYAML)))
+            {
+                #expect($0.status == .created)
+            }
+            let register = try await client.execute(
+                uri: "/v1/workers",
+                method: .post,
+                headers: Self.auth,
+                body: Self.body(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
+            )
+            let worker = try API.decoder().decode(API.RegisterResponse.self, from: Data(register.body.readableBytesView))
+            let leaseResponse = try await client.execute(
+                uri: "/v1/lease",
+                method: .post,
+                headers: Self.auth,
+                body: Self.body(API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 0))
+            )
+            let lease = try #require(try API.decoder().decode(API.LeaseResponse.self, from: Data(leaseResponse.body.readableBytesView)).lease)
+            let badReports: [(API.EpochReport, String)] = [
+                (API.EpochReport(epoch: 1, trainLoss: 1, valLoss: 1, valMae: -5, seconds: 0.1), "val_mae: -5.0 must be from 0 to 3.4e38"),
+                (API.EpochReport(epoch: 1, trainLoss: 1.7e308, valLoss: 1, valMae: 2, seconds: 0.1), "train_loss: 1.7e+308 must be from 0"),
+                (API.EpochReport(epoch: 3, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1), "epoch: 3 is beyond this run's 2 epochs"),
+                (API.EpochReport(epoch: 1, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 1e12), "seconds: 1000000000000.0 must be from 0 to 1e9"),
+            ]
+            for (report, message) in badReports {
+                try await client.execute(uri: "/v1/leases/\(lease.token)/epochs", method: .post, headers: Self.auth, body: Self.body(report)) { r in
+                    let text = String(buffer: r.body)
+                    #expect(r.status == .badRequest && text.contains(#""code":"bad_request""#) && text.contains(message), "\(text)")
+                }
+            }
+            let badCompletions: [(API.CompleteRequest, String)] = [
+                (API.CompleteRequest(valMae: 1.7e308, valLoss: 1, testMae: 3, bestEpoch: 2, epochsRun: 2), "val_mae: 1.7e+308 must be from 0"),
+                (API.CompleteRequest(valMae: 2, valLoss: 1, testMae: -1, bestEpoch: 2, epochsRun: 2), "test_mae: -1.0 must be from 0"),
+                (API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 5, epochsRun: 2), "best_epoch: 5 is after epochs_run 2"),
+                (
+                    API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 2, epochsRun: 500),
+                    "epochs_run: 500 is beyond this run's 2 epochs"
+                ),
+            ]
+            for (request, message) in badCompletions {
+                try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(request)) {
+                    r in
+                    let text = String(buffer: r.body)
+                    #expect(r.status == .badRequest && text.contains(message), "\(text)")
+                }
+            }
+            let good = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 1, epochsRun: 2)
+            try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(good)) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/v1/sweeps", method: .get, headers: Self.auth) { #expect($0.status == .ok) }
+        }
+        #expect(try coordinator.store.metrics(trial: 1).isEmpty)
+    }
+
     @Test func unixListenersNeedNoToken() async throws {
         let (app, _) = try Self.app(token: nil)
         try await app.test(.router) { client in

@@ -43,6 +43,20 @@ import Testing
         #expect(throws: SweepSpecError.self) { _ = try Self.spec.checkedConfig(["cell": .string("gru")]) }
     }
 
+    /// Numbers no Int holds, and a depth no list should be built for, are problems, not crashes
+    /// (`depth=1e300` once stopped the coordinator).
+    @Test func hugeOrFractionalIntegersAreProblems() throws {
+        for (depth, problem) in [
+            (ParameterValue.double(1e300), "depth: 1e+300 is not in integers 1…3"), (.double(2.5), "depth: 2.5 is not in integers 1…3"),
+            (.int(100_000_000_000), "depth: 100000000000 is not in integers 1…3"),
+        ] {
+            let given: [String: ParameterValue] = ["cell": .string("gru"), "depth": depth, "units": .int(16), "learning_rate": .double(1e-3)]
+            #expect(throws: SweepSpecError.self) { _ = try Self.spec.checkedConfig(given) }
+            do { _ = try Self.spec.checkedConfig(given) } catch let error as SweepSpecError { #expect(error.problems == [problem]) }
+        }
+        #expect(ParameterValue.double(1e300).intValue == nil && ParameterValue.double(-3).intValue == -3)
+    }
+
     @Test func paramsParseNumbersListsAndStrings() throws {
         #expect(
             try TrialConfig.parse(params: "a=1, b=2.5,c=true,d=[1,2.0],e=gru")
