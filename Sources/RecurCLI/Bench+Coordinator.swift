@@ -34,17 +34,21 @@ extension Bench {
         @Option(help: "Concurrent clients.") var clients = 64
         @Option(help: "Trials in the sweep.") var trials = 2000
         @Option(help: "Epoch reports per trial.") var epochs = 10
-        @Option(help: "tcp or unix.") var transport = "tcp"
-        @Option(help: "random or tpe (Optuna's anchor uses TPE).") var sampler = "tpe"
-        @Option(help: "lean (one keep-alive connection per client, like wrk) or worker (the worker's HTTP client).") var client = "lean"
+        enum Transport: String, ExpressibleByArgument, CaseIterable { case tcp, unix }
+        enum Sampling: String, ExpressibleByArgument, CaseIterable { case random, tpe }
+        enum Client: String, ExpressibleByArgument, CaseIterable { case lean, worker }
+
+        @Option(help: "Transport.") var transport = Transport.tcp
+        @Option(help: "Sampler (Optuna's anchor uses TPE).") var sampler = Sampling.tpe
+        @Option(help: "lean (one keep-alive connection per client, like wrk) or worker (the worker's HTTP client).") var client = Client.lean
         @Flag(help: "One JSON object (the anchors' dispatch format).") var json = false
         @Option(help: "Keep the database at this path (e.g. to time `recur leaderboard bench --db PATH` at 10k trials).") var db: String?
 
         func validate() throws {
             guard clients >= 1, trials >= 1, epochs >= 1 else { throw ValidationError("--clients, --trials and --epochs must be ≥ 1") }
-            guard ["tcp", "unix"].contains(transport) else { throw ValidationError("--transport: '\(transport)' must be tcp or unix") }
-            guard ["random", "tpe"].contains(sampler) else { throw ValidationError("--sampler: '\(sampler)' must be random or tpe") }
-            guard ["lean", "worker"].contains(client) else { throw ValidationError("--client: '\(client)' must be lean or worker") }
+            if let db, FileManager.default.fileExists(atPath: db) {
+                throw ValidationError("--db \(db): already exists; give a new path (the bench writes a fresh database there)")
+            }
         }
 
         func run() async throws {
@@ -56,14 +60,13 @@ extension Bench {
             var csv = "timestamp,y,x\n"
             for i in 0..<400 { csv += "\(978_307_200 + i * 3600),\(sin(Double(i) / 5)),\(cos(Double(i) / 7))\n" }
             try Data(csv.utf8).write(to: dir.appendingPathComponent("d.csv"))
-            if let db { try? FileManager.default.removeItem(atPath: db) }
             let store = try SweepStore(path: db ?? dir.appendingPathComponent("bench.db").path)
             let coordinator = try Coordinator(store: store, leaseSeconds: 60, datasetDirectory: dir, logger: logger)
             _ = try await coordinator.createSweep(
                 yaml: """
                     name: bench
                     task: {dataset: d.csv, target: y, sequence_length: 8, horizon: 1}
-                    search: {method: \(sampler), seed: 1, max_trials: \(trials), max_parallel: \(clients)}
+                    search: {method: \(sampler.rawValue), seed: 1, max_trials: \(trials), max_parallel: \(clients)}
                     space:
                       cell: {choice: [simple_rnn, lstm, gru]}
                       depth: {int: [1, 3]}
@@ -74,7 +77,7 @@ extension Bench {
                     """
             )
             let token = "bench-token"
-            let listener: Listener = transport == "tcp" ? .tcp(host: "127.0.0.1", port: 0) : .unix(path: dir.appendingPathComponent("b.sock").path)
+            let listener: Listener = transport == .tcp ? .tcp(host: "127.0.0.1", port: 0) : .unix(path: dir.appendingPathComponent("b.sock").path)
             let (stream, continuation) = AsyncStream<Listener>.makeStream()
             let access = AccessControl(adminToken: token, store: coordinator.store)
             let services = try makeCoordinatorServices(coordinator: coordinator, listeners: [listener], access: access, logger: logger) {
@@ -91,9 +94,9 @@ extension Bench {
             let results = try await withThrowingTaskGroup(of: LoadStats.self) { tasks in
                 for _ in 0..<clients {
                     tasks.addTask {
-                        client == "worker"
+                        client == .worker
                             ? await runWorkerClient(workerClient)
-                            : try await LoadClient.run(listener: bound, token: transport == "tcp" ? token : nil, epochs: epochs)
+                            : try await LoadClient.run(listener: bound, token: transport == .tcp ? token : nil, epochs: epochs)
                     }
                 }
                 var all = LoadStats()
@@ -116,7 +119,8 @@ extension Bench {
                     "script": "recur_bench_coordinator",
                     "results": [
                         [
-                            "storage": "recur-sqlite-wal", "sampler": sampler, "workers": clients, "transport": transport, "client": client,
+                            "storage": "recur-sqlite-wal", "sampler": sampler.rawValue, "workers": clients, "transport": transport.rawValue,
+                            "client": client.rawValue,
                             "epochs": epochs,
                             "trials": trials, "trials_per_s": (rate * 10).rounded() / 10, "wall_s": seconds,
                             "latency_ms": [
@@ -131,7 +135,7 @@ extension Bench {
                 print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             } else {
                 print(
-                    "\(clients) \(client) clients, \(sampler), \(trials) trials × \(epochs) reports over \(transport): \(String(format: "%.1f", rate)) trials/s in \(String(format: "%.1f", seconds)) s"
+                    "\(clients) \(client.rawValue) clients, \(sampler.rawValue), \(trials) trials × \(epochs) reports over \(transport.rawValue): \(String(format: "%.1f", rate)) trials/s in \(String(format: "%.1f", seconds)) s"
                 )
                 print(String(format: "lease    p50 %7.2f ms  p99 %7.2f ms", q(results.lease, 0.5), q(results.lease, 0.99)))
                 print(String(format: "report   p50 %7.2f ms  p99 %7.2f ms", q(results.report, 0.5), q(results.report, 0.99)))

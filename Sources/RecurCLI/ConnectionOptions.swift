@@ -18,7 +18,7 @@ struct ConnectionOptions: ParsableArguments {
 
     func validate() throws {
         guard CoordinatorAddress(target) != nil else {
-            throw ValidationError("--coordinator: '\(target)' is not https://HOST:PORT, tcp://HOST:PORT or unix:PATH")
+            throw ValidationError("--coordinator: '\(target)' is not https://HOST:PORT, tcp://HOST:PORT (PORT 1–65535) or unix:PATH")
         }
     }
 

@@ -21,6 +21,10 @@ struct Export: AsyncParsableCommand {
     @OptionGroup var source: ReadOptions
 
     func run() async throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CLIError("--output \(output): is a directory; give a file path, e.g. \(output)/trial-\(trial).safetensors")
+        }
         let reader = try source.reader()
         let id = try await reader.trialID(trial, sweep: sweep)
         // Streamed into a file beside the output, renamed once whole: never in memory, never half-written.
@@ -34,11 +38,11 @@ struct Export: AsyncParsableCommand {
             _ = try? FileManager.default.removeItem(at: part)
             throw error
         }
-        do {
-            _ = try? FileManager.default.removeItem(at: target)
-            try FileManager.default.moveItem(at: part, to: target)
-        } catch {
-            throw CLIError("cannot write \(output): \(error.localizedDescription)")
+        // rename(2) replaces a file in one step and never a directory.
+        guard rename(part.path, target.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            _ = try? FileManager.default.removeItem(at: part)
+            throw CLIError("cannot write \(output): \(reason)")
         }
         print("wrote \(output) (\(bytes) bytes)")
     }

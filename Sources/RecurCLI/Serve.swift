@@ -36,7 +36,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-dataset-bytes"), help: "Largest dataset `recur sweep create` may upload.") var maxDatasetBytes = API
         .maximumDatasetBytes
     @Option(name: .customLong("lease-seconds"), help: "Lease length; heartbeats and reports renew it.") var leaseSeconds = 30.0
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(name: .customLong("log-level"), help: "Log level.") var logLevel = Logger.Level.info
     @Option(
         name: .customLong("max-checkpoint-bytes"),
         help: "Largest checkpoint a worker may upload (streamed to disk); a worker whose checkpoint is refused completes without it."
@@ -45,8 +45,7 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         for l in listen where Listener(l) == nil { throw ValidationError("--listen: '\(l)' is not tcp://HOST:PORT or unix:PATH") }
-        guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds: \(leaseSeconds) must be ≥ 1") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        guard (1...86_400).contains(leaseSeconds) else { throw ValidationError("--lease-seconds: \(leaseSeconds) must be from 1 to 86400 (a day)") }
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-cert and --tls-key go together: pass both (recur tls init writes server.pem and server-key.pem)")
         }
@@ -58,7 +57,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         var logger = Logger(label: "recur.serve")
-        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        logger.logLevel = logLevel
         let listeners = listen.isEmpty ? [Listener.tcp(host: "127.0.0.1", port: 7878)] : listen.compactMap(Listener.init)
         // As `recur run`: the database's directory is created if missing, and the database is opened
         // (and locked) before a token file is written beside it.

@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import RecurStore
 
-extension TokenRole: ExpressibleByArgument {}
-
 /// `recur token …`: scoped tokens, written straight into the coordinator's database (a running
 /// coordinator sees a new or revoked token on its next request).
 struct Token: ParsableCommand {

@@ -20,7 +20,7 @@ struct Train: AsyncParsableCommand {
 
     @Option(help: "Task file (YAML or JSON): dataset, target, features, sequence_length, horizon, split…") var task: String
     @Option(help: "Model spec JSON file (instead of --cell …).") var model: String?
-    @Option(help: "Cell: simple_rnn, lstm or gru.") var cell: String?
+    @Option(help: "Cell.") var cell: CellKind?
     @Option(help: "Units per recurrent layer (one value, or one per layer: 32,16).") var units = "32"
     @Option(help: "Recurrent layers.") var depth = 1
     @Option(help: "Input dropout of each recurrent layer.") var dropout = 0.0
@@ -30,12 +30,12 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Maximum epochs.") var epochs = 10
     @Option(name: .customLong("batch-size"), help: "Windows per batch.") var batchSize = 256
     @Option(help: "Seed for weights, shuffling and dropout.") var seed: UInt64 = 1
-    @Option(help: "Optimizer: rmsprop, adam or sgd.") var optimizer = "rmsprop"
+    @Option(help: "Optimizer.") var optimizer = OptimizerConfig.Kind.rmsprop
     @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Learning rate.") var learningRate: Float = 1e-3
     @Option(help: "Clip each gradient tensor to this norm.") var clipnorm: Float?
-    @Option(help: "Loss: mse, mae or huber.") var loss = "mse"
+    @Option(help: "Loss.") var loss = Loss.meanSquaredError
     @Option(help: "Early-stopping patience in epochs.") var patience = 3
-    @Option(help: "Early-stopping metric: val_mae or val_loss.") var monitor = "val_mae"
+    @Option(help: "Early-stopping metric.") var monitor = EarlyStopping.Monitor.valMAE
     @Flag(name: .customLong("no-early-stopping"), help: "Train every epoch and keep the last weights.") var noEarlyStopping = false
     @Option(help: "Where to write the best checkpoint (.safetensors).") var out: String?
     @Flag(help: "Print one JSON object with the results at the end (progress goes to standard error).") var json = false
@@ -44,13 +44,17 @@ struct Train: AsyncParsableCommand {
     func validate() throws {
         if model == nil && cell == nil { throw ValidationError("give --model FILE or --cell simple_rnn|lstm|gru") }
         if model != nil && cell != nil { throw ValidationError("--model and --cell are exclusive") }
-        if let cell, CellKind(rawValue: cell) == nil { throw ValidationError("--cell: '\(cell)' is not one of simple_rnn, lstm, gru") }
-        if OptimizerConfig.Kind(rawValue: optimizer) == nil { throw ValidationError("--optimizer: '\(optimizer)' is not one of rmsprop, adam, sgd") }
-        if EarlyStopping.Monitor(rawValue: monitor) == nil { throw ValidationError("--monitor: '\(monitor)' is not one of val_mae, val_loss") }
         guard epochs >= 1 else { throw ValidationError("--epochs: \(epochs) must be ≥ 1") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size: \(batchSize) must be ≥ 1") }
-        guard learningRate > 0 else { throw ValidationError("--lr: \(learningRate) must be > 0") }
-        guard Loss(name: loss) != nil else { throw ValidationError("--loss: '\(loss)' is not one of mse, mae, huber") }
+        guard (1...65_536).contains(batchSize) else { throw ValidationError("--batch-size: \(batchSize) must be from 1 to 65536") }
+        guard learningRate > 0 && learningRate.isFinite else { throw ValidationError("--lr: \(learningRate) must be a number > 0") }
+        if let clipnorm, !(clipnorm > 0 && clipnorm.isFinite) {
+            throw ValidationError("--clipnorm: \(clipnorm) must be a number > 0 (or leave it out)")
+        }
+        for (name, rate) in [("--dropout", dropout), ("--recurrent-dropout", recurrentDropout), ("--head-dropout", headDropout)]
+        where !(0..<1).contains(rate) {
+            throw ValidationError("\(name): \(rate) must be from 0 up to (not including) 1")
+        }
+        guard patience >= 0 else { throw ValidationError("--patience: \(patience) must be ≥ 0") }
         guard parsedUnits() != nil else { throw ValidationError("--units: expected positive integers like 32 or 32,16, got '\(units)'") }
     }
 
@@ -65,10 +69,10 @@ struct Train: AsyncParsableCommand {
         s.epochs = epochs
         s.batchSize = batchSize
         s.seed = seed
-        s.optimizer = OptimizerConfig(kind: OptimizerConfig.Kind(rawValue: optimizer)!, learningRate: learningRate)
+        s.optimizer = OptimizerConfig(kind: optimizer, learningRate: learningRate)
         s.optimizer.clipnorm = clipnorm
-        s.loss = loss
-        s.earlyStopping = noEarlyStopping ? nil : EarlyStopping(monitor: EarlyStopping.Monitor(rawValue: monitor)!, patience: patience)
+        s.loss = loss.name
+        s.earlyStopping = noEarlyStopping ? nil : EarlyStopping(monitor: monitor, patience: patience)
         return s
     }
 
@@ -77,6 +81,9 @@ struct Train: AsyncParsableCommand {
         if let out {
             let directory = URL(fileURLWithPath: out).deletingLastPathComponent().path
             var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw CLIError("--out \(out): is a directory; give a file path, e.g. \(out)/best.safetensors")
+            }
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue,
                 FileManager.default.isWritableFile(atPath: directory)
             else { throw CLIError("--out: cannot write \(out): \(directory) is not a writable directory") }
@@ -99,7 +106,7 @@ struct Train: AsyncParsableCommand {
             spec = try ModelSpec.parse(json: data)
         } else {
             spec = try Architecture(
-                cell: CellKind(rawValue: cell!)!,
+                cell: cell!,
                 units: parsedUnits()!,
                 depth: depth,
                 dropout: dropout,

@@ -31,21 +31,20 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Trials trained at once (one thread each).") var slots = 1
     @Option(help: "Only take trials of this sweep.") var sweep: String?
     @Flag(name: .customLong("exit-when-done"), help: "Exit when no sweep has work left.") var exitWhenDone = false
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(name: .customLong("log-level"), help: "Log level.") var logLevel = Logger.Level.info
     @Option(name: .customLong("parent-pid"), help: .hidden) var parentPID: Int32?
 
     func validate() throws {
         guard slots >= 1 else { throw ValidationError("--slots: \(slots) must be ≥ 1") }
         let target = coordinator ?? ProcessInfo.processInfo.environment["RECUR_COORDINATOR"] ?? "tcp://127.0.0.1:7878"
         guard CoordinatorAddress(target) != nil else {
-            throw ValidationError("--coordinator: '\(target)' is not https://HOST:PORT, tcp://HOST:PORT or unix:PATH")
+            throw ValidationError("--coordinator: '\(target)' is not https://HOST:PORT, tcp://HOST:PORT (PORT 1–65535) or unix:PATH")
         }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
     }
 
     func run() async throws {
         var logger = Logger(label: "recur.worker")
-        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        logger.logLevel = logLevel
         let address = CoordinatorAddress(coordinator ?? ProcessInfo.processInfo.environment["RECUR_COORDINATOR"] ?? "tcp://127.0.0.1:7878")!
         let tokenPath = tokenFile ?? ProcessInfo.processInfo.environment["RECUR_TOKEN_FILE"]
         let token: String? = try tokenPath.map { try TokenFile.read(path: $0) }

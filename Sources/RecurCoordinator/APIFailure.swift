@@ -49,7 +49,7 @@ public struct APIFailure: Error, HTTPResponseConvertible, CustomStringConvertibl
             case .staleLease(let m): self.init(.conflict, .leaseGone, m)
             case .conflict(let m): self.init(.conflict, .conflict, m)
             case .duplicate(let m): self.init(.conflict, .sweepExists, m)
-            case .newerDatabase, .olderDatabase: self.init(.internalServerError, ._internal, error.description)
+            case .newerDatabase, .olderDatabase, .foreignDatabase: self.init(.internalServerError, ._internal, error.description)
             }
         case let error as SweepSpecError:
             self.init(.unprocessableContent, .invalidSweep, error.problems.joined(separator: "; "), problems: error.problems)

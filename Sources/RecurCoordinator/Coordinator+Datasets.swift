@@ -34,7 +34,6 @@ extension Coordinator {
         declared: String?
     ) throws -> (task: TaskSpec, features: Int, baselines: Baselines) {
         var task = spec.task
-        let file: URL
         if let declared {
             guard store.datasetSize(sha256: declared) != nil else {
                 throw SweepSpecError(
@@ -42,25 +41,38 @@ extension Coordinator {
                     problems: ["task.dataset: the coordinator does not hold dataset \(declared); upload it first (recur sweep create does)"]
                 )
             }
-            file = store.datasetFile(sha256: declared)
             task.datasetSHA256 = declared
-        } else {
-            let url = URL(fileURLWithPath: spec.task.dataset, relativeTo: directory)
-            guard FileManager.default.isReadableFile(atPath: url.path) else {
-                throw SweepSpecError(
-                    source: source,
-                    problems: [
-                        "task.dataset: the coordinator cannot read \(spec.task.dataset) (\(url.path)); create the sweep with recur sweep create, which uploads it"
-                    ]
-                )
-            }
-            do {
-                task.datasetSHA256 = try store.importDataset(from: url)
-            } catch {
-                throw SweepSpecError(source: source, problems: ["task.dataset: cannot store \(spec.task.dataset) beside the database: \(error)"])
-            }
-            file = store.datasetFile(sha256: task.datasetSHA256!)
+            return try validated(spec, task: task, file: store.datasetFile(sha256: declared), source: source)
         }
+        let url = URL(fileURLWithPath: spec.task.dataset, relativeTo: directory)
+        let type = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.type] as? FileAttributeType
+        guard FileManager.default.isReadableFile(atPath: url.path), type == .typeRegular else {
+            throw SweepSpecError(
+                source: source,
+                problems: [
+                    "task.dataset: the coordinator cannot read \(spec.task.dataset) (\(url.path)) as a regular file; create the sweep with recur sweep create, which uploads it"
+                ]
+            )
+        }
+        // Checked before it is stored: a file that is no dataset for this task is never kept (nor
+        // served to workers by its hash).
+        var result = try validated(spec, task: task, file: url, source: source)
+        do {
+            result.task.datasetSHA256 = try store.importDataset(from: url)
+        } catch {
+            throw SweepSpecError(source: source, problems: ["task.dataset: cannot store \(spec.task.dataset) beside the database: \(error)"])
+        }
+        return result
+    }
+
+    /// The task's dataset `file` read as the task says, and every fold of the evaluation checked
+    /// to hold whole windows: the feature count and the baselines.
+    nonisolated static func validated(
+        _ spec: SweepSpec,
+        task: TaskSpec,
+        file: URL,
+        source: String
+    ) throws -> (task: TaskSpec, features: Int, baselines: Baselines) {
         var local = task
         local.dataset = file.path
         let prepared: PreparedTask

@@ -15,7 +15,7 @@ extension Coordinator {
         let now = clock()
         let (info, runtime) = try leaseInfo(token)
         let limit = Self.epochLimit(info, runtime)
-        if report.epoch > limit { throw APIError.badRequest("epoch: \(report.epoch) is beyond this run's \(limit) epochs") }
+        if report.epoch > limit { throw StoreError.conflict("epoch: \(report.epoch) is beyond this run's \(limit) epochs") }
         let objective = runtime.spec.objective.value(valMAE: report.valMae, valLoss: report.valLoss)
         let result: SweepStore.ReportOutcome
         do {
@@ -90,7 +90,12 @@ extension Coordinator {
     func completeNow(token: String, _ request: API.CompleteRequest) throws -> API.TrialStateResponse {
         let (info, runtime) = try leaseInfo(token)
         let limit = Self.epochLimit(info, runtime)
-        if request.epochsRun > limit { throw APIError.badRequest("epochs_run: \(request.epochsRun) is beyond this run's \(limit) epochs") }
+        if request.epochsRun > limit { throw StoreError.conflict("epochs_run: \(request.epochsRun) is beyond this run's \(limit) epochs") }
+        if request.bestEpoch > request.epochsRun {
+            throw StoreError.conflict(
+                "best_epoch: \(request.bestEpoch) is after epochs_run \(request.epochsRun); send the epoch whose weights the run kept"
+            )
+        }
         let value: Double?
         let sent = runtime.spec.objective.metric == .valLoss ? request.valLoss : request.valMae
         if let sent {

@@ -63,7 +63,6 @@ struct CoordinatorAPI: APIProtocol {
         guard case .json(let body) = input.body else { throw APIFailure.badRequest("the body must be JSON") }
         try check((1...1_000_000).contains(body.bestEpoch), "best_epoch: \(body.bestEpoch) must be from 1 to 1000000")
         try check((1...1_000_000).contains(body.epochsRun), "epochs_run: \(body.epochsRun) must be from 1 to 1000000")
-        try check(body.bestEpoch <= body.epochsRun, "best_epoch: \(body.bestEpoch) is after epochs_run \(body.epochsRun)")
         try checkMetric(body.testMae, "test_mae")
         if let v = body.valMae { try checkMetric(v, "val_mae") }
         if let v = body.valLoss { try checkMetric(v, "val_loss") }

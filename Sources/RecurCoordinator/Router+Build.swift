@@ -93,7 +93,10 @@ struct ErrorBodyMiddleware: ServerMiddleware {
                             "send the body as the operation's media type: application/json (application/octet-stream for a checkpoint)"
                         )
                     case .notAcceptable: failure = APIFailure(.notAcceptable, .badRequest, "this operation answers application/json")
-                    default: failure = APIFailure.badRequest(Self.describe(error.underlyingError))
+                    default:
+                        failure = APIFailure.badRequest(
+                            Self.describe(error.underlyingError, hasBody: [.post, .put, .patch].contains(request.method), path: request.path ?? "")
+                        )
                     }
                 }
             } else {
@@ -104,16 +107,24 @@ struct ErrorBodyMiddleware: ServerMiddleware {
         }
     }
 
-    /// One line naming the field at fault, in the wire's snake_case.
-    static func describe(_ error: any Error) -> String {
+    /// One line naming the field at fault, in the wire's snake_case (`configs[0].units`). A
+    /// request without a body failed on its path or query, which the decoder does not name.
+    static func describe(_ error: any Error, hasBody: Bool = true, path requestPath: String = "") -> String {
         func path(_ context: DecodingError.Context) -> String {
-            let keys = context.codingPath.map(\.stringValue).filter { !$0.isEmpty }
-            return keys.isEmpty ? "the body" : "field '\(keys.joined(separator: "."))'"
+            var name = ""
+            for key in context.codingPath where !key.stringValue.isEmpty {
+                if let i = key.intValue { name += "[\(i)]" } else { name += name.isEmpty ? key.stringValue : ".\(key.stringValue)" }
+            }
+            if !name.isEmpty { return "field '\(name)'" }
+            return hasBody ? "the body" : "a path or query parameter of \(requestPath.prefix(200))"
         }
         switch error {
         case DecodingError.keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
-        case DecodingError.typeMismatch(_, let context): return "\(path(context)) has the wrong type"
+        case DecodingError.typeMismatch(_, let context): return "\(path(context)) has the wrong type (see docs/openapi.yaml)"
         case DecodingError.valueNotFound(_, let context): return "\(path(context)) is null"
+        case DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty && hasBody:
+            // Foundation's decoder reports a fraction or an out-of-range number in an integer field so too.
+            return "the body is not valid JSON, or one of its numbers does not fit its field (a fraction or an out-of-range value for an integer)"
         case DecodingError.dataCorrupted(let context): return "\(path(context)) is not valid: \(context.debugDescription)"
         default: return "the request does not match the API (docs/openapi.yaml): \(String(describing: error).prefix(300))"
         }

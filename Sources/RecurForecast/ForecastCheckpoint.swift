@@ -51,8 +51,11 @@ public struct ForecastCheckpoint {
         if let problem = self.task.problems(prefix: "checkpoint task").first { throw ForecastError(problem) }
         try self.normalization.validate()
         if let text = metadata["step_seconds"] {
-            guard let step = Int64(text), step > 0 else {
-                throw ForecastError("checkpoint: step_seconds '\(text)' is not a positive integer; the checkpoint is corrupt")
+            // At most a century: no series steps further, and horizon × step stays far inside Int64.
+            guard let step = Int64(text), (1...3_155_760_000).contains(step) else {
+                throw ForecastError(
+                    "checkpoint: step_seconds '\(text)' is not a whole number of seconds from 1 to a century; the checkpoint is corrupt"
+                )
             }
             stepSeconds = step
         }

@@ -83,6 +83,7 @@ public struct PreparedTask: Sendable {
         let base = URL(fileURLWithPath: (directory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).path, isDirectory: true)
         let url = URL(fileURLWithPath: spec.dataset, relativeTo: base)
         let data: Data
+        if let why = notARegularFile(url) { throw ForecastError("task.dataset: cannot read \(spec.dataset) (\(url.path)): \(why)") }
         do { data = try Data(contentsOf: url) } catch {
             throw ForecastError("task.dataset: cannot read \(spec.dataset) (\(url.path)): \(error.localizedDescription)")
         }
@@ -255,6 +256,7 @@ public func sha256Hex(_ data: Data) -> String {
 
 /// Lower-case hex SHA-256 of the file at `url`, read in chunks (datasets can be large).
 public func sha256Hex(fileAt url: URL) throws -> String {
+    if let why = notARegularFile(url) { throw ForecastError("\(url.path): cannot read it: \(why)") }
     let handle = try FileHandle(forReadingFrom: url)
     defer { try? handle.close() }
     var hasher = SHA256()

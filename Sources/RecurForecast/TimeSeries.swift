@@ -41,6 +41,7 @@ public struct TimeSeries: Sendable, Equatable {
         gaps: GapPolicy = .interpolate
     ) throws -> TimeSeries {
         let data: Data
+        if let why = notARegularFile(URL(fileURLWithPath: path)) { throw ForecastError("dataset \(path): cannot read it: \(why)") }
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ForecastError("dataset \(path): cannot read the file (\(error.localizedDescription))")
         }
@@ -62,6 +63,10 @@ public struct TimeSeries: Sendable, Equatable {
             throw ForecastError("dataset \(source): the file is empty; expected a header line like 'timestamp,temp_c,…'")
         }
         let header = splitCSVLine(headerLine).map { $0.trimmingCharacters(in: .whitespaces) }
+        var seen: Set<String> = []
+        if let twice = header.first(where: { !seen.insert($0).inserted }) {
+            throw ForecastError("dataset \(source): the header names column '\(twice)' twice; rename one of them")
+        }
         guard header.count >= 2 else {
             throw ForecastError("dataset \(source): the header has \(header.count) column; expected a timestamp and at least one numeric column")
         }
@@ -212,4 +217,12 @@ func splitCSVLine(_ line: Substring) -> [String] {
     }
     cells.append(current)
     return cells
+}
+
+/// Why `url` cannot be read as a dataset (nil: a regular file, or nothing there, which reading
+/// reports): a directory fails late with a vague error, and a FIFO or /dev/zero never ends.
+func notARegularFile(_ url: URL) -> String? {
+    guard let type = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.type] as? FileAttributeType else { return nil }
+    if type == .typeDirectory { return "it is a directory; give the CSV file" }
+    return type == .typeRegular ? nil : "it is not a regular file"
 }

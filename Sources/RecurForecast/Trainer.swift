@@ -3,7 +3,7 @@ import RecurEngine
 
 /// Keras-style early stopping. Defaults: monitor val_mae, patience 3, min_delta 0, restore best.
 public struct EarlyStopping: Codable, Sendable, Hashable {
-    public enum Monitor: String, Codable, Sendable {
+    public enum Monitor: String, Codable, Sendable, CaseIterable {
         case valLoss = "val_loss"
         case valMAE = "val_mae"
     }
@@ -160,8 +160,10 @@ public final class Trainer {
         var rng = SeededGenerator(seed: settings.seed &+ 0x5EED)
         var order = Array(task.windowStarts(.train))
         let (t, f, batch) = (task.spec.sequenceLength, task.featureCount, settings.batchSize)
-        x = [Float](repeating: 0, count: batch * t * f)
-        y = [Float](repeating: 0, count: batch)
+        // A batch larger than the training set is the whole set: no buffer beyond it.
+        let capacity = max(1, min(batch, order.count))
+        x = [Float](repeating: 0, count: capacity * t * f)
+        y = [Float](repeating: 0, count: capacity)
         var history: [EpochReport] = []
         var best = (value: Double.infinity, epoch: 0, weights: model.parameters.flatValues)
         var wait = 0
@@ -247,7 +249,7 @@ public final class Trainer {
     public func evaluate(_ split: PreparedTask.Split) -> (loss: Double, mae: Double) {
         let starts = task.scoredStarts(split)
         let (t, f) = (task.spec.sequenceLength, task.featureCount)
-        let chunk = max(settings.batchSize, 256)
+        let chunk = max(1, min(max(settings.batchSize, 256), starts.count))
         if x.count < chunk * t * f {
             x = [Float](repeating: 0, count: chunk * t * f)
             y = [Float](repeating: 0, count: chunk)

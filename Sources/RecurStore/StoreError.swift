@@ -16,12 +16,17 @@ public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
     case newerDatabase([String])
     /// Opened for reading only, the database lacks migrations (an older Recur, or not Recur's).
     case olderDatabase([String])
+    /// The file is another program's SQLite database: tables, and no Recur migration.
+    case foreignDatabase([String])
 
     public var description: String {
         switch self {
         case .notFound(_, let m), .staleLease(let m), .conflict(let m), .duplicate(let m): return m
         case .newerDatabase(let ids):
             return "the database was written by a newer Recur (unknown migrations: \(ids.joined(separator: ", "))); upgrade recur to open it"
+        case .foreignDatabase(let tables):
+            let shown = tables.prefix(5).joined(separator: ", ") + (tables.count > 5 ? ", …" : "")
+            return "the file is another program's SQLite database (tables: \(shown)), left untouched; give recur a new path or a Recur database"
         case .olderDatabase(let ids) where ids.count == Migrations.all.count:
             return "not a Recur database (it has none of Recur's tables)"
         case .olderDatabase(let ids):

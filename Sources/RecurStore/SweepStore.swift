@@ -58,6 +58,13 @@ public final class SweepStore: Sendable {
                 let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
                 let unknown = applied.filter { !known.contains($0) }
                 if !unknown.isEmpty { throw StoreError.newerDatabase(unknown.sorted()) }
+            } else {
+                // Recur creates its schema only in an empty database, never beside another's tables.
+                let tables = try String.fetchAll(
+                    db,
+                    sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                )
+                if !tables.isEmpty { throw StoreError.foreignDatabase(tables) }
             }
         }
         try SweepStore.migrator().migrate(writer)

@@ -139,6 +139,8 @@ struct SpecParser {
         if let n = map["name"], let s = text(n), !s.isEmpty {
             if s.range(of: "^[A-Za-z0-9][A-Za-z0-9_.-]*$", options: .regularExpression) == nil {
                 problem("name", "'\(s)' must be letters, digits, '.', '_' or '-'")
+            } else if s.count > 200 {
+                problem("name", "\(s.count) characters; at most 200 (the API's limit for a sweep's name)")
             }
             name = s
         } else {
@@ -457,7 +459,13 @@ struct SpecParser {
                     if case .mapping(let m) = n { return m.keys.contains { text($0) == "max_trials" } }
                     return nil
                 } ?? false
-            if !explicit { spec.search.maxTrials = max(1, size) }
+            if !explicit {
+                // The same cap as an explicit max_trials: a grid is leased, planned and listed point by point.
+                if size > 1_000_000 {
+                    problem("space", "the grid holds \(size) points, more than 1000000; narrow the space or set search.max_trials")
+                }
+                spec.search.maxTrials = max(1, min(size, 1_000_000))
+            }
         }
         if spec.pruning.method == .asha && spec.pruning.minEpochs >= spec.training.epochs {
             problem("pruning.min_epochs", "\(spec.pruning.minEpochs) must be < training.epochs (\(spec.training.epochs)) for ASHA to have a rung")

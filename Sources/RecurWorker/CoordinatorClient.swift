@@ -22,7 +22,8 @@ public struct CoordinatorAddress: Sendable, Equatable, CustomStringConvertible {
         if let scheme = ["tcp://", "http://", "https://"].first(where: { text.hasPrefix($0) }) {
             var rest = text.dropFirst(scheme.count)
             if rest.hasSuffix("/") { rest = rest.dropLast() }
-            guard let colon = rest.lastIndex(of: ":"), Int(rest[rest.index(after: colon)...]) != nil, colon != rest.startIndex,
+            guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port),
+                colon != rest.startIndex,
                 !rest.contains("/")
             else { return nil }
             baseURL = (isTLS ? "https://" : "http://") + rest

@@ -55,10 +55,12 @@ extension Worker {
                 }
             }
         }
-        // Heartbeats renew the lease between reports.
+        // Heartbeats renew the lease between reports. The coordinator caps leases at a day; a
+        // length outside that (or NaN) from an older or foreign one is clamped, not trusted.
+        let leaseSeconds = lease.leaseSeconds.isFinite ? min(max(lease.leaseSeconds, 1), 86_400) : 30
         let heartbeat = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(max(0.2, lease.leaseSeconds / 3)))
+                try? await Task.sleep(for: .seconds(max(0.2, leaseSeconds / 3)))
                 if Task.isCancelled { break }
                 do { _ = try await client.heartbeat(token: token) } catch let error as CoordinatorCallError where error.isLeaseGone {
                     // A heartbeat in flight when the trial ended (and this task was cancelled) says nothing new.
@@ -144,7 +146,7 @@ extension Worker {
             )
             // Past the lease's length without heartbeats the lease is gone anyway, so a worker that
             // is shutting down stops retrying then.
-            let giveUpAt = ContinuousClock.now + .seconds(lease.leaseSeconds)
+            let giveUpAt = ContinuousClock.now + .seconds(leaseSeconds)
             let giveUp: @Sendable () -> Bool = { [self] in isShuttingDown && ContinuousClock.now > giveUpAt }
             do {
                 // The metrics matter more than the weights: a checkpoint the coordinator refuses (413),

@@ -42,6 +42,9 @@ import Testing
         ["token", "create", "--role", "worker", "--name", "two words", "--db", "s.db"], ["login-link", "--db", "s.db", "--minutes", "0"],
         ["login-link", "--db", "s.db", "--role", "worker"], ["login-link", "--db", "s.db", "--url", "ftp://h"], ["tls", "init", "--out", "d"],
         ["tls", "init", "--host", "a b", "--out", "d"], ["worker", "--coordinator", "https://h"],
+        ["status", "--coordinator", "tcp://127.0.0.1:99999"], ["worker", "--coordinator", "tcp://h:0"],
+        ["serve", "--db", "s.db", "--lease-seconds", "inf"], ["serve", "--db", "s.db", "--lease-seconds", "1e300"],
+        ["bench", "coordinator", "--db", "/"],
     ]
 
     @Test(arguments: bad.indices)

@@ -5,6 +5,7 @@ import RecurAPI
 import RecurEngine
 import RecurForecast
 import RecurStore
+import RecurSweep
 import Testing
 
 @testable import RecurCoordinator
@@ -71,6 +72,26 @@ import Testing
     }
 
     /// A partial upload left by a coordinator that stopped is removed when the next one starts.
+    /// A dataset the coordinator reads from its own disk is checked before it is stored: a file
+    /// that is no dataset for the task is refused and not kept (nor served by its hash), and a
+    /// device or a directory is refused without being read (`/dev/zero` once hung the request).
+    @Test func aLocalDatasetIsCheckedBeforeItIsStored() async throws {
+        let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: RouterTests.root)
+        for (dataset, message) in [
+            ("/etc/hostname", "the header has 1 column"), ("/dev/zero", "as a regular file"), ("/tmp", "as a regular file"),
+        ] {
+            let yaml = "name: local\ntask: {dataset: \(dataset), target: temp_c}\nspace:\n  units: 4\n"
+            do {
+                _ = try await coordinator.createSweep(yaml: yaml)
+                Issue.record("\(dataset) accepted")
+            } catch let error as SweepSpecError {
+                #expect(error.problems.contains { $0.contains(message) }, "\(dataset): \(error.problems)")
+            }
+        }
+        let stored = (try? FileManager.default.contentsOfDirectory(atPath: coordinator.store.datasetDirectory.path)) ?? []
+        #expect(stored.isEmpty, "\(stored)")
+    }
+
     @Test func partialUploadsAreRemovedAtStart() throws {
         let store = try SweepStore()
         let part = try store.datasetPartFile()

@@ -11,7 +11,10 @@ import Testing
 @Suite struct CoordinatorGroupCommitTests {
     @Test func concurrentCallsAreCommittedInGroupsWithTheirOwnOutcomes() async throws {
         let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: RouterTests.root)
-        _ = try await coordinator.createSweep(yaml: RouterTests.sweepYAML)
+        // Ten epochs per run: a report beyond the run's epochs is refused.
+        _ = try await coordinator.createSweep(
+            yaml: RouterTests.sweepYAML.replacingOccurrences(of: "training: {epochs: 2}", with: "training: {epochs: 10}")
+        )
         let worker = try await coordinator.register(API.RegisterRequest(host: "h", slots: 2, version: "t", engineVersion: BuildInfo.engineVersion))
         let a = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)
         let b = try #require(try await coordinator.lease(worker: worker.workerId, sweep: nil).lease)

@@ -293,7 +293,17 @@ import Testing
             }
             try await client.execute(uri: "/v1/trials/9223372036854775808", method: .get, headers: Self.auth) { #expect($0.status == .badRequest) }
             try await client.execute(uri: "/v1/trials/0", method: .get, headers: Self.auth) { #expect($0.status == .badRequest) }
-            try await client.execute(uri: "/v1/sweeps/x/leaderboard?top=abc", method: .get, headers: Self.auth) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/sweeps/x/leaderboard?top=abc", method: .get, headers: Self.auth) { r in
+                #expect(r.status == .badRequest && String(buffer: r.body).contains("a path or query parameter of /v1/sweeps/x/leaderboard?top=abc"))
+            }
+            try await client.execute(
+                uri: "/v1/workers",
+                method: .post,
+                headers: Self.auth,
+                body: ByteBuffer(string: #"{"host": "h", "slots": 1.5, "version": "t"}"#)
+            ) { r in
+                #expect(r.status == .badRequest && String(buffer: r.body).contains("one of its numbers does not fit its field"))
+            }
             try await client.execute(uri: "/v1/leases/bogus/heartbeat", method: .post, headers: Self.auth) { r in
                 #expect(r.status == .notFound && String(buffer: r.body).contains(#""code":"unknown_lease""#))
             }
@@ -413,8 +423,8 @@ import Testing
         #expect(try coordinator.store.metrics(trial: 1).count == 2)
     }
 
-    /// A worker's numbers are checked before they are stored: a negative or non-float32 metric,
-    /// an epoch beyond the run's, a best epoch after the last one are 400s naming the field, and
+    /// A worker's numbers are checked before they are stored: a negative or non-float32 metric is
+    /// a 400 naming the field, an epoch beyond the run's or a best epoch after its last a 409, and
     /// the sweep stays readable (a value near Double's limit once made its runs' mean infinite and
     /// every read of the sweeps a 500).
     @Test func aWorkersMetricsAreCheckedBeforeTheyAreStored() async throws {
@@ -438,32 +448,49 @@ import Testing
                 body: Self.body(API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 0))
             )
             let lease = try #require(try API.decoder().decode(API.LeaseResponse.self, from: Data(leaseResponse.body.readableBytesView)).lease)
-            let badReports: [(API.EpochReport, String)] = [
-                (API.EpochReport(epoch: 1, trainLoss: 1, valLoss: 1, valMae: -5, seconds: 0.1), "val_mae: -5.0 must be from 0 to 3.4e38"),
-                (API.EpochReport(epoch: 1, trainLoss: 1.7e308, valLoss: 1, valMae: 2, seconds: 0.1), "train_loss: 1.7e+308 must be from 0"),
-                (API.EpochReport(epoch: 3, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1), "epoch: 3 is beyond this run's 2 epochs"),
-                (API.EpochReport(epoch: 1, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 1e12), "seconds: 1000000000000.0 must be from 0 to 1e9"),
-            ]
-            for (report, message) in badReports {
-                try await client.execute(uri: "/v1/leases/\(lease.token)/epochs", method: .post, headers: Self.auth, body: Self.body(report)) { r in
-                    let text = String(buffer: r.body)
-                    #expect(r.status == .badRequest && text.contains(#""code":"bad_request""#) && text.contains(message), "\(text)")
-                }
-            }
-            let badCompletions: [(API.CompleteRequest, String)] = [
-                (API.CompleteRequest(valMae: 1.7e308, valLoss: 1, testMae: 3, bestEpoch: 2, epochsRun: 2), "val_mae: 1.7e+308 must be from 0"),
-                (API.CompleteRequest(valMae: 2, valLoss: 1, testMae: -1, bestEpoch: 2, epochsRun: 2), "test_mae: -1.0 must be from 0"),
-                (API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 5, epochsRun: 2), "best_epoch: 5 is after epochs_run 2"),
+            // Malformed numbers are 400s; what the run's own state rules out (an epoch beyond its
+            // epochs, a best epoch after its last) is a 409.
+            let badReports: [(API.EpochReport, HTTPResponse.Status, String)] = [
                 (
-                    API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 2, epochsRun: 500),
-                    "epochs_run: 500 is beyond this run's 2 epochs"
+                    API.EpochReport(epoch: 1, trainLoss: 1, valLoss: 1, valMae: -5, seconds: 0.1), .badRequest,
+                    "val_mae: -5.0 must be from 0 to 3.4e38"
+                ),
+                (
+                    API.EpochReport(epoch: 1, trainLoss: 1.7e308, valLoss: 1, valMae: 2, seconds: 0.1), .badRequest,
+                    "train_loss: 1.7e+308 must be from 0"
+                ),
+                (API.EpochReport(epoch: 3, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 0.1), .conflict, "epoch: 3 is beyond this run's 2 epochs"),
+                (
+                    API.EpochReport(epoch: 1, trainLoss: 1, valLoss: 1, valMae: 2, seconds: 1e12), .badRequest,
+                    "seconds: 1000000000000.0 must be from 0"
                 ),
             ]
-            for (request, message) in badCompletions {
+            for (report, status, message) in badReports {
+                try await client.execute(uri: "/v1/leases/\(lease.token)/epochs", method: .post, headers: Self.auth, body: Self.body(report)) { r in
+                    let text = String(buffer: r.body)
+                    #expect(r.status == status && text.contains(message), "\(text)")
+                }
+            }
+            let badCompletions: [(API.CompleteRequest, HTTPResponse.Status, String)] = [
+                (
+                    API.CompleteRequest(valMae: 1.7e308, valLoss: 1, testMae: 3, bestEpoch: 2, epochsRun: 2), .badRequest,
+                    "val_mae: 1.7e+308 must be from 0"
+                ),
+                (API.CompleteRequest(valMae: 2, valLoss: 1, testMae: -1, bestEpoch: 2, epochsRun: 2), .badRequest, "test_mae: -1.0 must be from 0"),
+                (
+                    API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 5, epochsRun: 2), .conflict,
+                    "best_epoch: 5 is after epochs_run 2"
+                ),
+                (
+                    API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 2, epochsRun: 500), .conflict,
+                    "epochs_run: 500 is beyond this run's 2"
+                ),
+            ]
+            for (request, status, message) in badCompletions {
                 try await client.execute(uri: "/v1/leases/\(lease.token)/complete", method: .post, headers: Self.auth, body: Self.body(request)) {
                     r in
                     let text = String(buffer: r.body)
-                    #expect(r.status == .badRequest && text.contains(message), "\(text)")
+                    #expect(r.status == status && text.contains(message), "\(text)")
                 }
             }
             let good = API.CompleteRequest(valMae: 2, valLoss: 1, testMae: 3, bestEpoch: 1, epochsRun: 2)

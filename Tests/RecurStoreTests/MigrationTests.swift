@@ -147,4 +147,18 @@ import Testing
         try pool.close()
         #expect(throws: StoreError.newerDatabase(["9999_from_the_future"])) { try SweepStore(path: path) }
     }
+
+    /// Another program's SQLite file gets no Recur tables: the store refuses it and leaves it as
+    /// it was.
+    @Test func anotherProgramsDatabaseIsLeftUntouched() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recur-foreign-\(UUID()).db").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { try $0.execute(sql: "CREATE TABLE invoices (id INTEGER PRIMARY KEY); CREATE TABLE customers (id INTEGER)") }
+        try queue.close()
+        #expect(throws: StoreError.foreignDatabase(["customers", "invoices"])) { try SweepStore(path: path) }
+        let after = try DatabaseQueue(path: path)
+        let tables = try after.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") }
+        #expect(tables == ["customers", "invoices"])
+    }
 }

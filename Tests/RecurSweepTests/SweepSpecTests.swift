@@ -221,6 +221,32 @@ import Testing
         #expect(throws: SweepSpecError.self) { try SweepSpec.parse(yaml: "", source: "x.yaml") }
     }
 
+    /// A grid past the cap of max_trials is refused (it is leased, planned and listed point by
+    /// point; 4096¹⁶ points once validated and hung `sweep plan`), and so is a name the API could
+    /// not address afterwards.
+    @Test func hugeGridsAndLongNamesAreProblems() {
+        let grid = """
+            name: g
+            task: {dataset: d.csv, target: y}
+            search: {method: grid}
+            space:
+              depth: {int: [1, 16]}
+              units: {per_layer: {int: [1, 4096]}}
+            """
+        _ = Self.expectProblems(
+            grid,
+            source: "g.yaml",
+            ["space: the grid holds 4611686018427387903 points, more than 1000000; narrow the space or set search.max_trials"]
+        )
+        #expect((try? SweepSpec.parse(yaml: grid.replacingOccurrences(of: "{method: grid}", with: "{method: grid, max_trials: 50}"))) != nil)
+        let long = String(repeating: "n", count: 250)
+        _ = Self.expectProblems(
+            "name: \(long)\ntask: {dataset: d.csv, target: y}\nspace:\n  units: 4\n",
+            source: "n.yaml",
+            ["name: 250 characters; at most 200 (the API's limit for a sweep's name)"]
+        )
+    }
+
     @Test func gridNeedsDiscreteValues() {
         let yaml = """
             name: g

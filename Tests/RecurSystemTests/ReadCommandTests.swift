@@ -74,6 +74,8 @@ import Testing
     }
 
     static let bad: [(args: [String], message: String, status: Int32)] = [
+        // First: the database in runs/ must survive it for the lines below to pass.
+        (["export", "1", "-o", "runs", "--db", "runs/r.db"], "--output runs: is a directory", 1),
         (["leaderboard", "nope", "--db", "runs/r.db"], "no sweep named 'nope'", 1),
         (["status", "nope", "--db", "runs/r.db"], "no sweep named 'nope'", 1),
         (["trial", "show", "99999", "--db", "runs/r.db"], "no trial with id 99999", 1),
@@ -85,7 +87,8 @@ import Testing
         (["status", "--coordinator", "tcp://127.0.0.1:1"], "cannot reach the coordinator at tcp://127.0.0.1:1", 1),
         (["sweep", "pause", "done1", "--coordinator", "unix:/nonexistent.sock"], "cannot reach the coordinator", 1),
         (
-            ["leaderboard", "done1", "--coordinator", "ftp://x"], "--coordinator: 'ftp://x' is not https://HOST:PORT, tcp://HOST:PORT or unix:PATH",
+            ["leaderboard", "done1", "--coordinator", "ftp://x"],
+            "--coordinator: 'ftp://x' is not https://HOST:PORT, tcp://HOST:PORT (PORT 1–65535) or unix:PATH",
             64
         ),
         (["sweep", "create", "s.yaml", "--coordinator", "tcp://127.0.0.1:1"], "cannot reach the coordinator", 1),

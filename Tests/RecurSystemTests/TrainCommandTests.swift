@@ -101,11 +101,20 @@ import Testing
     static let badRuns: [(arguments: [String], message: String, status: Int32)] = [
         (["train", "--task", "missing.yaml", "--cell", "gru"], "task file missing.yaml: cannot read it", 1),
         (["train", "--task", "task.yaml"], "give --model FILE or --cell", 64),
-        (["train", "--task", "task.yaml", "--cell", "transformer"], "--cell: 'transformer' is not one of", 64),
+        (["train", "--task", "task.yaml", "--cell", "transformer"], "The value 'transformer' is invalid for '--cell <cell>'", 64),
         (["train", "--task", "task.yaml", "--cell", "gru", "--epochs", "0"], "--epochs: 0 must be ≥ 1", 64),
         (["train", "--task", "task.yaml", "--cell", "gru", "--units", "32,x"], "--units: expected positive integers", 64),
-        (["train", "--task", "task.yaml", "--cell", "gru", "--lr", "0"], "--lr: 0.0 must be > 0", 64),
-        (["train", "--task", "task.yaml", "--cell", "gru", "--dropout", "1.5"], "dropout: expected a rate in [0, 1), got 1.5", 1),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--lr", "0"], "--lr: 0.0 must be a number > 0", 64),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--dropout", "1.5"], "--dropout: 1.5 must be from 0 up to (not including) 1", 64),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--head-dropout=-1"], "--head-dropout: -1.0 must be from 0", 64),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--clipnorm", "0"], "--clipnorm: 0.0 must be a number > 0", 64),
+        (
+            ["train", "--task", "task.yaml", "--cell", "gru", "--batch-size", "9223372036854775807"],
+            "--batch-size: 9223372036854775807 must be from 1 to 65536", 64
+        ),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--out", "."], "--out .: is a directory", 1),
+        (["train", "--task", "dup.yaml", "--cell", "gru"], "the header names column 'load' twice", 1),
+        (["train", "--task", "dirdata.yaml", "--cell", "gru"], "it is a directory; give the CSV file", 1),
         (["train", "--task", "task.yaml", "--cell", "gru", "--bogus"], "Unknown option '--bogus'", 64),
         (["train", "--task", "long.yaml", "--cell", "gru"], "the train split has 350 rows but one window spans 1030", 1),
         (["train", "--task", "nocolumn.yaml", "--cell", "gru"], "task.target: no column 'price' in small.csv", 1),
@@ -124,6 +133,12 @@ import Testing
         try Data("dataset: small.csv\ntarget: load\nsequence_length: 1000\nhorizon: 30\n".utf8).write(to: dir.appendingPathComponent("long.yaml"))
         try Data("dataset: small.csv\ntarget: price\n".utf8).write(to: dir.appendingPathComponent("nocolumn.yaml"))
         try Data("dataset: nothere.csv\ntarget: load\n".utf8).write(to: dir.appendingPathComponent("nofile.yaml"))
+        try Data("dataset: .\ntarget: load\n".utf8).write(to: dir.appendingPathComponent("dirdata.yaml"))
+        let small = try String(contentsOf: dir.appendingPathComponent("small.csv"), encoding: .utf8)
+        try Data(small.replacingOccurrences(of: "timestamp,load,temp", with: "timestamp,load,load").utf8).write(
+            to: dir.appendingPathComponent("dup.csv")
+        )
+        try Data("dataset: dup.csv\ntarget: load\n".utf8).write(to: dir.appendingPathComponent("dup.yaml"))
         let plain = try SequentialModel(
             spec: ModelSpec(inputFeatures: 2, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 2)), .dense(units: 1)]),
             seed: 1
