@@ -30,8 +30,9 @@ extension Bench {
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
-            guard batch > 0, seqLen > 0, steps > 0, warmup >= 0 else {
-                throw ValidationError("--batch, --seq-len and --steps must be positive and --warmup non-negative")
+            guard (1...65_536).contains(batch), (1...100_000).contains(seqLen), (1...1_000_000).contains(steps), (0...1_000_000).contains(warmup)
+            else {
+                throw ValidationError("--batch (1–65536), --seq-len (1–100000) and --steps (1–1000000) must be in range, --warmup 0–1000000")
             }
             _ = try parsedModels()
             _ = try parsedFeatures()

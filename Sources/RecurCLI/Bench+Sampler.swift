@@ -22,9 +22,16 @@ extension Bench {
         @Option(help: "Timed suggestions per size.") var suggestions = 200
         @Flag(help: "One JSON object per line.") var json = false
 
+        func validate() throws {
+            guard (1...1_000_000).contains(suggestions) else { throw ValidationError("--suggestions: \(suggestions) must be from 1 to 1000000") }
+            let sizes = history.split(separator: ",").map { Int($0) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ (0...10_000_000).contains($0 ?? -1) }) else {
+                throw ValidationError("--history: expected sizes from 0 to 10000000 like 1000,10000, got '\(history)'")
+            }
+        }
+
         func run() throws {
             let sizes = history.split(separator: ",").compactMap { Int($0) }
-            guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 0 }) else { throw ValidationError("--history: expected sizes like 1000,10000") }
             let yaml = """
                 name: bench
                 task: {dataset: d.csv, target: y}

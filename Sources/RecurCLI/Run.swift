@@ -32,7 +32,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Leaderboard rows to show at the end.") var top = 10
 
     func validate() throws {
-        if let workers, workers < 1 { throw ValidationError("--workers: \(workers) must be ≥ 1") }
+        if let workers, !(1...1024).contains(workers) {
+            throw ValidationError("--workers: \(workers) must be from 1 to 1024 (processes on this machine)")
+        }
         guard top >= 1 else { throw ValidationError("--top: \(top) must be ≥ 1") }
     }
 

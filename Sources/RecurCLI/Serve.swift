@@ -44,7 +44,9 @@ struct Serve: AsyncParsableCommand {
     var maxCheckpointBytes = API.maximumCheckpointBytes
 
     func validate() throws {
-        for l in listen where Listener(l) == nil { throw ValidationError("--listen: '\(l)' is not tcp://HOST:PORT or unix:PATH") }
+        for l in listen where Listener(l) == nil {
+            throw ValidationError("--listen: '\(l)' is not tcp://HOST:PORT (PORT 0–65535) or unix:PATH (PATH under 108 bytes)")
+        }
         guard (1...86_400).contains(leaseSeconds) else { throw ValidationError("--lease-seconds: \(leaseSeconds) must be from 1 to 86400 (a day)") }
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-cert and --tls-key go together: pass both (recur tls init writes server.pem and server-key.pem)")

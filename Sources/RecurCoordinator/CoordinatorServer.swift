@@ -27,7 +27,8 @@ public enum Listener: Equatable, Sendable, CustomStringConvertible {
             self = .tcp(host: host, port: port)
         } else if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
-            guard !path.isEmpty else { return nil }
+            // sockaddr_un holds 108 bytes with the terminating NUL.
+            guard !path.isEmpty, path.utf8.count < 108 else { return nil }
             self = .unix(path: path)
         } else {
             return nil

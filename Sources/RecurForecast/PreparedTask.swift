@@ -121,6 +121,9 @@ public struct PreparedTask: Sendable {
         try spec.validate()
         self.spec = spec
         self.layout = layout
+        if case .fold(let index, let count) = layout, !(1...100).contains(count) || !(1...count).contains(index) {
+            throw ForecastError("fold \(index) of \(count): no such rolling-origin fold (folds are 1…count, count at most 100)")
+        }
         let n = series.rowCount
         rowRanges = layout.rowRanges(rows: n, split: spec.split)
         let trainEnd = rowRanges[0].upperBound

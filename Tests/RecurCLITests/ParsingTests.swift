@@ -44,7 +44,8 @@ import Testing
         ["tls", "init", "--host", "a b", "--out", "d"], ["worker", "--coordinator", "https://h"],
         ["status", "--coordinator", "tcp://127.0.0.1:99999"], ["worker", "--coordinator", "tcp://h:0"],
         ["serve", "--db", "s.db", "--lease-seconds", "inf"], ["serve", "--db", "s.db", "--lease-seconds", "1e300"],
-        ["bench", "coordinator", "--db", "/"],
+        ["bench", "coordinator", "--db", "/"], ["serve", "--db", "s.db", "--listen", "unix:/tmp/" + String(repeating: "s", count: 120)],
+        ["run", "s.yaml", "--workers", "100000"],
     ]
 
     @Test(arguments: bad.indices)

@@ -72,6 +72,23 @@ import Testing
         #expect(Timestamp.parse("978310800") == 978_310_800)
         #expect(Timestamp.format(978_310_800) == "2001-01-01T01:00")
         #expect(Timestamp.parse("2001-13-01") == nil && Timestamp.parse("2001-01-01T25:00") == nil)
+        // Days past the month's end are no dates (they once rolled over into the next month).
+        #expect(Timestamp.parse("2001-02-31") == nil && Timestamp.parse("2001-04-31T00:00") == nil && Timestamp.parse("2001-02-29") == nil)
+        #expect(Timestamp.parse("2000-02-29") != nil && Timestamp.parse("2004-02-29") != nil && Timestamp.parse("1900-02-29") == nil)
+    }
+
+    /// A fold the task cannot have (a corrupt or foreign lease) is an error, not a negative range.
+    @Test func impossibleFoldsAreErrors() throws {
+        var csv = "timestamp,y\n"
+        for i in 0..<400 { csv += "\(978_307_200 + i * 3600),\(i % 7)\n" }
+        let series = try Self.parse(csv)
+        var spec = TaskSpec(dataset: "f.csv", target: "y")
+        (spec.sequenceLength, spec.horizon) = (4, 1)
+        for layout in [SplitLayout.fold(index: 5, count: 3), .fold(index: 0, count: 3), .fold(index: 1, count: 0), .fold(index: 1, count: 1_000_000)]
+        {
+            #expect(throws: ForecastError.self) { _ = try PreparedTask(spec: spec, series: series, featureNames: ["y"], layout: layout) }
+        }
+        #expect(throws: Never.self) { _ = try PreparedTask(spec: spec, series: series, featureNames: ["y"], layout: .fold(index: 2, count: 3)) }
     }
 
     static let badTasks: [(yaml: String, message: String)] = [

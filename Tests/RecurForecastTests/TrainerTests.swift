@@ -144,6 +144,14 @@ import Testing
                 #expect("\(error)".contains(message), "got \(error)")
             }
         }
+        // A row spacing past a century would overflow the forecast's target time (it once crashed predict).
+        var metadata = ForecastCheckpoint(task: task, normalization: good).metadata()
+        for step in ["9223372036854775807", "0", "-3600", "1.5"] {
+            metadata["step_seconds"] = step
+            #expect(throws: ForecastError.self) { try ForecastCheckpoint(metadata: metadata) }
+        }
+        metadata["step_seconds"] = "3600"
+        #expect(try ForecastCheckpoint(metadata: metadata).stepSeconds == 3600)
         let model = try SequentialModel(
             spec: ModelSpec(inputFeatures: 3, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 2)), .dense(units: 1)]),
             seed: 1
