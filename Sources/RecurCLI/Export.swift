@@ -21,10 +21,7 @@ struct Export: AsyncParsableCommand {
     @OptionGroup var source: ReadOptions
 
     func run() async throws {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw CLIError("--output \(output): is a directory; give a file path, e.g. \(output)/trial-\(trial).safetensors")
-        }
+        try OutputPath.check(output, option: "--output", example: "trial-\(trial).safetensors", inputs: source.db.map { [$0] } ?? [])
         let reader = try source.reader()
         let id = try await reader.trialID(trial, sweep: sweep)
         // Streamed into a file beside the output, renamed once whole: never in memory, never half-written.

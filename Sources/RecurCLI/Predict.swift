@@ -24,6 +24,7 @@ struct Predict: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        if let out { try OutputPath.check(out, option: "--out", example: "forecasts.csv", inputs: [data, checkpoint]) }
         TrainingThread.prepare()
         let (model, metadata) = try Checkpoint.load(from: URL(fileURLWithPath: checkpoint))
         let info = try ForecastCheckpoint(metadata: metadata)

@@ -27,9 +27,15 @@ extension Sweep {
         func run() async throws {
             let (spec, yaml) = try SweepSpec.load(path: file)
             let dataset = try Self.locate(spec.task.dataset, sweepFile: file)
+            // Checked here before a byte is uploaded: the coordinator keeps what it is sent.
+            var local = spec.task
+            local.dataset = dataset.path
+            do { _ = try PreparedTask.load(local) } catch let error as ForecastError {
+                throw CLIError("\(file): \(error.description.replacingOccurrences(of: dataset.path, with: spec.task.dataset))")
+            }
             let sha: String
             do { sha = try sha256Hex(fileAt: dataset) } catch {
-                throw CLIError("task.dataset: cannot read \(spec.task.dataset) (\(dataset.path)): \(error.localizedDescription)")
+                throw CLIError("task.dataset: cannot read \(spec.task.dataset) (\(dataset.path)): \(error)")
             }
             let (summary, resumed) = try await connection.with { client in
                 if try await !client.hasDataset(sha256: sha) {

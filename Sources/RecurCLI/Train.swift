@@ -55,12 +55,13 @@ struct Train: AsyncParsableCommand {
             throw ValidationError("\(name): \(rate) must be from 0 up to (not including) 1")
         }
         guard patience >= 0 else { throw ValidationError("--patience: \(patience) must be ≥ 0") }
-        guard parsedUnits() != nil else { throw ValidationError("--units: expected positive integers like 32 or 32,16, got '\(units)'") }
+        guard parsedUnits() != nil else { throw ValidationError("--units: expected integers from 1 to 4096 like 32 or 32,16, got '\(units)'") }
+        guard (1...16).contains(depth) else { throw ValidationError("--depth: \(depth) must be from 1 to 16 (as in a sweep's space)") }
     }
 
     func parsedUnits() -> [Int]? {
         let list = units.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !list.isEmpty, list.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        guard !list.isEmpty, list.allSatisfy({ (1...4096).contains($0 ?? 0) }) else { return nil }
         return list.map { $0! }
     }
 
@@ -77,18 +78,16 @@ struct Train: AsyncParsableCommand {
     }
 
     func run() throws {
+        let taskSpec = try TaskSpec.load(path: task)
         // A checkpoint that cannot be written is found out before training, not after it.
         if let out {
             let directory = URL(fileURLWithPath: out).deletingLastPathComponent().path
             var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue {
-                throw CLIError("--out \(out): is a directory; give a file path, e.g. \(out)/best.safetensors")
-            }
+            try OutputPath.check(out, option: "--out", example: "best.safetensors", inputs: [task, taskSpec.dataset] + (model.map { [$0] } ?? []))
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue,
                 FileManager.default.isWritableFile(atPath: directory)
             else { throw CLIError("--out: cannot write \(out): \(directory) is not a writable directory") }
         }
-        let taskSpec = try TaskSpec.load(path: task)
         let prepared = try PreparedTask.load(taskSpec)
         let progress = Progress(toStandardError: json)
         if prepared.interpolatedRows > 0 {

@@ -57,6 +57,7 @@ public struct TrainingSettings: Codable, Sendable, Hashable {
         if epochs < 1 { out.append("\(prefix).epochs: \(epochs) must be ≥ 1") }
         if batchSize < 1 { out.append("\(prefix).batch_size: \(batchSize) must be ≥ 1") }
         if !(optimizer.learningRate > 0) { out.append("\(prefix).learning_rate: \(optimizer.learningRate) must be > 0") }
+        if let c = optimizer.clipnorm, !(c > 0 && c.isFinite) { out.append("\(prefix).clipnorm: \(c) must be a number > 0 (or absent)") }
         if Loss(name: loss) == nil { out.append("\(prefix).loss: '\(loss)' is not one of mse, mae, huber") }
         if let e = earlyStopping, e.patience < 0 { out.append("\(prefix).early_stopping.patience: \(e.patience) must be ≥ 0") }
         return out

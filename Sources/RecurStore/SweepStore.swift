@@ -15,6 +15,19 @@ public final class SweepStore: Sendable {
 
     /// Opens (creating if needed) the database at `path` in WAL mode and migrates it.
     public convenience init(path: String) throws {
+        // Another program's database is refused before WAL mode (a change to the file) is set.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0 {
+            var readOnly = Configuration()
+            readOnly.readonly = true
+            let queue = try DatabaseQueue(path: path, configuration: readOnly)
+            let tables = try queue.read { db in
+                try db.tableExists("grdb_migrations")
+                    ? []
+                    : try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            }
+            try queue.close()
+            if !tables.isEmpty { throw StoreError.foreignDatabase(tables) }
+        }
         var config = Configuration()
         config.busyMode = .timeout(10)
         // WAL with synchronous=NORMAL: a commit is durable once the call returns as far as any

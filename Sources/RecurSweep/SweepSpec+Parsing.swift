@@ -462,7 +462,8 @@ struct SpecParser {
             if !explicit {
                 // The same cap as an explicit max_trials: a grid is leased, planned and listed point by point.
                 if size > 1_000_000 {
-                    problem("space", "the grid holds \(size) points, more than 1000000; narrow the space or set search.max_trials")
+                    let count = size >= Int.max / 2 ? "over 10^18" : String(size)
+                    problem("space", "the grid holds \(count) points, more than 1000000; narrow the space or set search.max_trials")
                 }
                 spec.search.maxTrials = max(1, min(size, 1_000_000))
             }

@@ -156,7 +156,9 @@ import Testing
         let queue = try DatabaseQueue(path: path)
         try queue.write { try $0.execute(sql: "CREATE TABLE invoices (id INTEGER PRIMARY KEY); CREATE TABLE customers (id INTEGER)") }
         try queue.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
         #expect(throws: StoreError.foreignDatabase(["customers", "invoices"])) { try SweepStore(path: path) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "not even WAL mode is set")
         let after = try DatabaseQueue(path: path)
         let tables = try after.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") }
         #expect(tables == ["customers", "invoices"])

@@ -76,6 +76,8 @@ import Testing
     static let bad: [(args: [String], message: String, status: Int32)] = [
         // First: the database in runs/ must survive it for the lines below to pass.
         (["export", "1", "-o", "runs", "--db", "runs/r.db"], "--output runs: is a directory", 1),
+        (["export", "1", "-o", "runs/r.db", "--db", "runs/r.db"], "--output runs/r.db: is this command's input runs/r.db", 1),
+        (["export", "1", "-o", "/dev/null", "--db", "runs/r.db"], "--output /dev/null: is not a regular file", 1),
         (["leaderboard", "nope", "--db", "runs/r.db"], "no sweep named 'nope'", 1),
         (["status", "nope", "--db", "runs/r.db"], "no sweep named 'nope'", 1),
         (["trial", "show", "99999", "--db", "runs/r.db"], "no trial with id 99999", 1),
@@ -111,6 +113,14 @@ import Testing
         try await cluster.createSweep(cluster.sweepYAML(trials: 3, parallel: 1, epochs: 2))
         let remote = ["--coordinator", cluster.tcp, "--token-file", cluster.tokenFile]
         func run(_ args: [String]) async throws -> RecurBinary.Result { try await RecurBinary.run(args + remote, directory: cluster.dir) }
+        // A sweep whose dataset does not fit its task is refused before its file is uploaded.
+        let stored = try FileManager.default.contentsOfDirectory(atPath: cluster.database + ".datasets")
+        let bad = cluster.sweepYAML(name: "bad", trials: 1, parallel: 1, epochs: 1).replacingOccurrences(of: "target: load", with: "target: nope")
+        try Data(bad.replacingOccurrences(of: "series.csv", with: "other.csv").utf8).write(to: cluster.dir.appendingPathComponent("bad.yaml"))
+        try Data("timestamp,x\n2001-01-01T00:00,1\n".utf8).write(to: cluster.dir.appendingPathComponent("other.csv"))
+        let refused = try await run(["sweep", "create", "bad.yaml"])
+        #expect(refused.status == 1 && refused.stderr.contains("bad.yaml: task.target: no column 'nope' in other.csv"), "\(refused.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cluster.database + ".datasets") == stored)
         await #expect(try run(["sweep", "pause", "it"]).stdout.contains("sweep it is paused"))
         await #expect(try run(["sweep", "pause", "it"]).stdout.contains("sweep it is paused"))  // idempotent
         await #expect(try run(["sweep", "resume", "it"]).stdout.contains("sweep it is running"))

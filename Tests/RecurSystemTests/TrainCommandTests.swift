@@ -103,7 +103,7 @@ import Testing
         (["train", "--task", "task.yaml"], "give --model FILE or --cell", 64),
         (["train", "--task", "task.yaml", "--cell", "transformer"], "The value 'transformer' is invalid for '--cell <cell>'", 64),
         (["train", "--task", "task.yaml", "--cell", "gru", "--epochs", "0"], "--epochs: 0 must be ≥ 1", 64),
-        (["train", "--task", "task.yaml", "--cell", "gru", "--units", "32,x"], "--units: expected positive integers", 64),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--units", "32,x"], "--units: expected integers from 1 to 4096", 64),
         (["train", "--task", "task.yaml", "--cell", "gru", "--lr", "0"], "--lr: 0.0 must be a number > 0", 64),
         (["train", "--task", "task.yaml", "--cell", "gru", "--dropout", "1.5"], "--dropout: 1.5 must be from 0 up to (not including) 1", 64),
         (["train", "--task", "task.yaml", "--cell", "gru", "--head-dropout=-1"], "--head-dropout: -1.0 must be from 0", 64),
@@ -113,6 +113,12 @@ import Testing
             "--batch-size: 9223372036854775807 must be from 1 to 65536", 64
         ),
         (["train", "--task", "task.yaml", "--cell", "gru", "--out", "."], "--out .: is a directory", 1),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--out", "small.csv"], "--out small.csv: is this command's input small.csv", 1),
+        (["train", "--task", "task.yaml", "--cell", "gru", "--depth", "1000000"], "--depth: 1000000 must be from 1 to 16", 64),
+        (
+            ["predict", "--checkpoint", "plain.safetensors", "--data", "small.csv", "--out", "small.csv"], "--out small.csv: is this command's input",
+            1
+        ),
         (["train", "--task", "dup.yaml", "--cell", "gru"], "the header names column 'load' twice", 1),
         (["train", "--task", "dirdata.yaml", "--cell", "gru"], "it is a directory; give the CSV file", 1),
         (["train", "--task", "task.yaml", "--cell", "gru", "--bogus"], "Unknown option '--bogus'", 64),
