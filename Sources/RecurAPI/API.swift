@@ -78,3 +78,10 @@ extension Components.Schemas.Objective {
         }
     }
 }
+
+/// The size of `sockaddr_un.sun_path`: a Unix socket path must be shorter, for its terminating NUL.
+#if os(macOS)
+public let unixSocketPathLimit = 104
+#else
+public let unixSocketPathLimit = 108
+#endif

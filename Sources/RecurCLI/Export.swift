@@ -21,7 +21,12 @@ struct Export: AsyncParsableCommand {
     @OptionGroup var source: ReadOptions
 
     func run() async throws {
-        try OutputPath.check(output, option: "--output", example: "trial-\(trial).safetensors", inputs: source.db.map { [$0] } ?? [])
+        try OutputPath.check(
+            output,
+            option: "--output",
+            example: "trial-\(trial).safetensors",
+            inputs: source.db.map { [$0, $0 + "-wal", $0 + "-shm"] } ?? []
+        )
         let reader = try source.reader()
         let id = try await reader.trialID(trial, sweep: sweep)
         // Streamed into a file beside the output, renamed once whole: never in memory, never half-written.

@@ -7,10 +7,11 @@ import Foundation
 enum OutputPath {
     /// Throws a one-line error naming `option` when `path` must not be written.
     static func check(_ path: String, option: String, example: String, inputs: [String]) throws {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return }
-        let type = attributes[.type] as? FileAttributeType
-        if type == .typeDirectory { throw CLIError("\(option) \(path): is a directory; give a file path, e.g. \(path)/\(example)") }
-        guard type == .typeRegular else { throw CLIError("\(option) \(path): is not a regular file (a device or a pipe); give a file path") }
+        // stat follows a symbolic link to what a write would reach.
+        var s = stat()
+        guard stat(path, &s) == 0 else { return }
+        if s.st_mode & S_IFMT == S_IFDIR { throw CLIError("\(option) \(path): is a directory; give a file path, e.g. \(path)/\(example)") }
+        guard s.st_mode & S_IFMT == S_IFREG else { throw CLIError("\(option) \(path): is not a regular file (a device or a pipe); give a file path") }
         for input in inputs where sameFile(path, input) {
             throw CLIError("\(option) \(path): is this command's input \(input); give another path")
         }

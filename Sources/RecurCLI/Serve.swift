@@ -45,7 +45,7 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         for l in listen where Listener(l) == nil {
-            throw ValidationError("--listen: '\(l)' is not tcp://HOST:PORT (PORT 0–65535) or unix:PATH (PATH under 108 bytes)")
+            throw ValidationError("--listen: '\(l)' is not tcp://HOST:PORT (PORT 0–65535) or unix:PATH (PATH under \(unixSocketPathLimit) bytes)")
         }
         guard (1...86_400).contains(leaseSeconds) else { throw ValidationError("--lease-seconds: \(leaseSeconds) must be from 1 to 86400 (a day)") }
         guard (tlsCert == nil) == (tlsKey == nil) else {

@@ -27,7 +27,7 @@ extension Sweep {
         @Option(help: "One-slot workers the sweep will run on (default: this machine's cores).") var workers: Int?
         @Option(
             help:
-                "A database whose finished sweeps on the same task show how much early stopping saves and what a run costs beyond its epochs (read only)."
+                "A database whose finished sweeps on the same task show how much early stopping saves, what a run costs beyond its epochs and how fast epochs really ran (read only)."
         )
         var db: String?
         @Flag(help: "Print JSON.") var json = false

@@ -45,8 +45,7 @@ extension Coordinator {
             return try validated(spec, task: task, file: store.datasetFile(sha256: declared), source: source)
         }
         let url = URL(fileURLWithPath: spec.task.dataset, relativeTo: directory)
-        let type = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.type] as? FileAttributeType
-        guard FileManager.default.isReadableFile(atPath: url.path), type == .typeRegular else {
+        guard FileManager.default.isReadableFile(atPath: url.path), notARegularFile(url) == nil else {
             throw SweepSpecError(
                 source: source,
                 problems: [
@@ -54,11 +53,19 @@ extension Coordinator {
                 ]
             )
         }
-        // Checked before it is stored: a file that is no dataset for this task is never kept (nor
-        // served to workers by its hash).
-        var result = try validated(spec, task: task, file: url, source: source)
+        // Copied, then checked, then kept under its hash: a file that is no dataset for this task
+        // is never kept (nor served to workers), and what workers get is the copy that was checked.
+        let part: URL
         do {
-            result.task.datasetSHA256 = try store.importDataset(from: url)
+            part = try store.datasetPartFile()
+            try FileManager.default.copyItem(at: url.resolvingSymlinksInPath(), to: part)
+        } catch {
+            throw SweepSpecError(source: source, problems: ["task.dataset: cannot store \(spec.task.dataset) beside the database: \(error)"])
+        }
+        defer { _ = try? FileManager.default.removeItem(at: part) }
+        var result = try validated(spec, task: task, file: part, source: source)
+        do {
+            result.task.datasetSHA256 = try store.adoptDataset(copy: part)
         } catch {
             throw SweepSpecError(source: source, problems: ["task.dataset: cannot store \(spec.task.dataset) beside the database: \(error)"])
         }

@@ -27,8 +27,7 @@ public enum Listener: Equatable, Sendable, CustomStringConvertible {
             self = .tcp(host: host, port: port)
         } else if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
-            // sockaddr_un holds 108 bytes with the terminating NUL.
-            guard !path.isEmpty, path.utf8.count < 108 else { return nil }
+            guard !path.isEmpty, path.utf8.count < unixSocketPathLimit else { return nil }
             self = .unix(path: path)
         } else {
             return nil

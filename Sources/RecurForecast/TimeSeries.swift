@@ -63,10 +63,6 @@ public struct TimeSeries: Sendable, Equatable {
             throw ForecastError("dataset \(source): the file is empty; expected a header line like 'timestamp,temp_c,…'")
         }
         let header = splitCSVLine(headerLine).map { $0.trimmingCharacters(in: .whitespaces) }
-        var seen: Set<String> = []
-        if let twice = header.first(where: { !seen.insert($0).inserted }) {
-            throw ForecastError("dataset \(source): the header names column '\(twice)' twice; rename one of them")
-        }
         guard header.count >= 2 else {
             throw ForecastError("dataset \(source): the header has \(header.count) column; expected a timestamp and at least one numeric column")
         }
@@ -80,6 +76,11 @@ public struct TimeSeries: Sendable, Equatable {
             timeIndex = 0
         }
         let names = wanted ?? header.enumerated().filter { $0.offset != timeIndex }.map(\.element)
+        // A column the task reads is named once: of two, which one it reads would be a guess.
+        // Columns it does not read (or left unnamed by trailing commas) may repeat.
+        for name in [header[timeIndex]] + names where header.filter({ $0 == name }).count > 1 {
+            throw ForecastError("dataset \(source): the header names column '\(name)' twice; rename one of them")
+        }
         var indices: [Int] = []
         for name in names {
             guard let i = header.firstIndex(of: name), i != timeIndex else {
@@ -219,10 +220,15 @@ func splitCSVLine(_ line: Substring) -> [String] {
     return cells
 }
 
-/// Why `url` cannot be read as a dataset (nil: a regular file, or nothing there, which reading
-/// reports): a directory fails late with a vague error, and a FIFO or /dev/zero never ends.
-func notARegularFile(_ url: URL) -> String? {
-    guard let type = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.type] as? FileAttributeType else { return nil }
-    if type == .typeDirectory { return "it is a directory; give the CSV file" }
-    return type == .typeRegular ? nil : "it is not a regular file"
+/// Why `url` cannot be read as a dataset (nil: a regular file, or a link to one, or nothing
+/// there, which reading reports): a directory fails late with a vague error, and a FIFO or
+/// /dev/zero never ends. `stat` follows symbolic links, as reading does.
+public func notARegularFile(_ url: URL) -> String? {
+    var s = stat()
+    guard stat(url.path, &s) == 0 else { return nil }
+    switch s.st_mode & S_IFMT {
+    case S_IFREG: return nil
+    case S_IFDIR: return "it is a directory; give the CSV file"
+    default: return "it is not a regular file"
+    }
 }

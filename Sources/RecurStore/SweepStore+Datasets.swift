@@ -59,6 +59,20 @@ extension SweepStore {
         return true
     }
 
+    /// Keeps a checked copy at `part` (in the dataset directory) under its hash, on disk before
+    /// the sweep that names it is committed; a copy of a dataset already stored is dropped.
+    /// Returns its hash.
+    public func adoptDataset(copy part: URL) throws -> String {
+        let sha = try sha256Hex(fileAt: part)
+        if datasetSize(sha256: sha) == nil {
+            let handle = try FileHandle(forUpdating: part)
+            try handle.synchronize()
+            try handle.close()
+            _ = try adoptDataset(part, sha256: sha)
+        }
+        return sha
+    }
+
     /// Copies a dataset the coordinator reads from its own disk into the store; returns its hash.
     public func importDataset(from url: URL) throws -> String {
         let sha = try sha256Hex(fileAt: url)

@@ -15,18 +15,15 @@ public final class SweepStore: Sendable {
 
     /// Opens (creating if needed) the database at `path` in WAL mode and migrates it.
     public convenience init(path: String) throws {
-        // Another program's database is refused before WAL mode (a change to the file) is set.
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0 {
+        // Another program's database (or a newer Recur's) is refused before WAL mode, a change to
+        // the file, is set.
+        if let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue, size > 0 {
             var readOnly = Configuration()
             readOnly.readonly = true
+            readOnly.busyMode = .timeout(10)
             let queue = try DatabaseQueue(path: path, configuration: readOnly)
-            let tables = try queue.read { db in
-                try db.tableExists("grdb_migrations")
-                    ? []
-                    : try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-            }
-            try queue.close()
-            if !tables.isEmpty { throw StoreError.foreignDatabase(tables) }
+            defer { try? queue.close() }
+            try queue.read { db in try SweepStore.checkOwnership(db) }
         }
         var config = Configuration()
         config.busyMode = .timeout(10)
@@ -65,22 +62,29 @@ public final class SweepStore: Sendable {
 
     public init(writer: any DatabaseWriter) throws {
         self.writer = writer
-        try write { db in
-            let known = Set(Migrations.all.map(\.id))
-            if try db.tableExists("grdb_migrations") {
-                let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
-                let unknown = applied.filter { !known.contains($0) }
-                if !unknown.isEmpty { throw StoreError.newerDatabase(unknown.sorted()) }
-            } else {
-                // Recur creates its schema only in an empty database, never beside another's tables.
-                let tables = try String.fetchAll(
-                    db,
-                    sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-                )
-                if !tables.isEmpty { throw StoreError.foreignDatabase(tables) }
-            }
-        }
+        try write { db in try SweepStore.checkOwnership(db) }
         try SweepStore.migrator().migrate(writer)
+    }
+
+    /// Recur creates its schema only in an empty database and upgrades only its own: tables
+    /// without Recur's migrations (another program's, even another GRDB app's) are refused, and so
+    /// are migrations this version does not know (a newer Recur's).
+    static func checkOwnership(_ db: Database) throws {
+        let tables = {
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        }
+        guard try db.tableExists("grdb_migrations") else {
+            let found = try tables()
+            if !found.isEmpty { throw StoreError.foreignDatabase(found) }
+            return
+        }
+        let known = Set(Migrations.all.map(\.id))
+        let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+        if !applied.isEmpty && !applied.contains(where: known.contains) {
+            throw StoreError.foreignDatabase(try tables().filter { $0 != "grdb_migrations" })
+        }
+        let unknown = applied.filter { !known.contains($0) }
+        if !unknown.isEmpty { throw StoreError.newerDatabase(unknown.sorted()) }
     }
 
     /// Registers every migration of `migrations/`, in order, each in its own transaction.

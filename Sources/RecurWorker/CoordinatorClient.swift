@@ -30,7 +30,9 @@ public struct CoordinatorAddress: Sendable, Equatable, CustomStringConvertible {
             isUnixSocket = false
         } else if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
-            guard !path.isEmpty, path.utf8.count < 108, let encoded = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) else {
+            guard !path.isEmpty, path.utf8.count < unixSocketPathLimit,
+                let encoded = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics)
+            else {
                 return nil
             }
             baseURL = "http+unix://\(encoded)"

@@ -71,27 +71,38 @@ import Testing
         #expect(await coordinator.counters.datasetDownloads == 2)
     }
 
-    /// A partial upload left by a coordinator that stopped is removed when the next one starts.
     /// A dataset the coordinator reads from its own disk is checked before it is stored: a file
-    /// that is no dataset for the task is refused and not kept (nor served by its hash), and a
-    /// device or a directory is refused without being read (`/dev/zero` once hung the request).
+    /// that is no dataset for the task is refused and not kept (nor served by its hash), a device
+    /// or a directory is refused without being read (`/dev/zero` once hung the request), and a
+    /// symbolic link to a dataset is read as the file it names.
     @Test func aLocalDatasetIsCheckedBeforeItIsStored() async throws {
-        let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: RouterTests.root)
-        for (dataset, message) in [
-            ("/etc/hostname", "the header has 1 column"), ("/dev/zero", "as a regular file"), ("/tmp", "as a regular file"),
-        ] {
-            let yaml = "name: local\ntask: {dataset: \(dataset), target: temp_c}\nspace:\n  units: 4\n"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recur-local-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("x\n1\n2\n".utf8).write(to: dir.appendingPathComponent("one.csv"))
+        try FileManager.default.createSymbolicLink(
+            at: dir.appendingPathComponent("link.csv"),
+            withDestinationURL: RouterTests.root.appendingPathComponent("datasets/greensboro-tmy3.csv")
+        )
+        let coordinator = try Coordinator(store: SweepStore(), leaseSeconds: 30, datasetDirectory: dir)
+        func yaml(_ name: String, _ dataset: String) -> String { "name: \(name)\ntask: {dataset: \(dataset), target: temp_c}\nspace:\n  units: 4\n" }
+        for (dataset, message) in [("one.csv", "the header has 1 column"), ("/dev/zero", "as a regular file"), ("/tmp", "as a regular file")] {
             do {
-                _ = try await coordinator.createSweep(yaml: yaml)
+                _ = try await coordinator.createSweep(yaml: yaml("local", dataset))
                 Issue.record("\(dataset) accepted")
             } catch let error as SweepSpecError {
                 #expect(error.problems.contains { $0.contains(message) }, "\(dataset): \(error.problems)")
             }
         }
-        let stored = (try? FileManager.default.contentsOfDirectory(atPath: coordinator.store.datasetDirectory.path)) ?? []
-        #expect(stored.isEmpty, "\(stored)")
+        let stored = { (try? FileManager.default.contentsOfDirectory(atPath: coordinator.store.datasetDirectory.path)) ?? [] }
+        #expect(stored().isEmpty, "\(stored())")
+        let linked = try await coordinator.createSweep(yaml: yaml("linked", "link.csv"))
+        let sha = try #require(linked.definitionJson.datasetSHA256)
+        #expect(stored() == ["\(sha).csv"])
+        #expect(try Data(contentsOf: coordinator.store.datasetFile(sha256: sha)) == Data(contentsOf: dir.appendingPathComponent("link.csv")))
     }
 
+    /// A partial upload left by a coordinator that stopped is removed when the next one starts.
     @Test func partialUploadsAreRemovedAtStart() throws {
         let store = try SweepStore()
         let part = try store.datasetPartFile()

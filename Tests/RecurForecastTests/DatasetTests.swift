@@ -77,6 +77,17 @@ import Testing
         #expect(Timestamp.parse("2000-02-29") != nil && Timestamp.parse("2004-02-29") != nil && Timestamp.parse("1900-02-29") == nil)
     }
 
+    /// A column the task reads must be named once; columns it does not read may repeat, and
+    /// trailing commas may leave unnamed ones.
+    @Test func onlyTheColumnsReadMustBeNamedOnce() throws {
+        let csv = "timestamp,y,x,x,,\n2001-01-01T00:00,1,2,3,,\n2001-01-01T01:00,2,3,4,,\n"
+        #expect(try Self.parse(csv, columns: ["y"]).columns == ["y"])
+        #expect(throws: ForecastError("dataset t.csv: the header names column 'x' twice; rename one of them")) {
+            try Self.parse(csv, columns: ["y", "x"])
+        }
+        #expect(throws: ForecastError.self) { try Self.parse(csv) }
+    }
+
     /// A fold the task cannot have (a corrupt or foreign lease) is an error, not a negative range.
     @Test func impossibleFoldsAreErrors() throws {
         var csv = "timestamp,y\n"

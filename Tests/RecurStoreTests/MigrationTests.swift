@@ -162,5 +162,17 @@ import Testing
         let after = try DatabaseQueue(path: path)
         let tables = try after.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") }
         #expect(tables == ["customers", "invoices"])
+        try after.close()
+
+        // Another GRDB app keeps its migrations in the same table, none of them Recur's.
+        let grdbApp = FileManager.default.temporaryDirectory.appendingPathComponent("recur-grdb-app-\(UUID()).db").path
+        defer { try? FileManager.default.removeItem(atPath: grdbApp) }
+        let app = try DatabaseQueue(path: grdbApp)
+        try app.write {
+            try $0.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY); INSERT INTO grdb_migrations VALUES ('v1')")
+            try $0.execute(sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY)")
+        }
+        try app.close()
+        #expect(throws: StoreError.foreignDatabase(["notes"])) { try SweepStore(path: grdbApp) }
     }
 }
