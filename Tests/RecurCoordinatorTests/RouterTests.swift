@@ -350,28 +350,32 @@ import Testing
         }
     }
 
+    /// Creates the tiny sweep, registers a worker and leases the sweep's first run, over HTTP.
+    static func leaseFirstRun(_ client: some TestClientProtocol) async throws -> API.Lease {
+        try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.SweepDefinition(yaml: Self.sweepYAML))) {
+            #expect($0.status == .created)
+        }
+        let register = try await client.execute(
+            uri: "/v1/workers",
+            method: .post,
+            headers: Self.auth,
+            body: Self.body(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
+        )
+        let worker = try API.decoder().decode(API.RegisterResponse.self, from: Data(register.body.readableBytesView))
+        let leaseResponse = try await client.execute(
+            uri: "/v1/lease",
+            method: .post,
+            headers: Self.auth,
+            body: Self.body(API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 0))
+        )
+        return try #require(try API.decoder().decode(API.LeaseResponse.self, from: Data(leaseResponse.body.readableBytesView)).lease)
+    }
+
     /// register → lease → report ×2 → complete; a stale report afterwards is 409 and changes nothing.
     @Test func aLeaseLifecycleOverHTTP() async throws {
         let (app, coordinator) = try Self.app()
         try await app.test(.router) { client in
-            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.SweepDefinition(yaml: Self.sweepYAML)))
-            {
-                #expect($0.status == .created)
-            }
-            let register = try await client.execute(
-                uri: "/v1/workers",
-                method: .post,
-                headers: Self.auth,
-                body: Self.body(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
-            )
-            let worker = try API.decoder().decode(API.RegisterResponse.self, from: Data(register.body.readableBytesView))
-            let leaseResponse = try await client.execute(
-                uri: "/v1/lease",
-                method: .post,
-                headers: Self.auth,
-                body: Self.body(API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 0))
-            )
-            let lease = try #require(try API.decoder().decode(API.LeaseResponse.self, from: Data(leaseResponse.body.readableBytesView)).lease)
+            let lease = try await Self.leaseFirstRun(client)
             #expect(lease.task.datasetSHA256?.count == 64 && lease.model.inputFeatures == 2)
             for epoch in 1...2 {
                 try await client.execute(
@@ -430,24 +434,7 @@ import Testing
     @Test func aWorkersMetricsAreCheckedBeforeTheyAreStored() async throws {
         let (app, coordinator) = try Self.app()
         try await app.test(.router) { client in
-            try await client.execute(uri: "/v1/sweeps", method: .post, headers: Self.auth, body: Self.body(API.SweepDefinition(yaml: Self.sweepYAML)))
-            {
-                #expect($0.status == .created)
-            }
-            let register = try await client.execute(
-                uri: "/v1/workers",
-                method: .post,
-                headers: Self.auth,
-                body: Self.body(API.RegisterRequest(host: "h", slots: 1, version: "t", engineVersion: BuildInfo.engineVersion))
-            )
-            let worker = try API.decoder().decode(API.RegisterResponse.self, from: Data(register.body.readableBytesView))
-            let leaseResponse = try await client.execute(
-                uri: "/v1/lease",
-                method: .post,
-                headers: Self.auth,
-                body: Self.body(API.LeaseRequest(workerId: worker.workerId, sweep: nil, waitSeconds: 0))
-            )
-            let lease = try #require(try API.decoder().decode(API.LeaseResponse.self, from: Data(leaseResponse.body.readableBytesView)).lease)
+            let lease = try await Self.leaseFirstRun(client)
             // Malformed numbers are 400s; what the run's own state rules out (an epoch beyond its
             // epochs, a best epoch after its last) is a 409.
             let badReports: [(API.EpochReport, HTTPResponse.Status, String)] = [
