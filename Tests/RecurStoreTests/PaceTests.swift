@@ -48,16 +48,23 @@ import Testing
         #expect(s.trialsDone == 0.05 && s.etaSeconds == nil)
     }
 
+    /// Each trial leased at 100, reporting `epochs` epochs of 0.1 s at 101, completed at `end`.
+    static func complete(_ store: SweepStore, _ runs: [(trial: TrialRecord, epochs: Int, token: String, end: Double)]) throws {
+        for run in runs {
+            _ = try store.lease(trial: run.trial.id!, worker: "w", token: run.token, deadline: 1000, now: 100)
+            for e in 1...run.epochs {
+                _ = try store.report(token: run.token, metrics: metrics(e), objective: 1, minimize: true, deadline: 1000, now: 101)
+            }
+            _ = try store.complete(token: run.token, valMetric: 1, bestEpoch: 1, testMetric: 1, now: run.end)
+        }
+    }
+
     /// What `sweep plan --db` learns: completed trials with early stopping trained 5 and 10 of
     /// their 20 epochs on this task; another task's sweep does not count.
     @Test func earlyStoppingShareComesFromCompletedTrialsOnTheTask() throws {
         let store = try SweepStore()
         let (_, trials) = try makeSweep(store, trials: 2)
-        for (trial, epochs, token) in [(trials[0], 5, "a"), (trials[1], 10, "b")] {
-            _ = try store.lease(trial: trial.id!, worker: "w", token: token, deadline: 1000, now: 100)
-            for e in 1...epochs { _ = try store.report(token: token, metrics: metrics(e), objective: 1, minimize: true, deadline: 1000, now: 101) }
-            _ = try store.complete(token: token, valMetric: 1, bestEpoch: 1, testMetric: 1, now: 102)
-        }
+        try Self.complete(store, [(trials[0], 5, "a", 102), (trials[1], 10, "b", 102)])
         let found = try #require(try store.earlyStoppingShare(dataset: "elsewhere/d.csv", target: "y"))
         #expect(found.trials == 2 && abs(found.share - 0.375) < 1e-12)
         #expect(try store.earlyStoppingShare(dataset: "d.csv", target: "other") == nil)
@@ -69,11 +76,7 @@ import Testing
     @Test func runOverheadComesFromSucceededAttemptsOnTheTask() throws {
         let store = try SweepStore()
         let (_, trials) = try makeSweep(store, trials: 3)
-        for (trial, epochs, token, end) in [(trials[0], 5, "a", 102.0), (trials[1], 10, "b", 103.0)] {
-            _ = try store.lease(trial: trial.id!, worker: "w", token: token, deadline: 1000, now: 100)
-            for e in 1...epochs { _ = try store.report(token: token, metrics: metrics(e), objective: 1, minimize: true, deadline: 1000, now: 101) }
-            _ = try store.complete(token: token, valMetric: 1, bestEpoch: 1, testMetric: 1, now: end)
-        }
+        try Self.complete(store, [(trials[0], 5, "a", 102), (trials[1], 10, "b", 103)])
         _ = try store.lease(trial: trials[2].id!, worker: "w", token: "c", deadline: 1000, now: 100)
         _ = try store.complete(token: "c", valMetric: 1, bestEpoch: 1, testMetric: 1, now: 190)
         let found = try #require(try store.runOverhead(dataset: "elsewhere/d.csv", target: "y"))
@@ -87,19 +90,12 @@ import Testing
     @Test func epochPacesComeFromSucceededAttemptsOnTheTask() throws {
         let store = try SweepStore()
         let (_, trials) = try makeSweep(store, trials: 3)
-        for (trial, epochs, token) in [(trials[0], 5, "a"), (trials[1], 10, "b")] {
-            _ = try store.lease(trial: trial.id!, worker: "w", token: token, deadline: 1000, now: 100)
-            for e in 1...epochs { _ = try store.report(token: token, metrics: metrics(e), objective: 1, minimize: true, deadline: 1000, now: 101) }
-            _ = try store.complete(token: token, valMetric: 1, bestEpoch: 1, testMetric: 1, now: 102)
-        }
+        try Self.complete(store, [(trials[0], 5, "a", 102), (trials[1], 10, "b", 102)])
         _ = try store.lease(trial: trials[2].id!, worker: "w", token: "c", deadline: 1000, now: 100)
         _ = try store.report(token: "c", metrics: metrics(1), objective: 1, minimize: true, deadline: 1000, now: 101)
         _ = try store.fail(token: "c", error: "boom", retryable: false, maxAttempts: 1, now: 102)
-        let (other, otherTrials) = try makeSweep(store, name: "elsewhere", trials: 1, target: "z")
-        _ = other
-        _ = try store.lease(trial: otherTrials[0].id!, worker: "w", token: "d", deadline: 1000, now: 100)
-        _ = try store.report(token: "d", metrics: metrics(1), objective: 1, minimize: true, deadline: 1000, now: 101)
-        _ = try store.complete(token: "d", valMetric: 1, bestEpoch: 1, testMetric: 1, now: 102)
+        let (_, otherTrials) = try makeSweep(store, name: "elsewhere", trials: 1, target: "z")
+        try Self.complete(store, [(otherTrials[0], 1, "d", 102)])
 
         let paces = try store.epochPaces(dataset: "elsewhere/d.csv", target: "y")
         #expect(paces.map(\.epochs) == [5, 10])
