@@ -78,9 +78,10 @@ extension Sweep {
                 let paces: [SweepStore.EpochPace]
                 do {
                     let store = try SweepStore(readingPath: db)
-                    history = try store.earlyStoppingShare(dataset: spec.task.dataset, target: spec.task.target)
-                    overhead = try store.runOverhead(dataset: spec.task.dataset, target: spec.task.target)
-                    paces = try store.epochPaces(dataset: spec.task.dataset, target: spec.task.target)
+                    let (name, target, sha) = (spec.task.dataset, spec.task.target, try? sha256Hex(fileAt: dataset))
+                    history = try store.earlyStoppingShare(dataset: name, sha256: sha, target: target)
+                    overhead = try store.runOverhead(dataset: name, sha256: sha, target: target)
+                    paces = try store.epochPaces(dataset: name, sha256: sha, target: target)
                 } catch {
                     throw CLIError("--db \(db): cannot read it as a Recur database (\(error))")
                 }

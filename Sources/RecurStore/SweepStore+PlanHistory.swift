@@ -9,8 +9,10 @@ extension SweepStore {
     /// The share of their epochs that completed trials with early stopping actually trained, over
     /// every sweep in this database on the same dataset file and target (nil without any): how
     /// much `recur sweep plan` can expect early stopping to save on that task.
-    public func earlyStoppingShare(dataset: String, target: String) throws -> (share: Double, trials: Int)? {
-        let sweeps = try sweepsOnTask(dataset: dataset, target: target).filter { $0.definitionJson.spec.training.earlyStopping != nil }
+    public func earlyStoppingShare(dataset: String, sha256: String? = nil, target: String) throws -> (share: Double, trials: Int)? {
+        let sweeps = try sweepsOnTask(dataset: dataset, sha256: sha256, target: target).filter {
+            $0.definitionJson.spec.training.earlyStopping != nil
+        }
         var (sum, n) = (0.0, 0)
         for sweep in sweeps {
             let epochs = Double(max(1, sweep.definitionJson.spec.training.epochs))
@@ -36,9 +38,9 @@ extension SweepStore {
     /// checkpoint and its upload, the completion): the median over the succeeded attempts that
     /// reported epochs, in every sweep of this database on the same dataset file and target (nil
     /// without any). `recur sweep plan --db` adds it to every run it prices.
-    public func runOverhead(dataset: String, target: String) throws -> (seconds: Double, runs: Int)? {
+    public func runOverhead(dataset: String, sha256: String? = nil, target: String) throws -> (seconds: Double, runs: Int)? {
         var overheads: [Double] = []
-        for sweep in try sweepsOnTask(dataset: dataset, target: target) {
+        for sweep in try sweepsOnTask(dataset: dataset, sha256: sha256, target: target) {
             overheads += try read { db in
                 try Double.fetchAll(
                     db,
@@ -56,11 +58,14 @@ extension SweepStore {
     }
 
     /// The sweeps of this database on a dataset file (by name, wherever it was) and target.
-    private func sweepsOnTask(dataset: String, target: String) throws -> [SweepRecord] {
+    /// The sweeps on the same target of the same dataset: by content when both hashes are known
+    /// (another file of the same name is another dataset), else by the file's name.
+    private func sweepsOnTask(dataset: String, sha256: String?, target: String) throws -> [SweepRecord] {
         try sweeps().filter {
             let spec = $0.definitionJson.spec
-            return spec.task.target == target
-                && URL(fileURLWithPath: spec.task.dataset).lastPathComponent == URL(fileURLWithPath: dataset).lastPathComponent
+            guard spec.task.target == target else { return false }
+            if let sha256, let stored = $0.definitionJson.datasetSHA256 { return stored == sha256 }
+            return URL(fileURLWithPath: spec.task.dataset).lastPathComponent == URL(fileURLWithPath: dataset).lastPathComponent
         }
     }
 
@@ -77,9 +82,9 @@ extension SweepStore {
     /// Every succeeded attempt that reported epochs, in the sweeps of this database on the same
     /// dataset file and target, with its epochs' count and summed seconds: `recur sweep plan --db`
     /// compares them with what its calibration prices for the same runs.
-    public func epochPaces(dataset: String, target: String) throws -> [EpochPace] {
+    public func epochPaces(dataset: String, sha256: String? = nil, target: String) throws -> [EpochPace] {
         var paces: [EpochPace] = []
-        for sweep in try sweepsOnTask(dataset: dataset, target: target) {
+        for sweep in try sweepsOnTask(dataset: dataset, sha256: sha256, target: target) {
             let rows = try read { db in
                 try Row.fetchAll(
                     db,

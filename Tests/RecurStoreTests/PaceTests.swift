@@ -103,5 +103,14 @@ import Testing
         #expect(paces.map(\.config) == [TrialConfig(["units": .int(1)]), TrialConfig(["units": .int(2)])])
         #expect(paces.allSatisfy { $0.plan == RunPlan(kind: .scoring, fold: nil, seedIndex: 0) && $0.spec.task.target == "y" })
         #expect(try store.epochPaces(dataset: "d.csv", target: "z").map(\.epochs) == [1])
+        // By content when the sweep knows its dataset's hash: another file of the same name is not the task.
+        let sha = String(repeating: "a", count: 64)
+        var definition = try store.sweep(named: "elsewhere").definitionJson
+        definition.datasetSHA256 = sha
+        try store.write { db in
+            try db.execute(sql: "UPDATE sweeps SET definition_json = ? WHERE name = 'elsewhere'", arguments: [try definition.jsonString()])
+        }
+        #expect(try store.epochPaces(dataset: "d.csv", sha256: sha, target: "z").count == 1)
+        #expect(try store.epochPaces(dataset: "d.csv", sha256: String(repeating: "b", count: 64), target: "z").isEmpty)
     }
 }
