@@ -33,6 +33,7 @@ struct DataCommand: AsyncParsableCommand {
         }
 
         func run() throws {
+            try OutputPath.check(out, option: "--out", example: "synth.csv", inputs: [])
             guard FileManager.default.createFile(atPath: out, contents: nil), let handle = FileHandle(forWritingAtPath: out) else {
                 throw CLIError("cannot create \(out)")
             }

@@ -22,6 +22,7 @@ extension Engine {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
+            try OutputPath.check(output, option: "--output", example: "out.npy", inputs: [checkpoint, input])
             TrainingThread.prepare()
             let (model, _) = try Checkpoint.load(from: URL(fileURLWithPath: checkpoint))
             let bytes: Data

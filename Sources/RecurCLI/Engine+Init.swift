@@ -21,6 +21,7 @@ extension Engine {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
+            try OutputPath.check(output, option: "--output", example: "model.safetensors", inputs: [spec])
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: spec)) } catch {
                 throw CLIError("cannot read spec file \(spec): \(error.localizedDescription)")

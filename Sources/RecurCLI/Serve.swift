@@ -106,11 +106,9 @@ struct Serve: AsyncParsableCommand {
 /// The bearer token file: 32 random bytes as hex, mode 0600.
 enum TokenFile {
     static func loadOrCreate(path: String) throws -> String {
-        if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
-            let token = existing.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !token.isEmpty else { throw CLIError("token file \(path) is empty; delete it to generate a new token") }
-            return token
-        }
+        // An existing file is only ever read: one that is no token (another file named by
+        // mistake, the database itself) is an error, never replaced.
+        if FileManager.default.fileExists(atPath: path) { return try read(path: path) }
         var bytes = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
@@ -127,6 +125,12 @@ enum TokenFile {
                 "cannot read token file \(path); pass the coordinator's token with --token-file (it lives beside its database as <db>.token)"
             )
         }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw CLIError("token file \(path) is empty; delete it (recur serve writes a new one) or give the right file") }
+        // A bearer token is one line of visible ASCII, short enough for an HTTP header.
+        guard token.utf8.count <= 1024, token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw CLIError("token file \(path) does not hold a token (one line of at most 1024 visible ASCII characters); give the right file")
+        }
+        return token
     }
 }

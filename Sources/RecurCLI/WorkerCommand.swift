@@ -36,6 +36,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard slots >= 1 else { throw ValidationError("--slots: \(slots) must be ≥ 1") }
+        if let sweep, !(1...200).contains(sweep.count) { throw ValidationError("--sweep: must be 1 to 200 characters, as sweep names are") }
         let target = coordinator ?? ProcessInfo.processInfo.environment["RECUR_COORDINATOR"] ?? "tcp://127.0.0.1:7878"
         guard CoordinatorAddress(target) != nil else {
             throw ValidationError("--coordinator: '\(target)' is not https://HOST:PORT, tcp://HOST:PORT (PORT 1–65535) or unix:PATH")
@@ -74,7 +75,18 @@ struct WorkerCommand: AsyncParsableCommand {
             worker.requestShutdown()
         }
         // `recur run` starts its workers with --parent-pid: if it is killed, they shut down too.
-        if let parentPID { _ = recur_terminate_with_parent(parentPID) }
+        // The death signal alone was seen to miss (a worker retried the dead socket for minutes),
+        // so the parent is also watched; with it gone there is no coordinator to release to.
+        if let parentPID {
+            _ = recur_terminate_with_parent(parentPID)
+            Task.detached {
+                while getppid() == parentPID { try? await Task.sleep(for: .seconds(1)) }
+                signalLogger.warning("recur run (pid \(parentPID)) is gone; exiting")
+                worker.requestShutdown()
+                try? await Task.sleep(for: .seconds(3))
+                Foundation.exit(1)
+            }
+        }
         do { try await worker.run() } catch {
             await client.shutdown()
             throw error

@@ -82,6 +82,11 @@ public struct WebhookService: Service {
     func deliver(_ n: SweepNotification, http: HTTPClient) async -> Bool {
         let body = (try? JSONEncoder.sortedKeys.encode(n)) ?? Data()
         let meta: Logger.Metadata = ["sweep.name": "\(n.sweep)", "event": "\(n.event.rawValue)", "webhook": "\(n.webhook)"]
+        // Sweeps stored before the parser checked the port still name one: never handed to the client.
+        if let port = URL(string: n.webhook)?.port, !(1...65535).contains(port) {
+            logger.warning("webhook not called: its port is outside 1–65535", metadata: meta)
+            return false
+        }
         for (attempt, delay) in ([Duration.zero] + retryDelays).enumerated() {
             if delay > .zero {
                 do { try await Task.sleep(for: delay) } catch { return false }

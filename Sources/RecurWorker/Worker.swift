@@ -114,6 +114,11 @@ public final class Worker: Sendable {
                 logger.error("lease refused; check --sweep", metadata: ["error": "\(message)"])
                 stop(failing: "the coordinator has no sweep named '\(options.sweep ?? "")' (--sweep)")
                 return
+            } catch CoordinatorCallError.status(400, _, let message) {
+                // The request itself is refused (a --sweep name out of bounds): asking again cannot help.
+                logger.error("lease refused as malformed", metadata: ["error": "\(message)"])
+                stop(failing: "the coordinator refused the lease request: \(message)")
+                return
             } catch CoordinatorCallError.status(404, .unknownWorker, let message) {
                 // The coordinator no longer knows this worker (its registry was reset): register again.
                 logger.warning("coordinator does not know this worker; registering again", metadata: ["error": "\(message)"])

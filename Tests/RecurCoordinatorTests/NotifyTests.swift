@@ -179,6 +179,8 @@ import Glibc
         for (notify, message) in [
             ("{on: [done]}", "notify.webhook: missing"),
             ("{webhook: \"ftp://h/x\"}", "notify.webhook: 'ftp://h/x' is not an http:// or https:// URL"),
+            // The HTTP client traps on such a port: it once stopped the coordinator at the sweep's end.
+            ("{webhook: \"http://127.0.0.1:99999/hook\"}", "notify.webhook: port 99999 in 'http://127.0.0.1:99999/hook' must be from 1 to 65535"),
             ("{webhook: \"http://h/x\", on: [finished]}", "notify.on[0]: 'finished' must be done, failed or new_best"),
             ("{webhook: \"http://h/x\", when: [done]}", "notify.when: unknown key; allowed: webhook, on"),
         ] {

@@ -78,6 +78,7 @@ import Testing
         (["export", "1", "-o", "runs", "--db", "runs/r.db"], "--output runs: is a directory", 1),
         (["export", "1", "-o", "runs/r.db", "--db", "runs/r.db"], "--output runs/r.db: is this command's input runs/r.db", 1),
         (["export", "1", "-o", "/dev/null", "--db", "runs/r.db"], "--output /dev/null: is not a regular file", 1),
+        (["report", "done1", "-o", "runs/r.db", "--db", "runs/r.db"], "--output runs/r.db: is this command's input runs/r.db", 1),
         (["leaderboard", "nope", "--db", "runs/r.db"], "no sweep named 'nope'", 1),
         (["status", "nope", "--db", "runs/r.db"], "no sweep named 'nope'", 1),
         (["trial", "show", "99999", "--db", "runs/r.db"], "no trial with id 99999", 1),

@@ -168,6 +168,31 @@ import Glibc
         return (p, out, result)
     }
 
+    /// `recur run` killed with SIGKILL takes its workers with it: the coordinator lived in it, so
+    /// they have nothing to report to (one once retried the dead socket for minutes).
+    @Test func aKilledRunTakesItsWorkersWithIt() async throws {
+        let cluster = try Cluster(rows: 5000)
+        defer { cluster.stopAll() }
+        let (p, _, children) = try await Self.startLongRun(in: cluster, trials: 4) { run in
+            let children = try Self.childProcesses(of: run)
+            kill(run, SIGKILL)
+            return children
+        }
+        await p.ended()
+        #expect(children.count == 2)
+        /// Gone, or a zombie no one reaps.
+        func alive(_ pid: Int32) -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+                return false
+            }
+            return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, children.contains(where: alive) { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(!children.contains(where: alive), "workers still running 20 s after recur run was killed")
+        for child in children where alive(child) { kill(child, SIGKILL) }
+    }
+
     /// Process ids whose parent is `pid` (from /proc).
     static func childProcesses(of pid: Int32) throws -> [Int32] {
         try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.filter { child in

@@ -120,6 +120,9 @@ import Testing
             1
         ),
         (["train", "--task", "dup.yaml", "--cell", "gru"], "the header names column 'load' twice", 1),
+        // A token file that holds no token is an error, never replaced (a binary file once was).
+        (["serve", "--db", "s.db", "--token-file", "plain.safetensors", "--listen", "unix:s.sock"], "cannot read token file plain.safetensors", 1),
+        (["serve", "--db", "s.db", "--token-file", "small.csv", "--listen", "unix:s.sock"], "token file small.csv does not hold a token", 1),
         (["train", "--task", "dirdata.yaml", "--cell", "gru"], "it is a directory; give the CSV file", 1),
         (["train", "--task", "task.yaml", "--cell", "gru", "--bogus"], "Unknown option '--bogus'", 64),
         (["train", "--task", "long.yaml", "--cell", "gru"], "the train split has 350 rows but one window spans 1030", 1),
