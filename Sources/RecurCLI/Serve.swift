@@ -36,6 +36,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-dataset-bytes"), help: "Largest dataset `recur sweep create` may upload.") var maxDatasetBytes = API
         .maximumDatasetBytes
     @Option(name: .customLong("lease-seconds"), help: "Lease length; heartbeats and reports renew it.") var leaseSeconds = 30.0
+    @Option(name: .customLong("idle-seconds"), help: "Close a connection with no request under way after this long.") var idleSeconds = 60
     @Option(name: .customLong("log-level"), help: "Log level.") var logLevel = Logger.Level.info
     @Option(
         name: .customLong("max-checkpoint-bytes"),
@@ -47,6 +48,7 @@ struct Serve: AsyncParsableCommand {
         for l in listen where Listener(l) == nil {
             throw ValidationError("--listen: '\(l)' is not tcp://HOST:PORT (PORT 0–65535) or unix:PATH (PATH under \(unixSocketPathLimit) bytes)")
         }
+        guard (1...3600).contains(idleSeconds) else { throw ValidationError("--idle-seconds: \(idleSeconds) must be from 1 to 3600") }
         guard (1...86_400).contains(leaseSeconds) else { throw ValidationError("--lease-seconds: \(leaseSeconds) must be from 1 to 86400 (a day)") }
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-cert and --tls-key go together: pass both (recur tls init writes server.pem and server-key.pem)")
@@ -86,6 +88,7 @@ struct Serve: AsyncParsableCommand {
             tls: tls,
             maximumCheckpointBytes: maxCheckpointBytes,
             maximumDatasetBytes: maxDatasetBytes,
+            idleSeconds: idleSeconds,
             logger: logger
         ) { listener in
             FileHandle.standardOutput.write(Data("listening on \(listener)\n".utf8))

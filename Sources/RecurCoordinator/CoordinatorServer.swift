@@ -94,15 +94,20 @@ public func makeCoordinatorServices(
     reapInterval: Duration = .milliseconds(500),
     maximumCheckpointBytes: Int = API.maximumCheckpointBytes,
     maximumDatasetBytes: Int64 = API.maximumDatasetBytes,
+    idleSeconds: Int = 60,
     logger: Logger,
     onListening: @escaping @Sendable (Listener) -> Void
 ) throws -> [any Service] {
+    // A connection with no request under way is closed after this long: keep-alive clients
+    // reconnect, and one that sends half a request head and stops does not hold a descriptor for
+    // ever. A long-polled lease is a request under way, so it is never cut.
+    let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(idleSeconds)))
     let metrics = HTTPMetrics()
     var services: [any Service] = []
     for listener in listeners {
         let router: Router<BasicRequestContext>
         let address: BindAddress
-        var server = HTTPServerBuilder.http1()
+        var server = HTTPServerBuilder.http1(configuration: http1)
         switch listener {
         case .tcp(let host, let port):
             router = try buildRouter(
@@ -115,7 +120,7 @@ public func makeCoordinatorServices(
             )
             address = .hostname(host, port: port)
             if let tls {
-                server = try .tls(.http1(), tlsConfiguration: tls.configuration)
+                server = try .tls(.http1(configuration: http1), tlsConfiguration: tls.configuration)
             } else if !Listener.isLoopback(host) {
                 logger.warning(
                     "plain HTTP on a non-loopback address: tokens and data cross the network in clear; serve TLS with --tls-cert and --tls-key (recur tls init)",

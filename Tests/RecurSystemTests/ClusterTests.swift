@@ -356,6 +356,18 @@ import Glibc
         #expect(RawHTTP.status(port: cluster.port, method: "GET", path: "/v1/sweeps", token: token, body: []) == 200)
         #expect(cluster.coordinator!.isRunning)
     }
+
+    /// Half a request head, then silence: the coordinator closes the connection after
+    /// `--idle-seconds` (it once held it for good, a descriptor per such client).
+    @Test func aStalledRequestHeadIsClosed() async throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try await cluster.startCoordinator(arguments: ["--idle-seconds", "2"])
+        let started = Date()
+        let stalled = RawHTTP.attempt(port: cluster.port, Array("GET /v1/sweeps HTTP/1.1\r\nHost: x\r\n".utf8), timeout: 20)
+        let held = Date().timeIntervalSince(started)
+        #expect(stalled.reply.isEmpty && held < 15, "held \(held) s; \(stalled.failure ?? "closed")")
+    }
 }
 
 struct SeededBytes {
