@@ -76,10 +76,24 @@ public struct TLSFiles: Sendable {
         do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
             throw ListenerError(description: "--tls-key \(key): cannot read a PEM private key there (\(error)); recur tls init makes one")
         }
+        if let leaf = chain.first, Double(leaf.notValidAfter) < Date().timeIntervalSince1970 {
+            let date = Date(timeIntervalSince1970: Double(leaf.notValidAfter)).formatted(.iso8601)
+            throw ListenerError(
+                description: "--tls-cert \(certificate): expired on \(date); clients would refuse it (recur tls init makes a new one)"
+            )
+        }
         configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) },
             privateKey: .privateKey(privateKey)
         )
+        // Built once here so a key that is not the certificate's fails at start, by name, not as
+        // a bare NIOSSL error.
+        do { _ = try NIOSSLContext(configuration: configuration) } catch {
+            throw ListenerError(
+                description:
+                    "--tls-key \(key) is not the private key of --tls-cert \(certificate) (\(error)); give the pair recur tls init wrote (server.pem, server-key.pem)"
+            )
+        }
     }
 }
 

@@ -211,6 +211,26 @@ import Testing
         #expect(blank.count == 3 && blank.allSatisfy { $0[3].isEmpty }, "\(blank)")
     }
 
+    /// A certificate and key that are not a pair fail at start, naming both flags (it was a bare
+    /// `failedToLoadCertificate`).
+    @Test func aMismatchedTLSPairIsNamed() async throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let initialized = try await RecurBinary.run(["tls", "init", "--out", "tls", "--host", "127.0.0.1"], directory: dir)
+        try #require(initialized.status == 0, "\(initialized.stderr)")
+        let serve = try await RecurBinary.run(
+            [
+                "serve", "--db", "s.db", "--listen", "tcp://127.0.0.1:\(Cluster.freePort())", "--tls-cert", "tls/ca.pem", "--tls-key",
+                "tls/server-key.pem",
+            ],
+            directory: dir
+        )
+        #expect(
+            serve.status == 1 && serve.stderr.contains("--tls-key tls/server-key.pem is not the private key of --tls-cert tls/ca.pem"),
+            "\(serve.stderr)"
+        )
+    }
+
     @Test func synthWritesAJenaLikeSeriesThatLoads() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
