@@ -22,7 +22,8 @@ public func buildRouter(
     maximumCheckpointBytes: Int = API.maximumCheckpointBytes,
     maximumDatasetBytes: Int64 = API.maximumDatasetBytes
 ) throws -> Router<BasicRequestContext> {
-    let router = Router()
+    // HEAD on every GET route answers as GET without the body (404 before).
+    let router = Router(options: .autoGenerateHeadEndpoints)
     router.middlewares.add(MetricsMiddleware(metrics: metrics))
     router.middlewares.add(MethodNotAllowedMiddleware())
     if let access { router.middlewares.add(AuthMiddleware(access: access)) }

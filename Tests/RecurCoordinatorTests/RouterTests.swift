@@ -489,6 +489,23 @@ import Testing
         #expect(try coordinator.store.metrics(trial: 1).isEmpty)
     }
 
+    /// HEAD is GET without the body on every GET route (it was 404), and 405 where GET is not allowed either.
+    @Test func headIsAnsweredAsGetWithoutTheBody() async throws {
+        let (app, _) = try Self.app()
+        try await app.test(.router) { client in
+            for path in ["/v1/sweeps", "/metrics", "/"] {
+                let get = try await client.execute(uri: path, method: .get, headers: Self.auth)
+                try await client.execute(uri: path, method: .head, headers: Self.auth) { r in
+                    #expect(
+                        r.status == get.status && r.status != .notFound && r.body.readableBytes == 0,
+                        "\(path): HEAD \(r.status), GET \(get.status)"
+                    )
+                }
+            }
+            try await client.execute(uri: "/v1/lease", method: .head, headers: Self.auth) { #expect($0.status == .methodNotAllowed) }
+        }
+    }
+
     @Test func unixListenersNeedNoToken() async throws {
         let (app, _) = try Self.app(token: nil)
         try await app.test(.router) { client in
