@@ -14,7 +14,7 @@ extension Sweep {
                 are a list, or one value for every layer. --file takes a YAML list of mappings.
 
                 Examples:
-                  recur sweep enqueue lecture --params cell=gru,depth=2,units=[64,32],learning_rate=0.002
+                  recur sweep enqueue lecture --params cell=gru,depth=2,units=[64,32],dropout=0.1,recurrent_dropout=0,bidirectional=false,learning_rate=0.002,batch_size=256
                   recur sweep enqueue lecture --file picks.yaml
                 """
         )

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import RecurSweep
 import Testing
 
 @testable import RecurCLI
@@ -57,5 +59,15 @@ import Testing
             #expect(RecurCommand.exitCode(for: error) == ExitCode(64), "\(Self.bad[i]): \(RecurCommand.message(for: error))")
             #expect(!RecurCommand.message(for: error).isEmpty)
         }
+    }
+
+    /// `sweep enqueue`'s example is a whole configuration of sweeps/lecture.yaml (it once missed
+    /// three of its parameters).
+    @Test func theEnqueueExampleFitsTheLectureSpace() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let (spec, _) = try SweepSpec.load(path: root.appendingPathComponent("sweeps/lecture.yaml").path)
+        let example = try #require(Sweep.Enqueue.configuration.discussion.split(separator: "\n").first { $0.contains("enqueue lecture --params") })
+        let params = try #require(example.split(separator: " ").last)
+        _ = try spec.checkedConfig(try TrialConfig.parse(params: String(params)))
     }
 }
