@@ -62,8 +62,17 @@ extension TLS {
                     continue
                 }
                 // Letters, digits, '-', '.', '_' and '*' only: rejects spaces, ports ("host:7878") and URLs.
-                let isDNSName = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._*".contains($0)) }
-                guard isDNSName else { throw ValidationError("--host: '\(name)' is not a host name or IP address") }
+                // Labels of 1–63 characters, 253 in all, and not all digits at the end: 256.1.1.1 is
+                // a mistyped address, not a name.
+                let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+                let isDNSName =
+                    !name.isEmpty && name.count <= 253 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._*".contains($0)) }
+                    && labels.allSatisfy { (1...63).contains($0.count) } && !(labels.last?.allSatisfy(\.isNumber) ?? true)
+                guard isDNSName else {
+                    throw ValidationError(
+                        "--host: '\(name)' is not a host name or IP address (labels of 1–63 characters; an IPv4 address is four numbers 0–255)"
+                    )
+                }
                 result.append((name, nil))
             }
             return result

@@ -42,11 +42,11 @@ public struct ForecastCheckpoint {
         guard let task = metadata["task"], let normalization = metadata["normalization"] else {
             throw ForecastError("checkpoint: no task or normalization metadata; it was not written by `recur train` or a sweep")
         }
-        do {
-            self.task = try JSONDecoder().decode(TaskSpec.self, from: Data(task.utf8))
-            self.normalization = try JSONDecoder().decode(Normalization.self, from: Data(normalization.utf8))
-        } catch {
-            throw ForecastError("checkpoint: its task metadata is unreadable (\(error))")
+        do { self.task = try JSONDecoder().decode(TaskSpec.self, from: Data(task.utf8)) } catch {
+            throw ForecastError("checkpoint: its task metadata is unreadable (\(error)); the checkpoint is corrupt")
+        }
+        do { self.normalization = try JSONDecoder().decode(Normalization.self, from: Data(normalization.utf8)) } catch {
+            throw ForecastError("checkpoint: its normalization metadata is unreadable (\(error)); the checkpoint is corrupt")
         }
         if let problem = self.task.problems(prefix: "checkpoint task").first { throw ForecastError(problem) }
         try self.normalization.validate()

@@ -44,6 +44,7 @@ import Testing
         ["token", "create", "--role", "worker", "--name", "two words", "--db", "s.db"], ["login-link", "--db", "s.db", "--minutes", "0"],
         ["login-link", "--db", "s.db", "--role", "worker"], ["login-link", "--db", "s.db", "--url", "ftp://h"], ["tls", "init", "--out", "d"],
         ["tls", "init", "--host", "a b", "--out", "d"], ["worker", "--coordinator", "https://h"],
+        ["tls", "init", "--host", "256.1.1.1", "--out", "d"], ["tls", "init", "--host", String(repeating: "a", count: 64) + ".lan", "--out", "d"],
         ["status", "--coordinator", "tcp://127.0.0.1:99999"], ["worker", "--coordinator", "tcp://h:0"],
         ["serve", "--db", "s.db", "--lease-seconds", "inf"], ["serve", "--db", "s.db", "--lease-seconds", "1e300"],
         ["bench", "coordinator", "--db", "/"], ["serve", "--db", "s.db", "--listen", "unix:/tmp/" + String(repeating: "s", count: 120)],

@@ -152,6 +152,10 @@ import Testing
         }
         metadata["step_seconds"] = "3600"
         #expect(try ForecastCheckpoint(metadata: metadata).stepSeconds == 3600)
+        var unreadable = metadata
+        unreadable["normalization"] = #"{"mean": [NaN]}"#
+        #expect(throws: ForecastError.self) { try ForecastCheckpoint(metadata: unreadable) }
+        do { _ = try ForecastCheckpoint(metadata: unreadable) } catch { #expect("\(error)".contains("its normalization metadata is unreadable")) }
         let model = try SequentialModel(
             spec: ModelSpec(inputFeatures: 3, layers: [.recurrent(RecurrentSpec(cell: .gru, units: 2)), .dense(units: 1)]),
             seed: 1
