@@ -80,7 +80,7 @@ extension Sweep {
                     let store = try SweepStore(readingPath: db)
                     let (name, target, sha) = (spec.task.dataset, spec.task.target, try? sha256Hex(fileAt: dataset))
                     history = try store.earlyStoppingShare(dataset: name, sha256: sha, target: target)
-                    overhead = try store.runOverhead(dataset: name, sha256: sha, target: target)
+                    overhead = try store.runOverhead(dataset: name, sha256: sha, target: target, sweep: spec.name)
                     paces = try store.epochPaces(dataset: name, sha256: sha, target: target)
                 } catch {
                     throw CLIError("--db \(db): cannot read it as a Recur database (\(error))")

@@ -36,11 +36,16 @@ extension SweepStore {
 
     /// What a run costs beyond its epochs (its start, the dataset's preparation, the test pass, the
     /// checkpoint and its upload, the completion): the median over the succeeded attempts that
-    /// reported epochs, in every sweep of this database on the same dataset file and target (nil
-    /// without any). `recur sweep plan --db` adds it to every run it prices.
-    public func runOverhead(dataset: String, sha256: String? = nil, target: String) throws -> (seconds: Double, runs: Int)? {
+    /// reported epochs, in every sweep of this database on the same dataset file and target, or
+    /// only in those named `sweep` when there are any (nil without any). `recur sweep plan --db`
+    /// adds it to every run it prices. A sweep's own runs come first because what a run prepares
+    /// differs between sweeps (a target mode per trial prepares its own windows).
+    public func runOverhead(dataset: String, sha256: String? = nil, target: String, sweep name: String? = nil) throws -> (seconds: Double, runs: Int)?
+    {
         var overheads: [Double] = []
-        for sweep in try sweepsOnTask(dataset: dataset, sha256: sha256, target: target) {
+        let onTask = try sweepsOnTask(dataset: dataset, sha256: sha256, target: target)
+        let same = onTask.filter { $0.name == name }
+        for sweep in same.isEmpty ? onTask : same {
             overheads += try read { db in
                 try Double.fetchAll(
                     db,

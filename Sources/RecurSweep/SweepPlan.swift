@@ -339,7 +339,7 @@ extension SweepSpec {
             runOverhead.map {
                 String(
                     format:
-                        "each run adds %.2f s beyond its epochs (start, test pass, checkpoint, completion), the median of %d runs on this task in the database",
+                        "each run adds %.2f s beyond its epochs (start, test pass, checkpoint, completion), the median of %d runs on this task in the database (this sweep's own, if it has any)",
                     $0.seconds,
                     $0.runs
                 )

@@ -81,6 +81,13 @@ import Testing
         _ = try store.complete(token: "c", valMetric: 1, bestEpoch: 1, testMetric: 1, now: 190)
         let found = try #require(try store.runOverhead(dataset: "elsewhere/d.csv", target: "y"))
         #expect(found.runs == 2 && abs(found.seconds - 1.75) < 1e-9)
+        // A sweep's own runs, when it has any, before the other sweeps' on the task.
+        let (_, others) = try makeSweep(store, name: "other", trials: 1)
+        try Self.complete(store, [(others[0], 1, "o", 110)])
+        #expect(try store.runOverhead(dataset: "d.csv", target: "y")?.runs == 3)
+        let own = try #require(try store.runOverhead(dataset: "d.csv", target: "y", sweep: "other"))
+        #expect(own.runs == 1 && abs(own.seconds - 9.9) < 1e-9)
+        #expect(try store.runOverhead(dataset: "d.csv", target: "y", sweep: "new")?.runs == 3)
         #expect(try store.runOverhead(dataset: "d.csv", target: "other") == nil)
     }
 
