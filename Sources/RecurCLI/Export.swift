@@ -25,7 +25,7 @@ struct Export: AsyncParsableCommand {
             output,
             option: "--output",
             example: "trial-\(trial).safetensors",
-            inputs: source.db.map { [$0, $0 + "-wal", $0 + "-shm"] } ?? []
+            inputs: source.databaseFiles
         )
         let reader = try source.reader()
         let id = try await reader.trialID(trial, sweep: sweep)

@@ -19,7 +19,7 @@ struct Report: AsyncParsableCommand {
     @OptionGroup var source: ReadOptions
 
     func run() async throws {
-        try OutputPath.check(output, option: "--output", example: "report.html", inputs: source.db.map { [$0, $0 + "-wal", $0 + "-shm"] } ?? [])
+        try OutputPath.check(output, option: "--output", example: "report.html", inputs: source.databaseFiles)
         let page: String
         if let db = source.db {
             guard FileManager.default.fileExists(atPath: db) else { throw CLIError("no database at \(db)") }

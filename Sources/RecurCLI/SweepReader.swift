@@ -11,6 +11,9 @@ struct ReadOptions: ParsableArguments {
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Read this database file directly instead of asking a coordinator.") var db: String?
 
+    /// The files of `--db` (the database, its WAL and shared memory) an output must not replace.
+    var databaseFiles: [String] { db.map { [$0, $0 + "-wal", $0 + "-shm"] } ?? [] }
+
     func reader() throws -> SweepReader {
         if let db {
             guard FileManager.default.fileExists(atPath: db) else { throw CLIError("no database at \(db)") }

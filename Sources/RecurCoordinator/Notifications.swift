@@ -83,7 +83,7 @@ public struct WebhookService: Service {
         let body = (try? JSONEncoder.sortedKeys.encode(n)) ?? Data()
         let meta: Logger.Metadata = ["sweep.name": "\(n.sweep)", "event": "\(n.event.rawValue)", "webhook": "\(n.webhook)"]
         // Sweeps stored before the parser checked the port still name one: never handed to the client.
-        if let port = URL(string: n.webhook)?.port, !(1...65535).contains(port) {
+        if SweepSpec.Notify.badPort(n.webhook) != nil {
             logger.warning("webhook not called: its port is outside 1–65535", metadata: meta)
             return false
         }

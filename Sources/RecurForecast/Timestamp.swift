@@ -31,8 +31,12 @@ public enum Timestamp {
             return true
         }
         guard let year = number(4), expect(45), let month = number(2), expect(45), let day = number(2),
-            (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day)
+            (1...12).contains(month), (1...31).contains(day)
         else { return nil }
+        // A day past its month's end (2001-02-31) is no date: the calendar's own round trip says
+        // so, where it would otherwise roll into the next month.
+        let days = daysFromCivil(year: year, month: month, day: day)
+        guard civilFromDays(days) == (year, month, day) else { return nil }
         var hour = 0
         var minute = 0
         var second = 0
@@ -63,7 +67,6 @@ public enum Timestamp {
             }
         }
         guard i == u.count else { return nil }
-        let days = daysFromCivil(year: year, month: month, day: day)
         return Int64(days) * 86400 + Int64(hour * 3600 + minute * 60 + second - offset)
     }
 
@@ -98,14 +101,5 @@ public enum Timestamp {
         let d = doy - (153 * mp + 2) / 5 + 1
         let m = mp + (mp < 10 ? 3 : -9)
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
-}
-
-/// Days in `month` of `year` (proleptic Gregorian): 2001-02-31 is no date, not early March.
-func daysIn(month: Int, year: Int) -> Int {
-    switch month {
-    case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
-    case 4, 6, 9, 11: return 30
-    default: return 31
     }
 }

@@ -64,13 +64,17 @@ extension SweepStore {
     /// Returns its hash.
     public func adoptDataset(copy part: URL) throws -> String {
         let sha = try sha256Hex(fileAt: part)
-        if datasetSize(sha256: sha) == nil {
-            let handle = try FileHandle(forUpdating: part)
-            try handle.synchronize()
-            try handle.close()
-            _ = try adoptDataset(part, sha256: sha)
-        }
+        if datasetSize(sha256: sha) == nil { try keepSynchronized(part, sha256: sha) }
         return sha
+    }
+
+    /// Flushes `part` to disk, so it is there before the sweep that names it is committed, and
+    /// keeps it as the dataset `sha256`.
+    private func keepSynchronized(_ part: URL, sha256: String) throws {
+        let handle = try FileHandle(forUpdating: part)
+        try handle.synchronize()
+        try handle.close()
+        _ = try adoptDataset(part, sha256: sha256)
     }
 
     /// Copies a dataset the coordinator reads from its own disk into the store; returns its hash.
@@ -79,11 +83,7 @@ extension SweepStore {
         if datasetSize(sha256: sha) == nil {
             let part = try datasetPartFile()
             try FileManager.default.copyItem(at: url, to: part)
-            // On disk before the sweep that names it is committed.
-            let handle = try FileHandle(forUpdating: part)
-            try handle.synchronize()
-            try handle.close()
-            _ = try adoptDataset(part, sha256: sha)
+            try keepSynchronized(part, sha256: sha)
         }
         return sha
     }

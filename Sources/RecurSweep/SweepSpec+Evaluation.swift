@@ -99,7 +99,7 @@ public struct RunPlan: Sendable, Hashable {
 }
 
 /// The median of values sorted ascending: the middle one, or the mean of the two in the middle.
-/// Shared by the median pruner, the refits' epochs and `recur sweep plan`'s run overhead.
+/// Shared by the median pruner, the refits' epochs and `recur sweep plan`'s run overhead and pace.
 public func median(ofSorted values: [Double]) -> Double {
     precondition(!values.isEmpty, "the median of no values")
     let m = values.count / 2

@@ -15,6 +15,12 @@ extension SweepSpec {
         public var webhook: String
         public var on: Set<Event>
 
+        /// The port `webhook` names, when it is outside 1–65535: the HTTP client traps on one
+        /// (it once stopped the coordinator), so the parser refuses it and delivery skips it.
+        public static func badPort(_ webhook: String) -> Int? {
+            URL(string: webhook)?.port.flatMap { (1...65535).contains($0) ? nil : $0 }
+        }
+
         public init(webhook: String, on: Set<Event> = [.done, .failed]) {
             self.webhook = webhook
             self.on = on

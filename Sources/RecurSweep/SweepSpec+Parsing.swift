@@ -209,8 +209,7 @@ struct SpecParser {
             problem("notify.webhook", "'\(w)' is not an http:// or https:// URL")
             return
         }
-        // The HTTP client traps on a port outside 16 bits (it once stopped the coordinator).
-        if let port = url.port, !(1...65535).contains(port) {
+        if let port = SweepSpec.Notify.badPort(w) {
             problem("notify.webhook", "port \(port) in '\(w)' must be from 1 to 65535")
             return
         }
