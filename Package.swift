@@ -235,7 +235,7 @@ let package = Package(
             name: "RecurCoordinatorTests",
             dependencies: [
                 "RecurCoordinator", "RecurAPI", "RecurStore", "RecurEngine", .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"), .product(name: "Yams", package: "Yams"),
             ]
         ),
         .testTarget(

@@ -95,8 +95,10 @@ struct ErrorBodyMiddleware: ServerMiddleware {
                         )
                     case .notAcceptable: failure = APIFailure(.notAcceptable, .badRequest, "this operation answers application/json")
                     default:
+                        let hasBody = [.post, .put, .patch].contains(request.method)
                         failure = APIFailure.badRequest(
-                            Self.describe(error.underlyingError, hasBody: [.post, .put, .patch].contains(request.method), path: request.path ?? "")
+                            (hasBody ? nil : Self.parameterAtFault(path: metadata.pathParameters, target: request.path ?? ""))
+                                ?? Self.describe(error.underlyingError, hasBody: hasBody, path: request.path ?? "")
                         )
                     }
                 }
@@ -106,6 +108,34 @@ struct ErrorBodyMiddleware: ServerMiddleware {
             let data = try API.encoder().encode(failure.body)
             return (HTTPResponse(status: failure.status, headerFields: [.contentType: "application/json"]), HTTPBody(data))
         }
+    }
+
+    /// The generated operations' integer parameters, the only ones whose decoding can fail (a
+    /// string's pattern and length are checked by the handlers, which name them): path ones
+    /// first, the order the generated code decodes them in. `RouterTests` checks this list
+    /// against docs/openapi.yaml.
+    static let integerParameters: [(name: String, inPath: Bool, range: ClosedRange<Int64>)] = [
+        ("id", true, 1...Int64.max), ("top", false, 1...1_000_000),
+    ]
+
+    /// The decoder names no parameter when one fails, so the request's own values are read
+    /// against `integerParameters`: the first that is not a whole number is the one at fault.
+    static func parameterAtFault(path parameters: [String: Substring], target: String) -> String? {
+        let query = target.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
+        let items: [(Substring, Substring)] = query.split(separator: "&").map { item in
+            let pair = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (pair[0], pair.count > 1 ? pair[1] : "")
+        }
+        for parameter in integerParameters {
+            let value =
+                parameter.inPath
+                ? parameters[parameter.name] : items.first { String($0.0).removingPercentEncoding == parameter.name }?.1
+            guard let value, Int64(value) == nil else { continue }
+            let shown = (String(value).removingPercentEncoding ?? String(value)).prefix(40)
+            let range = "from \(parameter.range.lowerBound) to \(parameter.range.upperBound)"
+            return "\(parameter.inPath ? "path" : "query") parameter '\(parameter.name)' must be a whole number \(range), got '\(shown)'"
+        }
+        return nil
     }
 
     /// One line naming the field at fault, in the wire's snake_case (`configs[0].units`). A

@@ -7,6 +7,7 @@ import RecurEngine
 import RecurStore
 import RecurSweep
 import Testing
+import Yams
 
 @testable import RecurCoordinator
 
@@ -56,6 +57,31 @@ import Testing
             }
         }
         return operations
+    }
+
+    /// The 400 for a parameter that does not decode names it from `integerParameters`, which
+    /// must list every integer parameter of the generated operations, with the spec's bounds.
+    @Test func integerParametersMatchTheSpec() throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
+        let spec = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let components = (spec["components"] as? [String: Any])?["parameters"] as? [String: [String: Any]] ?? [:]
+        var documented: Set<String> = []
+        for case let (_, methods as [String: Any]) in try #require(spec["paths"] as? [String: Any]) {
+            for case let (_, operation as [String: Any]) in methods where (operation["tags"] as? [String]) != ["dashboard"] {
+                for case var parameter as [String: Any] in operation["parameters"] as? [Any] ?? [] {
+                    if let ref = parameter["$ref"] as? String { parameter = try #require(components[String(ref.split(separator: "/").last!)]) }
+                    let schema = parameter["schema"] as? [String: Any] ?? [:]
+                    guard schema["type"] as? String == "integer", let name = parameter["name"] as? String else { continue }
+                    let lower = schema["minimum"] as? Int ?? Int(Int64.min)
+                    let upper = schema["maximum"] as? Int ?? Int(Int64.max)
+                    documented.insert("\(name) \(parameter["in"] as? String ?? "?") \(lower)...\(upper)")
+                }
+            }
+        }
+        let listed = Set(
+            ErrorBodyMiddleware.integerParameters.map { "\($0.name) \($0.inPath ? "path" : "query") \($0.range.lowerBound)...\($0.range.upperBound)" }
+        )
+        #expect(documented.count >= 2 && listed == documented, "docs/openapi.yaml: \(documented.sorted()); the middleware: \(listed.sorted())")
     }
 
     /// The 405 table and the document name the same operations, and every one of them is served:
@@ -291,10 +317,19 @@ import Testing
             try await client.execute(uri: "/v1/sweeps/nope", method: .get, headers: Self.auth) { r in
                 #expect(r.status == .notFound && String(buffer: r.body).contains(#""code":"unknown_sweep""#))
             }
-            try await client.execute(uri: "/v1/trials/9223372036854775808", method: .get, headers: Self.auth) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/trials/9223372036854775808", method: .get, headers: Self.auth) { r in
+                #expect(r.status == .badRequest && String(buffer: r.body).contains("path parameter 'id' must be a whole number from 1 to"))
+            }
             try await client.execute(uri: "/v1/trials/0", method: .get, headers: Self.auth) { #expect($0.status == .badRequest) }
-            try await client.execute(uri: "/v1/sweeps/x/leaderboard?top=abc", method: .get, headers: Self.auth) { r in
-                #expect(r.status == .badRequest && String(buffer: r.body).contains("a path or query parameter of /v1/sweeps/x/leaderboard?top=abc"))
+            // The decoder names no parameter; the 400 does, also when another one precedes it.
+            for uri in ["/v1/sweeps/x/leaderboard?top=abc", "/v1/sweeps/7/leaderboard?other=1&top=abc", "/v1/sweeps/x/leaderboard?t%6Fp=abc"] {
+                try await client.execute(uri: uri, method: .get, headers: Self.auth) { r in
+                    let text = String(buffer: r.body)
+                    #expect(
+                        r.status == .badRequest && text.contains("query parameter 'top' must be a whole number from 1 to 1000000, got 'abc'"),
+                        "\(uri): \(text)"
+                    )
+                }
             }
             try await client.execute(
                 uri: "/v1/workers",
