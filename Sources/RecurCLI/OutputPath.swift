@@ -1,4 +1,5 @@
 import Foundation
+import RecurForecast
 
 /// Where a command writes a file it makes (`export -o`, `train --out`, `predict --out`): a new
 /// path, or an existing regular file that is none of the command's inputs and no SQLite
@@ -7,11 +8,12 @@ import Foundation
 enum OutputPath {
     /// Throws a one-line error naming `option` when `path` must not be written.
     static func check(_ path: String, option: String, example: String, inputs: [String]) throws {
-        // stat follows a symbolic link to what a write would reach.
-        var s = stat()
-        guard stat(path, &s) == 0 else { return }
-        if s.st_mode & S_IFMT == S_IFDIR { throw CLIError("\(option) \(path): is a directory; give a file path, e.g. \(path)/\(example)") }
-        guard s.st_mode & S_IFMT == S_IFREG else { throw CLIError("\(option) \(path): is not a regular file (a device or a pipe); give a file path") }
+        switch FileKind(path: path) {
+        case .missing: return
+        case .regular: break
+        case .directory: throw CLIError("\(option) \(path): is a directory; give a file path, e.g. \(path)/\(example)")
+        case .other: throw CLIError("\(option) \(path): is not a regular file (a device or a pipe); give a file path")
+        }
         for input in inputs where sameFile(path, input) {
             throw CLIError("\(option) \(path): is this command's input \(input); give another path")
         }

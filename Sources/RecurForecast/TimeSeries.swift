@@ -224,11 +224,28 @@ func splitCSVLine(_ line: Substring) -> [String] {
 /// there, which reading reports): a directory fails late with a vague error, and a FIFO or
 /// /dev/zero never ends. `stat` follows symbolic links, as reading does.
 public func notARegularFile(_ url: URL) -> String? {
-    var s = stat()
-    guard stat(url.path, &s) == 0 else { return nil }
-    switch s.st_mode & S_IFMT {
-    case S_IFREG: return nil
-    case S_IFDIR: return "it is a directory; give the CSV file"
-    default: return "it is not a regular file"
+    switch FileKind(path: url.path) {
+    case .missing, .regular: return nil
+    case .directory: return "it is a directory; give the CSV file"
+    case .other: return "it is not a regular file"
+    }
+}
+
+/// What a path leads to, links followed (`stat`), as a read or a write would reach it: the one
+/// check behind every refusal of a directory, a device or a pipe where a file is expected.
+public enum FileKind: Sendable {
+    case missing, regular, directory, other
+
+    public init(path: String) {
+        var s = stat()
+        guard stat(path, &s) == 0 else {
+            self = .missing
+            return
+        }
+        switch s.st_mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .directory
+        default: self = .other
+        }
     }
 }
