@@ -62,7 +62,15 @@ public enum BLASCoreSelection {
             hasAVX2: recur_cpu_has_avx2() != 0,
             environment: ProcessInfo.processInfo.environment
         )
-        guard !changes.isEmpty else { return }
+        guard !changes.isEmpty else {
+            if verbose {
+                let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "OpenBLAS's default"
+                FileHandle.standardError.write(
+                    Data("recur: OpenBLAS \(info.coreName) kernels, threads: \(threads); small products on \(GemmPath.detected.summary)\n".utf8)
+                )
+            }
+            return
+        }
         if verbose, let core = changes["OPENBLAS_CORETYPE"] {
             FileHandle.standardError.write(
                 Data(

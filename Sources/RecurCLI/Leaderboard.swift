@@ -7,7 +7,8 @@ struct Leaderboard: AsyncParsableCommand {
         abstract: "Trials ranked by best validation MAE, with test MAE, epochs, pruning, duration and worker.",
         discussion: """
             Formats: table (aligned, for people), json (array of rows: rank, trial, trial_id, params,
-            val_mae, test_mae, epochs, state, pruned, duration_s, worker), csv (one column per parameter).
+            val_mae, test_mae, val_skill, test_skill, epochs, state, pruned, duration_s, worker, runs,
+            confirmed, and with several scoring runs val_mae_sd and val_mae_ci95), csv (one column per parameter).
 
             Examples:
               recur leaderboard lecture --top 10

@@ -17,13 +17,18 @@ struct LoginLink: ParsableCommand {
 
     @Option(help: "The coordinator's database.") var db: String
     @Option(help: "The coordinator's address as the browser reaches it.") var url = "http://127.0.0.1:7878"
-    @Option(help: "The session's role: viewer or admin.") var role: TokenRole = .viewer
+    @Option(help: "The session's role.") var role: Role = .viewer
+
+    /// The roles that read the dashboard (a worker token does not sign in).
+    enum Role: String, CaseIterable, ExpressibleByArgument {
+        case viewer, admin
+        var tokenRole: TokenRole { self == .admin ? .admin : .viewer }
+    }
     @Option(help: "Minutes the link stays valid (1 to 60).") var minutes = 10
     @Option(help: "The page to open after signing in (a path on the coordinator).") var next = "/"
 
     func validate() throws {
         guard (1...60).contains(minutes) else { throw ValidationError("--minutes: \(minutes) must be from 1 to 60") }
-        guard role != .worker else { throw ValidationError("--role: a worker role does not read the dashboard; use viewer or admin") }
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             throw ValidationError("--url: '\(url)' must start with http:// or https://")
         }
@@ -32,7 +37,7 @@ struct LoginLink: ParsableCommand {
 
     func run() throws {
         let store = try Token.open(db)
-        let secret = try store.createSignInLink(role: role, expires: Date().timeIntervalSince1970 + Double(minutes) * 60)
+        let secret = try store.createSignInLink(role: role.tokenRole, expires: Date().timeIntervalSince1970 + Double(minutes) * 60)
         let base = url.hasSuffix("/") ? String(url.dropLast()) : url
         let nextQuery = next == "/" ? "" : "&next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")
         FileHandle.standardError.write(Data("valid once, for \(minutes) minute(s), as \(role.rawValue):\n".utf8))

@@ -35,6 +35,6 @@ struct Bench: AsyncParsableCommand {
 
 /// Options every command shares.
 struct GlobalOptions: ParsableArguments {
-    @Flag(name: .long, help: "Print diagnostics (BLAS kernel choice, timings) to standard error.")
+    @Flag(name: .long, help: "Print the BLAS and kernel choice (and a restart to change it) to standard error.")
     var verbose = false
 }

@@ -14,10 +14,11 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a sweep on this machine: an embedded coordinator and one worker process per core.",
         discussion: """
-            Shows live progress, then the leaderboard. Ctrl-C stops cleanly (workers finish their
-            epoch and hand their trials back); running the same command again resumes the sweep,
+            Shows live progress, then the leaderboard. Ctrl-C stops cleanly (workers drop the epoch
+            under way and hand their trials back); running the same command again resumes the sweep,
             handing back trials a killed run left behind. Raise max_trials in the file to extend a
-            finished sweep. One recur run per database: its trials left running are taken as
+            finished sweep. A relative task.dataset is read from the current directory, else from
+            the sweep file's. One recur run per database: its trials left running are taken as
             orphans, so do not point it at a database that recur serve is using.
 
             Examples:
@@ -38,6 +39,14 @@ struct Run: AsyncParsableCommand {
         guard top >= 1 else { throw ValidationError("--top: \(top) must be ≥ 1") }
     }
 
+    /// Where a relative `task.dataset` is read from, as `sweep create` finds it: the current
+    /// directory, else the sweep file's (nil: the current one, which names the path if neither holds it).
+    static func datasetDirectory(_ dataset: String, sweepFile: String) -> URL? {
+        if FileManager.default.isReadableFile(atPath: dataset) { return nil }
+        let beside = URL(fileURLWithPath: sweepFile).deletingLastPathComponent()
+        return FileManager.default.isReadableFile(atPath: URL(fileURLWithPath: dataset, relativeTo: beside).path) ? beside : nil
+    }
+
     func run() async throws {
         let (spec, yaml) = try SweepSpec.load(path: file)
         let dbURL = URL(fileURLWithPath: db)
@@ -48,7 +57,12 @@ struct Run: AsyncParsableCommand {
         do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
         let lock = try DatabaseLock(path: db)
         defer { withExtendedLifetime(lock) {} }
-        let coordinator = try Coordinator(store: store, leaseSeconds: 30, logger: logger)
+        let coordinator = try Coordinator(
+            store: store,
+            leaseSeconds: 30,
+            datasetDirectory: Self.datasetDirectory(spec.task.dataset, sweepFile: file),
+            logger: logger
+        )
         // The workers of an earlier `recur run` on this database died with it.
         let handedBack = try await coordinator.releaseOrphans()
         let opening: Coordinator.Opening
@@ -124,7 +138,7 @@ struct Run: AsyncParsableCommand {
         let progress = SweepProgress(live: isatty(1) != 0, maxTrials: spec.search.maxTrials)
         while true {
             if stopRequested.load(ordering: .relaxed) && interrupted.set() {
-                FileHandle.standardError.write(Data("\nstopping: workers finish their epoch and hand their trials back…\n".utf8))
+                FileHandle.standardError.write(Data("\nstopping: workers drop the epoch under way and hand their trials back…\n".utf8))
                 for c in children where c.isRunning { kill(c.processIdentifier, SIGTERM) }
             }
             let summary = try coordinator.summary(named: spec.name)

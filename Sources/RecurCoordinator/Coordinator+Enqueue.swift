@@ -27,7 +27,7 @@ extension Coordinator {
             }
         }
         guard problems.isEmpty else {
-            throw APIFailure(.unprocessableContent, .invalidSweep, problems.first ?? "invalid configuration", problems: problems)
+            throw APIFailure(.unprocessableContent, .invalidSweep, problems.joined(separator: "; "), problems: problems)
         }
         // Within the request too, a configuration counts once.
         var seen = Set<String>()

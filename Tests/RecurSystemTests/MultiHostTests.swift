@@ -256,13 +256,12 @@ private struct TestNetwork {
 
     /// Polls `condition` until it holds; on timeout the error quotes the end of each of `logs`.
     func waitFor(_ what: String, timeout: Double, logs: [String], _ condition: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if (try? await condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        let tails = logs.map { "--- \($0).log:\n\(log($0).suffix(1500))" }.joined(separator: "\n")
-        throw ClusterError("timed out after \(timeout) s waiting for \(what)\n\(tails)")
+        try await pollAsync(
+            what,
+            timeout: timeout,
+            context: { logs.map { "--- \($0).log:\n\(log($0).suffix(1500))" }.joined(separator: "\n") },
+            condition
+        )
     }
 }
 

@@ -101,15 +101,16 @@ final class SlurmCluster {
     }
 
     func wait(_ what: String, timeout: Double = 60, _ condition: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if (try? await condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        let logs = ["slurmctld.log", "slurmd.log", "munged.log"].map { name in
-            "\(name): " + ((try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? "").suffix(1500)
-        }
-        throw ClusterError("timed out after \(timeout) s waiting for \(what)\n" + logs.joined(separator: "\n"))
+        try await pollAsync(
+            what,
+            timeout: timeout,
+            context: {
+                ["slurmctld.log", "slurmd.log", "munged.log"].map { name in
+                    "\(name): " + ((try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? "").suffix(1500)
+                }.joined(separator: "\n")
+            },
+            condition
+        )
     }
 
     /// `scontrol show job` fields of array task `task` of job `job`.

@@ -78,6 +78,18 @@ func poll<T: Sendable>(
     }
 }
 
+/// Polls an async `condition` every 0.2 s until it holds (for conditions that ask a peer over
+/// the network, which `poll` cannot: it runs off the pool); on timeout the error names `what`
+/// and quotes `context()`, the ends of the logs that say why.
+func pollAsync(_ what: String, timeout: Double, context: () -> String, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if (try? await condition()) == true { return }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    throw ClusterError("timed out after \(timeout) s waiting for \(what)\n\(context())")
+}
+
 extension Process {
     /// Waits for the process to end without holding one of the test process's few threads.
     func ended() async {
