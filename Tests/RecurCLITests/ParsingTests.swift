@@ -71,4 +71,17 @@ import Testing
         let params = try #require(example.split(separator: " ").last)
         _ = try spec.checkedConfig(try TrialConfig.parse(params: String(params)))
     }
+
+    /// `recur run` reads a relative dataset from here, else beside the sweep file, as `sweep
+    /// create` does (it once looked only here and advised `sweep create`).
+    @Test func runFindsTheDatasetBesideTheSweepFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recur-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("t,x\n".utf8).write(to: dir.appendingPathComponent("sub/beside.csv"))
+        let sweep = dir.appendingPathComponent("sub/s.yaml").path
+        #expect(Run.datasetDirectory("beside.csv", sweepFile: sweep)?.standardizedFileURL.path == dir.appendingPathComponent("sub").path)
+        #expect(Run.datasetDirectory("nowhere.csv", sweepFile: sweep) == nil)
+        #expect(Run.datasetDirectory(dir.appendingPathComponent("sub/beside.csv").path, sweepFile: sweep) == nil)
+    }
 }
