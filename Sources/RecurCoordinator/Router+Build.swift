@@ -130,8 +130,11 @@ struct ErrorBodyMiddleware: ServerMiddleware {
             let value =
                 parameter.inPath
                 ? parameters[parameter.name] : items.first { String($0.0).removingPercentEncoding == parameter.name }?.1
-            guard let value, Int64(value) == nil else { continue }
-            let shown = (String(value).removingPercentEncoding ?? String(value)).prefix(40)
+            guard let value else { continue }
+            let decoded = String(value).removingPercentEncoding ?? String(value)
+            guard Int64(decoded) == nil else { continue }
+            // One line: a control character (an encoded newline) is shown as "?".
+            let shown = String(decoded.prefix(40).map { $0.isNewline || ($0.asciiValue ?? 32) < 32 ? "?" : $0 })
             let range = "from \(parameter.range.lowerBound) to \(parameter.range.upperBound)"
             return "\(parameter.inPath ? "path" : "query") parameter '\(parameter.name)' must be a whole number \(range), got '\(shown)'"
         }
