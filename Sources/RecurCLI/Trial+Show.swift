@@ -60,6 +60,7 @@ struct Trial: AsyncParsableCommand {
                 ])
             }
             print(alignedTable(attempts, numeric: [0]))
+            for a in t.attempts { if let reason = a.pruneReason { print("attempt \(a.number) pruned: \(reason)") } }
             for a in t.attempts {
                 let rows = t.metrics.filter { $0.attempt == a.number }
                 guard !rows.isEmpty else { continue }

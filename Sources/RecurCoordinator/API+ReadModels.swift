@@ -96,6 +96,7 @@ extension API.TrialDetail {
                     worker: $0.worker,
                     state: API.AttemptState(rawValue: $0.state.rawValue) ?? .failed,
                     error: $0.error,
+                    pruneReason: $0.pruneReason,
                     startedAt: $0.startedAt,
                     finishedAt: $0.finishedAt,
                     workerVersion: $0.workerVersion,

@@ -302,7 +302,7 @@ public enum Dashboard {
                     engine: $0.engineVersion ?? "–",
                     cpu: $0.cpuFeatures ?? "–",
                     state: $0.state.rawValue,
-                    error: $0.error ?? ""
+                    error: $0.error ?? $0.pruneReason.map { "pruned: \($0)" } ?? ""
                 )
             },
             epochs: t.metrics.map {

@@ -90,6 +90,8 @@ public struct AttemptInfo: Sendable, Equatable {
     public var worker: String?
     public var state: AttemptState
     public var error: String?
+    /// Why the pruner stopped a pruned attempt (its rule and numbers, as the worker was told).
+    public var pruneReason: String? = nil
     public var startedAt: Double
     public var finishedAt: Double?
     /// The worker's release, engine and CPU, from the registration the attempt ran under.

@@ -198,7 +198,7 @@ extension SweepStore {
     /// A trial with its attempts and metrics, read in one snapshot (a new attempt's first report
     /// cannot appear without its attempt).
     public func trialDetail(id: Int64) throws -> TrialDetail {
-        let (trial, sweep, attempts, metrics, registrations, runs) = try read { db in
+        let (trial, sweep, attempts, metrics, registrations, runs, pruneEvents) = try read { db in
             guard let trial = try TrialRecord.fetchOne(db, key: id) else { throw StoreError.notFound(.trial, "no trial with id \(id)") }
             guard let sweep = try SweepRecord.fetchOne(db, key: trial.sweepId) else {
                 throw StoreError.notFound(.sweep, "no sweep with id \(trial.sweepId)")
@@ -208,7 +208,17 @@ extension SweepStore {
             let metrics = try EpochMetricRecord.filter(Column("trial_id") == id).order(Column("attempt_id"), Column("epoch")).fetchAll(db)
             let ids = Set(attempts.compactMap(\.workerId))
             let registrations = Dictionary(uniqueKeysWithValues: try WorkerRecord.fetchAll(db, keys: ids).map { ($0.id, $0) })
-            return (trial, sweep, attempts, metrics, registrations, runs)
+            let pruneEvents = try EventRecord.filter(Column("trial_id") == id && Column("kind") == "pruned").fetchAll(db)
+            return (trial, sweep, attempts, metrics, registrations, runs, pruneEvents)
+        }
+        // The reason is kept in the event's detail (`recur run` and the dashboard read the same).
+        var pruneReasons: [Int64: String] = [:]
+        for event in pruneEvents {
+            guard let attempt = event.attemptId,
+                let detail = try? JSONSerialization.jsonObject(with: Data(event.detailJson.utf8)) as? [String: Any],
+                let reason = detail["reason"] as? String
+            else { continue }
+            pruneReasons[attempt] = reason
         }
         let numbers = Dictionary(uniqueKeysWithValues: attempts.map { ($0.id!, $0.number) })
         let runNumbers = Dictionary(uniqueKeysWithValues: runs.map { ($0.id!, $0.number) })
@@ -248,6 +258,7 @@ extension SweepStore {
                     worker: $0.workerId,
                     state: $0.state,
                     error: $0.error,
+                    pruneReason: pruneReasons[$0.id!],
                     startedAt: $0.startedAt,
                     finishedAt: $0.finishedAt,
                     workerVersion: $0.workerId.flatMap { registrations[$0]?.version },

@@ -124,7 +124,8 @@ import Testing
         _ = try store.lease(run: id, worker: "w", token: "r2", deadline: 100, now: 2)
         _ = try store.report(token: "r1", metrics: metrics(1, 5), objective: 5, minimize: true, singleRun: false, deadline: 100, now: 2)
         #expect(try store.trial(id: trial.id!).bestValMetric == nil, "a trial of several runs is scored when they finish")
-        let pruned = try store.prune(token: "r1", detail: [:], evaluation: Self.evaluation, now: 3)
+        let reason = "best 5.000 is worse than the median 4.000 of 5 completed trials at epoch 1"
+        let pruned = try store.prune(token: "r1", detail: ["rule": "median", "reason": reason], evaluation: Self.evaluation, now: 3)
         #expect(pruned.closed && pruned.trial.state == .pruned && pruned.trial.bestValMetric == 5)
         #expect(pruned.trial.valRuns == nil && pruned.trial.valSd == nil && pruned.trial.testMetric == nil, "a closed trial has no score over runs")
         #expect(try store.runs(trial: trial.id!).map(\.state) == [.pruned, .running, .cancelled, .cancelled])
@@ -132,6 +133,9 @@ import Testing
         // The run still out ends without reopening the trial.
         let late = try store.prune(token: "r2", detail: [:], evaluation: Self.evaluation, now: 5)
         #expect(late.trial.state == .pruned && !late.closed)
+        // `trial show`, the trial page and GET /v1/trials/{id} say why each attempt was pruned.
+        let attempts = try store.trialDetail(id: trial.id!).attempts
+        #expect(attempts.map(\.pruneReason) == [reason, nil], "\(attempts)")
     }
 
     /// A lost run goes back to pending while the trial keeps running; its retries are its own.
