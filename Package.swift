@@ -242,7 +242,10 @@ let package = Package(
             name: "RecurWorkerTests",
             dependencies: ["RecurWorker", "RecurAPI", "RecurForecast", "RecurEngine", "RecurSweep", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "RecurCLITests", dependencies: ["RecurCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(
+            name: "RecurCLITests",
+            dependencies: ["RecurCLI", "RecurAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Real processes: coordinators and workers on loopback, Unix sockets and network
         // namespaces, kill -9, headless Chromium, Schemathesis. `.ci/run` installs every tool.
         .testTarget(

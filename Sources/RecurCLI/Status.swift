@@ -24,6 +24,15 @@ struct Status: AsyncParsableCommand {
             let s = try await reader.summary(sweep)
             let top = try await reader.leaderboard(sweep, top: 5)
             var text = SweepSummaryTable.render([s]) + "\n\n" + LeaderboardTable.table(top, objective: s.objective)
+            // A running sweep with nothing training and no worker asking for work waits for ever:
+            // say so, rather than showing "0 running" alone.
+            if s.state == .running, s.running == 0, let workers = try? await reader.workers() {
+                let now = Date().timeIntervalSince1970
+                if !workers.contains(where: { Workers.liveness($0, now: now) != .gone }) {
+                    text +=
+                        "\n\nno live worker: none has asked for work in the last \(Int(Workers.goneAfter)) s; start one with recur worker --coordinator … (recur workers lists them)"
+                }
+            }
             if watch && Style.enabled { text = "\u{1B}[H\u{1B}[2J" + text }
             print(text)
             guard watch, s.state == .running || s.state == .paused else { return }

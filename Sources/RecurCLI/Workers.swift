@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecurAPI
 
 /// `recur workers`.
 struct Workers: AsyncParsableCommand {
@@ -17,13 +18,35 @@ struct Workers: AsyncParsableCommand {
             return
         }
         let now = Date().timeIntervalSince1970
-        var rows = [["worker", "host", "slots", "running", "last seen", "version", "engine", "checkpoints", "cpu"]]
+        var rows = [["worker", "host", "slots", "running", "state", "last seen", "version", "engine", "checkpoints", "cpu"]]
         for w in workers {
             rows.append([
-                String(w.id.prefix(8)), w.host, "\(w.slots)", "\(w.running)", String(format: "%.0f s ago", now - w.lastSeen), w.version,
+                String(w.id.prefix(8)), w.host, "\(w.slots)", "\(w.running)", Self.liveness(w, now: now).rawValue,
+                String(format: "%.0f s ago", now - w.lastSeen), w.version,
                 w.engineVersion ?? "–", w.checkpointFormat ?? "–", w.cpuFeatures ?? "–",
             ])
         }
         print(alignedTable(rows, numeric: [2, 3]))
+        if workers.contains(where: { Self.liveness($0, now: now) == .gone }) {
+            print("gone: not seen for over \(Int(Self.goneAfter)) s with no trial; it exited or cannot reach the coordinator")
+        }
+    }
+
+    /// What a registered worker is doing, from what the coordinator saw of it.
+    enum Liveness: String {
+        /// Holds a lease: a worker that stops renewing loses it, and is then `gone`.
+        case training
+        /// Asked for work lately: an idle worker long-polls every few seconds.
+        case idle
+        /// Neither: it exited (`--exit-when-done`, a signal) or cannot reach the coordinator.
+        case gone
+    }
+
+    /// Idle workers ask for work every 5 s, so a minute of silence means none is coming.
+    static let goneAfter: Double = 60
+
+    static func liveness(_ w: API.WorkerInfo, now: Double) -> Liveness {
+        if w.running > 0 { return .training }
+        return now - w.lastSeen <= goneAfter ? .idle : .gone
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecurAPI
 import RecurSweep
 import Testing
 
@@ -83,5 +84,17 @@ import Testing
         #expect(Run.datasetDirectory("beside.csv", sweepFile: sweep)?.standardizedFileURL.path == dir.appendingPathComponent("sub").path)
         #expect(Run.datasetDirectory("nowhere.csv", sweepFile: sweep) == nil)
         #expect(Run.datasetDirectory(dir.appendingPathComponent("sub/beside.csv").path, sweepFile: sweep) == nil)
+    }
+
+    /// `recur workers` and `recur status` call a worker gone after a minute without a lease or a
+    /// call (idle workers poll every 5 s); one holding a lease is training however long ago it
+    /// reported, since the lease reaper takes its trials back when it stops renewing.
+    @Test func aWorkerIsGoneAfterAMinuteWithoutWork() {
+        func worker(running: Int32, seen: Double) -> API.WorkerInfo {
+            API.WorkerInfo(id: "w", host: "h", slots: 1, version: "v", lastSeen: seen, running: running)
+        }
+        #expect(Workers.liveness(worker(running: 1, seen: 0), now: 1_000) == .training)
+        #expect(Workers.liveness(worker(running: 0, seen: 950), now: 1_000) == .idle)
+        #expect(Workers.liveness(worker(running: 0, seen: 939), now: 1_000) == .gone)
     }
 }

@@ -125,6 +125,9 @@ import Testing
         await #expect(try run(["sweep", "pause", "it"]).stdout.contains("sweep it is paused"))
         await #expect(try run(["sweep", "pause", "it"]).stdout.contains("sweep it is paused"))  // idempotent
         await #expect(try run(["sweep", "resume", "it"]).stdout.contains("sweep it is running"))
+        // Running, nothing leased and no worker: status says what it waits for.
+        let waiting = try await run(["status", "it"])
+        #expect(waiting.status == 0 && waiting.stdout.contains("no live worker"), "\(waiting.stdout)")
         try cluster.startWorker()
         try await cluster.waitFor("the sweep to finish", timeout: 120) { try cluster.sweepState() == .done }
         let board = try await run(["leaderboard", "it", "--format", "json"])
@@ -132,7 +135,8 @@ import Testing
         let workers = try await run(["workers"])
         let registered = try #require(try cluster.store().workers().first)
         #expect(
-            workers.status == 0 && workers.stdout.contains(String(registered.id.prefix(8))) && workers.stdout.contains(registered.host),
+            workers.status == 0 && workers.stdout.contains(String(registered.id.prefix(8))) && workers.stdout.contains(registered.host)
+                && (workers.stdout.contains(" idle ") || workers.stdout.contains(" gone ")),
             "\(workers.stdout)"
         )
         await #expect(try run(["leaderboard", "nope"]).stderr.contains("no sweep named 'nope'"))
