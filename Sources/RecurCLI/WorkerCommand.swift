@@ -31,11 +31,19 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Trials trained at once (one thread each).") var slots = 1
     @Option(help: "Only take trials of this sweep.") var sweep: String?
     @Flag(name: .customLong("exit-when-done"), help: "Exit when no sweep has work left.") var exitWhenDone = false
+    @Option(
+        name: .customLong("give-up-after"),
+        help:
+            "Exit non-zero when the coordinator stays unreachable this many seconds while the worker registers or waits for work (a batch job's allocation is not spent spinning; default: retry for ever, as a service should)."
+    ) var giveUpAfter: Double?
     @Option(name: .customLong("log-level"), help: "Log level.") var logLevel = Logger.Level.info
     @Option(name: .customLong("parent-pid"), help: .hidden) var parentPID: Int32?
 
     func validate() throws {
         guard slots >= 1 else { throw ValidationError("--slots: \(slots) must be ≥ 1") }
+        if let giveUpAfter, !(1...604_800).contains(giveUpAfter) {
+            throw ValidationError("--give-up-after: \(giveUpAfter) must be from 1 to 604800 seconds (a week)")
+        }
         if let sweep, !(1...200).contains(sweep.count) { throw ValidationError("--sweep: must be 1 to 200 characters, as sweep names are") }
         let target = coordinator ?? ProcessInfo.processInfo.environment["RECUR_COORDINATOR"] ?? "tcp://127.0.0.1:7878"
         guard CoordinatorAddress(target) != nil else {
@@ -68,6 +76,7 @@ struct WorkerCommand: AsyncParsableCommand {
         options.slots = slots
         options.sweep = sweep
         options.exitWhenDone = exitWhenDone
+        options.giveUpAfter = giveUpAfter
         let worker = Worker(client: client, options: options, logger: logger)
         let signalLogger = logger
         try StopSignals.watch([SIGINT, SIGTERM]) { sig in

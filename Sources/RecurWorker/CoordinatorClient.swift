@@ -408,20 +408,26 @@ struct BearerMiddleware: ClientMiddleware {
 }
 
 /// Retries transient failures (unreachable, 5xx) with capped exponential backoff and jitter,
-/// at most `tries` times in all, until `giveUp` returns true (checked between tries).
+/// at most `tries` times in all, for at most `seconds` after the first failure, until `giveUp`
+/// returns true (checked between tries).
 public func retrying<T>(
     logger: Logger,
     _ what: String,
     tries: Int = .max,
+    seconds: Double? = nil,
     giveUp: @Sendable () -> Bool = { false },
     _ body: () async throws -> T
 ) async throws -> T {
     var delay = 0.1
     var tried = 0
+    var firstFailure: ContinuousClock.Instant?
     while true {
         do { return try await body() } catch let error as CoordinatorCallError where error.isTransient {
             tried += 1
-            if tried >= tries || giveUp() || Task.isCancelled { throw error }
+            let failedAt = firstFailure ?? .now
+            firstFailure = failedAt
+            let outOfTime = seconds.map { ContinuousClock.now - failedAt >= .seconds($0) } ?? false
+            if tried >= tries || outOfTime || giveUp() || Task.isCancelled { throw error }
             logger.warning(
                 "coordinator call failed; retrying",
                 metadata: ["call": "\(what)", "error": "\(error)", "retry_in_s": "\(String(format: "%.2f", delay))"]

@@ -25,6 +25,9 @@ public final class Worker: Sendable {
         public var engineVersion = BuildInfo.engineVersion
         /// Where datasets are cached by hash (`--cache-dir`).
         public var cacheDirectory = DatasetCache.defaultDirectory()
+        /// Seconds the coordinator may stay unreachable while the worker registers or waits for
+        /// work before it stops with an error (`--give-up-after`); nil: retry for ever.
+        public var giveUpAfter: Double?
         /// Called once the coordinator has registered the worker (readiness for systemd).
         public var onRegistered: (@Sendable () -> Void)?
         public init() {}
@@ -58,18 +61,27 @@ public final class Worker: Sendable {
     /// Asks every slot to abandon its current epoch, release its lease and stop.
     public func requestShutdown() { shuttingDown.store(true, ordering: .relaxed) }
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
-    /// For ``retrying(logger:_:tries:giveUp:_:)``: stop retrying once shutdown was asked for.
+    /// For ``retrying(logger:_:tries:seconds:giveUp:_:)``: stop retrying once shutdown was asked for.
     var onShutdown: @Sendable () -> Bool { { [self] in isShuttingDown } }
 
     /// Registers, then runs the slots until shutdown (or, with `exitWhenDone`, until no sweep has work).
     public func run() async throws {
-        await identity.set(try await register())
+        do { await identity.set(try await register()) } catch let error as CoordinatorCallError where error.isTransient && options.giveUpAfter != nil
+        {
+            stop(failing: giveUpMessage(error))
+            return
+        }
         options.onRegistered?()
         await withTaskGroup(of: Void.self) { group in
             for slot in 0..<options.slots {
                 group.addTask { await self.slotLoop(slot: slot) }
             }
         }
+    }
+
+    /// The one line a worker exits with when `--give-up-after` ran out.
+    func giveUpMessage(_ error: CoordinatorCallError) -> String {
+        "gave up after \(Int(options.giveUpAfter ?? 0)) s without an answer from the coordinator (--give-up-after); last error: \(error)"
     }
 
     /// Registers with the coordinator and returns the worker id it assigned.
@@ -83,7 +95,7 @@ public final class Worker: Sendable {
             cpuFeatures: BuildInfo.cpuFeatures,
             trainsRuns: true
         )
-        let registration = try await retrying(logger: logger, "register", giveUp: onShutdown) {
+        let registration = try await retrying(logger: logger, "register", seconds: options.giveUpAfter, giveUp: onShutdown) {
             try await client.register(request)
         }
         logger.info(
@@ -99,7 +111,9 @@ public final class Worker: Sendable {
             let workerId = await identity.id
             do {
                 let request = API.LeaseRequest(workerId: workerId, sweep: options.sweep, waitSeconds: 5)
-                response = try await retrying(logger: logger, "lease", giveUp: onShutdown) { try await client.lease(request) }
+                response = try await retrying(logger: logger, "lease", seconds: options.giveUpAfter, giveUp: onShutdown) {
+                    try await client.lease(request)
+                }
             } catch CoordinatorCallError.status(409, .engineMismatch, let message) {
                 // `--sweep` names a sweep pinned to another engine: this worker must not train it.
                 logger.error("lease refused: the sweep pins another engine; upgrade recur on this worker", metadata: ["error": "\(message)"])
@@ -127,6 +141,11 @@ public final class Worker: Sendable {
                 }
                 try? await Task.sleep(for: .seconds(1))
                 continue
+            } catch let error as CoordinatorCallError where error.isTransient && options.giveUpAfter != nil {
+                if isShuttingDown { return }
+                logger.error("giving up: the coordinator stays unreachable", metadata: ["error": "\(error)"])
+                stop(failing: giveUpMessage(error))
+                return
             } catch {
                 if isShuttingDown { return }
                 logger.error("lease failed", metadata: ["error": "\(error)"])

@@ -20,6 +20,8 @@ final class FakeCoordinator: CoordinatorService, Sendable {
     /// Answers to `lease`, in order; `.done` once they run out.
     let leaseAnswers = Mutex<[Result<API.LeaseResponse, CoordinatorCallError>]>([])
     let registrations = Mutex<[API.RegisterRequest]>([])
+    /// When set, `register` fails as if the coordinator could not be reached.
+    let registerUnreachable = Mutex(false)
     let reportTries = Mutex(0)
     let completeTries = Mutex(0)
 
@@ -38,6 +40,7 @@ final class FakeCoordinator: CoordinatorService, Sendable {
 
     func register(_ request: API.RegisterRequest) async throws -> API.RegisterResponse {
         record("register")
+        if registerUnreachable.withLock({ $0 }) { throw CoordinatorCallError.unreachable("connection refused") }
         registrations.withLock { $0.append(request) }
         return .init(workerId: "w", leaseSeconds: 30)
     }
@@ -266,6 +269,29 @@ final class FakeCoordinator: CoordinatorService, Sendable {
         try await worker.run()
         #expect(worker.failureReason == message)
         #expect(fake.log == ["register", "lease"])
+    }
+
+    /// With `--give-up-after`, a worker whose coordinator stays unreachable stops with a reason
+    /// naming the option, whether it was asking for work or registering (without it, it retries
+    /// for ever, as the outage tests show). The limit is one second; nothing here is timed.
+    @Test(.timeLimit(.minutes(1))) func aWorkerGivesUpOnAnUnreachableCoordinatorWhenAsked() async throws {
+        var options = Worker.Options()
+        options.giveUpAfter = 1
+        let waiting = FakeCoordinator()
+        waiting.leaseAnswers.withLock { $0 = Array(repeating: .failure(.unreachable("connection refused")), count: 100_000) }
+        let worker = Worker(client: waiting, options: options, logger: Self.quiet)
+        try await worker.run()
+        #expect(
+            worker.failureReason?.hasPrefix("gave up after 1 s without an answer from the coordinator (--give-up-after)") == true,
+            "\(worker.failureReason ?? "nil")"
+        )
+        #expect(waiting.log.filter { $0 == "lease" }.count > 1, "it retried before giving up")
+
+        let registering = FakeCoordinator()
+        registering.registerUnreachable.withLock { $0 = true }
+        let unregistered = Worker(client: registering, options: options, logger: Self.quiet)
+        try await unregistered.run()
+        #expect(unregistered.failureReason?.hasPrefix("gave up after 1 s without an answer from the coordinator (--give-up-after)") == true)
     }
 
     /// Sweeps skipped for their engine are logged once each, and leasing goes on for the others.
