@@ -55,7 +55,10 @@ public enum BLASCoreSelection {
     public static func reexecIfNeeded(verbose: Bool) {
         #if os(Linux)
         let info = BLASInfo.current
-        guard info.library == "OpenBLAS" else { return }
+        guard info.library == "OpenBLAS" else {
+            if verbose { FileHandle.standardError.write(Data("recur: \(info.library); small products on \(GemmPath.detected.summary)\n".utf8)) }
+            return
+        }
         let changes = environmentForRestart(
             coreName: info.coreName,
             hasAVX512: recur_cpu_has_avx512f() != 0,
@@ -64,7 +67,8 @@ public enum BLASCoreSelection {
         )
         guard !changes.isEmpty else {
             if verbose {
-                let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "OpenBLAS's default"
+                let environment = ProcessInfo.processInfo.environment
+                let threads = environment["OPENBLAS_NUM_THREADS"] ?? environment["OMP_NUM_THREADS"] ?? "OpenBLAS's default"
                 FileHandle.standardError.write(
                     Data("recur: OpenBLAS \(info.coreName) kernels, threads: \(threads); small products on \(GemmPath.detected.summary)\n".utf8)
                 )

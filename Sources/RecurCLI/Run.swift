@@ -57,6 +57,8 @@ struct Run: AsyncParsableCommand {
         do { store = try SweepStore(path: db) } catch let error as StoreError { throw CLIError("\(db): \(error)") }
         let lock = try DatabaseLock(path: db)
         defer { withExtendedLifetime(lock) {} }
+        // A new sweep reads its dataset; name both places looked in when neither holds it.
+        if (try? store.sweep(named: spec.name)) == nil { _ = try Sweep.Create.locate(spec.task.dataset, sweepFile: file) }
         let coordinator = try Coordinator(
             store: store,
             leaseSeconds: 30,

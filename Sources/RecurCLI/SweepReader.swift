@@ -56,7 +56,7 @@ struct LocalReader: SweepReader {
         try wrap { try store.leaderboard(sweep: name, top: top).map(API.LeaderboardRow.init) }
     }
     func trial(_ id: Int64) throws -> API.TrialDetail { try wrap { API.TrialDetail(try store.trialDetail(id: id)) } }
-    func workers() throws -> [API.WorkerInfo] { try wrap { try store.workerInfos().map(API.WorkerInfo.init) } }
+    func workers() throws -> [API.WorkerInfo] { try wrap { try store.workerInfos().map { API.WorkerInfo($0) } } }
     func saveCheckpoint(_ id: Int64, to file: URL) async throws -> Int64 {
         switch try wrap({ try store.checkpoint(trial: id) }) {
         case .inline(let data):

@@ -22,7 +22,7 @@ struct Workers: AsyncParsableCommand {
         for w in workers {
             rows.append([
                 String(w.id.prefix(8)), w.host, "\(w.slots)", "\(w.running)", Self.liveness(w, now: now).rawValue,
-                String(format: "%.0f s ago", now - w.lastSeen), w.version,
+                String(format: "%.0f s ago", Self.secondsSinceSeen(w, now: now)), w.version,
                 w.engineVersion ?? "–", w.checkpointFormat ?? "–", w.cpuFeatures ?? "–",
             ])
         }
@@ -47,6 +47,9 @@ struct Workers: AsyncParsableCommand {
 
     static func liveness(_ w: API.WorkerInfo, now: Double) -> Liveness {
         if w.running > 0 { return .training }
-        return now - w.lastSeen <= goneAfter ? .idle : .gone
+        return secondsSinceSeen(w, now: now) <= goneAfter ? .idle : .gone
     }
+
+    /// By the coordinator's clock when it says (this machine's may differ), else by this one's.
+    static func secondsSinceSeen(_ w: API.WorkerInfo, now: Double) -> Double { w.secondsSinceSeen ?? (now - w.lastSeen) }
 }

@@ -121,13 +121,15 @@ extension API.TrialDetail {
 }
 
 extension API.WorkerInfo {
-    public init(_ m: RecurStore.WorkerInfo) {
+    /// `now`: the answering side's clock (the coordinator's, or the database reader's).
+    public init(_ m: RecurStore.WorkerInfo, now: Double = Date().timeIntervalSince1970) {
         self.init(
             id: m.id,
             host: m.host,
             slots: Int32(clamping: m.slots),
             version: m.version,
             lastSeen: m.lastSeen,
+            secondsSinceSeen: max(0, now - m.lastSeen),
             running: Int32(clamping: m.running),
             engineVersion: m.engineVersion,
             checkpointFormat: m.checkpointFormat,
@@ -163,7 +165,7 @@ extension API.TrialState {
 extension Coordinator {
     public nonisolated func sweeps() throws -> [API.SweepSummary] { try store.summaries().map(API.SweepSummary.init) }
     public nonisolated func trial(id: Int64) throws -> API.TrialDetail { API.TrialDetail(try store.trialDetail(id: id)) }
-    public nonisolated func workers() throws -> [API.WorkerInfo] { try store.workerInfos().map(API.WorkerInfo.init) }
+    public nonisolated func workers() throws -> [API.WorkerInfo] { try store.workerInfos().map { API.WorkerInfo($0) } }
     public nonisolated func checkpoint(trial id: Int64) throws -> SweepStore.StoredCheckpoint { try store.checkpoint(trial: id) }
 
     /// A sweep's summary as the API sends it.

@@ -134,7 +134,10 @@ struct ErrorBodyMiddleware: ServerMiddleware {
             let decoded = String(value).removingPercentEncoding ?? String(value)
             guard Int64(decoded) == nil else { continue }
             // One line: a control character (an encoded newline) is shown as "?".
-            let shown = String(decoded.prefix(40).map { $0.isNewline || ($0.asciiValue ?? 32) < 32 ? "?" : $0 })
+            // At most 40 scalars (a character may hold any number of combining ones).
+            var head = String.UnicodeScalarView()
+            head.append(contentsOf: decoded.unicodeScalars.prefix(40))
+            let shown = String(String(head).map { $0.isNewline || ($0.asciiValue ?? 32) < 32 ? "?" : $0 })
             let range = "from \(parameter.range.lowerBound) to \(parameter.range.upperBound)"
             return "\(parameter.inPath ? "path" : "query") parameter '\(parameter.name)' must be a whole number \(range), got '\(shown)'"
         }

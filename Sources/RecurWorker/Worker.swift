@@ -41,6 +41,8 @@ public final class Worker: Sendable {
     /// Sweeps already reported as pinning another engine, so each is logged once.
     let incompatibleLogged = Mutex<Set<String>>([])
     let identity = WorkerIdentity()
+    /// Slots training a trial now: `--give-up-after` never stops the worker under them.
+    let training = Atomic<Int>(0)
     let failure = Mutex<String?>(nil)
     /// Why the worker stopped on a configuration error (the CLI exits non-zero), or nil.
     public var failureReason: String? { failure.withLock { $0 } }
@@ -68,7 +70,8 @@ public final class Worker: Sendable {
     public func run() async throws {
         do { await identity.set(try await register()) } catch let error as CoordinatorCallError where error.isTransient && options.giveUpAfter != nil
         {
-            stop(failing: giveUpMessage(error))
+            // A signal during the outage stops retrying too; that is no give-up.
+            if !isShuttingDown { stop(failing: giveUpMessage(error)) }
             return
         }
         options.onRegistered?()
@@ -143,6 +146,12 @@ public final class Worker: Sendable {
                 continue
             } catch let error as CoordinatorCallError where error.isTransient && options.giveUpAfter != nil {
                 if isShuttingDown { return }
+                if training.load(ordering: .relaxed) > 0 {
+                    // Another slot's trial is kept (the coordinator extends leases after an outage):
+                    // this one waits with it, and gives up once no slot trains.
+                    try? await Task.sleep(for: .seconds(1))
+                    continue
+                }
                 logger.error("giving up: the coordinator stays unreachable", metadata: ["error": "\(error)"])
                 stop(failing: giveUpMessage(error))
                 return
@@ -161,7 +170,9 @@ public final class Worker: Sendable {
             switch response.status {
             case .leased:
                 guard let lease = response.lease else { continue }
+                training.add(1, ordering: .relaxed)
                 await runTrial(lease, slot: slot)
+                training.subtract(1, ordering: .relaxed)
             case .done:
                 if options.exitWhenDone {
                     logger.info("no sweep has work left; slot \(slot) exits")

@@ -96,5 +96,9 @@ import Testing
         #expect(Workers.liveness(worker(running: 1, seen: 0), now: 1_000) == .training)
         #expect(Workers.liveness(worker(running: 0, seen: 950), now: 1_000) == .idle)
         #expect(Workers.liveness(worker(running: 0, seen: 939), now: 1_000) == .gone)
+        // The coordinator's own count wins over this machine's clock (which may be off by minutes).
+        var skewed = worker(running: 0, seen: 0)
+        skewed.secondsSinceSeen = 5
+        #expect(Workers.liveness(skewed, now: 1_000) == .idle)
     }
 }

@@ -20,6 +20,8 @@ final class FakeCoordinator: CoordinatorService, Sendable {
     /// Answers to `lease`, in order; `.done` once they run out.
     let leaseAnswers = Mutex<[Result<API.LeaseResponse, CoordinatorCallError>]>([])
     let registrations = Mutex<[API.RegisterRequest]>([])
+    /// Called on every lease request.
+    let onLease: @Sendable () -> Void
     /// When set, `register` fails as if the coordinator could not be reached.
     let registerUnreachable = Mutex(false)
     let reportTries = Mutex(0)
@@ -28,8 +30,10 @@ final class FakeCoordinator: CoordinatorService, Sendable {
     init(
         onReport: @escaping @Sendable (API.EpochReport, Int) throws -> API.ReportAction = { _, _ in ._continue },
         onComplete: @escaping @Sendable (API.CompleteRequest, Int) throws -> Void = { _, _ in },
-        onUpload: @escaping @Sendable (Data) throws -> Void = { _ in }
+        onUpload: @escaping @Sendable (Data) throws -> Void = { _ in },
+        onLease: @escaping @Sendable () -> Void = {}
     ) {
+        self.onLease = onLease
         self.onReport = onReport
         self.onComplete = onComplete
         self.onUpload = onUpload
@@ -46,6 +50,7 @@ final class FakeCoordinator: CoordinatorService, Sendable {
     }
     func lease(_ request: API.LeaseRequest) async throws -> API.LeaseResponse {
         record("lease")
+        onLease()
         let next = leaseAnswers.withLock { $0.isEmpty ? nil : $0.removeFirst() }
         return try next?.get() ?? .init(status: .done)
     }
@@ -292,6 +297,31 @@ final class FakeCoordinator: CoordinatorService, Sendable {
         let unregistered = Worker(client: registering, options: options, logger: Self.quiet)
         try await unregistered.run()
         #expect(unregistered.failureReason?.hasPrefix("gave up after 1 s without an answer from the coordinator (--give-up-after)") == true)
+    }
+
+    /// An idle slot's give-up does not stop a slot that trains: its trial goes on (the
+    /// coordinator keeps leases through an outage), and the worker stops once no slot trains.
+    /// The trial is long (100,000 epochs) and is pruned only after the idle slot has asked for
+    /// work ten times, i.e. after its first one-second limit ran out; stopping the worker then
+    /// would abandon the trial and release it.
+    @Test(.timeLimit(.minutes(1))) func aGiveUpWaitsForTheTrialsInHand() async throws {
+        let leases = Mutex(0)
+        let fake = FakeCoordinator(
+            onReport: { _, _ in leases.withLock { $0 } >= 10 ? .prune : ._continue },
+            onLease: { leases.withLock { $0 += 1 } }
+        )
+        fake.leaseAnswers.withLock {
+            $0 =
+                [.success(API.LeaseResponse(status: .leased, lease: Self.lease(epochs: 100_000)))]
+                + Array(repeating: .failure(.unreachable("connection refused")), count: 100_000)
+        }
+        var options = Worker.Options()
+        options.slots = 2
+        options.giveUpAfter = 1
+        let worker = Worker(client: fake, options: options, logger: Self.quiet)
+        try await worker.run()
+        #expect(!fake.log.contains("release") && fake.log.contains { $0.hasPrefix("report") }, "\(fake.log.filter { $0 != "lease" }.prefix(5))")
+        #expect(worker.failureReason?.hasPrefix("gave up after 1 s") == true)
     }
 
     /// Sweeps skipped for their engine are logged once each, and leasing goes on for the others.
