@@ -55,23 +55,21 @@ public enum BLASCoreSelection {
     public static func reexecIfNeeded(verbose: Bool) {
         #if os(Linux)
         let info = BLASInfo.current
-        guard info.library == "OpenBLAS" else {
-            if verbose { FileHandle.standardError.write(Data("recur: \(info.library); small products on \(GemmPath.detected.summary)\n".utf8)) }
-            return
-        }
-        let changes = environmentForRestart(
-            coreName: info.coreName,
-            hasAVX512: recur_cpu_has_avx512f() != 0,
-            hasAVX2: recur_cpu_has_avx2() != 0,
-            environment: ProcessInfo.processInfo.environment
-        )
+        let environment = ProcessInfo.processInfo.environment
+        let isOpenBLAS = info.library == "OpenBLAS"
+        let changes =
+            isOpenBLAS
+            ? environmentForRestart(
+                coreName: info.coreName,
+                hasAVX512: recur_cpu_has_avx512f() != 0,
+                hasAVX2: recur_cpu_has_avx2() != 0,
+                environment: environment
+            ) : [:]
         guard !changes.isEmpty else {
             if verbose {
-                let environment = ProcessInfo.processInfo.environment
                 let threads = environment["OPENBLAS_NUM_THREADS"] ?? environment["OMP_NUM_THREADS"] ?? "OpenBLAS's default"
-                FileHandle.standardError.write(
-                    Data("recur: OpenBLAS \(info.coreName) kernels, threads: \(threads); small products on \(GemmPath.detected.summary)\n".utf8)
-                )
+                let blas = isOpenBLAS ? "OpenBLAS \(info.coreName) kernels, threads: \(threads)" : info.library
+                FileHandle.standardError.write(Data("recur: \(blas); small products on \(GemmPath.detected.summary)\n".utf8))
             }
             return
         }

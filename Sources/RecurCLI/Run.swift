@@ -39,12 +39,12 @@ struct Run: AsyncParsableCommand {
         guard top >= 1 else { throw ValidationError("--top: \(top) must be ≥ 1") }
     }
 
-    /// Where a relative `task.dataset` is read from, as `sweep create` finds it: the current
-    /// directory, else the sweep file's (nil: the current one, which names the path if neither holds it).
+    /// Where a relative `task.dataset` is read from, by `sweep create`'s search
+    /// (``Sweep/Create/locate(_:sweepFile:)``): the current directory, else the sweep file's (nil:
+    /// the current one, which names the path if neither holds it).
     static func datasetDirectory(_ dataset: String, sweepFile: String) -> URL? {
-        if FileManager.default.isReadableFile(atPath: dataset) { return nil }
-        let beside = URL(fileURLWithPath: sweepFile).deletingLastPathComponent()
-        return FileManager.default.isReadableFile(atPath: URL(fileURLWithPath: dataset, relativeTo: beside).path) ? beside : nil
+        guard let found = try? Sweep.Create.locate(dataset, sweepFile: sweepFile), found != URL(fileURLWithPath: dataset) else { return nil }
+        return URL(fileURLWithPath: sweepFile).deletingLastPathComponent()
     }
 
     func run() async throws {
